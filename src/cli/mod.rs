@@ -1,0 +1,132 @@
+//! The command line: global flags, the list of commands, and the one dispatch `match`.
+//!
+//! Each command lives in its own file with its clap `Args` and a `run` function that returns an
+//! [`Exit`]. Commands load settings through [`Context`], which prints configuration warnings
+//! once; they print their own output, and leave errors to `main`.
+
+mod config;
+mod status;
+mod task;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::{LoadOptions, Override, Settings};
+use crate::error::{Error, Exit, Result};
+use crate::ui::{ColorChoice, Ui};
+
+/// Unattended AI-driven development automation from intent to execution.
+#[derive(Debug, Parser)]
+#[command(name = "autodev", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Use this autodev.toml instead of searching the current directory and its parents.
+    #[arg(short = 'c', long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Override a setting for this command, e.g. `--set run.max_retries=5` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<Override>,
+
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+fn parse_set(text: &str) -> std::result::Result<Override, String> {
+    Override::parse_assignment(text)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Task management
+    Task(task::Args),
+    /// Show project status summary
+    Status(status::Args),
+    /// Show the settings in force and where each came from
+    Config(config::Args),
+}
+
+/// What every command gets: styling, the working directory, and how to load settings.
+pub struct Context {
+    pub ui: Ui,
+    pub cwd: PathBuf,
+    config: Option<PathBuf>,
+    overrides: Vec<Override>,
+}
+
+impl Context {
+    /// Loads the project's settings, printing any warnings once.
+    pub fn settings(&self) -> Result<Settings> {
+        let options = LoadOptions {
+            config_path: self.config.clone(),
+            cwd: self.cwd.clone(),
+            overrides: self.overrides.clone(),
+        };
+        let settings = crate::config::load(&options, std::env::vars_os())?;
+        for warning in &settings.warnings {
+            self.ui.warn(&warning.0);
+        }
+        Ok(settings)
+    }
+
+    /// Prints command output, mapping a write failure to an error.
+    pub fn print(&self, text: &str) -> Result<()> {
+        self.ui
+            .print(text)
+            .map_err(|e| Error::io("write", "standard output", e))
+    }
+}
+
+/// Prints the help of `autodev` or of one of its commands.
+fn print_help(path: &[&str]) -> Result<Exit> {
+    let mut command = Cli::command();
+    for name in path {
+        command = match command.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => break,
+        };
+    }
+    let help = command.render_help().to_string();
+    Ui::new(ColorChoice::Never)
+        .print(&format!("{help}\n"))
+        .map_err(|e| Error::io("write", "standard output", e))?;
+    Ok(Exit::Success)
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<Exit> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", "the current directory", e))?;
+    let context = Context {
+        ui: Ui::new(cli.color),
+        cwd,
+        config: cli.config,
+        overrides: cli.set,
+    };
+    match cli.command {
+        None => print_help(&[]),
+        Some(Command::Task(args)) => task::run(&context, args),
+        Some(Command::Status(args)) => status::run(&context, args),
+        Some(Command::Config(args)) => config::run(&context, args),
+    }
+}
+
+/// Pretty JSON with a trailing newline, for `--json` outputs.
+fn json_text(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

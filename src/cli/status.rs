@@ -1,0 +1,110 @@
+//! `autodev status [--json]`: the project's run and queue at a glance.
+//!
+//! Read-only: unlike the original, looking at the status never rewrites the run files.
+
+use super::{Context, json_text};
+use crate::error::{Exit, Result};
+use crate::report::runtime_status::{self, Snapshot};
+use crate::task::TaskStore;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSON output
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(context: &Context, args: Args) -> Result<Exit> {
+    let settings = context.settings()?;
+    let queue = TaskStore::new(&settings.paths).load()?;
+    let (persisted, warning) = runtime_status::read(&settings.paths.runtime_status());
+    if let Some(warning) = warning {
+        context.ui.warn(&warning);
+    }
+    let snapshot = Snapshot::build(&settings, &queue, &persisted);
+    if args.json {
+        context.print(&json_text(&snapshot))?;
+        return Ok(Exit::Success);
+    }
+
+    let ui = &context.ui;
+    let run = &snapshot.run;
+    let mut out = String::new();
+    out.push_str(&format!("Project: {}\n", snapshot.project));
+    out.push_str(&format!("Backend: {}\n", snapshot.backend));
+    out.push_str(&format!("Run: {} {}\n", ui.badge(&run.status), run.message));
+    out.push_str(&format!(
+        "Epoch: {}/{}\n",
+        run.current_epoch, run.max_epochs
+    ));
+    if !run.current_task_id.is_empty() {
+        out.push_str(&format!(
+            "Current: {} - {} (attempt {}/{})\n",
+            run.current_task_id, run.current_task_title, run.current_attempt, run.max_attempts
+        ));
+        out.push_str(&format!(
+            "Execution: mode={} | strategy={}\n",
+            run.execution_mode, run.execution_strategy
+        ));
+        let outcome = if run.last_completion_outcome.is_empty() {
+            "-"
+        } else {
+            &run.last_completion_outcome
+        };
+        out.push_str(&format!(
+            "Completion: kind={} | metric={} | target={} | outcome={outcome}\n",
+            run.completion_kind, run.completion_name, run.completion_target_summary
+        ));
+    }
+    let working_on = persisted.live_task().map(|l| l.task_id);
+    if let Some(next) = queue
+        .next_task()
+        .filter(|t| working_on.as_deref() != Some(t.id.as_str()))
+    {
+        out.push_str(&format!("Next: {} - {}\n", next.id, next.display_title()));
+    }
+    let c = snapshot.counts;
+    out.push_str(&format!(
+        "Queue: {} {}  {} {}  {} {}  {} {}  [TOTAL] {}\n",
+        ui.badge("running"),
+        c.running,
+        ui.badge("completed"),
+        c.completed,
+        ui.badge("blocked"),
+        c.blocked,
+        ui.badge("pending"),
+        c.pending,
+        c.total
+    ));
+    let dashboard = settings.paths.log_dir.join("dashboard.html");
+    if dashboard.is_file() {
+        out.push_str(&format!("Dashboard: {}\n", dashboard.display()));
+    }
+    if !snapshot.tasks.is_empty() {
+        out.push_str("\nTasks:\n");
+        for row in &snapshot.tasks {
+            let reason = row.block_reason.trim();
+            let reason = if row.blocked && !row.passes && !reason.is_empty() {
+                format!(" | {reason}")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  {} {}: {}{reason}\n",
+                ui.badge(&row.status),
+                row.id,
+                row.title
+            ));
+            out.push_str(&format!(
+                "    mode={} | strategy={} | completion={} | metric={} | target={}\n",
+                row.execution_mode,
+                row.execution_strategy,
+                row.completion_kind,
+                row.completion_name,
+                row.completion_target_summary
+            ));
+        }
+    }
+    context.print(&out)?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,273 @@
+//! `autodev task list|next|reset|retry|block`: inspect and steer the queue by hand.
+
+use serde_json::json;
+
+use super::{Context, json_text, print_help};
+use crate::config::Settings;
+use crate::error::{Error, Exit, Result};
+use crate::report::runtime_status;
+use crate::task::{Backup, Counts, LiveTask, TaskFile, TaskStore};
+use crate::ui::{badge_text, pad};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<TaskCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TaskCommand {
+    /// Show all tasks
+    List {
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show next pending task
+    Next {
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reset tasks to pending
+    Reset {
+        /// Comma-separated task IDs (default: all)
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        ids: Option<Vec<String>>,
+        /// Show what would change
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Retry blocked tasks
+    Retry {
+        /// Comma-separated blocked task IDs (default: all blocked)
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        ids: Option<Vec<String>>,
+        /// Show what would change
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Mark a task as blocked
+    Block {
+        /// The task to block
+        task_id: String,
+        /// Why it is blocked (shown in listings and progress)
+        reason: String,
+    },
+}
+
+pub fn run(context: &Context, args: Args) -> Result<Exit> {
+    let Some(command) = args.command else {
+        return print_help(&["task"]);
+    };
+    let settings = context.settings()?;
+    let store = TaskStore::new(&settings.paths);
+    match command {
+        TaskCommand::List { json } => list(context, &settings, &store, json),
+        TaskCommand::Next { json } => next(context, &store, json),
+        TaskCommand::Reset { ids, dry_run } => change(context, &store, Change::Reset, ids, dry_run),
+        TaskCommand::Retry { ids, dry_run } => change(context, &store, Change::Retry, ids, dry_run),
+        TaskCommand::Block { task_id, reason } => block(context, &store, &task_id, &reason),
+    }
+}
+
+/// The task a live run is working on, if any (stale status files from dead runs are ignored).
+fn live_task(context: &Context, settings: &Settings) -> Option<LiveTask> {
+    let (persisted, warning) = runtime_status::read(&settings.paths.runtime_status());
+    if let Some(warning) = warning {
+        context.ui.warn(&warning);
+    }
+    persisted.live_task()
+}
+
+fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -> Result<Exit> {
+    let queue = store.load()?;
+    let live = live_task(context, settings);
+    let statuses: Vec<_> = queue
+        .tasks
+        .iter()
+        .map(|t| t.status(live.as_ref()))
+        .collect();
+    let counts = Counts::of(statuses.iter().copied());
+    if json {
+        let tasks: Vec<_> = queue
+            .tasks
+            .iter()
+            .zip(&statuses)
+            .map(|(t, s)| {
+                json!({
+                    "id": t.id,
+                    "title": t.display_title(),
+                    "status": s.as_str(),
+                    "passes": t.passes,
+                    "blocked": t.blocked,
+                    "block_reason": t.block_reason,
+                })
+            })
+            .collect();
+        context.print(&json_text(&json!({"counts": counts, "tasks": tasks})))?;
+        return Ok(Exit::Success);
+    }
+
+    let mut out = String::new();
+    let project = queue.project.as_deref().filter(|p| !p.trim().is_empty());
+    out.push_str(&format!("Project: {}\n", project.unwrap_or("?")));
+    out.push_str(&format!(
+        "Total: {}  Completed: {}  Running: {}  Blocked: {}  Pending: {}\n\n",
+        counts.total, counts.completed, counts.running, counts.blocked, counts.pending
+    ));
+    if queue.tasks.is_empty() {
+        out.push_str("No tasks defined.\n");
+        context.print(&out)?;
+        return Ok(Exit::Success);
+    }
+    let id_width = queue
+        .tasks
+        .iter()
+        .map(|t| t.id.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    let badge_width = 12;
+    out.push_str(&format!(
+        "{:id_width$} {:badge_width$} Title\n{}\n",
+        "ID",
+        "Status",
+        "-".repeat(60)
+    ));
+    for (task, status) in queue.tasks.iter().zip(&statuses) {
+        let plain = badge_text(status.as_str());
+        out.push_str(&format!(
+            "{:id_width$} {} {}\n",
+            task.id,
+            pad(&context.ui.badge(status.as_str()), &plain, badge_width),
+            task.display_title()
+        ));
+        let reason = task.block_reason.trim();
+        if task.blocked && !task.passes && !reason.is_empty() {
+            out.push_str(&format!(
+                "{:indent$}reason: {reason}\n",
+                "",
+                indent = id_width + badge_width + 2
+            ));
+        }
+    }
+    context.print(&out)?;
+    Ok(Exit::Success)
+}
+
+fn next(context: &Context, store: &TaskStore, json: bool) -> Result<Exit> {
+    let queue = store.load()?;
+    let next = queue.next_task();
+    if json {
+        let body = match next {
+            Some(task) => json!({"task": task.to_value()}),
+            None => json!({"task": null, "message": "No pending tasks"}),
+        };
+        context.print(&json_text(&body))?;
+    } else {
+        match next {
+            Some(task) => {
+                let mut out = format!("Next task: {} - {}\n", task.id, task.display_title());
+                if !task.steps.is_empty() {
+                    out.push_str("Steps:\n");
+                    for step in &task.steps {
+                        out.push_str(&format!("  - {step}\n"));
+                    }
+                }
+                context.print(&out)?;
+            }
+            None => context.print("No pending tasks remaining.\n")?,
+        }
+    }
+    Ok(if next.is_some() {
+        Exit::Success
+    } else {
+        Exit::Failure
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Reset,
+    Retry,
+}
+
+/// Applies reset or retry to the selection; returns (count, unknown ids).
+fn apply(queue: &mut TaskFile, change: Change, ids: Option<&[String]>) -> (usize, Vec<String>) {
+    let (indexes, unknown) = queue.select(ids);
+    let unknown = unknown.into_iter().map(str::to_string).collect();
+    let mut count = 0;
+    for i in indexes {
+        let task = &mut queue.tasks[i];
+        count += match change {
+            Change::Reset => task.reset(),
+            Change::Retry => usize::from(task.retry()),
+        };
+    }
+    if count > 0 {
+        queue.refresh_statistics();
+    }
+    (count, unknown)
+}
+
+fn change(
+    context: &Context,
+    store: &TaskStore,
+    change: Change,
+    ids: Option<Vec<String>>,
+    dry_run: bool,
+) -> Result<Exit> {
+    let ids: Option<Vec<String>> = ids.map(|ids| {
+        ids.into_iter()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect()
+    });
+    let (count, unknown) = if dry_run {
+        let mut queue = store.load()?;
+        apply(&mut queue, change, ids.as_deref())
+    } else {
+        let updated = store.update(Backup::Before, |queue| {
+            Ok(apply(queue, change, ids.as_deref()))
+        })?;
+        if let Some(backup) = &updated.backup {
+            context.print(&format!("Backup: {}\n", backup.display()))?;
+        }
+        updated.value
+    };
+    for id in &unknown {
+        context.ui.warn(&format!("no task with id `{id}`; skipped"));
+    }
+    let message = match (change, dry_run, count) {
+        (Change::Reset, true, n) => format!("[DRY RUN] Would reset {n} field(s)"),
+        (Change::Reset, false, 0) => "Nothing to reset".to_string(),
+        (Change::Reset, false, n) => format!("Reset {n} field(s)"),
+        (Change::Retry, true, n) => format!("[DRY RUN] Would retry {n} blocked task(s)"),
+        (Change::Retry, false, 0) => "No blocked tasks to retry".to_string(),
+        (Change::Retry, false, n) => format!("Retried {n} blocked task(s)"),
+    };
+    context.print(&format!("{message}\n"))?;
+    Ok(Exit::Success)
+}
+
+fn block(context: &Context, store: &TaskStore, task_id: &str, reason: &str) -> Result<Exit> {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string();
+    store.update(Backup::None, |queue| {
+        let task = queue.find_mut(task_id).ok_or_else(|| Error::TaskNotFound {
+            id: task_id.to_string(),
+            path: store.path().to_path_buf(),
+        })?;
+        task.block(reason, now);
+        queue.refresh_statistics();
+        Ok(())
+    })?;
+    context.print(&format!(
+        "Task {} marked as blocked: {}\n",
+        task_id.trim(),
+        reason.trim()
+    ))?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,218 @@
+//! Durable state on disk: atomic replacement, advisory locks, timestamped backups, and the
+//! process stamps that let a reader tell a live writer from a dead one.
+//!
+//! Every state file autodev writes goes through [`write_atomic`]: a crash leaves either the old
+//! file or the new one, never a torn one. What the files contain is their owners' business.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Replaces `path` with `bytes`: temp file in the same directory, fsync, rename, fsync the
+/// directory. An existing file's permissions are kept.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    if let Ok(meta) = fs::metadata(path) {
+        temp.as_file().set_permissions(meta.permissions())?;
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename durable; a failure here only weakens durability, so it is not reported.
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+/// Copies `path` to `<path>.bak.<YYYYMMDDTHHMMSSZ>` (UTC) and returns the backup's path.
+/// Two backups within one second get `-2`, `-3`, … rather than overwriting each other.
+pub fn backup(path: &Path) -> io::Result<PathBuf> {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let bytes = fs::read(path)?;
+    let dir = parent_dir(path);
+    let base = format!(
+        "{}.bak.{stamp}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{base}."))
+        .tempfile_in(dir)?;
+    temp.write_all(&bytes)?;
+    if let Ok(meta) = fs::metadata(path) {
+        temp.as_file().set_permissions(meta.permissions())?;
+    }
+    temp.as_file().sync_all()?;
+    let mut n = 1;
+    loop {
+        let candidate = if n == 1 {
+            dir.join(&base)
+        } else {
+            dir.join(format!("{base}-{n}"))
+        };
+        match temp.persist_noclobber(&candidate) {
+            Ok(_) => {
+                sync_dir(dir);
+                return Ok(candidate);
+            }
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                temp = e.file;
+                n += 1;
+            }
+            Err(e) => return Err(e.error),
+        }
+    }
+}
+
+/// An exclusive advisory lock on a lock file, held until dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Waits for the lock, creating the lock file (and its directory) if needed. The file is
+    /// never deleted: deleting lock files races with the next locker.
+    pub fn acquire(path: &Path) -> io::Result<FileLock> {
+        fs::create_dir_all(parent_dir(path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        file.lock()?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// Identifies a process across pid reuse: its pid and, where the system tells, its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStamp {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (Linux `/proc/<pid>/stat`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+}
+
+impl ProcessStamp {
+    /// The stamp of this process.
+    pub fn current() -> ProcessStamp {
+        let pid = std::process::id();
+        ProcessStamp {
+            pid,
+            start: start_ticks(pid),
+        }
+    }
+
+    /// Whether the stamped process still runs (a reused pid does not count).
+    pub fn is_alive(&self) -> bool {
+        let Ok(raw) = i32::try_from(self.pid) else {
+            return false;
+        };
+        if raw <= 0 {
+            return false;
+        }
+        let exists = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EPERM) => true,
+            Err(_) => false,
+        };
+        if !exists {
+            return false;
+        }
+        match (self.start, start_ticks(self.pid)) {
+            (Some(recorded), Some(now)) => recorded == now,
+            _ => true,
+        }
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat`, read after the command name (which may hold spaces).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_keeps_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn backups_in_the_same_second_do_not_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task.json");
+        fs::write(&path, "one").unwrap();
+        let first = backup(&path).unwrap();
+        fs::write(&path, "two").unwrap();
+        let second = backup(&path).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(fs::read_to_string(&first).unwrap(), "one");
+        assert_eq!(fs::read_to_string(&second).unwrap(), "two");
+        let name = first.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("task.json.bak.") && name.ends_with('Z'),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_dead_child_is_not() {
+        assert!(ProcessStamp::current().is_alive());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let stamp = ProcessStamp {
+            pid: child.id(),
+            start: start_ticks(child.id()),
+        };
+        child.wait().unwrap();
+        assert!(!stamp.is_alive());
+        let reused = ProcessStamp {
+            pid: std::process::id(),
+            start: Some(1),
+        };
+        assert!(
+            !reused.is_alive(),
+            "a different start time means a reused pid"
+        );
+    }
+}

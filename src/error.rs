@@ -1,0 +1,191 @@
+//! The error kinds users can meet, the exit-code table, and the hints that say what to do.
+//!
+//! Every failure autodev reports passes through [`Error`]; it is rendered once, in `main`, as an
+//! `error:` line followed by `hint:` lines. Business code returns errors and never prints them.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How a command ended, as the process exit code. The table is documented in `docs/exit-codes.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: everything asked for was done (or there was nothing to do).
+    Success,
+    /// 1: an environment or runtime failure, or bad input; also `task next` with nothing pending.
+    Failure,
+    /// 2: the queue finished with blocked tasks remaining (clap usage errors also exit 2).
+    Blocked,
+    /// 130: interrupted by a signal.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::Blocked => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// Where a bad configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// A position in a config file.
+    File {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    /// An `AUTODEV_*` environment variable.
+    Env(String),
+    /// A command-line flag, as the user wrote it.
+    Flag(String),
+}
+
+impl fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigOrigin::File { path, line, column } => {
+                write!(f, "{}:{line}:{column}", path.display())
+            }
+            ConfigOrigin::Env(name) => write!(f, "environment variable {name}"),
+            ConfigOrigin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("autodev.toml not found in {} or any parent directory", start.display())]
+    ConfigNotFound { start: PathBuf },
+
+    #[error("config file not found: {}", path.display())]
+    ConfigFileMissing { path: PathBuf },
+
+    #[error("{}:{line}:{column}: invalid TOML: {message}", path.display())]
+    ConfigSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{origin}: `{key}`: {message}")]
+    ConfigValue {
+        origin: ConfigOrigin,
+        key: String,
+        message: String,
+    },
+
+    #[error("{origin}: `{key}` is not a setting{}", suggestion_suffix(suggestion))]
+    UnknownSetting {
+        origin: ConfigOrigin,
+        key: String,
+        suggestion: Option<String>,
+    },
+
+    #[error("task file not found: {}", path.display())]
+    TaskFileMissing { path: PathBuf },
+
+    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    TaskFileSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{}: {message}", path.display())]
+    TaskFileShape { path: PathBuf, message: String },
+
+    #[error("task {id} not found in {}", path.display())]
+    TaskNotFound { id: String, path: PathBuf },
+
+    #[error("{context}:{}", issues.iter().map(|i| format!("\n- {i}")).collect::<String>())]
+    Audit {
+        context: String,
+        issues: Vec<String>,
+    },
+
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn suggestion_suffix(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// Shorthand for the common I/O case.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        Exit::Failure
+    }
+
+    /// What the user can do about it, one sentence a line.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Error::ConfigNotFound { .. } => vec![
+                "create one (`autodev.toml.example` lists every key), or pass `--config PATH`"
+                    .into(),
+            ],
+            Error::ConfigFileMissing { .. } => {
+                vec!["check the path given to `--config`".into()]
+            }
+            Error::ConfigSyntax { .. } => {
+                vec!["fix the TOML at that position; `autodev.toml.example` shows every key".into()]
+            }
+            Error::ConfigValue { origin, .. } | Error::UnknownSetting { origin, .. } => {
+                match origin {
+                    ConfigOrigin::File { .. } => vec![
+                        "docs/configuration.md lists every key with its type and default".into(),
+                    ],
+                    ConfigOrigin::Env(name) => vec![format!("fix or unset {name}")],
+                    ConfigOrigin::Flag(_) => {
+                        vec!["`autodev config show` prints every setting in force".into()]
+                    }
+                }
+            }
+            Error::TaskFileMissing { .. } => vec![
+                "create it with a queue such as {\"tasks\": []} (docs/task-json.md has the format)"
+                    .into(),
+            ],
+            Error::TaskFileSyntax { .. } | Error::TaskFileShape { .. } => vec![
+                "the file was left unchanged; fix it by hand or restore a `task.json.bak.*` backup"
+                    .into(),
+            ],
+            Error::TaskNotFound { .. } => {
+                vec!["`autodev task list` shows the task ids".into()]
+            }
+            Error::Audit { .. } | Error::Io { .. } => Vec::new(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

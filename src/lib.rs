@@ -1,0 +1,14 @@
+//! autodev: unattended, AI-driven software development from intent to verified commits.
+//!
+//! A project is an `autodev.toml` ([`config`]) beside a queue of tasks in `task.json`
+//! ([`task`]). Commands live in [`cli`], one file each; errors and exit codes in [`error`];
+//! terminal styling in [`ui`]; atomic state files and locks in [`durable`]; files written for
+//! people and tools (such as `logs/runtime-status.json`) in [`report`].
+
+pub mod cli;
+pub mod config;
+pub mod durable;
+pub mod error;
+pub mod report;
+pub mod task;
+pub mod ui;

@@ -1,0 +1,451 @@
+//! `logs/runtime-status.json`: the machine-readable snapshot of a project's run.
+//!
+//! This module owns the file's format and the rules for reading it: it is parsed leniently
+//! (garbage numbers become defaults), and a run whose writer process has died is shown as
+//! interrupted, never as running. [`Snapshot::build`] combines the persisted run with the
+//! current queue, which is what `autodev status` shows; reading never rewrites the file.
+
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::config::Settings;
+use crate::durable::ProcessStamp;
+use crate::task::{ActivePhase, Counts, LiveTask, Task, TaskFile};
+
+/// Run statuses written by the runner, with the ones that mean "a run is working".
+pub const ACTIVE_STATUSES: [&str; 5] =
+    ["starting", "running", "validating", "waiting", "retry_wait"];
+
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(crate::task::coerce::integer(Some(&value))
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0))
+}
+
+fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(u32::try_from(lenient_u64(d)?).unwrap_or(0))
+}
+
+fn lenient_epoch<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(lenient_u32(d)?.max(1))
+}
+
+fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(crate::task::coerce::text(Some(&value)))
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The `run` object: what the current or last run is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunState {
+    #[serde(deserialize_with = "lenient_text")]
+    pub status: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub status_label: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub message: String,
+    pub dry_run: bool,
+    #[serde(deserialize_with = "lenient_text")]
+    pub started_at: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub updated_at: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub finished_at: String,
+    /// The process that wrote this file; a dead writer means the run is not live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<ProcessStamp>,
+    #[serde(deserialize_with = "lenient_epoch", default = "one")]
+    pub current_epoch: u32,
+    #[serde(deserialize_with = "lenient_epoch", default = "one")]
+    pub max_epochs: u32,
+    #[serde(deserialize_with = "lenient_text")]
+    pub current_task_id: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub current_task_title: String,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub current_attempt: u32,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub max_attempts: u32,
+    #[serde(deserialize_with = "lenient_text")]
+    pub attempt_log: String,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub heartbeat_elapsed_seconds: u64,
+    #[serde(deserialize_with = "lenient_text")]
+    pub execution_mode: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub execution_strategy: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub completion_kind: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub completion_name: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub completion_target_summary: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub last_completion_outcome: String,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub current_iteration: u32,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub max_iterations: u32,
+    #[serde(deserialize_with = "lenient_text")]
+    pub baseline_metric: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub best_metric: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub last_metric: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub last_outcome: String,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub kept_count: u32,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub reverted_count: u32,
+    #[serde(deserialize_with = "lenient_u32")]
+    pub no_improvement_streak: u32,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState {
+            status: "idle".into(),
+            status_label: "Idle".into(),
+            message: "No active run yet".into(),
+            dry_run: false,
+            started_at: String::new(),
+            updated_at: String::new(),
+            finished_at: String::new(),
+            writer: None,
+            current_epoch: 1,
+            max_epochs: 1,
+            current_task_id: String::new(),
+            current_task_title: String::new(),
+            current_attempt: 0,
+            max_attempts: 0,
+            attempt_log: String::new(),
+            heartbeat_elapsed_seconds: 0,
+            execution_mode: "delivery".into(),
+            execution_strategy: "single_pass".into(),
+            completion_kind: "boolean".into(),
+            completion_name: "gate".into(),
+            completion_target_summary: "all_checks_pass".into(),
+            last_completion_outcome: String::new(),
+            current_iteration: 0,
+            max_iterations: 0,
+            baseline_metric: String::new(),
+            best_metric: String::new(),
+            last_metric: String::new(),
+            last_outcome: String::new(),
+            kept_count: 0,
+            reverted_count: 0,
+            no_improvement_streak: 0,
+        }
+    }
+}
+
+/// One entry of the recent-events list (newest first in the file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Event {
+    #[serde(deserialize_with = "lenient_text")]
+    pub timestamp: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub status: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub status_label: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub status_class: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub task_id: String,
+    #[serde(deserialize_with = "lenient_text")]
+    pub message: String,
+}
+
+/// One row of the task table in the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub block_reason: String,
+    pub passes: bool,
+    pub blocked: bool,
+    pub execution_mode: String,
+    pub execution_strategy: String,
+    pub completion_kind: String,
+    pub completion_name: String,
+    pub completion_target_summary: String,
+}
+
+impl TaskRow {
+    pub fn new(task: &Task, live: Option<&LiveTask>) -> TaskRow {
+        TaskRow {
+            id: task.id.clone(),
+            title: task.display_title().to_string(),
+            status: task.status(live).as_str().to_string(),
+            block_reason: task.block_reason.clone(),
+            passes: task.passes,
+            blocked: task.blocked,
+            execution_mode: task.execution.mode().to_string(),
+            execution_strategy: task.execution.strategy().to_string(),
+            completion_kind: task.completion.kind().to_string(),
+            completion_name: task.completion.name().to_string(),
+            completion_target_summary: task.completion.target_summary(),
+        }
+    }
+}
+
+/// What the file holds when read back: the run and its events (counts and tasks are
+/// recomputed from `task.json`, which is the source of truth for them).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
+struct Persisted {
+    run: RunState,
+    #[serde(deserialize_with = "lenient_events")]
+    events: Vec<Event>,
+}
+
+fn lenient_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|item| item.is_object())
+                .filter_map(|item| serde_json::from_value(item.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The persisted run as read from disk, and whether its writer still runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedRun {
+    pub run: RunState,
+    pub events: Vec<Event>,
+    /// True only when the run is in an active state and its writer process is alive.
+    pub live: bool,
+}
+
+/// Reads the file; a missing file is an idle project, an unreadable one is reported as a
+/// warning (the second value) and treated as idle.
+pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
+    let idle = PersistedRun {
+        run: RunState::default(),
+        events: Vec::new(),
+        live: false,
+    };
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (idle, None),
+        Err(e) => {
+            return (
+                idle,
+                Some(format!("could not read {}: {e}", path.display())),
+            );
+        }
+    };
+    match serde_json::from_slice::<Persisted>(&bytes) {
+        Ok(persisted) => (settle(persisted.run, persisted.events), None),
+        Err(e) => (
+            idle,
+            Some(format!(
+                "{} is not valid run status ({e}); showing the project as idle",
+                path.display()
+            )),
+        ),
+    }
+}
+
+/// Applies the liveness rule: an active status whose writer is gone becomes `interrupted`.
+fn settle(mut run: RunState, events: Vec<Event>) -> PersistedRun {
+    let active = ACTIVE_STATUSES.contains(&run.status.as_str());
+    let alive = run.writer.is_some_and(|w| w.is_alive());
+    if active && !alive {
+        let who = match run.writer {
+            Some(w) => format!("the run (pid {})", w.pid),
+            None => "the run".to_string(),
+        };
+        let last = if run.message.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; its last message: {}", run.message.trim())
+        };
+        run.message = format!("{who} ended without finishing{last}");
+        run.status = "interrupted".into();
+        run.status_label = status_label("interrupted");
+    }
+    PersistedRun {
+        run,
+        events,
+        live: active && alive,
+    }
+}
+
+impl PersistedRun {
+    /// The task a live run is working on, with its phase.
+    pub fn live_task(&self) -> Option<LiveTask> {
+        if !self.live || self.run.current_task_id.is_empty() {
+            return None;
+        }
+        let phase = match self.run.status.as_str() {
+            "waiting" | "retry_wait" => ActivePhase::Waiting,
+            _ => ActivePhase::Running,
+        };
+        Some(LiveTask {
+            task_id: self.run.current_task_id.clone(),
+            phase,
+        })
+    }
+}
+
+/// Human label of a run status (`retry_wait` → `Retry Wait`).
+pub fn status_label(status: &str) -> String {
+    match status {
+        "env_error" => "Env Error".into(),
+        other => other
+            .split('_')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut chars = w.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                    None => String::new(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// The full snapshot: what `status --json` prints and what the runner will persist.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub project: String,
+    pub backend: String,
+    pub generated_at: String,
+    pub run: RunState,
+    pub counts: Counts,
+    pub tasks: Vec<TaskRow>,
+    pub events: Vec<Event>,
+}
+
+impl Snapshot {
+    pub fn build(settings: &Settings, queue: &TaskFile, persisted: &PersistedRun) -> Snapshot {
+        let live = persisted.live_task();
+        let tasks: Vec<TaskRow> = queue
+            .tasks
+            .iter()
+            .map(|t| TaskRow::new(t, live.as_ref()))
+            .collect();
+        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(live.as_ref())));
+        let project = match &queue.project {
+            Some(p) if !p.trim().is_empty() => p.clone(),
+            _ => settings.config.project.name.clone(),
+        };
+        let mut run = persisted.run.clone();
+        if run.status_label.is_empty() {
+            run.status_label = status_label(&run.status);
+        }
+        Snapshot {
+            project,
+            backend: settings.config.backend.default.as_str().to_string(),
+            generated_at: jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            run,
+            counts,
+            tasks,
+            events: persisted.events.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn persisted(value: Value) -> PersistedRun {
+        let p: Persisted = serde_json::from_value(value).unwrap();
+        settle(p.run, p.events)
+    }
+
+    #[test]
+    fn garbage_numbers_become_defaults() {
+        let p = persisted(json!({"run": {
+            "status": "completed", "current_attempt": "two", "current_epoch": -5,
+            "max_attempts": 3.0, "message": null
+        }, "events": [{"status": "running", "message": "x"}, 5, "junk"]}));
+        assert_eq!(p.run.current_attempt, 0);
+        assert_eq!(p.run.current_epoch, 1);
+        assert_eq!(p.run.max_attempts, 3);
+        assert_eq!(p.run.message, "");
+        assert_eq!(p.events.len(), 1);
+        assert!(!p.live);
+    }
+
+    #[test]
+    fn active_status_from_a_live_writer_is_live() {
+        let me = serde_json::to_value(ProcessStamp::current()).unwrap();
+        let p = persisted(json!({"run": {
+            "status": "waiting", "current_task_id": "T2", "writer": me
+        }}));
+        assert!(p.live);
+        assert_eq!(
+            p.live_task(),
+            Some(LiveTask {
+                task_id: "T2".into(),
+                phase: ActivePhase::Waiting
+            })
+        );
+    }
+
+    #[test]
+    fn active_status_from_a_dead_or_unknown_writer_is_interrupted() {
+        for writer in [json!({"pid": 999_999_999u32}), Value::Null] {
+            let mut run = json!({"status": "running", "current_task_id": "T1",
+                                 "message": "Task T1 attempt 1/3"});
+            if !writer.is_null() {
+                run["writer"] = writer;
+            }
+            let p = persisted(json!({ "run": run }));
+            assert!(!p.live);
+            assert_eq!(p.run.status, "interrupted");
+            assert!(
+                p.run.message.contains("ended without finishing"),
+                "{}",
+                p.run.message
+            );
+            assert!(p.run.message.contains("Task T1 attempt 1/3"));
+            assert_eq!(p.live_task(), None);
+        }
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(status_label("retry_wait"), "Retry Wait");
+        assert_eq!(status_label("env_error"), "Env Error");
+        assert_eq!(status_label("idle"), "Idle");
+    }
+
+    #[test]
+    fn unreadable_file_is_idle_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runtime-status.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let (p, warning) = read(&path);
+        assert_eq!(p.run.status, "idle");
+        assert!(warning.unwrap().contains("not valid run status"));
+        let (p, warning) = read(&dir.path().join("missing.json"));
+        assert_eq!(p.run.status, "idle");
+        assert!(warning.is_none());
+    }
+}

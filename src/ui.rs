@@ -1,0 +1,136 @@
+//! Terminal presentation: when to colour, the state badges, and writing to stdout/stderr.
+//!
+//! Colour is on for a stream only when it is a terminal and `NO_COLOR` is unset (or forced with
+//! `--color always`). Badges are `[STATE]` with the state's colour; their visible width never
+//! depends on colour, so columns line up either way.
+
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+
+/// The `--color` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How output is styled for one run of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ui {
+    /// Colour on stdout.
+    pub color: bool,
+    /// Colour on stderr.
+    pub color_err: bool,
+}
+
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+impl Ui {
+    pub fn new(choice: ColorChoice) -> Ui {
+        let decide = |is_tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_tty && !no_color_env(),
+        };
+        Ui {
+            color: decide(io::stdout().is_terminal()),
+            color_err: decide(io::stderr().is_terminal()),
+        }
+    }
+
+    /// `[STATE]` for a task or run status (`retry_wait` → `[RETRY WAIT]`), coloured if enabled.
+    pub fn badge(&self, status: &str) -> String {
+        paint(self.color, badge_color(status), &badge_text(status))
+    }
+
+    /// Writes a whole command's output to stdout; a closed pipe (`| head`) is not an error.
+    pub fn print(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A `warning:` line on stderr.
+    pub fn warn(&self, message: &str) {
+        eprintln!("{} {message}", paint(self.color_err, "1;33", "warning:"));
+    }
+
+    /// An `error:` line and its hints on stderr.
+    pub fn error(&self, message: &str, hints: &[String]) {
+        eprintln!("{} {message}", paint(self.color_err, "1;31", "error:"));
+        for hint in hints {
+            eprintln!("{} {hint}", paint(self.color_err, "1;36", "hint:"));
+        }
+    }
+}
+
+/// The plain badge text.
+pub fn badge_text(status: &str) -> String {
+    format!("[{}]", status.replace('_', " ").to_uppercase())
+}
+
+/// ANSI colour of a status (the original's palette).
+fn badge_color(status: &str) -> &'static str {
+    match status {
+        "running" | "starting" => "0;36",
+        "validating" => "0;35",
+        "retry" | "retry_wait" | "interrupted" => "1;33",
+        "waiting" | "idle" => "0;90",
+        "completed" => "0;32",
+        "blocked" | "failed" | "env_error" => "0;31",
+        _ => "0;34",
+    }
+}
+
+fn paint(enabled: bool, code: &str, text: &str) -> String {
+    if enabled {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Pads `styled` (which may hold colour codes) to `width` visible characters of `plain`.
+pub fn pad(styled: &str, plain: &str, width: usize) -> String {
+    let visible = plain.chars().count();
+    format!("{styled}{}", " ".repeat(width.saturating_sub(visible)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges() {
+        assert_eq!(badge_text("retry_wait"), "[RETRY WAIT]");
+        let ui = Ui {
+            color: true,
+            color_err: false,
+        };
+        assert_eq!(ui.badge("completed"), "\x1b[0;32m[COMPLETED]\x1b[0m");
+        assert_eq!(ui.badge("mystery"), "\x1b[0;34m[MYSTERY]\x1b[0m");
+        let plain = Ui {
+            color: false,
+            color_err: false,
+        };
+        assert_eq!(plain.badge("blocked"), "[BLOCKED]");
+    }
+
+    #[test]
+    fn pad_counts_visible_width() {
+        let ui = Ui {
+            color: true,
+            color_err: true,
+        };
+        let padded = pad(&ui.badge("running"), "[RUNNING]", 12);
+        assert!(padded.ends_with("\x1b[0m   "));
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real `autodev` binary in temporary projects.
+
+mod config;
+mod harness;
+mod status;
+mod tasks;
