@@ -110,8 +110,12 @@ fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -
     }
 
     let mut out = String::new();
-    let project = queue.project.as_deref().filter(|p| !p.trim().is_empty());
-    out.push_str(&format!("Project: {}\n", project.unwrap_or("?")));
+    let project = queue
+        .project
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or(&settings.config.project.name);
+    out.push_str(&format!("Project: {project}\n"));
     out.push_str(&format!(
         "Total: {}  Completed: {}  Running: {}  Blocked: {}  Pending: {}\n\n",
         counts.total, counts.completed, counts.running, counts.blocked, counts.pending

@@ -73,6 +73,10 @@ fn list_of_an_empty_queue() {
     let run = project.run(&["task", "list"]);
     assert_eq!(run.code, 0);
     assert!(
+        run.stdout.starts_with("Project: demo\n"),
+        "the configured name when the queue has none"
+    );
+    assert!(
         run.stdout.ends_with("No tasks defined.\n"),
         "{}",
         run.stdout
