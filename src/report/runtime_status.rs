@@ -212,17 +212,14 @@ struct Persisted {
 }
 
 fn lenient_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Error> {
-    let value = Value::deserialize(d)?;
-    Ok(value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|item| item.is_object())
-                .filter_map(|item| serde_json::from_value(item.clone()).ok())
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter(Value::is_object)
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// The persisted run as read from disk, and whether its writer still runs.

@@ -75,11 +75,6 @@ impl Verification {
         map.extend(self.extra.clone());
         Value::Object(map)
     }
-
-    /// The task's own commands when it has the key, else the project-wide ones.
-    pub fn commands<'a>(&'a self, project_default: &'a [String]) -> &'a [String] {
-        self.validate_commands.as_deref().unwrap_or(project_default)
-    }
 }
 
 /// Where a numeric completion's metric is read from.
@@ -551,7 +546,6 @@ mod tests {
         let out = v.to_value();
         assert!(out.get("evidence_keys").is_none());
         assert_eq!(out["protected"], json!(true));
-        assert_eq!(v.commands(&["make".into()]), ["make".to_string()]);
     }
 
     #[test]

@@ -199,12 +199,8 @@ pub struct TaskFile {
 pub struct ShapeError(pub String);
 
 impl TaskFile {
-    /// Reads a parsed document. Values are coerced; only structure that cannot be kept is an error.
-    pub fn from_value(root: &Value) -> Result<TaskFile, ShapeError> {
-        TaskFile::from_owned(root.clone())
-    }
-
-    /// Like [`TaskFile::from_value`], taking the document apart instead of copying it.
+    /// Reads a parsed document, taking it apart instead of copying it. Values are coerced;
+    /// only structure that cannot be kept is an error.
     pub fn from_owned(root: Value) -> Result<TaskFile, ShapeError> {
         let mut root = match root {
             Value::Object(map) => map,
@@ -295,11 +291,6 @@ impl TaskFile {
         text
     }
 
-    pub fn find(&self, id: &str) -> Option<&Task> {
-        let id = id.trim();
-        self.tasks.iter().find(|t| t.id == id)
-    }
-
     pub fn find_mut(&mut self, id: &str) -> Option<&mut Task> {
         let id = id.trim();
         self.tasks.iter_mut().find(|t| t.id == id)
@@ -342,7 +333,7 @@ mod tests {
                 "attempt_history": [{"attempt": 1, "status": "failed", "extra": true}]
             }]
         });
-        let file = TaskFile::from_value(&input).unwrap();
+        let file = TaskFile::from_owned(input.clone()).unwrap();
         let out = file.to_value();
         assert_eq!(out["owner"], json!({"team": "core"}));
         let task = &out["tasks"][0];
@@ -352,13 +343,13 @@ mod tests {
         assert_eq!(task["verification"]["note"], "keep me");
         assert_eq!(task["attempt_history"][0]["extra"], true);
         // Reading the written form again changes nothing.
-        assert_eq!(TaskFile::from_value(&out).unwrap(), file);
+        assert_eq!(TaskFile::from_owned(out.clone()).unwrap(), file);
     }
 
     #[test]
     fn normalisation_fills_every_documented_field() {
         let file =
-            TaskFile::from_value(&json!({"tasks": [{"id": 7, "passes": "yes", "steps": "x"}]}))
+            TaskFile::from_owned(json!({"tasks": [{"id": 7, "passes": "yes", "steps": "x"}]}))
                 .unwrap();
         let task = file.tasks[0].to_value();
         assert_eq!(task["id"], "7");
@@ -374,7 +365,7 @@ mod tests {
 
     #[test]
     fn legacy_gate_becomes_verification() {
-        let file = TaskFile::from_value(&json!({"tasks": [
+        let file = TaskFile::from_owned(json!({"tasks": [
             {"id": "a", "gate": {"validate_commands": ["make test"]}, "evidence_keys": ["x"]}
         ]}))
         .unwrap();
@@ -389,21 +380,21 @@ mod tests {
 
     #[test]
     fn structural_problems_are_errors_not_silent_repairs() {
-        let err = TaskFile::from_value(&json!([1, 2])).unwrap_err();
+        let err = TaskFile::from_owned(json!([1, 2])).unwrap_err();
         assert!(err.0.contains("top level is a list"), "{}", err.0);
-        let err = TaskFile::from_value(&json!({"tasks": {"a": 1}})).unwrap_err();
+        let err = TaskFile::from_owned(json!({"tasks": {"a": 1}})).unwrap_err();
         assert!(err.0.contains("\"tasks\" is an object"), "{}", err.0);
-        let err = TaskFile::from_value(&json!({"tasks": [{"id": "a"}, "oops"]})).unwrap_err();
+        let err = TaskFile::from_owned(json!({"tasks": [{"id": "a"}, "oops"]})).unwrap_err();
         assert_eq!(
             err.0,
             "tasks[1] is a string, but every task must be an object"
         );
-        assert!(TaskFile::from_value(&json!({})).unwrap().tasks.is_empty());
+        assert!(TaskFile::from_owned(json!({})).unwrap().tasks.is_empty());
     }
 
     #[test]
     fn display_title_falls_back_to_name_then_id() {
-        let file = TaskFile::from_value(&json!({"tasks": [
+        let file = TaskFile::from_owned(json!({"tasks": [
             {"id": "a", "name": "Legacy name"}, {"id": "b"}
         ]}))
         .unwrap();
@@ -413,7 +404,7 @@ mod tests {
 
     #[test]
     fn statistics_are_recomputed_keeping_other_keys() {
-        let mut file = TaskFile::from_value(&json!({
+        let mut file = TaskFile::from_owned(json!({
             "statistics": {"started": "yesterday"},
             "tasks": [{"id": "a", "passes": true, "blocked": true}, {"id": "b", "blocked": 1}]
         }))
@@ -427,7 +418,7 @@ mod tests {
 
     #[test]
     fn text_is_pretty_with_trailing_newline_and_keeps_non_ascii() {
-        let file = TaskFile::from_value(&json!({"project": "café", "tasks": []})).unwrap();
+        let file = TaskFile::from_owned(json!({"project": "café", "tasks": []})).unwrap();
         let text = file.to_json_text();
         assert!(text.ends_with("}\n"));
         assert!(text.contains("\n  \"project\": \"café\""));
