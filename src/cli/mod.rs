@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{LoadOptions, Override, Settings};
 use crate::error::{Error, Exit, Result};
+use crate::report::runtime_status::{self, PersistedRun};
 use crate::ui::{ColorChoice, Ui};
 
 /// Unattended AI-driven development automation from intent to execution.
@@ -71,6 +72,15 @@ impl Context {
             self.ui.warn(&warning.0);
         }
         Ok(settings)
+    }
+
+    /// The project's persisted run status; an unreadable file is a warning, never a failure.
+    pub fn run_status(&self, settings: &Settings) -> PersistedRun {
+        let (persisted, warning) = runtime_status::read(&settings.paths.runtime_status());
+        if let Some(warning) = warning {
+            self.ui.warn(&warning);
+        }
+        persisted
     }
 
     /// Prints command output, mapping a write failure to an error.

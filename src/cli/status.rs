@@ -4,7 +4,7 @@
 
 use super::{Context, json_text};
 use crate::error::{Exit, Result};
-use crate::report::runtime_status::{self, Snapshot};
+use crate::report::runtime_status::Snapshot;
 use crate::task::TaskStore;
 
 #[derive(Debug, clap::Args)]
@@ -17,10 +17,7 @@ pub struct Args {
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let settings = context.settings()?;
     let queue = TaskStore::new(&settings.paths).load()?;
-    let (persisted, warning) = runtime_status::read(&settings.paths.runtime_status());
-    if let Some(warning) = warning {
-        context.ui.warn(&warning);
-    }
+    let persisted = context.run_status(&settings);
     let snapshot = Snapshot::build(&settings, &queue, &persisted);
     if args.json {
         context.print(&json_text(&snapshot))?;
@@ -82,13 +79,11 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     }
     if !snapshot.tasks.is_empty() {
         out.push_str("\nTasks:\n");
-        for row in &snapshot.tasks {
-            let reason = row.block_reason.trim();
-            let reason = if row.blocked && !row.passes && !reason.is_empty() {
-                format!(" | {reason}")
-            } else {
-                String::new()
-            };
+        for (task, row) in queue.tasks.iter().zip(&snapshot.tasks) {
+            let reason = task
+                .shown_block_reason()
+                .map(|r| format!(" | {r}"))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "  {} {}: {}{reason}\n",
                 ui.badge(&row.status),

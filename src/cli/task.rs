@@ -5,8 +5,7 @@ use serde_json::json;
 use super::{Context, json_text, print_help};
 use crate::config::Settings;
 use crate::error::{Error, Exit, Result};
-use crate::report::runtime_status;
-use crate::task::{Backup, Counts, LiveTask, TaskFile, TaskStore};
+use crate::task::{Backup, Counts, TaskFile, TaskStore};
 use crate::ui::{badge_text, pad};
 
 #[derive(Debug, clap::Args)]
@@ -71,18 +70,9 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     }
 }
 
-/// The task a live run is working on, if any (stale status files from dead runs are ignored).
-fn live_task(context: &Context, settings: &Settings) -> Option<LiveTask> {
-    let (persisted, warning) = runtime_status::read(&settings.paths.runtime_status());
-    if let Some(warning) = warning {
-        context.ui.warn(&warning);
-    }
-    persisted.live_task()
-}
-
 fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -> Result<Exit> {
     let queue = store.load()?;
-    let live = live_task(context, settings);
+    let live = context.run_status(settings).live_task();
     let statuses: Vec<_> = queue
         .tasks
         .iter()
@@ -110,12 +100,10 @@ fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -
     }
 
     let mut out = String::new();
-    let project = queue
-        .project
-        .as_deref()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or(&settings.config.project.name);
-    out.push_str(&format!("Project: {project}\n"));
+    out.push_str(&format!(
+        "Project: {}\n",
+        queue.project_name(&settings.config.project.name)
+    ));
     out.push_str(&format!(
         "Total: {}  Completed: {}  Running: {}  Blocked: {}  Pending: {}\n\n",
         counts.total, counts.completed, counts.running, counts.blocked, counts.pending
@@ -147,8 +135,7 @@ fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -
             pad(&context.ui.badge(status.as_str()), &plain, badge_width),
             task.display_title()
         ));
-        let reason = task.block_reason.trim();
-        if task.blocked && !task.passes && !reason.is_empty() {
+        if let Some(reason) = task.shown_block_reason() {
             out.push_str(&format!(
                 "{:indent$}reason: {reason}\n",
                 "",

@@ -177,6 +177,11 @@ fn walk_locations(text: &str, table: &toml::de::DeTable<'_>, prefix: &str, out: 
     }
 }
 
+/// A dotted key and then each of its parents: `a.b[1]`, `a.b`, `a`.
+fn key_and_parents(key: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(key), |k| k.rfind(['.', '[']).map(|i| &k[..i]))
+}
+
 /// The file layer: parsed text plus where each key sits.
 struct FileLayer {
     path: PathBuf,
@@ -218,16 +223,9 @@ impl FileLayer {
         } else {
             &self.locations.keys
         };
-        let mut probe = key.to_string();
-        let (line, column) = loop {
-            if let Some(pos) = map.get(&probe) {
-                break *pos;
-            }
-            match probe.rfind(['.', '[']) {
-                Some(i) => probe.truncate(i),
-                None => break (1, 1),
-            }
-        };
+        let (line, column) = key_and_parents(key)
+            .find_map(|k| map.get(k).copied())
+            .unwrap_or((1, 1));
         ConfigOrigin::File {
             path: self.path.clone(),
             line,
@@ -523,23 +521,19 @@ fn origin_for(
     sources: &BTreeMap<String, Source>,
     file: Option<&FileLayer>,
 ) -> ConfigOrigin {
-    let mut probe = key.to_string();
-    loop {
-        let found = sources.get(&probe).or_else(|| {
+    // The nearest key, walking up, that a layer set (itself or a key below it) decides.
+    let found = key_and_parents(key).find_map(|probe| {
+        sources.get(probe).or_else(|| {
             sources
                 .iter()
-                .find(|(k, _)| k.starts_with(&format!("{probe}.")))
+                .find(|(k, _)| k.starts_with(probe) && k[probe.len()..].starts_with('.'))
                 .map(|(_, s)| s)
-        });
-        match found {
-            Some(Source::Env(name)) => return ConfigOrigin::Env(name.clone()),
-            Some(Source::Flag(flag)) => return ConfigOrigin::Flag(flag.clone()),
-            Some(Source::File { .. }) | Some(Source::Default) => break,
-            None => match probe.rfind(['.', '[']) {
-                Some(i) => probe.truncate(i),
-                None => break,
-            },
-        }
+        })
+    });
+    match found {
+        Some(Source::Env(name)) => return ConfigOrigin::Env(name.clone()),
+        Some(Source::Flag(flag)) => return ConfigOrigin::Flag(flag.clone()),
+        _ => {}
     }
     match file {
         Some(f) => f.origin_of(key, true),

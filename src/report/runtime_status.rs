@@ -343,10 +343,9 @@ impl Snapshot {
             .map(|t| TaskRow::new(t, live.as_ref()))
             .collect();
         let counts = Counts::of(queue.tasks.iter().map(|t| t.status(live.as_ref())));
-        let project = match &queue.project {
-            Some(p) if !p.trim().is_empty() => p.clone(),
-            _ => settings.config.project.name.clone(),
-        };
+        let project = queue
+            .project_name(&settings.config.project.name)
+            .to_string();
         let mut run = persisted.run.clone();
         if run.status_label.is_empty() {
             run.status_label = status_label(&run.status);

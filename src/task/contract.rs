@@ -23,10 +23,6 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn from_map(map: &Map<String, Value>) -> Verification {
-        Verification::from_owned(map.clone())
-    }
-
     /// Reads the object in one pass; unknown keys are kept in order, `evidence_keys` dropped.
     pub fn from_owned(map: Map<String, Value>) -> Verification {
         let mut out = Verification::default();
@@ -537,7 +533,7 @@ mod tests {
 
     #[test]
     fn verification_drops_evidence_keys_and_keeps_unknown() {
-        let v = Verification::from_map(&raw(json!({
+        let v = Verification::from_owned(raw(json!({
             "path_patterns": ["src/**"], "evidence_keys": ["x"], "protected": true,
             "validate_timeout_seconds": "60"
         })));

@@ -71,6 +71,7 @@ impl Task {
         // The contract fields are read together (legacy forms depend on each other).
         let mut contract_parts = Map::new();
         let mut gate = None;
+        let mut has_verification = false;
         for (key, value) in raw {
             let v = Some(&value);
             match key.as_str() {
@@ -93,14 +94,11 @@ impl Task {
                 "verification" => {
                     if let Value::Object(map) = value {
                         task.verification = Verification::from_owned(map);
-                        gate = None;
-                        contract_parts.insert(key, Value::Bool(true));
+                        has_verification = true;
                     }
                 }
                 "gate" => {
-                    if !contract_parts.contains_key("verification")
-                        && let Value::Object(map) = value
-                    {
+                    if let Value::Object(map) = value {
                         gate = Some(map);
                     }
                 }
@@ -113,7 +111,8 @@ impl Task {
                 }
             }
         }
-        if let Some(map) = gate {
+        // The legacy `gate` counts only when there is no `verification` object.
+        if let Some(map) = gate.filter(|_| !has_verification) {
             task.verification = Verification::from_owned(map);
         }
         task.completion = contract::completion_of(&contract_parts);
@@ -289,6 +288,14 @@ impl TaskFile {
             serde_json::to_string_pretty(&self.to_value()).unwrap_or_else(|_| String::from("{}"));
         text.push('\n');
         text
+    }
+
+    /// The queue's project name, or `configured` (from autodev.toml) when it has none.
+    pub fn project_name<'a>(&'a self, configured: &'a str) -> &'a str {
+        self.project
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or(configured)
     }
 
     pub fn find_mut(&mut self, id: &str) -> Option<&mut Task> {

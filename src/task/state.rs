@@ -108,6 +108,12 @@ impl Task {
         }
     }
 
+    /// The block reason worth showing: only for a blocked task, and only when it says something.
+    pub fn shown_block_reason(&self) -> Option<&str> {
+        let reason = self.block_reason.trim();
+        (self.lifecycle() == Lifecycle::Blocked && !reason.is_empty()).then_some(reason)
+    }
+
     /// Marks the task complete; a completed task is never also blocked.
     pub fn complete(&mut self) {
         self.passes = true;
