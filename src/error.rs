@@ -118,6 +118,9 @@ pub enum Error {
         issues: Vec<String>,
     },
 
+    #[error("{message}")]
+    Backend { message: String, hint: String },
+
     #[error("could not {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -183,6 +186,7 @@ impl Error {
             Error::TaskNotFound { .. } => {
                 vec!["`autodev task list` shows the task ids".into()]
             }
+            Error::Backend { hint, .. } => vec![hint.clone()],
             Error::Audit { .. } | Error::Io { .. } => Vec::new(),
         }
     }

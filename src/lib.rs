@@ -3,12 +3,16 @@
 //! A project is an `autodev.toml` ([`config`]) beside a queue of tasks in `task.json`
 //! ([`task`]). Commands live in [`cli`], one file each; errors and exit codes in [`error`];
 //! terminal styling in [`ui`]; atomic state files and locks in [`durable`]; files written for
-//! people and tools (such as `logs/runtime-status.json`) in [`report`].
+//! people and tools (such as `logs/runtime-status.json`) in [`report`]. Agent CLIs are described
+//! by [`backend`] (how to call each one, how to read its output) and run under [`exec`], which
+//! supervises every child process.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod durable;
 pub mod error;
+pub mod exec;
 pub mod report;
 pub mod task;
 pub mod ui;

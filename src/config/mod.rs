@@ -13,7 +13,11 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 pub use layer::{Override, Source, Warning};
-pub use model::{BackendName, Config};
+pub use model::{
+    BackendName, BackendSection, ClaudeSettings, CodexSandbox, CodexSettings, CommandSettings,
+    Config, GeminiApproval, GeminiSettings, OpencodeFormat, OpencodeSettings, OutputFormat,
+    PermissionMode, RootModeSettings,
+};
 
 use crate::error::{Error, Result};
 

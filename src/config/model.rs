@@ -26,6 +26,28 @@ pub struct Config {
     pub detach: DetachSection,
 }
 
+impl Config {
+    /// Settings the original accepted that current agent CLIs reject: each one set is reported
+    /// with what to use instead, and autodev never passes the rejected flag.
+    pub fn retired_settings(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.backend.codex.full_auto {
+            notes.push(
+                "backend.codex.full_auto is ignored: codex no longer accepts --full-auto; \
+                 `sandbox = \"workspace-write\"` (the default) does the same"
+                    .to_string(),
+            );
+        }
+        if self.backend.gemini.all_files {
+            notes.push(
+                "backend.gemini.all_files is ignored: gemini no longer accepts --all-files"
+                    .to_string(),
+            );
+        }
+        notes
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProjectSection {
@@ -47,7 +69,7 @@ impl Default for ProjectSection {
     }
 }
 
-/// The agent CLIs autodev can drive.
+/// The agent CLIs autodev can drive, plus `command`: any program configured by argv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendName {
@@ -56,10 +78,17 @@ pub enum BackendName {
     Codex,
     Gemini,
     Opencode,
+    Command,
 }
 
 impl BackendName {
-    pub const ALL: [BackendName; 4] = [Self::Claude, Self::Codex, Self::Gemini, Self::Opencode];
+    pub const ALL: [BackendName; 5] = [
+        Self::Claude,
+        Self::Codex,
+        Self::Gemini,
+        Self::Opencode,
+        Self::Command,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,20 +96,44 @@ impl BackendName {
             Self::Codex => "codex",
             Self::Gemini => "gemini",
             Self::Opencode => "opencode",
+            Self::Command => "command",
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BackendSection {
     /// The backend used by `run`, `plan`, `spec` and reflection unless a flag says otherwise.
     /// Built-in default and `init` default agree (codex), unlike the original.
     pub default: BackendName,
+    /// Wall-clock limit of one agent attempt, in seconds (0: none).
+    pub timeout_seconds: u64,
+    /// An attempt that prints nothing for this many seconds is stopped (0: never).
+    pub idle_timeout_seconds: u64,
+    /// Seconds between SIGTERM and SIGKILL when an agent is stopped.
+    pub kill_grace_seconds: u64,
     pub claude: ClaudeSettings,
     pub codex: CodexSettings,
     pub gemini: GeminiSettings,
     pub opencode: OpencodeSettings,
+    pub command: CommandSettings,
+}
+
+impl Default for BackendSection {
+    fn default() -> Self {
+        Self {
+            default: BackendName::default(),
+            timeout_seconds: 7200,
+            idle_timeout_seconds: 1800,
+            kill_grace_seconds: 10,
+            claude: ClaudeSettings::default(),
+            codex: CodexSettings::default(),
+            gemini: GeminiSettings::default(),
+            opencode: OpencodeSettings::default(),
+            command: CommandSettings::default(),
+        }
+    }
 }
 
 /// Claude Code permission modes: those the current CLI accepts, plus `default`, which means
@@ -103,6 +156,20 @@ pub enum PermissionMode {
     Plan,
 }
 
+impl PermissionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::AcceptEdits => "acceptEdits",
+            Self::Auto => "auto",
+            Self::BypassPermissions => "bypassPermissions",
+            Self::Manual => "manual",
+            Self::DontAsk => "dontAsk",
+            Self::Plan => "plan",
+        }
+    }
+}
+
 /// Output formats of the agent CLIs that have them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OutputFormat {
@@ -114,6 +181,16 @@ pub enum OutputFormat {
     StreamJson,
 }
 
+impl OutputFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+            Self::StreamJson => "stream-json",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClaudeSettings {
@@ -122,6 +199,15 @@ pub struct ClaudeSettings {
     pub output_format: OutputFormat,
     pub model: String,
     pub verbose: bool,
+    /// The user declares this machine a disposable sandbox: bypass mode is kept even as root
+    /// (autodev sets `IS_SANDBOX=1` for claude).
+    pub sandbox: bool,
+    /// `--allowedTools`, for attempts; empty passes nothing.
+    pub allowed_tools: Vec<String>,
+    /// `--max-turns` when above 0.
+    pub max_turns: u32,
+    /// Appended to the attempt command line as given.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ClaudeSettings {
@@ -132,6 +218,29 @@ impl Default for ClaudeSettings {
             output_format: OutputFormat::StreamJson,
             model: String::new(),
             verbose: true,
+            sandbox: false,
+            allowed_tools: Vec::new(),
+            max_turns: 0,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// Codex sandbox policies (`--sandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodexSandbox {
+    ReadOnly,
+    WorkspaceWrite,
+    DangerFullAccess,
+}
+
+impl CodexSandbox {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "read-only",
+            Self::WorkspaceWrite => "workspace-write",
+            Self::DangerFullAccess => "danger-full-access",
         }
     }
 }
@@ -140,10 +249,17 @@ impl Default for ClaudeSettings {
 #[serde(default)]
 pub struct CodexSettings {
     pub model: String,
+    /// No approvals and no sandbox (`--dangerously-bypass-approvals-and-sandbox`).
     pub yolo: bool,
+    /// Retired: current codex rejects `--full-auto`; `sandbox = "workspace-write"` replaces it.
     pub full_auto: bool,
     pub dangerously_bypass_approvals_and_sandbox: bool,
+    /// The sandbox of attempts when neither bypass setting is on.
+    pub sandbox: CodexSandbox,
     pub ephemeral: bool,
+    /// `--skip-git-repo-check`, so projects outside git work too.
+    pub skip_git_repo_check: bool,
+    pub extra_args: Vec<String>,
 }
 
 impl Default for CodexSettings {
@@ -153,9 +269,27 @@ impl Default for CodexSettings {
             yolo: true,
             full_auto: false,
             dangerously_bypass_approvals_and_sandbox: true,
+            sandbox: CodexSandbox::WorkspaceWrite,
             ephemeral: false,
+            skip_git_repo_check: true,
+            extra_args: Vec::new(),
         }
     }
+}
+
+/// Gemini approval modes (`--approval-mode`); the empty string means "decided by `yolo`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GeminiApproval {
+    #[serde(rename = "")]
+    Unset,
+    #[serde(rename = "default")]
+    Default,
+    #[serde(rename = "auto_edit")]
+    AutoEdit,
+    #[serde(rename = "yolo")]
+    Yolo,
+    #[serde(rename = "plan")]
+    Plan,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,11 +297,16 @@ impl Default for CodexSettings {
 pub struct GeminiSettings {
     pub model: String,
     pub yolo: bool,
-    pub approval_mode: String,
+    pub approval_mode: GeminiApproval,
     pub output_format: OutputFormat,
+    /// Retired: current gemini rejects `--all-files`.
     pub all_files: bool,
     pub include_directories: String,
     pub debug: bool,
+    /// `--skip-trust`: without it gemini downgrades yolo in a folder it does not trust and
+    /// headless runs exit 55.
+    pub skip_trust: bool,
+    pub extra_args: Vec<String>,
 }
 
 impl Default for GeminiSettings {
@@ -175,13 +314,23 @@ impl Default for GeminiSettings {
         Self {
             model: String::new(),
             yolo: true,
-            approval_mode: String::new(),
-            output_format: OutputFormat::Text,
+            approval_mode: GeminiApproval::Unset,
+            output_format: OutputFormat::StreamJson,
             all_files: false,
             include_directories: String::new(),
             debug: false,
+            skip_trust: true,
+            extra_args: Vec::new(),
         }
     }
+}
+
+/// OpenCode output formats (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpencodeFormat {
+    Default,
+    Json,
 }
 
 /// The permissions the original granted opencode for unattended runs.
@@ -192,20 +341,41 @@ pub const OPENCODE_DEFAULT_PERMISSIONS: &str =
 #[serde(default)]
 pub struct OpencodeSettings {
     pub model: String,
-    pub format: String,
+    pub format: OpencodeFormat,
     pub permissions: String,
     pub log_level: String,
+    /// `--auto`: approve every permission not explicitly denied (otherwise "ask" is rejected).
+    pub auto: bool,
+    /// `--agent`, when not empty.
+    pub agent: String,
+    pub extra_args: Vec<String>,
 }
 
 impl Default for OpencodeSettings {
     fn default() -> Self {
         Self {
             model: String::new(),
-            format: "default".into(),
+            format: OpencodeFormat::Json,
             permissions: OPENCODE_DEFAULT_PERMISSIONS.into(),
             log_level: String::new(),
+            auto: true,
+            agent: String::new(),
+            extra_args: Vec::new(),
         }
     }
+}
+
+/// Any program as the agent: aider, goose, a script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CommandSettings {
+    /// The attempt command line; `{prompt_file}` is replaced by the path of a file holding the
+    /// prompt, otherwise the prompt arrives on stdin.
+    pub argv: Vec<String>,
+    /// The command line of read-only one-shot calls (plan, spec, reflection); empty: `argv`.
+    pub oneshot_argv: Vec<String>,
+    /// Extra environment variables for the command.
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,14 +415,18 @@ impl Default for RunSection {
 #[serde(default)]
 pub struct RootModeSettings {
     pub disable_skip_permissions: bool,
+    /// Replaces bypass (and `default`, which denies every edit in headless mode) as root.
     pub fallback_permission_mode: PermissionMode,
+    /// `--allowedTools` as root when bypass was replaced, so the agent can still run commands.
+    pub allowed_tools: Vec<String>,
 }
 
 impl Default for RootModeSettings {
     fn default() -> Self {
         Self {
             disable_skip_permissions: true,
-            fallback_permission_mode: PermissionMode::Default,
+            fallback_permission_mode: PermissionMode::AcceptEdits,
+            allowed_tools: strings(&["Bash", "Edit", "Write", "Read", "Glob", "Grep"]),
         }
     }
 }

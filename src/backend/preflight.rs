@@ -1,0 +1,106 @@
+//! Before a run: is the agent CLI installed, and which version is it? A missing CLI is an error
+//! that names the install command; the version goes into the run's log.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::report::{clip, strip_ansi};
+use crate::config::{BackendName, Config};
+use crate::error::{Error, Result};
+use crate::exec::{self, Cancel, Ignore, Limits, Spec, Tee};
+
+/// What preflight found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preflight {
+    pub program: String,
+    /// Where the program was found.
+    pub path: PathBuf,
+    /// The first line the CLI printed for `--version`, when it answered in time.
+    pub version: Option<String>,
+}
+
+/// How to install a backend's CLI.
+pub fn install_hint(name: BackendName) -> &'static str {
+    match name {
+        BackendName::Claude => "install Claude Code: npm install -g @anthropic-ai/claude-code",
+        BackendName::Codex => "install the Codex CLI: npm install -g @openai/codex",
+        BackendName::Gemini => "install the Gemini CLI: npm install -g @google/gemini-cli",
+        BackendName::Opencode => "install OpenCode: npm install -g opencode-ai",
+        BackendName::Command => {
+            "check backend.command.argv: its first word must be a program on PATH or a path"
+        }
+    }
+}
+
+/// Looks `program` up as a shell would: a name with a slash is a path (relative to `cwd`),
+/// anything else is searched in `path_var`.
+pub fn find_program(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// Checks that backend `name` can run (searching `path_var`, normally `$PATH`), and reads its
+/// version.
+pub async fn preflight(
+    config: &Config,
+    name: BackendName,
+    cwd: &Path,
+    path_var: Option<&OsStr>,
+) -> Result<Preflight> {
+    let program = super::program(&config.backend, name)?;
+    let path = find_program(&program, path_var, cwd).ok_or_else(|| Error::Backend {
+        message: format!(
+            "the {} CLI is not installed: `{program}` was not found on PATH",
+            name.as_str()
+        ),
+        hint: install_hint(name).to_string(),
+    })?;
+    // An arbitrary command may not know `--version`, or may do something else with it.
+    let version = if name == BackendName::Command {
+        None
+    } else {
+        let mut spec = Spec::new(path.to_string_lossy(), cwd);
+        spec.args = vec!["--version".into()];
+        let limits = Limits {
+            wall: Some(Duration::from_secs(15)),
+            idle: None,
+            grace: Duration::from_secs(1),
+        };
+        match exec::run(
+            &spec,
+            &limits,
+            &mut Tee::default(),
+            &mut Ignore,
+            &Cancel::default(),
+        )
+        .await
+        {
+            Ok(outcome) if outcome.exit.success() => first_line(&outcome.stdout.text())
+                .or_else(|| first_line(&outcome.stderr.text()))
+                .map(|line| clip(&line, 120)),
+            _ => None,
+        }
+    };
+    Ok(Preflight {
+        program,
+        path,
+        version,
+    })
+}
+
+fn first_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(|l| strip_ansi(l).trim().to_string())
+        .find(|l| !l.is_empty())
+}

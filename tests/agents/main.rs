@@ -1,0 +1,7 @@
+//! Agent backends and supervision against the scripted fake agent and the recorded outputs of
+//! the real CLIs: adapters' command lines, output parsing, timeouts, process groups, prompts.
+
+mod argv;
+mod fake;
+mod samples;
+mod supervision;
