@@ -4,6 +4,7 @@
 //! [`Exit`]. Commands load settings through [`Context`], which prints configuration warnings
 //! once; they print their own output, and leave errors to `main`.
 
+mod backend;
 mod config;
 mod status;
 mod task;
@@ -49,6 +50,8 @@ pub enum Command {
     Status(status::Args),
     /// Show the settings in force and where each came from
     Config(config::Args),
+    /// Check the agent CLI and show the commands autodev would run
+    Backend(backend::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -121,6 +124,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Task(args)) => task::run(&context, args),
         Some(Command::Status(args)) => status::run(&context, args),
         Some(Command::Config(args)) => config::run(&context, args),
+        Some(Command::Backend(args)) => backend::run(&context, args),
     }
 }
 
