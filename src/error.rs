@@ -121,6 +121,9 @@ pub enum Error {
     #[error("{message}")]
     Backend { message: String, hint: String },
 
+    #[error("setting `{key}`: {message}")]
+    Setting { key: String, message: String },
+
     #[error("could not {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -187,6 +190,10 @@ impl Error {
                 vec!["`autodev task list` shows the task ids".into()]
             }
             Error::Backend { hint, .. } => vec![hint.clone()],
+            Error::Setting { .. } => vec![
+                "`autodev config show` prints where it is set; docs/configuration.md explains it"
+                    .into(),
+            ],
             Error::Audit { .. } | Error::Io { .. } => Vec::new(),
         }
     }

@@ -5,7 +5,7 @@
 //! terminal styling in [`ui`]; atomic state files and locks in [`durable`]; files written for
 //! people and tools (such as `logs/runtime-status.json`) in [`report`]. Agent CLIs are described
 //! by [`backend`] (how to call each one, how to read its output) and run under [`exec`], which
-//! supervises every child process.
+//! supervises every child process. [`snapshot`] tracks which files an attempt changed.
 
 pub mod backend;
 pub mod cli;
@@ -14,5 +14,6 @@ pub mod durable;
 pub mod error;
 pub mod exec;
 pub mod report;
+pub mod snapshot;
 pub mod task;
 pub mod ui;

@@ -1,0 +1,482 @@
+//! Fast snapshots of the project tree and the diff between two of them: which files an attempt
+//! added, modified and deleted.
+//!
+//! A snapshot records, for every tracked file under the watched directories, its size, mtime,
+//! ctime and inode. A write changes the ctime even when it keeps size and mtime (and ctime cannot
+//! be set back), so a same-size, same-mtime edit is still seen. Files whose mtime is too recent
+//! to trust (written within the last [`RACY_WINDOW`] before the snapshot, where a coarse clock could
+//! hide a second write) are also hashed, and compared by content. Ignored directories are pruned
+//! while walking, never descended into.
+//!
+//! Which files are tracked is decided by [`Rules`]: `snapshot.ignore_dirs` (names, at any depth),
+//! `snapshot.ignore_path_globs` and `snapshot.include_path_globs` (gitignore-like globs, see
+//! `docs/change-tracking.md`), and autodev's own runtime files, excluded by their configured
+//! paths only.
+
+use std::collections::HashSet;
+use std::fs::{File, Metadata};
+use std::hash::Hasher;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use walkdir::WalkDir;
+
+use crate::config::{Config, ProjectPaths};
+use crate::error::{Error, Result};
+
+/// A file modified this close to the snapshot may be modified again without its mtime moving.
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// What to track.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Keys are relative to this directory (`project.code_dir`).
+    root: PathBuf,
+    /// Directories to walk, relative to `root`.
+    watch: Vec<PathBuf>,
+    ignore_names: HashSet<String>,
+    ignore: Globs,
+    include: Option<Globs>,
+    /// autodev's own files and directories, relative to `root`.
+    runtime: Vec<String>,
+}
+
+/// Compiles a gitignore-like pattern: without a `/` it matches a name at any depth; with one it
+/// is anchored at the project root (a leading `/` is dropped); `**` spans directories and `*`
+/// does not cross `/`.
+pub fn tree_glob(pattern: &str) -> std::result::Result<Glob, globset::Error> {
+    let pattern = pattern.trim();
+    let anchored = pattern.trim_start_matches('/');
+    let full = if pattern.contains('/') {
+        anchored.to_string()
+    } else {
+        format!("**/{pattern}")
+    };
+    GlobBuilder::new(&full).literal_separator(true).build()
+}
+
+/// A list of tree globs, split for speed: patterns without a `/` are matched against the file
+/// name alone (the same meaning as `**/pattern` on the path, without the work).
+#[derive(Debug, Clone)]
+struct Globs {
+    names: GlobSet,
+    paths: GlobSet,
+}
+
+impl Globs {
+    fn new(patterns: &[String], key: &str) -> Result<Globs> {
+        let mut names = GlobSetBuilder::new();
+        let mut paths = GlobSetBuilder::new();
+        for (i, pattern) in patterns.iter().enumerate() {
+            let invalid = |e: globset::Error| Error::Setting {
+                key: format!("{key}[{i}]"),
+                message: format!("invalid glob {pattern:?}: {}", e.kind()),
+            };
+            let pattern = pattern.trim();
+            if pattern.contains('/') {
+                paths.add(tree_glob(pattern).map_err(invalid)?);
+            } else {
+                names.add(
+                    GlobBuilder::new(pattern)
+                        .literal_separator(true)
+                        .build()
+                        .map_err(invalid)?,
+                );
+            }
+        }
+        let build = |b: GlobSetBuilder| {
+            b.build().map_err(|e| Error::Setting {
+                key: key.to_string(),
+                message: e.to_string(),
+            })
+        };
+        Ok(Globs {
+            names: build(names)?,
+            paths: build(paths)?,
+        })
+    }
+
+    fn is_match(&self, rel: &str, name: &str) -> bool {
+        self.names.is_match(name) || (!self.paths.is_empty() && self.paths.is_match(rel))
+    }
+}
+
+/// `path` relative to `root` with `/` separators, if it is inside.
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let text = match rel.to_str() {
+        Some(text) => text.to_string(),
+        None => rel.to_string_lossy().into_owned(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+impl Rules {
+    /// The rules of a project's configuration.
+    pub fn new(config: &Config, paths: &ProjectPaths) -> Result<Rules> {
+        let s = &config.snapshot;
+        let root = paths.code_dir.clone();
+        let runtime = [
+            &paths.task_json,
+            &paths.progress,
+            &paths.task_brief,
+            &paths.log_dir,
+            &paths.attempt_log_dir,
+        ]
+        .into_iter()
+        .filter_map(|p| relative(&root, p))
+        .collect();
+        Ok(Rules {
+            watch: s
+                .watch_dirs
+                .iter()
+                .map(|d| PathBuf::from(d.trim()))
+                .collect(),
+            ignore_names: s.ignore_dirs.iter().map(|d| d.trim().to_string()).collect(),
+            ignore: Globs::new(&s.ignore_path_globs, "snapshot.ignore_path_globs")?,
+            include: if s.include_path_globs.is_empty() {
+                None
+            } else {
+                Some(Globs::new(
+                    &s.include_path_globs,
+                    "snapshot.include_path_globs",
+                )?)
+            },
+            runtime,
+            root,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn is_runtime(&self, rel: &str) -> bool {
+        self.runtime.iter().any(|r| {
+            rel == r
+                || (rel.len() > r.len()
+                    && rel.starts_with(r.as_str())
+                    && rel.as_bytes()[r.len()] == b'/')
+        })
+    }
+
+    /// Whether a directory (relative path, its name) is skipped with everything in it.
+    fn prunes(&self, rel: &str, name: &str) -> bool {
+        self.ignore_names.contains(name) || self.ignore.is_match(rel, name) || self.is_runtime(rel)
+    }
+
+    /// Whether a file met while walking is tracked (its directories were not pruned).
+    fn tracks(&self, rel: &str, name: &str) -> bool {
+        !self.ignore.is_match(rel, name)
+            && !self.is_runtime(rel)
+            && self
+                .include
+                .as_ref()
+                .is_none_or(|inc| inc.is_match(rel, name))
+    }
+}
+
+/// The recorded state of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    /// Content hash, for files too recent to trust their stat.
+    hash: Option<u64>,
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Stamp {
+        Stamp {
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            ino: meta.ino(),
+            hash: None,
+        }
+    }
+
+    fn same_stat(&self, other: &Stamp) -> bool {
+        (self.size, self.mtime_ns, self.ctime_ns, self.ino)
+            == (other.size, other.mtime_ns, other.ctime_ns, other.ino)
+    }
+}
+
+/// Every tracked file of a project at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    files: FxHashMap<String, Stamp>,
+}
+
+fn content_hash(path: &Path) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(hasher.finish()),
+            Ok(n) => hasher.write(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Directory levels read before the rest is split among threads.
+const SPLIT_DEPTH: usize = 2;
+
+/// One snapshot being taken.
+struct Walk<'a> {
+    rules: &'a Rules,
+    reference: Option<&'a Snapshot>,
+    /// Files modified after this moment (ns since the epoch) are hashed.
+    racy_after: i128,
+}
+
+impl Walk<'_> {
+    /// Records `dir`'s files; its subdirectories become `units` once `depth` levels are read.
+    fn expand(
+        &self,
+        dir: &Path,
+        depth: usize,
+        units: &mut Vec<PathBuf>,
+        out: &mut Vec<(String, Stamp)>,
+    ) {
+        // Unreadable directories (permissions, removed mid-walk) are skipped.
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(std::result::Result::ok) {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                let pruned = relative(&self.rules.root, &path)
+                    .is_none_or(|rel| self.rules.prunes(&rel, &name));
+                if pruned {
+                    continue;
+                }
+                if depth > 1 {
+                    self.expand(&path, depth - 1, units, out);
+                } else {
+                    units.push(path);
+                }
+            } else if let Ok(meta) = entry.metadata() {
+                self.record(&path, &name, &meta, out);
+            }
+        }
+    }
+
+    /// Records every file under `dir` (which is not itself pruned).
+    fn subtree(&self, dir: &Path, out: &mut Vec<(String, Stamp)>) {
+        let rules = self.rules;
+        let walker = WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|entry| {
+                if entry.depth() == 0 || !entry.file_type().is_dir() {
+                    return true;
+                }
+                relative(&rules.root, entry.path())
+                    .is_some_and(|rel| !rules.prunes(&rel, &entry.file_name().to_string_lossy()))
+            });
+        // Unreadable entries (permissions, files vanishing mid-walk) are skipped.
+        for entry in walker.filter_map(std::result::Result::ok) {
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                self.record(
+                    entry.path(),
+                    &entry.file_name().to_string_lossy(),
+                    &meta,
+                    out,
+                );
+            }
+        }
+    }
+
+    fn record(&self, path: &Path, name: &str, meta: &Metadata, out: &mut Vec<(String, Stamp)>) {
+        let Some(rel) = relative(&self.rules.root, path) else {
+            return;
+        };
+        if !self.rules.tracks(&rel, name) {
+            return;
+        }
+        let mut stamp = Stamp::of(meta);
+        let before = self.reference.and_then(|r| r.files.get(&rel));
+        let recheck = before.is_some_and(|b| b.hash.is_some() && b.same_stat(&stamp));
+        if (stamp.mtime_ns >= self.racy_after || recheck) && meta.is_file() {
+            stamp.hash = content_hash(path);
+        }
+        out.push((rel, stamp));
+    }
+}
+
+impl Snapshot {
+    /// Walks the watched directories. With `reference` (the snapshot taken before), files whose
+    /// stat is unchanged but which were hashed then are hashed again, so their content decides.
+    ///
+    /// The top levels are read here; the directories below them are walked by several threads
+    /// (stat calls dominate, and git status parallelises them the same way).
+    pub fn take(rules: &Rules, reference: Option<&Snapshot>) -> Snapshot {
+        let racy_after = SystemTime::now()
+            .checked_sub(RACY_WINDOW)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        let walk = Walk {
+            rules,
+            reference,
+            racy_after,
+        };
+        let mut found = Vec::new();
+        let mut units = Vec::new();
+        for dir in &rules.watch {
+            walk.expand(&rules.root.join(dir), SPLIT_DEPTH, &mut units, &mut found);
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8)
+            .min(units.len().max(1));
+        let next = AtomicUsize::new(0);
+        let parts: Vec<Vec<(String, Stamp)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            walk.subtree(unit, &mut out);
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let total = found.len() + parts.iter().map(Vec::len).sum::<usize>();
+        let mut files = FxHashMap::with_capacity_and_hasher(total, Default::default());
+        files.extend(found);
+        for part in parts {
+            files.extend(part);
+        }
+        Snapshot { files }
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn contains(&self, rel: &str) -> bool {
+        self.files.contains_key(rel)
+    }
+}
+
+/// What changed between two snapshots, each list sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+impl Changes {
+    /// Every changed path, sorted.
+    pub fn all(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .added
+            .iter()
+            .chain(&self.modified)
+            .chain(&self.deleted)
+            .cloned()
+            .collect();
+        all.sort();
+        all
+    }
+
+    pub fn count(&self) -> usize {
+        self.added.len() + self.modified.len() + self.deleted.len()
+    }
+}
+
+/// The changes from `before` to `after`.
+pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
+    let mut changes = Changes::default();
+    let mut kept = 0;
+    for (path, new) in &after.files {
+        match before.files.get(path) {
+            None => changes.added.push(path.clone()),
+            Some(old) => {
+                kept += 1;
+                let changed = match (old.hash, new.hash) {
+                    // Both hashed: content decides (a touch is not a change).
+                    (Some(a), Some(b)) => a != b || old.size != new.size,
+                    _ => !old.same_stat(new),
+                };
+                if changed {
+                    changes.modified.push(path.clone());
+                }
+            }
+        }
+    }
+    // Every earlier path still present: nothing was deleted, no need to look.
+    if kept < before.files.len() {
+        changes.deleted = before
+            .files
+            .keys()
+            .filter(|path| !after.files.contains_key(*path))
+            .cloned()
+            .collect();
+    }
+    changes.added.sort();
+    changes.modified.sort();
+    changes.deleted.sort();
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, path: &str) -> bool {
+        tree_glob(pattern).unwrap().compile_matcher().is_match(path)
+    }
+
+    #[test]
+    fn tree_globs_follow_gitignore_rules() {
+        let table = [
+            ("*.o", "a.o", true),
+            ("*.o", "src/deep/a.o", true),
+            ("*.o", "src/a.oo", false),
+            ("build-*", "build-debug", true),
+            ("build-*", "x/build-debug", true),
+            ("docs/*.md", "docs/a.md", true),
+            ("docs/*.md", "docs/sub/a.md", false),
+            ("docs/*.md", "x/docs/a.md", false),
+            ("/top.txt", "top.txt", true),
+            ("/top.txt", "a/top.txt", false),
+            ("src/**/*.py", "src/main.py", true),
+            ("src/**/*.py", "src/a/b/c.py", true),
+            ("**/*.dir/**", "cmake/foo.dir/x/y.o", true),
+        ];
+        for (pattern, path, expected) in table {
+            assert_eq!(matches(pattern, path), expected, "{pattern} vs {path}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Change tracking and the gate, against real files in temporary projects.
+
+mod snapshot;
