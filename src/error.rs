@@ -119,7 +119,7 @@ pub enum Error {
     },
 
     #[error("{message}")]
-    Backend { message: String, hint: String },
+    Setup { message: String, hint: String },
 
     #[error("setting `{key}`: {message}")]
     Setting { key: String, message: String },
@@ -189,7 +189,7 @@ impl Error {
             Error::TaskNotFound { .. } => {
                 vec!["`autodev task list` shows the task ids".into()]
             }
-            Error::Backend { hint, .. } => vec![hint.clone()],
+            Error::Setup { hint, .. } => vec![hint.clone()],
             Error::Setting { .. } => vec![
                 "`autodev config show` prints where it is set; docs/configuration.md explains it"
                     .into(),

@@ -5,7 +5,7 @@
 //! terminal styling in [`ui`]; atomic state files and locks in [`durable`]; files written for
 //! people and tools (such as `logs/runtime-status.json`) in [`report`]. Agent CLIs are described
 //! by [`backend`] (how to call each one, how to read its output) and run under [`exec`], which
-//! supervises every child process. [`snapshot`] tracks which files an attempt changed.
+//! supervises every child process. [`snapshot`] tracks which files an attempt changed and [`gate`] judges the evidence; [`git`] is the only place git commands are built.
 
 pub mod backend;
 pub mod cli;
@@ -13,6 +13,8 @@ pub mod config;
 pub mod durable;
 pub mod error;
 pub mod exec;
+pub mod gate;
+pub mod git;
 pub mod report;
 pub mod snapshot;
 pub mod task;

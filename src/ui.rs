@@ -84,8 +84,8 @@ fn badge_color(status: &str) -> &'static str {
         "validating" => "0;35",
         "retry" | "retry_wait" | "interrupted" => "1;33",
         "waiting" | "idle" => "0;90",
-        "completed" => "0;32",
-        "blocked" | "failed" | "env_error" => "0;31",
+        "completed" | "pass" => "0;32",
+        "blocked" | "failed" | "env_error" | "fail" => "0;31",
         _ => "0;34",
     }
 }

@@ -176,7 +176,7 @@ impl Parser for PlainText {
 
 /// An error for a backend that cannot be used as configured.
 fn setup_error(message: impl Into<String>, hint: impl Into<String>) -> Error {
-    Error::Backend {
+    Error::Setup {
         message: message.into(),
         hint: hint.into(),
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::report::{clip, strip_ansi};
 use crate::config::{BackendName, Config};
 use crate::error::{Error, Result};
-use crate::exec::{self, Cancel, Ignore, Limits, Spec, Tee};
+use crate::exec::{self, Spec};
 
 /// What preflight found.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ pub async fn preflight(
     path_var: Option<&OsStr>,
 ) -> Result<Preflight> {
     let program = super::program(&config.backend, name)?;
-    let path = find_program(&program, path_var, cwd).ok_or_else(|| Error::Backend {
+    let path = find_program(&program, path_var, cwd).ok_or_else(|| Error::Setup {
         message: format!(
             "the {} CLI is not installed: `{program}` was not found on PATH",
             name.as_str()
@@ -72,20 +72,7 @@ pub async fn preflight(
     } else {
         let mut spec = Spec::new(path.to_string_lossy(), cwd);
         spec.args = vec!["--version".into()];
-        let limits = Limits {
-            wall: Some(Duration::from_secs(15)),
-            idle: None,
-            grace: Duration::from_secs(1),
-        };
-        match exec::run(
-            &spec,
-            &limits,
-            &mut Tee::default(),
-            &mut Ignore,
-            &Cancel::default(),
-        )
-        .await
-        {
+        match exec::quick(&spec, Duration::from_secs(15)).await {
             Ok(outcome) if outcome.exit.success() => first_line(&outcome.stdout.text())
                 .or_else(|| first_line(&outcome.stderr.text()))
                 .map(|line| clip(&line, 120)),

@@ -8,6 +8,7 @@ mod backend;
 mod config;
 mod status;
 mod task;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,8 @@ pub enum Command {
     Config(config::Args),
     /// Check the agent CLI and show the commands autodev would run
     Backend(backend::Args),
+    /// Run one task's verification gate now and show each check
+    Verify(verify::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Status(args)) => status::run(&context, args),
         Some(Command::Config(args)) => config::run(&context, args),
         Some(Command::Backend(args)) => backend::run(&context, args),
+        Some(Command::Verify(args)) => verify::run(&context, args),
     }
 }
 

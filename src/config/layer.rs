@@ -507,7 +507,7 @@ pub fn layer(
         )));
         sources.retain(|k, _| k != &key && !k.starts_with(&format!("{key}.")));
     }
-    warnings.extend(config.retired_settings().into_iter().map(Warning));
+    warnings.extend(config.advisories().into_iter().map(Warning));
 
     Ok(Layered {
         config,

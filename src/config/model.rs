@@ -27,9 +27,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Settings the original accepted that current agent CLIs reject: each one set is reported
-    /// with what to use instead, and autodev never passes the rejected flag.
-    pub fn retired_settings(&self) -> Vec<String> {
+    /// Settings worth a warning: those the original accepted that current agent CLIs reject
+    /// (autodev never passes the rejected flag), and snapshot globs written for the original's
+    /// match-anywhere rule.
+    pub fn advisories(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if self.backend.codex.full_auto {
             notes.push(
@@ -37,6 +38,34 @@ impl Config {
                  `sandbox = \"workspace-write\"` (the default) does the same"
                     .to_string(),
             );
+        }
+        for (key, globs) in [
+            (
+                "snapshot.ignore_path_globs",
+                &self.snapshot.ignore_path_globs,
+            ),
+            (
+                "snapshot.include_path_globs",
+                &self.snapshot.include_path_globs,
+            ),
+        ] {
+            let loose: Vec<&str> = globs
+                .iter()
+                .map(|g| g.trim())
+                .filter(|g| !g.contains('/') && !g.is_empty())
+                .collect();
+            if !loose.is_empty() {
+                notes.push(format!(
+                    "{key}: {} match top-level paths only (globs are anchored at the project \
+                     root); write {} to match at any depth",
+                    loose.join(", "),
+                    loose
+                        .iter()
+                        .map(|g| format!("**/{g}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
         if self.backend.gemini.all_files {
             notes.push(
@@ -467,6 +496,9 @@ pub struct VerificationSection {
     /// Relative to `project.code_dir`; empty means `code_dir` itself.
     pub validate_working_directory: String,
     pub validate_environment: BTreeMap<String, String>,
+    /// Globs of files an attempt must not change (tests, benchmarks, checks): a change fails the
+    /// gate as tampering and the files are restored.
+    pub protected_paths: Vec<String>,
 }
 
 impl Default for VerificationSection {
@@ -478,6 +510,7 @@ impl Default for VerificationSection {
             validate_timeout_seconds: 1800,
             validate_working_directory: String::new(),
             validate_environment: BTreeMap::new(),
+            protected_paths: Vec::new(),
         }
     }
 }
@@ -551,22 +584,22 @@ impl Default for SnapshotSection {
                 "logs",
             ]),
             ignore_path_globs: strings(&[
-                "build-*",
-                "cmake-build-*",
-                "out-*",
+                "**/build-*",
+                "**/cmake-build-*",
+                "**/out-*",
                 "**/*.dir/**",
-                "*.o",
-                "*.obj",
-                "*.so",
-                "*.a",
-                "*.dylib",
-                "*.dll",
-                "*.pdb",
-                "*.exp",
-                "*.lib",
-                "*.ptx",
-                "*.cubin",
-                "*.fatbin",
+                "**/*.o",
+                "**/*.obj",
+                "**/*.so",
+                "**/*.a",
+                "**/*.dylib",
+                "**/*.dll",
+                "**/*.pdb",
+                "**/*.exp",
+                "**/*.lib",
+                "**/*.ptx",
+                "**/*.cubin",
+                "**/*.fatbin",
             ]),
             include_path_globs: Vec::new(),
         }

@@ -196,6 +196,36 @@ impl Cancel {
     }
 }
 
+/// Turns SIGINT, SIGTERM and SIGHUP into cancel requests for as long as the runtime lives: the
+/// first asks children to stop (graceful), any further one kills them at once. Children run in
+/// their own process groups, so a terminal's Ctrl-C reaches them only this way.
+pub fn cancel_on_signals(cancel: &Cancel) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut streams = [
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+    ];
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            let [a, b, c] = &mut streams;
+            tokio::select! {
+                _ = a.recv() => {}
+                _ = b.recv() => {}
+                _ = c.recv() => {}
+            }
+            let level = if cancel.level() == CancelLevel::None {
+                CancelLevel::Graceful
+            } else {
+                CancelLevel::Immediate
+            };
+            cancel.request(level);
+        }
+    });
+    Ok(())
+}
+
 /// How the child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -277,6 +307,11 @@ pub struct Tee {
 impl Tee {
     pub fn new(sinks: Vec<Box<dyn Write + Send>>) -> Self {
         Tee { sinks, error: None }
+    }
+
+    /// Writes a line of autodev's own (a header such as `$ cargo test`) to every sink.
+    pub fn note(&mut self, line: &str) {
+        self.write(format!("{line}\n").as_bytes());
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -541,6 +576,24 @@ pub async fn run(
         elapsed: started.elapsed(),
         tee_error: tee.error.take(),
     })
+}
+
+/// Runs a short command (a version probe, a git query) within `wall`, with no sinks, observer or
+/// cancel.
+pub async fn quick(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
+    let limits = Limits {
+        wall: Some(wall),
+        idle: None,
+        grace: Duration::from_secs(1),
+    };
+    run(
+        spec,
+        &limits,
+        &mut Tee::default(),
+        &mut Ignore,
+        &Cancel::default(),
+    )
+    .await
 }
 
 /// Runs `run` on a private single-threaded runtime, for callers that are not async.

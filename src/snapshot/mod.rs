@@ -9,9 +9,13 @@
 //! while walking, never descended into.
 //!
 //! Which files are tracked is decided by [`Rules`]: `snapshot.ignore_dirs` (names, at any depth),
-//! `snapshot.ignore_path_globs` and `snapshot.include_path_globs` (gitignore-like globs, see
-//! `docs/change-tracking.md`), and autodev's own runtime files, excluded by their configured
-//! paths only.
+//! `snapshot.ignore_path_globs` and `snapshot.include_path_globs` ([`PathPatterns`], the same
+//! anchored globs as a task's `path_patterns`; see `docs/change-tracking.md`), and autodev's own
+//! runtime files, excluded by their configured paths only.
+
+mod patterns;
+
+pub use patterns::PathPatterns;
 
 use std::collections::HashSet;
 use std::fs::{File, Metadata};
@@ -22,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use walkdir::WalkDir;
@@ -41,70 +44,17 @@ pub struct Rules {
     /// Directories to walk, relative to `root`.
     watch: Vec<PathBuf>,
     ignore_names: HashSet<String>,
-    ignore: Globs,
-    include: Option<Globs>,
+    ignore: PathPatterns,
+    include: Option<PathPatterns>,
     /// autodev's own files and directories, relative to `root`.
     runtime: Vec<String>,
 }
 
-/// Compiles a gitignore-like pattern: without a `/` it matches a name at any depth; with one it
-/// is anchored at the project root (a leading `/` is dropped); `**` spans directories and `*`
-/// does not cross `/`.
-pub fn tree_glob(pattern: &str) -> std::result::Result<Glob, globset::Error> {
-    let pattern = pattern.trim();
-    let anchored = pattern.trim_start_matches('/');
-    let full = if pattern.contains('/') {
-        anchored.to_string()
-    } else {
-        format!("**/{pattern}")
-    };
-    GlobBuilder::new(&full).literal_separator(true).build()
-}
-
-/// A list of tree globs, split for speed: patterns without a `/` are matched against the file
-/// name alone (the same meaning as `**/pattern` on the path, without the work).
-#[derive(Debug, Clone)]
-struct Globs {
-    names: GlobSet,
-    paths: GlobSet,
-}
-
-impl Globs {
-    fn new(patterns: &[String], key: &str) -> Result<Globs> {
-        let mut names = GlobSetBuilder::new();
-        let mut paths = GlobSetBuilder::new();
-        for (i, pattern) in patterns.iter().enumerate() {
-            let invalid = |e: globset::Error| Error::Setting {
-                key: format!("{key}[{i}]"),
-                message: format!("invalid glob {pattern:?}: {}", e.kind()),
-            };
-            let pattern = pattern.trim();
-            if pattern.contains('/') {
-                paths.add(tree_glob(pattern).map_err(invalid)?);
-            } else {
-                names.add(
-                    GlobBuilder::new(pattern)
-                        .literal_separator(true)
-                        .build()
-                        .map_err(invalid)?,
-                );
-            }
-        }
-        let build = |b: GlobSetBuilder| {
-            b.build().map_err(|e| Error::Setting {
-                key: key.to_string(),
-                message: e.to_string(),
-            })
-        };
-        Ok(Globs {
-            names: build(names)?,
-            paths: build(paths)?,
-        })
-    }
-
-    fn is_match(&self, rel: &str, name: &str) -> bool {
-        self.names.is_match(name) || (!self.paths.is_empty() && self.paths.is_match(rel))
-    }
+fn globs(patterns: &[String], key: &str) -> Result<PathPatterns> {
+    PathPatterns::new(patterns).map_err(|message| Error::Setting {
+        key: key.to_string(),
+        message,
+    })
 }
 
 /// `path` relative to `root` with `/` separators, if it is inside.
@@ -139,14 +89,11 @@ impl Rules {
                 .map(|d| PathBuf::from(d.trim()))
                 .collect(),
             ignore_names: s.ignore_dirs.iter().map(|d| d.trim().to_string()).collect(),
-            ignore: Globs::new(&s.ignore_path_globs, "snapshot.ignore_path_globs")?,
+            ignore: globs(&s.ignore_path_globs, "snapshot.ignore_path_globs")?,
             include: if s.include_path_globs.is_empty() {
                 None
             } else {
-                Some(Globs::new(
-                    &s.include_path_globs,
-                    "snapshot.include_path_globs",
-                )?)
+                Some(globs(&s.include_path_globs, "snapshot.include_path_globs")?)
             },
             runtime,
             root,
@@ -168,17 +115,36 @@ impl Rules {
 
     /// Whether a directory (relative path, its name) is skipped with everything in it.
     fn prunes(&self, rel: &str, name: &str) -> bool {
-        self.ignore_names.contains(name) || self.ignore.is_match(rel, name) || self.is_runtime(rel)
+        self.ignore_names.contains(name) || self.ignore.matches(rel) || self.is_runtime(rel)
+    }
+
+    /// Whether a path reported by something other than the walk (git, the user) is tracked:
+    /// inside a watched directory, and neither it nor any directory above it excluded.
+    pub fn tracks_path(&self, rel: &str) -> bool {
+        let rel = rel.trim_start_matches("./");
+        let watched = self.watch.iter().any(|w| {
+            let w = w.to_string_lossy();
+            let w = w.trim_start_matches("./").trim_end_matches('/');
+            w.is_empty() || w == "." || rel == w || rel.starts_with(&format!("{w}/"))
+        });
+        if !watched {
+            return false;
+        }
+        for (end, _) in rel.match_indices('/') {
+            let dir = &rel[..end];
+            let name = dir.rsplit('/').next().unwrap_or(dir);
+            if self.prunes(dir, name) {
+                return false;
+            }
+        }
+        self.tracks(rel)
     }
 
     /// Whether a file met while walking is tracked (its directories were not pruned).
-    fn tracks(&self, rel: &str, name: &str) -> bool {
-        !self.ignore.is_match(rel, name)
+    fn tracks(&self, rel: &str) -> bool {
+        !self.ignore.matches(rel)
             && !self.is_runtime(rel)
-            && self
-                .include
-                .as_ref()
-                .is_none_or(|inc| inc.is_match(rel, name))
+            && self.include.as_ref().is_none_or(|inc| inc.matches(rel))
     }
 }
 
@@ -272,7 +238,7 @@ impl Walk<'_> {
                     units.push(path);
                 }
             } else if let Ok(meta) = entry.metadata() {
-                self.record(&path, &name, &meta, out);
+                self.record(&path, &meta, out);
             }
         }
     }
@@ -296,21 +262,16 @@ impl Walk<'_> {
                 continue;
             }
             if let Ok(meta) = entry.metadata() {
-                self.record(
-                    entry.path(),
-                    &entry.file_name().to_string_lossy(),
-                    &meta,
-                    out,
-                );
+                self.record(entry.path(), &meta, out);
             }
         }
     }
 
-    fn record(&self, path: &Path, name: &str, meta: &Metadata, out: &mut Vec<(String, Stamp)>) {
+    fn record(&self, path: &Path, meta: &Metadata, out: &mut Vec<(String, Stamp)>) {
         let Some(rel) = relative(&self.rules.root, path) else {
             return;
         };
-        if !self.rules.tracks(&rel, name) {
+        if !self.rules.tracks(&rel) {
             return;
         }
         let mut stamp = Stamp::of(meta);
@@ -386,6 +347,11 @@ impl Snapshot {
     pub fn contains(&self, rel: &str) -> bool {
         self.files.contains_key(rel)
     }
+
+    /// Every tracked path, in no particular order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
 }
 
 /// What changed between two snapshots, each list sorted.
@@ -448,35 +414,4 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
     changes.modified.sort();
     changes.deleted.sort();
     changes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn matches(pattern: &str, path: &str) -> bool {
-        tree_glob(pattern).unwrap().compile_matcher().is_match(path)
-    }
-
-    #[test]
-    fn tree_globs_follow_gitignore_rules() {
-        let table = [
-            ("*.o", "a.o", true),
-            ("*.o", "src/deep/a.o", true),
-            ("*.o", "src/a.oo", false),
-            ("build-*", "build-debug", true),
-            ("build-*", "x/build-debug", true),
-            ("docs/*.md", "docs/a.md", true),
-            ("docs/*.md", "docs/sub/a.md", false),
-            ("docs/*.md", "x/docs/a.md", false),
-            ("/top.txt", "top.txt", true),
-            ("/top.txt", "a/top.txt", false),
-            ("src/**/*.py", "src/main.py", true),
-            ("src/**/*.py", "src/a/b/c.py", true),
-            ("**/*.dir/**", "cmake/foo.dir/x/y.o", true),
-        ];
-        for (pattern, path, expected) in table {
-            assert_eq!(matches(pattern, path), expected, "{pattern} vs {path}");
-        }
-    }
 }

@@ -313,7 +313,8 @@ impl TaskFile {
     }
 }
 
-fn describe(value: &Value) -> &'static str {
+/// What kind of JSON value this is, for messages ("a string", "a list").
+pub(crate) fn describe(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

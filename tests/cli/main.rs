@@ -5,3 +5,4 @@ mod config;
 mod harness;
 mod status;
 mod tasks;
+mod verify;

@@ -1,3 +1,4 @@
 //! Change tracking and the gate, against real files in temporary projects.
 
+mod gate;
 mod snapshot;

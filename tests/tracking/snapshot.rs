@@ -165,7 +165,7 @@ fn runtime_files_are_excluded_by_their_paths_only() {
 #[test]
 fn include_globs_and_watch_dirs_narrow_what_is_tracked() {
     let tree = Tree::new(
-        "[snapshot]\nwatch_dirs = [\"src\", \"tests\"]\ninclude_path_globs = [\"*.rs\"]\n",
+        "[snapshot]\nwatch_dirs = [\"src\", \"tests\"]\ninclude_path_globs = [\"**/*.rs\"]\n",
     );
     let c = changes(&tree, |t| {
         for rel in ["src/a.rs", "src/notes.md", "tests/b.rs", "other/c.rs"] {
@@ -177,13 +177,32 @@ fn include_globs_and_watch_dirs_narrow_what_is_tracked() {
 
 #[test]
 fn a_bad_glob_names_the_setting() {
-    let tree = Tree::new("[snapshot]\nignore_path_globs = [\"*.o\", \"src/[a\"]\n");
+    let tree = Tree::new("[snapshot]\nignore_path_globs = [\"**/*.o\", \"src/[a\"]\n");
     let settings = tree.settings();
     let err = Rules::new(&settings.config, &settings.paths).expect_err("bad glob");
     assert!(
-        err.to_string().contains("snapshot.ignore_path_globs[1]"),
+        err.to_string().contains("snapshot.ignore_path_globs"),
         "{err}"
     );
+    assert!(err.to_string().contains("src/[a"), "{err}");
+}
+
+#[test]
+fn globs_are_anchored_like_path_patterns_and_old_style_ones_warn() {
+    let tree = Tree::new("[snapshot]\nignore_path_globs = [\"*.log\", \"docs/*.tmp\"]\n");
+    let settings = tree.settings();
+    let warning = settings
+        .warnings
+        .iter()
+        .find(|w| w.0.contains("snapshot.ignore_path_globs"))
+        .expect("a warning for *.log");
+    assert!(warning.0.contains("write **/*.log"), "{}", warning.0);
+    let c = changes(&tree, |t| {
+        for rel in ["top.log", "deep/run.log", "docs/a.tmp", "docs/sub/b.tmp"] {
+            t.write(rel, "x\n");
+        }
+    });
+    assert_eq!(c.added, ["deep/run.log", "docs/sub/b.tmp"]);
 }
 
 #[test]

@@ -1,0 +1,97 @@
+//! The one glob dialect of autodev: `path_patterns`, `protected_paths` and the snapshot's ignore
+//! and include globs are all globs over project-relative paths, anchored at the project root.
+//!
+//! `src/**/*.py` matches `src/main.py` and `src/a/b.py`; `README.md` means the top-level file
+//! only; `*` and `?` stay within one directory; a leading `./` or `/` is ignored; a pattern that
+//! names a directory (`src`, `src/`) also matches everything below it.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// A compiled list of path patterns.
+#[derive(Debug, Clone)]
+pub struct PathPatterns {
+    set: GlobSet,
+    patterns: Vec<String>,
+}
+
+impl PathPatterns {
+    /// Compiles `patterns`; the error names the pattern that is not a valid glob.
+    pub fn new(patterns: &[String]) -> Result<PathPatterns, String> {
+        let mut builder = GlobSetBuilder::new();
+        let mut kept = Vec::new();
+        for pattern in patterns {
+            let clean = pattern
+                .trim()
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .trim_end_matches('/');
+            if clean.is_empty() {
+                continue;
+            }
+            for form in [clean.to_string(), format!("{clean}/**")] {
+                let glob = GlobBuilder::new(&form)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        format!("path pattern {pattern:?} is not a valid glob: {}", e.kind())
+                    })?;
+                builder.add(glob);
+            }
+            kept.push(pattern.trim().to_string());
+        }
+        let set = builder
+            .build()
+            .map_err(|e| format!("path patterns could not be compiled: {e}"))?;
+        Ok(PathPatterns {
+            set,
+            patterns: kept,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        self.set.is_match(path.trim_start_matches("./"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_anchored_and_double_star_spans_directories() {
+        let table = [
+            ("src/**/*.py", "src/main.py", true),
+            ("src/**/*.py", "src/a/b/c.py", true),
+            ("src/**/*.py", "lib/src/main.py", false),
+            ("README.md", "README.md", true),
+            ("README.md", "docs/README.md", false),
+            ("*.md", "notes.md", true),
+            ("*.md", "docs/notes.md", false),
+            ("**/*.md", "docs/notes.md", true),
+            ("src", "src/deep/file.rs", true),
+            ("src/", "src/file.rs", true),
+            ("./src/*.rs", "src/lib.rs", true),
+            ("/Cargo.toml", "Cargo.toml", true),
+            ("tests/test_?.py", "tests/test_a.py", true),
+            ("tests/test_?.py", "tests/test_ab.py", false),
+        ];
+        for (pattern, path, expected) in table {
+            let p = PathPatterns::new(&[pattern.to_string()]).unwrap();
+            assert_eq!(p.matches(path), expected, "{pattern} vs {path}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_named() {
+        let err = PathPatterns::new(&["src/[a".to_string()]).unwrap_err();
+        assert!(err.contains("src/[a"), "{err}");
+    }
+}
