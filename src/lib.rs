@@ -16,6 +16,7 @@ pub mod exec;
 pub mod gate;
 pub mod git;
 pub mod report;
+pub mod runner;
 pub mod snapshot;
 pub mod task;
 pub mod ui;

@@ -49,6 +49,11 @@ impl Ui {
         paint(self.color, badge_color(status), &badge_text(status))
     }
 
+    /// A badge for a line written to stderr.
+    pub fn badge_err(&self, status: &str) -> String {
+        paint(self.color_err, badge_color(status), &badge_text(status))
+    }
+
     /// Writes a whole command's output to stdout; a closed pipe (`| head`) is not an error.
     pub fn print(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();

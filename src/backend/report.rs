@@ -88,6 +88,29 @@ pub struct AgentReport {
     pub stopped: Option<StopReason>,
 }
 
+impl AgentReport {
+    /// A report with this classification and nothing else known yet.
+    pub fn bare(outcome: Outcome, detail: String, exit: Exit, stopped: Option<StopReason>) -> Self {
+        AgentReport {
+            outcome,
+            detail,
+            final_text: String::new(),
+            usage: Usage::default(),
+            cost_usd: None,
+            session_id: None,
+            turns: None,
+            denied_tools: Vec::new(),
+            exit,
+            stopped,
+        }
+    }
+
+    /// The report for a CLI that could not be started because it is not installed.
+    pub fn not_installed(detail: String) -> AgentReport {
+        AgentReport::bare(Outcome::NotInstalled, detail, Exit::Code(127), None)
+    }
+}
+
 /// How a supervised call ended, as the parsers need it.
 pub struct Finished<'a> {
     pub exit: Exit,
@@ -158,18 +181,7 @@ impl<'a> Finished<'a> {
 
     /// A report with the given classification and everything else empty.
     pub fn report(&self, outcome: Outcome, detail: String) -> AgentReport {
-        AgentReport {
-            outcome,
-            detail,
-            final_text: String::new(),
-            usage: Usage::default(),
-            cost_usd: None,
-            session_id: None,
-            turns: None,
-            denied_tools: Vec::new(),
-            exit: self.exit,
-            stopped: self.stopped,
-        }
+        AgentReport::bare(outcome, detail, self.exit, self.stopped)
     }
 }
 

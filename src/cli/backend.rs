@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Context, json_text};
+use super::{Context, json_text, parse_backend};
 use crate::backend::{self, Invocation, Purpose, Request};
 use crate::config::BackendName;
 use crate::error::{Error, Exit, Result};
@@ -12,21 +12,11 @@ use crate::exec::{Input, Limits};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The backend to check (default: backend.default)
-    #[arg(value_parser = parse_name)]
+    #[arg(value_parser = parse_backend)]
     name: Option<BackendName>,
     /// JSON output
     #[arg(long)]
     json: bool,
-}
-
-fn parse_name(text: &str) -> std::result::Result<BackendName, String> {
-    BackendName::ALL
-        .into_iter()
-        .find(|n| n.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = BackendName::ALL.iter().map(|n| n.as_str()).collect();
-            format!("expected one of {}", names.join(", "))
-        })
 }
 
 /// The command line of an invocation, with the prompt shown as a placeholder.

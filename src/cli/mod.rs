@@ -6,6 +6,7 @@
 
 mod backend;
 mod config;
+mod run;
 mod status;
 mod task;
 mod verify;
@@ -43,6 +44,18 @@ fn parse_set(text: &str) -> std::result::Result<Override, String> {
     Override::parse_assignment(text)
 }
 
+/// A backend name on the command line.
+fn parse_backend(text: &str) -> std::result::Result<crate::config::BackendName, String> {
+    use crate::config::BackendName;
+    BackendName::ALL
+        .into_iter()
+        .find(|n| n.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = BackendName::ALL.iter().map(|n| n.as_str()).collect();
+            format!("expected one of {}", names.join(", "))
+        })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Task management
@@ -55,6 +68,8 @@ pub enum Command {
     Backend(backend::Args),
     /// Run one task's verification gate now and show each check
     Verify(verify::Args),
+    /// Work the task queue unattended
+    Run(run::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -129,6 +144,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Config(args)) => config::run(&context, args),
         Some(Command::Backend(args)) => backend::run(&context, args),
         Some(Command::Verify(args)) => verify::run(&context, args),
+        Some(Command::Run(args)) => run::run(&context, args),
     }
 }
 

@@ -631,9 +631,13 @@ impl Default for EnvErrorsSection {
 pub struct CircuitBreakerSection {
     pub no_progress_threshold: u32,
     pub repeated_error_threshold: u32,
-    /// Seconds to wait after a rate-limited attempt.
+    /// Seconds to wait after the provider reports a rate limit or overload; doubles on each
+    /// wait in a row.
     pub rate_limit_cooldown: u64,
+    /// Kept for old files: rate limits are now recognised from the agent's structured output.
     pub rate_limit_patterns: Vec<String>,
+    /// Total seconds a run may spend waiting for the provider before it stops.
+    pub max_wait_seconds: u64,
 }
 
 impl Default for CircuitBreakerSection {
@@ -651,6 +655,7 @@ impl Default for CircuitBreakerSection {
                 "capacity",
                 "throttl",
             ]),
+            max_wait_seconds: 7200,
         }
     }
 }

@@ -422,6 +422,13 @@ pub async fn run(
             Input::Bytes(_) => Stdio::piped(),
         })
         .kill_on_drop(true);
+    // If autodev itself dies (even by SIGKILL), the child is told to stop instead of working on
+    // unsupervised. The signal is tied to the spawning thread: runs use single-threaded runtimes.
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe, between fork and exec.
+    unsafe {
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from));
+    }
     let started = Instant::now();
     let mut child = command.spawn().map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound && spec.cwd.is_dir() {

@@ -74,3 +74,29 @@ pub async fn changed_files(dir: &Path) -> Result<Vec<String>> {
     files.dedup();
     Ok(files)
 }
+
+/// One commit, as shown to the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub sha: String,
+    pub subject: String,
+    pub committed_at: String,
+}
+
+/// The `count` newest commits of `dir`'s repository, newest first; none outside git.
+pub async fn recent_commits(dir: &Path, count: usize) -> Vec<Commit> {
+    let limit = format!("-n{count}");
+    let Ok(text) = git(dir, &["log", &limit, "--format=%h%x1f%s%x1f%cI"]).await else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split('\u{1f}');
+            Some(Commit {
+                sha: parts.next()?.to_string(),
+                subject: parts.next()?.to_string(),
+                committed_at: parts.next()?.to_string(),
+            })
+        })
+        .collect()
+}

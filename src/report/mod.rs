@@ -1,4 +1,17 @@
-//! What autodev leaves for people and tools to read: run status today; progress.txt, logs,
-//! experiments.jsonl and the dashboard as the run loop grows.
+//! What autodev leaves for people and tools to read. The runner emits [`Event`]s; each sink here
+//! turns them into one output: the console and `logs/autodev.log` ([`log`]), `progress.txt`
+//! ([`progress`]) and `logs/runtime-status.json` ([`runtime_status`]).
 
+pub mod log;
+pub mod progress;
 pub mod runtime_status;
+pub mod status_writer;
+
+use std::io;
+
+use crate::runner::event::Event;
+
+/// Consumes run events.
+pub trait Sink {
+    fn event(&mut self, event: &Event) -> io::Result<()>;
+}

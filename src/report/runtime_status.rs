@@ -39,6 +39,11 @@ fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(crate::task::coerce::text(Some(&value)))
 }
 
+fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(crate::task::coerce::number(Some(&value)).unwrap_or(0.0))
+}
+
 fn one() -> u32 {
     1
 }
@@ -109,6 +114,17 @@ pub struct RunState {
     pub reverted_count: u32,
     #[serde(deserialize_with = "lenient_u32")]
     pub no_improvement_streak: u32,
+    /// Token and cost totals of the run's agent calls.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub tokens_input: u64,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub tokens_output: u64,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub tokens_cache_read: u64,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub tokens_cache_write: u64,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub cost_usd: f64,
 }
 
 impl Default for RunState {
@@ -145,6 +161,11 @@ impl Default for RunState {
             kept_count: 0,
             reverted_count: 0,
             no_improvement_streak: 0,
+            tokens_input: 0,
+            tokens_output: 0,
+            tokens_cache_read: 0,
+            tokens_cache_write: 0,
+            cost_usd: 0.0,
         }
     }
 }
@@ -336,6 +357,21 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn build(settings: &Settings, queue: &TaskFile, persisted: &PersistedRun) -> Snapshot {
+        Snapshot::assemble(
+            &settings.config.project.name,
+            settings.config.backend.default.as_str(),
+            queue,
+            persisted,
+        )
+    }
+
+    /// The snapshot of `queue` and `persisted`, for the configured project name and a backend.
+    pub fn assemble(
+        configured_name: &str,
+        backend: &str,
+        queue: &TaskFile,
+        persisted: &PersistedRun,
+    ) -> Snapshot {
         let live = persisted.live_task();
         let tasks: Vec<TaskRow> = queue
             .tasks
@@ -343,16 +379,14 @@ impl Snapshot {
             .map(|t| TaskRow::new(t, live.as_ref()))
             .collect();
         let counts = Counts::of(queue.tasks.iter().map(|t| t.status(live.as_ref())));
-        let project = queue
-            .project_name(&settings.config.project.name)
-            .to_string();
+        let project = queue.project_name(configured_name).to_string();
         let mut run = persisted.run.clone();
         if run.status_label.is_empty() {
             run.status_label = status_label(&run.status);
         }
         Snapshot {
             project,
-            backend: settings.config.backend.default.as_str().to_string(),
+            backend: backend.to_string(),
             generated_at: jiff::Timestamp::now()
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string(),

@@ -97,13 +97,4 @@ pub fn relaxed() -> Limits {
     Limits::from_seconds(60, 0, 2)
 }
 
-/// Whether a process is still running (a zombie or a missing pid is not).
-pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
+pub use crate::common::alive;

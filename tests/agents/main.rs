@@ -2,6 +2,8 @@
 //! the real CLIs: adapters' command lines, output parsing, timeouts, process groups, prompts.
 
 mod argv;
+#[path = "../common/mod.rs"]
+mod common;
 mod fake;
 mod samples;
 mod supervision;

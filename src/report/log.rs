@@ -1,0 +1,272 @@
+//! The run's narrative: one line per event, written to the console (stderr, coloured on a
+//! terminal) and to `logs/autodev.log` (timestamped, never coloured). The agent's own output is
+//! teed into the same log file by supervision, between these lines.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::Sink;
+use crate::backend::Outcome;
+use crate::runner::event::{Event, Level};
+use crate::ui::Ui;
+
+/// Writes event lines to the console and the main log.
+pub struct LogSink {
+    /// `None` for a dry run, which writes nothing.
+    file: Option<File>,
+    ui: Ui,
+    /// Lines go to the console too (not in tests or `--quiet` runs).
+    console: bool,
+}
+
+impl LogSink {
+    pub fn open(path: &Path, ui: Ui, console: bool) -> io::Result<LogSink> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(LogSink {
+            file: Some(file),
+            ui,
+            console,
+        })
+    }
+
+    /// Lines on the console only.
+    pub fn console_only(ui: Ui) -> LogSink {
+        LogSink {
+            file: None,
+            ui,
+            console: true,
+        }
+    }
+
+    fn write(&mut self, badge: Option<&str>, text: &str) -> io::Result<()> {
+        let stamp = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string();
+        let plain = match badge {
+            Some(b) => format!("{} {text}", crate::ui::badge_text(b)),
+            None => text.to_string(),
+        };
+        if let Some(file) = &mut self.file {
+            writeln!(file, "[{stamp}] {plain}")?;
+        }
+        if self.console {
+            let styled = match badge {
+                Some(b) => format!("{} {text}", self.ui.badge_err(b)),
+                None => text.to_string(),
+            };
+            eprintln!("{styled}");
+        }
+        Ok(())
+    }
+}
+
+fn tokens(report: &crate::backend::AgentReport) -> String {
+    let u = &report.usage;
+    let mut parts = vec![format!("{} in / {} out tokens", u.input, u.output)];
+    if u.cache_read + u.cache_write > 0 {
+        parts.push(format!(
+            "cache {} read / {} written",
+            u.cache_read, u.cache_write
+        ));
+    }
+    if let Some(cost) = report.cost_usd {
+        parts.push(format!("${cost:.4}"));
+    }
+    parts.join(", ")
+}
+
+/// The line (and badge) an event is told as; `None` for events with nothing to say.
+pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
+    match event {
+        Event::RunStarted {
+            backend,
+            version,
+            max_tasks,
+            max_attempts,
+            dry_run,
+        } => {
+            let mut lines = vec![(
+                None,
+                format!(
+                    "autodev run: backend {backend}{}, up to {max_tasks} task(s), {max_attempts} attempt(s) each",
+                    version
+                        .as_deref()
+                        .map(|v| format!(" ({v})"))
+                        .unwrap_or_default()
+                ),
+            )];
+            if *dry_run {
+                lines.push((
+                    None,
+                    "DRY RUN: no agent will be called and no task changed".into(),
+                ));
+            }
+            lines
+        }
+        Event::Note { level, text } => vec![(
+            None,
+            match level {
+                Level::Info => text.clone(),
+                Level::Warn => format!("warning: {text}"),
+                Level::Error => format!("error: {text}"),
+            },
+        )],
+        Event::TaskStarted { task, number } => vec![
+            (None, "━".repeat(46)),
+            (None, format!("[Task {number}] {}: {}", task.id, task.title)),
+            (None, "━".repeat(46)),
+        ],
+        Event::AttemptStarted {
+            task,
+            attempt,
+            max_attempts,
+            log,
+        } => vec![(
+            Some("running"),
+            format!(
+                "Task {} attempt {attempt}/{max_attempts} (log: {})",
+                task.id,
+                log.display()
+            ),
+        )],
+        Event::Heartbeat {
+            task,
+            attempt,
+            max_attempts,
+            elapsed_seconds,
+            active,
+        } => vec![if *active {
+            (
+                Some("running"),
+                format!(
+                    "Task {} attempt {attempt}/{max_attempts} still working, {elapsed_seconds}s elapsed, output growing",
+                    task.id
+                ),
+            )
+        } else {
+            (
+                Some("waiting"),
+                format!(
+                    "Task {} attempt {attempt}/{max_attempts}, {elapsed_seconds}s elapsed, waiting for model output",
+                    task.id
+                ),
+            )
+        }],
+        Event::AgentFinished {
+            task,
+            attempt,
+            report,
+        } => {
+            let outcome = serde_json::to_value(report.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut line = format!(
+                "Agent finished: task={} attempt={attempt} outcome={outcome} ({}), {}",
+                task.id,
+                report.exit,
+                tokens(report)
+            );
+            if report.outcome != Outcome::Ok && !report.detail.is_empty() {
+                line.push_str(&format!("\n  {}", report.detail));
+            }
+            vec![(Some("validating"), line)]
+        }
+        Event::Judged { gate, .. } => {
+            let mut lines = vec![(
+                None,
+                format!(
+                    "Changed files ({}): {}",
+                    gate.changed_files.len(),
+                    preview(&gate.changed_files, 20)
+                ),
+            )];
+            for check in gate.checks.iter().filter(|c| !c.passed) {
+                lines.push((Some("fail"), format!("{}: {}", check.name, check.detail)));
+            }
+            lines.push((
+                Some(if gate.passed { "pass" } else { "fail" }),
+                format!(
+                    "Gate: {} of {} checks passed",
+                    gate.checks.iter().filter(|c| c.passed).count(),
+                    gate.checks.len()
+                ),
+            ));
+            lines
+        }
+        Event::AttemptFailed {
+            task,
+            attempt,
+            max_attempts,
+            summary,
+            retry_in_seconds,
+            ..
+        } => vec![(
+            Some("retry"),
+            format!(
+                "Task {} attempt {attempt}/{max_attempts} failed: {summary}{}",
+                task.id,
+                retry_in_seconds
+                    .map(|s| format!(" (next attempt in {s}s)"))
+                    .unwrap_or_default()
+            ),
+        )],
+        Event::Waiting {
+            task,
+            reason,
+            seconds,
+        } => vec![(
+            Some("waiting"),
+            format!(
+                "Task {}: {reason}; waiting {seconds}s before trying again (not counted as an attempt)",
+                task.id
+            ),
+        )],
+        Event::TaskCompleted { task, attempt, .. } => vec![(
+            Some("completed"),
+            format!("Task {} completed on attempt {attempt}", task.id),
+        )],
+        Event::TaskBlocked { task, reason } => vec![(
+            Some("blocked"),
+            format!("Task {} blocked: {reason}", task.id),
+        )],
+        Event::RunFinished {
+            end,
+            message,
+            attempted,
+            completed,
+            blocked,
+        } => vec![(
+            Some(end.status()),
+            format!("{message} (attempted={attempted}, completed={completed}, blocked={blocked})"),
+        )],
+    }
+}
+
+/// Up to `limit` paths, then how many more.
+pub fn preview(paths: &[String], limit: usize) -> String {
+    if paths.is_empty() {
+        return "none".to_string();
+    }
+    let shown = paths
+        .iter()
+        .take(limit)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match paths.len().saturating_sub(limit) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+impl Sink for LogSink {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        for (badge, text) in describe(event) {
+            self.write(badge, &text)?;
+        }
+        Ok(())
+    }
+}

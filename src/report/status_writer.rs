@@ -1,0 +1,233 @@
+//! The writer side of `logs/runtime-status.json`: the run state, updated by every event and
+//! written atomically (temp file + rename) with the current queue, the writer's process stamp
+//! and the run's token and cost totals.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::Sink;
+use super::runtime_status::{self, Event as StatusEvent, PersistedRun, RunState, Snapshot};
+use crate::durable::{self, ProcessStamp};
+use crate::runner::event::{Event, TaskRef};
+use crate::task::TaskStore;
+
+/// Most recent events kept in the file.
+const MAX_EVENTS: usize = 25;
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The CSS-like class of a status, used by dashboards.
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "starting" | "running" | "validating" => "running",
+        "retry_wait" | "waiting" => "waiting",
+        "retry" | "interrupted" => "warning",
+        "completed" => "completed",
+        "blocked" | "env_error" | "failed" => "blocked",
+        "pending" => "pending",
+        _ => "idle",
+    }
+}
+
+pub struct StatusWriter {
+    path: PathBuf,
+    store: TaskStore,
+    project_name: String,
+    backend: String,
+    run: RunState,
+    events: Vec<StatusEvent>,
+}
+
+impl StatusWriter {
+    /// Starts from the events of the previous run (kept for context), with a fresh run state.
+    pub fn new(path: PathBuf, store: TaskStore, project_name: String, backend: String) -> Self {
+        let (previous, _) = runtime_status::read(&path);
+        StatusWriter {
+            path,
+            store,
+            project_name,
+            backend,
+            run: RunState {
+                writer: Some(ProcessStamp::current()),
+                ..RunState::default()
+            },
+            events: previous.events,
+        }
+    }
+
+    fn set(&mut self, status: &str, message: String) {
+        self.run.status = status.to_string();
+        self.run.status_label = runtime_status::status_label(status);
+        self.run.message = message;
+    }
+
+    fn push(&mut self, status: &str, task: Option<&TaskRef>, message: String) {
+        self.events.insert(
+            0,
+            StatusEvent {
+                timestamp: now(),
+                status: status.to_string(),
+                status_label: runtime_status::status_label(status),
+                status_class: status_class(status).to_string(),
+                task_id: task.map(|t| t.id.clone()).unwrap_or_default(),
+                message,
+            },
+        );
+        self.events.truncate(MAX_EVENTS);
+    }
+
+    fn current(&mut self, task: &TaskRef) {
+        self.run.current_task_id = task.id.clone();
+        self.run.current_task_title = task.title.clone();
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                backend,
+                max_attempts,
+                dry_run,
+                ..
+            } => {
+                self.set("starting", "Run initialized".into());
+                self.run.started_at = now();
+                self.run.finished_at.clear();
+                self.run.dry_run = *dry_run;
+                self.run.max_attempts = *max_attempts;
+                self.push(
+                    "starting",
+                    None,
+                    format!("Run started with backend {backend}"),
+                );
+            }
+            Event::Note { .. } | Event::Judged { .. } => {}
+            Event::TaskStarted { task, .. } => {
+                self.current(task);
+                self.run.current_attempt = 0;
+                self.set("running", format!("Starting {}: {}", task.id, task.title));
+            }
+            Event::AttemptStarted {
+                task,
+                attempt,
+                max_attempts,
+                log,
+            } => {
+                self.current(task);
+                self.run.current_attempt = *attempt;
+                self.run.max_attempts = *max_attempts;
+                self.run.attempt_log = log.display().to_string();
+                self.run.heartbeat_elapsed_seconds = 0;
+                self.set("running", format!("Executing {}: {}", task.id, task.title));
+                self.push(
+                    "running",
+                    Some(task),
+                    format!("Started attempt {attempt}/{max_attempts}: {}", task.title),
+                );
+            }
+            Event::Heartbeat {
+                task,
+                elapsed_seconds,
+                active,
+                ..
+            } => {
+                self.run.heartbeat_elapsed_seconds = *elapsed_seconds;
+                let doing = if *active {
+                    "is streaming output"
+                } else {
+                    "is waiting for model output"
+                };
+                self.set("running", format!("{} {doing}", task.id));
+            }
+            Event::AgentFinished { task, report, .. } => {
+                let u = &report.usage;
+                self.run.tokens_input += u.input;
+                self.run.tokens_output += u.output;
+                self.run.tokens_cache_read += u.cache_read;
+                self.run.tokens_cache_write += u.cache_write;
+                self.run.cost_usd += report.cost_usd.unwrap_or(0.0);
+                self.set("validating", format!("Validating outputs for {}", task.id));
+            }
+            Event::AttemptFailed {
+                task,
+                attempt,
+                max_attempts,
+                summary,
+                retry_in_seconds,
+                ..
+            } => {
+                let message = format!("Attempt {attempt}/{max_attempts} failed: {summary}");
+                match retry_in_seconds {
+                    Some(s) => self.set("retry_wait", format!("{message}; next attempt in {s}s")),
+                    None => self.set("running", message.clone()),
+                }
+                self.push("retry", Some(task), message);
+            }
+            Event::Waiting {
+                task,
+                reason,
+                seconds,
+            } => {
+                let message = format!("{reason}; waiting {seconds}s");
+                self.set("waiting", message.clone());
+                self.push("waiting", Some(task), message);
+            }
+            Event::TaskCompleted { task, .. } => {
+                self.set(
+                    "running",
+                    format!("Completed {}; preparing next task", task.id),
+                );
+                self.push(
+                    "completed",
+                    Some(task),
+                    format!("Task completed: {}", task.title),
+                );
+            }
+            Event::TaskBlocked { task, reason } => {
+                self.set(
+                    "running",
+                    format!("Task {} blocked; preparing next task", task.id),
+                );
+                self.push("blocked", Some(task), reason.clone());
+            }
+            Event::RunFinished { end, message, .. } => {
+                let status = end.status();
+                self.set(status, message.clone());
+                self.run.finished_at = now();
+                self.push(status, None, message.clone());
+            }
+        }
+    }
+
+    fn write(&mut self) -> io::Result<()> {
+        self.run.updated_at = now();
+        // The queue is re-read so that counts and rows match task.json; a queue that cannot be
+        // read right now (mid-edit by a person) leaves the rows empty rather than failing.
+        let queue = self.store.load().unwrap_or_default();
+        let persisted = PersistedRun {
+            run: self.run.clone(),
+            events: self.events.clone(),
+            live: true,
+        };
+        let snapshot = Snapshot::assemble(&self.project_name, &self.backend, &queue, &persisted);
+        let mut text = serde_json::to_string_pretty(&snapshot).map_err(io::Error::other)?;
+        text.push('\n');
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        durable::write_atomic(&self.path, text.as_bytes())
+    }
+}
+
+impl Sink for StatusWriter {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        if matches!(event, Event::Note { .. } | Event::Judged { .. }) {
+            return Ok(());
+        }
+        self.apply(event);
+        self.write()
+    }
+}

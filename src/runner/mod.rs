@@ -1,0 +1,968 @@
+//! `autodev run`: the loop that works the queue, and the only writer of run state.
+//!
+//! For each ready task and each attempt: snapshot the tree, keep the protected files, write
+//! `TASK.md`, render the prompt, run the agent under supervision (teeing its output to the
+//! attempt log and the main log), snapshot again, put protected files back, run the gate, then
+//! complete the task, try again, or block it. What the agent's report says decides the policy:
+//! a broken environment halts the run with the task untouched, a provider that is rate-limited,
+//! overloaded or unreachable is waited for without counting an attempt, and anything else is a
+//! failed attempt. Everything the run does is emitted as an [`event::Event`] to the report sinks.
+
+pub mod event;
+mod lock;
+mod prompt;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use crate::backend::{self, AgentReport, Finished, Outcome, Purpose, Request};
+use crate::config::{BackendName, Settings};
+use crate::durable;
+use crate::error::{Error, Exit, Result};
+use crate::exec::{self, Cancel, CancelLevel, Tee};
+use crate::gate::{self, GateReport, Guard, Plan};
+use crate::report::Sink;
+use crate::report::log::LogSink;
+use crate::report::progress::ProgressSink;
+use crate::report::status_writer::StatusWriter;
+use crate::snapshot::{self, PathPatterns, Rules, Snapshot};
+use crate::task::{Backup, Task, TaskStore};
+use crate::ui::Ui;
+use event::{Event, Level, RunEnd, TaskRef};
+pub use lock::RunLock;
+
+/// Longest single wait for a rate-limited or overloaded provider.
+const MAX_SINGLE_WAIT: u64 = 1800;
+
+/// What `autodev run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub max_tasks: u32,
+    pub max_attempts: u32,
+    pub backend: BackendName,
+    pub dry_run: bool,
+    /// Print the narrative on stderr (and the agent's output on stdout).
+    pub console: bool,
+}
+
+/// How one task ended.
+enum TaskEnd {
+    Completed,
+    Blocked,
+    /// Stop the run: the environment is broken.
+    Halt(String),
+    Interrupted,
+}
+
+/// The sinks, fed in order; a sink that fails is reported once and dropped, except the main
+/// log, whose failure halts the run (a run that cannot record itself must not go on unattended).
+struct Sinks {
+    list: Vec<Box<dyn Sink>>,
+    failed: Option<String>,
+}
+
+impl Sinks {
+    fn emit(&mut self, event: Event) {
+        let mut broken = Vec::new();
+        for (i, sink) in self.list.iter_mut().enumerate() {
+            if let Err(e) = sink.event(&event) {
+                broken.push(i);
+                self.failed.get_or_insert(e.to_string());
+            }
+        }
+        for i in broken.into_iter().rev() {
+            self.list.remove(i);
+        }
+    }
+
+    fn note(&mut self, level: Level, text: impl Into<String>) {
+        self.emit(Event::Note {
+            level,
+            text: text.into(),
+        });
+    }
+}
+
+fn task_ref(task: &Task) -> TaskRef {
+    TaskRef {
+        id: task.id.clone(),
+        title: task.display_title().to_string(),
+    }
+}
+
+fn stamp() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A per-attempt log path that never overwrites an earlier one.
+fn attempt_log_path(dir: &Path, task_id: &str, attempt: u32) -> PathBuf {
+    let safe: String = task_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let when = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    let base = format!("task_{safe}__attempt_{attempt}_{when}");
+    let mut path = dir.join(format!("{base}.log"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{base}-{n}.log"));
+        n += 1;
+    }
+    path
+}
+
+/// Sleeps `seconds`, or less if a cancel arrives; true when cancelled.
+async fn pause(seconds: f64, cancel: &Cancel) -> bool {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    while Instant::now() < deadline {
+        if cancel.level() != CancelLevel::None {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+    }
+    cancel.level() != CancelLevel::None
+}
+
+/// The per-task circuit breaker: consecutive attempts without changes, and the same failure
+/// repeated. A threshold of 0 disables that rule.
+#[derive(Default)]
+struct Breaker {
+    no_progress: u32,
+    last_failure: Option<String>,
+    repeats: u32,
+}
+
+impl Breaker {
+    fn record(
+        &mut self,
+        changed: usize,
+        failure: &str,
+        settings: &crate::config::model::CircuitBreakerSection,
+    ) -> Option<String> {
+        self.no_progress = if changed == 0 {
+            self.no_progress + 1
+        } else {
+            0
+        };
+        if self.last_failure.as_deref() == Some(failure) {
+            self.repeats += 1;
+        } else {
+            self.last_failure = Some(failure.to_string());
+            self.repeats = 1;
+        }
+        if settings.no_progress_threshold > 0 && self.no_progress >= settings.no_progress_threshold
+        {
+            return Some(format!(
+                "no file changed in {} attempts in a row (circuit_breaker.no_progress_threshold)",
+                self.no_progress
+            ));
+        }
+        if settings.repeated_error_threshold > 0
+            && self.repeats >= settings.repeated_error_threshold
+        {
+            return Some(format!(
+                "the same failure {} times in a row (circuit_breaker.repeated_error_threshold): {failure}",
+                self.repeats
+            ));
+        }
+        None
+    }
+}
+
+/// Everything the loop needs, borrowed for the run.
+struct Runner<'a> {
+    settings: &'a Settings,
+    options: &'a Options,
+    store: TaskStore,
+    rules: Rules,
+    protected: Option<PathPatterns>,
+    template: String,
+    sinks: Sinks,
+    cancel: Cancel,
+    /// Seconds spent waiting for the provider so far.
+    waited: u64,
+    /// Consecutive provider waits, for the backoff.
+    wait_streak: u32,
+}
+
+/// Runs the queue; the exit code says how it ended.
+pub fn run(settings: &Settings, options: &Options, ui: Ui) -> Result<Exit> {
+    let paths = &settings.paths;
+    // A dry run writes nothing, not even the lock.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&paths.log_dir.join("run.lock"))?)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start", "the async runtime", e))?;
+    runtime.block_on(run_async(settings, options, ui))
+}
+
+async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exit> {
+    let paths = &settings.paths;
+    let config = &settings.config;
+    let store = TaskStore::new(paths);
+    let queue = store.load()?;
+    let rules = Rules::new(config, paths)?;
+    let protected = if config.verification.protected_paths.is_empty() {
+        None
+    } else {
+        Some(
+            PathPatterns::new(&config.verification.protected_paths).map_err(|message| {
+                Error::Setting {
+                    key: "verification.protected_paths".into(),
+                    message,
+                }
+            })?,
+        )
+    };
+    let cancel = Cancel::default();
+    exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
+
+    let mut list: Vec<Box<dyn Sink>> = Vec::new();
+    if options.dry_run {
+        list.push(Box::new(LogSink::console_only(ui)));
+    } else {
+        let log = paths.log_dir.join("autodev.log");
+        list.push(Box::new(
+            LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?,
+        ));
+        list.push(Box::new(ProgressSink::new(paths.progress.clone())));
+        list.push(Box::new(StatusWriter::new(
+            paths.runtime_status(),
+            TaskStore::new(paths),
+            queue.project_name(&config.project.name).to_string(),
+            options.backend.as_str().to_string(),
+        )));
+    }
+    let mut runner = Runner {
+        settings,
+        options,
+        store,
+        rules,
+        protected,
+        template: prompt::template(config, paths)?,
+        sinks: Sinks { list, failed: None },
+        cancel,
+        waited: 0,
+        wait_streak: 0,
+    };
+    runner.go().await
+}
+
+impl Runner<'_> {
+    async fn go(&mut self) -> Result<Exit> {
+        let settings = self.settings;
+        let config = &settings.config;
+        let paths = &settings.paths;
+        let found = backend::preflight(
+            config,
+            self.options.backend,
+            &paths.code_dir,
+            std::env::var_os("PATH").as_deref(),
+        )
+        .await;
+        let version = match &found {
+            Ok(p) => p.version.clone(),
+            Err(_) => None,
+        };
+        self.sinks.emit(Event::RunStarted {
+            backend: self.options.backend.as_str().to_string(),
+            version,
+            max_tasks: self.options.max_tasks,
+            max_attempts: self.options.max_attempts,
+            dry_run: self.options.dry_run,
+        });
+        if self.options.dry_run {
+            if let Err(e) = &found {
+                self.sinks.note(Level::Warn, e.to_string());
+            }
+            return self.dry_run().await;
+        }
+        if let Err(e) = found {
+            return Ok(self.finish(RunEnd::EnvError, e.to_string(), (0, 0)).await);
+        }
+        self.write_brief(&prompt::idle_brief(paths))?;
+
+        let (mut attempted, mut completed) = (0, 0);
+        let mut end = None;
+        while attempted < self.options.max_tasks {
+            if self.cancel.level() != CancelLevel::None {
+                end = Some((
+                    RunEnd::Interrupted,
+                    "Run interrupted by a signal".to_string(),
+                ));
+                break;
+            }
+            let queue = self.store.load()?;
+            let Some(task) = queue.next_task().cloned() else {
+                break;
+            };
+            attempted += 1;
+            self.sinks.emit(Event::TaskStarted {
+                task: task_ref(&task),
+                number: attempted,
+            });
+            match self.work(task).await? {
+                TaskEnd::Completed => completed += 1,
+                TaskEnd::Blocked => {}
+                TaskEnd::Halt(why) => {
+                    end = Some((RunEnd::EnvError, why));
+                    break;
+                }
+                TaskEnd::Interrupted => {
+                    end = Some((
+                        RunEnd::Interrupted,
+                        "Run interrupted by a signal".to_string(),
+                    ));
+                    break;
+                }
+            }
+        }
+        let (end, message) = match end {
+            Some(end) => end,
+            None => {
+                let queue = self.store.load()?;
+                let blocked = queue.tasks.iter().any(|t| t.blocked && !t.passes);
+                if queue.next_task().is_some() {
+                    (
+                        RunEnd::Paused,
+                        format!("Stopped after {attempted} task(s) (--max-tasks); tasks remain"),
+                    )
+                } else if blocked {
+                    (
+                        RunEnd::Blocked,
+                        "Run finished with blocked tasks".to_string(),
+                    )
+                } else {
+                    (RunEnd::Completed, "All tasks done".to_string())
+                }
+            }
+        };
+        Ok(self.finish(end, message, (attempted, completed)).await)
+    }
+
+    async fn finish(
+        &mut self,
+        end: RunEnd,
+        message: String,
+        (attempted, completed): (u32, u32),
+    ) -> Exit {
+        if !self.options.dry_run
+            && let Err(e) = self.write_brief(&prompt::idle_brief(&self.settings.paths))
+        {
+            self.sinks.note(Level::Warn, e.to_string());
+        }
+        let blocked = self
+            .store
+            .load()
+            .map(|q| q.tasks.iter().filter(|t| t.blocked && !t.passes).count() as u32)
+            .unwrap_or(0);
+        self.sinks.emit(Event::RunFinished {
+            end,
+            message,
+            attempted,
+            completed,
+            blocked,
+        });
+        match end {
+            RunEnd::Completed | RunEnd::Paused => Exit::Success,
+            RunEnd::Blocked => Exit::Blocked,
+            RunEnd::Interrupted => Exit::Interrupted,
+            RunEnd::EnvError => Exit::Failure,
+        }
+    }
+
+    fn write_brief(&self, text: &str) -> Result<()> {
+        let path = &self.settings.paths.task_brief;
+        durable::write_atomic(path, text.as_bytes()).map_err(|e| Error::io("write", path, e))
+    }
+
+    async fn render_prompt(&self, task: &Task) -> Result<String> {
+        let queue = self.store.load()?;
+        let commits = crate::git::recent_commits(&self.settings.paths.code_dir, 3).await;
+        let input = prompt::PromptInput {
+            task,
+            config: &self.settings.config,
+            paths: &self.settings.paths,
+            project_name: queue.project_name(&self.settings.config.project.name),
+            journal: queue.learning_journal.as_deref().unwrap_or(&[]),
+            commits: &commits,
+        };
+        Ok(prompt::render(&self.template, &prompt::variables(&input)))
+    }
+
+    fn request<'r>(&'r self, prompt: &'r str, scratch: &'r Path) -> Request<'r> {
+        Request {
+            purpose: Purpose::Attempt,
+            prompt,
+            cwd: &self.settings.paths.code_dir,
+            scratch,
+            as_root: nix::unistd::geteuid().is_root(),
+        }
+    }
+
+    /// Shows every pending task's prompt and command; calls nothing and changes nothing.
+    async fn dry_run(&mut self) -> Result<Exit> {
+        let queue = self.store.load()?;
+        let pending: Vec<Task> = queue
+            .tasks
+            .iter()
+            .filter(|t| t.lifecycle() == crate::task::Lifecycle::Pending)
+            .take(self.options.max_tasks as usize)
+            .cloned()
+            .collect();
+        let log_dir = self
+            .settings
+            .paths
+            .attempt_log_dir
+            .join(self.options.backend.as_str());
+        for (i, task) in pending.iter().enumerate() {
+            let prompt = self.render_prompt(task).await?;
+            let scratch = log_dir.join(format!("task_{}__attempt_1", task.id));
+            let invocation = backend::invocation(
+                &self.settings.config,
+                self.options.backend,
+                &self.request(&prompt, &scratch),
+            )?;
+            self.sinks.emit(Event::TaskStarted {
+                task: task_ref(task),
+                number: i as u32 + 1,
+            });
+            let preview: String = prompt.chars().take(600).collect();
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{preview}{}",
+                    invocation.spec.command_line(),
+                    prompt.chars().count(),
+                    if prompt.chars().count() > 600 {
+                        "\n..."
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        self.sinks.note(
+            Level::Info,
+            format!(
+                "[DRY RUN] {} pending task(s) shown; nothing was run or changed",
+                pending.len()
+            ),
+        );
+        Ok(Exit::Success)
+    }
+
+    /// Works one task through its attempts.
+    async fn work(&mut self, mut task: Task) -> Result<TaskEnd> {
+        let settings = self.settings;
+        let config = &settings.config;
+        let paths = &settings.paths;
+        let max = self.options.max_attempts.max(1);
+        let mut attempt = 0;
+        let mut breaker = Breaker::default();
+        let mut tripped = None;
+        while attempt < max {
+            if self.cancel.level() != CancelLevel::None {
+                return Ok(TaskEnd::Interrupted);
+            }
+            attempt += 1;
+            let before = Snapshot::take(&self.rules, None);
+            let guard = match &self.protected {
+                Some(patterns) => Some(Guard::capture(
+                    paths.code_dir.clone(),
+                    patterns.clone(),
+                    &before,
+                )?),
+                None => None,
+            };
+            self.write_brief(&prompt::active_brief(&task, attempt, max, paths))?;
+            let prompt = self.render_prompt(&task).await?;
+            let log_dir = paths.attempt_log_dir.join(self.options.backend.as_str());
+            std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
+            let log_path = attempt_log_path(&log_dir, &task.id, attempt);
+            let scratch = log_path.with_extension("");
+            let invocation = backend::invocation(
+                config,
+                self.options.backend,
+                &self.request(&prompt, &scratch),
+            )?;
+            if let Some(file) = &invocation.prompt_file {
+                durable::write_atomic(file, prompt.as_bytes())
+                    .map_err(|e| Error::io("write", file, e))?;
+            }
+            let (report, tee_error) = self
+                .supervise(&task, attempt, max, &invocation, &log_path)
+                .await?;
+            if let Some(error) = tee_error {
+                return Ok(TaskEnd::Halt(format!(
+                    "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
+                    task.id
+                )));
+            }
+            let outcome = report.outcome;
+            self.sinks.emit(Event::AgentFinished {
+                task: task_ref(&task),
+                attempt,
+                report: Box::new(report.clone()),
+            });
+            match outcome {
+                Outcome::Interrupted => return Ok(TaskEnd::Interrupted),
+                Outcome::Auth | Outcome::NotInstalled | Outcome::Misconfigured => {
+                    return Ok(TaskEnd::Halt(format!(
+                        "{}: {} (task {} untouched; fix this, then run again)",
+                        self.options.backend.as_str(),
+                        report.detail,
+                        task.id
+                    )));
+                }
+                Outcome::RateLimited | Outcome::Overloaded | Outcome::NetworkDown => {
+                    attempt -= 1;
+                    match self.wait_for_provider(&task, &report).await {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
+                _ => self.wait_streak = 0,
+            }
+
+            let after = Snapshot::take(&self.rules, Some(&before));
+            let changed = snapshot::diff(&before, &after).all();
+            if let Some(guard) = &guard {
+                let restored = guard.restore(&changed)?;
+                if !restored.is_empty() {
+                    self.sinks.note(
+                        Level::Warn,
+                        format!(
+                            "protected files were changed and have been put back: {}",
+                            restored.join(", ")
+                        ),
+                    );
+                }
+            }
+            let plan = Plan::new(&task, config, paths);
+            let gate = if outcome == Outcome::Ok {
+                let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
+                let runs = gate::run_checks(&plan, &mut tee, &self.cancel).await;
+                if self.cancel.level() != CancelLevel::None {
+                    return Ok(TaskEnd::Interrupted);
+                }
+                Some(gate::judge(&plan, &changed, &runs, None, true))
+            } else {
+                None
+            };
+            if let Some(gate) = &gate {
+                self.sinks.emit(Event::Judged {
+                    task: task_ref(&task),
+                    attempt,
+                    gate: Box::new(gate.clone()),
+                });
+            }
+
+            if let Some(gate) = gate.as_ref().filter(|g| g.passed) {
+                self.complete(&task, attempt, &changed, gate)?;
+                return Ok(TaskEnd::Completed);
+            }
+
+            let summary = match &gate {
+                Some(g) => g
+                    .errors
+                    .iter()
+                    .take(3)
+                    .map(|e| first_line(e))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                None => format!(
+                    "the agent {}{}",
+                    outcome_words(outcome),
+                    if report.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", report.detail)
+                    }
+                ),
+            };
+            tripped = breaker.record(changed.len(), &summary, &config.circuit_breaker);
+            let more = attempt < max && tripped.is_none();
+            task =
+                self.record_failure(&task, attempt, &report, &changed, gate.as_ref(), &summary)?;
+            self.sinks.emit(Event::AttemptFailed {
+                task: task_ref(&task),
+                attempt,
+                max_attempts: max,
+                summary: summary.clone(),
+                changed: changed.clone(),
+                gate: gate.map(Box::new),
+                learning_notes: Vec::new(),
+                retry_in_seconds: more.then_some(config.run.delay_between_tasks),
+            });
+            if let Some(reason) = &tripped {
+                self.sinks.note(
+                    Level::Warn,
+                    format!(
+                        "circuit breaker: {reason}; skipping the remaining {} attempt(s)",
+                        max - attempt
+                    ),
+                );
+                break;
+            }
+            if more && pause(config.run.delay_between_tasks, &self.cancel).await {
+                return Ok(TaskEnd::Interrupted);
+            }
+        }
+        let reason = match tripped {
+            Some(reason) => format!("Circuit breaker: {reason} ({})", stamp()),
+            None => format!(
+                "Automated execution failed: {} did not pass verification in {attempt} attempt(s) ({})",
+                self.options.backend.as_str(),
+                stamp()
+            ),
+        };
+        let id = task.id.clone();
+        self.store.update(Backup::None, |q| {
+            if let Some(t) = q.find_mut(&id) {
+                t.block(&reason, stamp());
+            }
+            q.refresh_statistics();
+            Ok(())
+        })?;
+        self.sinks.emit(Event::TaskBlocked {
+            task: task_ref(&task),
+            reason,
+        });
+        Ok(TaskEnd::Blocked)
+    }
+
+    /// Runs the agent for one attempt, with heartbeats; the report and any log write failure.
+    async fn supervise(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        max: u32,
+        invocation: &backend::Invocation,
+        log_path: &Path,
+    ) -> Result<(AgentReport, Option<String>)> {
+        let settings = self.settings;
+        let config = &settings.config;
+        let main_log = settings.paths.log_dir.join("autodev.log");
+        let mut attempt_log = append(log_path)?;
+        {
+            use std::io::Write;
+            let header = format!("$ {}\n", invocation.spec.command_line());
+            for note in &invocation.notes {
+                self.sinks.note(Level::Info, note.clone());
+            }
+            attempt_log
+                .write_all(header.as_bytes())
+                .map_err(|e| Error::io("write", log_path, e))?;
+        }
+        let mut sinks: Vec<Box<dyn std::io::Write + Send>> =
+            vec![Box::new(attempt_log), Box::new(append(&main_log)?)];
+        if self.options.console {
+            sinks.push(Box::new(std::io::stdout()));
+        }
+        let mut tee = Tee::new(sinks);
+        self.sinks.emit(Event::AttemptStarted {
+            task: task_ref(task),
+            attempt,
+            max_attempts: max,
+            log: log_path.to_path_buf(),
+        });
+        let limits = backend::attempt_limits(&config.backend);
+        let mut parser = backend::parser(&config.backend, self.options.backend);
+        let started = Instant::now();
+        let beat = Duration::from_secs(config.run.heartbeat_interval.max(1));
+        let mut last_size = 0;
+        let outcome = {
+            let run = exec::run(
+                &invocation.spec,
+                &limits,
+                &mut tee,
+                parser.as_mut(),
+                &self.cancel,
+            );
+            tokio::pin!(run);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+            loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome,
+                    _ = ticker.tick() => {
+                        let size = std::fs::metadata(log_path).map(|m| m.len()).unwrap_or(0);
+                        self.sinks.emit(Event::Heartbeat {
+                            task: task_ref(task),
+                            attempt,
+                            max_attempts: max,
+                            elapsed_seconds: started.elapsed().as_secs(),
+                            active: size > last_size,
+                        });
+                        last_size = size;
+                    }
+                }
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(exec::SpawnError::NotFound { program }) => {
+                let detail = format!(
+                    "`{program}` was not found on PATH; {}",
+                    backend::install_hint(self.options.backend)
+                );
+                return Ok((AgentReport::not_installed(detail), None));
+            }
+            Err(e) => {
+                return Err(Error::Setup {
+                    message: e.to_string(),
+                    hint: "check backend settings and the project directory".into(),
+                });
+            }
+        };
+        let last_message = invocation
+            .last_message_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
+        let tee_error = outcome
+            .tee_error
+            .map(|e| e.to_string())
+            .or_else(|| self.sinks.failed.take());
+        Ok((report, tee_error))
+    }
+
+    /// Waits for a provider that is rate-limited, overloaded or unreachable; `Some` ends the
+    /// task (interrupted, or the total waiting cap reached).
+    async fn wait_for_provider(&mut self, task: &Task, report: &AgentReport) -> Option<TaskEnd> {
+        let settings = self.settings;
+        let cb = &settings.config.circuit_breaker;
+        let seconds =
+            (cb.rate_limit_cooldown.max(1) << self.wait_streak.min(10)).min(MAX_SINGLE_WAIT);
+        if self.waited + seconds > cb.max_wait_seconds {
+            return Some(TaskEnd::Halt(format!(
+                "the provider is still unavailable after {} s of waiting (circuit_breaker.max_wait_seconds); last report: {}",
+                self.waited, report.detail
+            )));
+        }
+        self.wait_streak += 1;
+        self.waited += seconds;
+        self.sinks.emit(Event::Waiting {
+            task: task_ref(task),
+            reason: format!("{} ({})", outcome_words(report.outcome), report.detail),
+            seconds,
+        });
+        if pause(seconds as f64, &self.cancel).await {
+            return Some(TaskEnd::Interrupted);
+        }
+        None
+    }
+
+    /// Writes a failed attempt into task.json (history, journal); the refreshed task.
+    fn record_failure(
+        &self,
+        task: &Task,
+        attempt: u32,
+        report: &AgentReport,
+        changed: &[String],
+        gate: Option<&GateReport>,
+        summary: &str,
+    ) -> Result<Task> {
+        let entry = history_entry(attempt, "failed", report, changed, gate, summary);
+        self.record(task, entry, summary, "failed", |_| {})
+    }
+
+    fn complete(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        changed: &[String],
+        gate: &GateReport,
+    ) -> Result<()> {
+        let mut summary = format!("Completed on attempt {attempt}");
+        if !task.last_reflection_summary.trim().is_empty() {
+            summary = format!(
+                "Completed after refinement: {}",
+                task.last_reflection_summary.trim()
+            );
+        }
+        let mut notes = vec![format!("Completed on attempt {attempt}.")];
+        let passing: Vec<&str> = gate
+            .checks
+            .iter()
+            .filter(|c| c.passed)
+            .map(|c| c.name.as_str())
+            .take(4)
+            .collect();
+        if !passing.is_empty() {
+            notes.push(format!("Passing checks: {}.", passing.join(", ")));
+        }
+        if !changed.is_empty() {
+            notes.push(format!(
+                "Key changed paths: {}.",
+                changed
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let entry = json!({
+            "attempt": attempt,
+            "status": "completed",
+            "outcome": "ok",
+            "backend_exit_code": 0,
+            "summary": summary,
+            "changed_files": changed.iter().take(20).collect::<Vec<_>>(),
+            "verification_errors": [],
+            "finished_at": stamp(),
+        });
+        let cap = self.settings.config.reflection.max_learning_notes as usize;
+        let notes_for_task = notes.clone();
+        self.record(task, entry, &summary, "completed", move |t| {
+            t.complete();
+            append_unique(&mut t.learning_notes, &notes_for_task, cap);
+        })?;
+        self.sinks.emit(Event::TaskCompleted {
+            task: task_ref(task),
+            attempt,
+            summary,
+            changed: changed.to_vec(),
+            gate: Box::new(gate.clone()),
+            learning_notes: notes,
+        });
+        Ok(())
+    }
+
+    /// Appends an attempt-history entry and a journal entry, applies `change`, saves.
+    fn record(
+        &self,
+        task: &Task,
+        entry: Value,
+        summary: &str,
+        status: &str,
+        change: impl FnOnce(&mut Task),
+    ) -> Result<Task> {
+        let reflection = &self.settings.config.reflection;
+        let id = task.id.clone();
+        let journal_entry =
+            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": []});
+        let updated = self.store.update(Backup::None, |q| {
+            let mut out = None;
+            if let Some(t) = q.find_mut(&id) {
+                if let Value::Object(map) = entry {
+                    t.attempt_history.push(map);
+                }
+                cap_front(
+                    &mut t.attempt_history,
+                    reflection.max_attempt_history_entries as usize,
+                );
+                change(t);
+                out = Some(t.clone());
+            }
+            if let Value::Object(map) = journal_entry {
+                let journal = q.learning_journal.get_or_insert_with(Vec::new);
+                journal.push(map);
+                cap_front(journal, reflection.max_project_learning_entries as usize);
+            }
+            q.refresh_statistics();
+            Ok(out)
+        })?;
+        // A task removed from the file by someone else keeps its in-memory form.
+        Ok(updated.value.unwrap_or_else(|| task.clone()))
+    }
+}
+
+fn append(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+fn outcome_words(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Ok => "finished",
+        Outcome::Auth => "could not authenticate",
+        Outcome::RateLimited => "was rate-limited",
+        Outcome::Overloaded => "found its provider overloaded",
+        Outcome::NetworkDown => "could not reach its provider",
+        Outcome::PermissionDenied => "was refused permission for tools",
+        Outcome::MaxTurns => "ran out of turns",
+        Outcome::Misconfigured => "refused its settings",
+        Outcome::Crashed => "failed",
+        Outcome::TimedOut => "timed out",
+        Outcome::Interrupted => "was interrupted",
+        Outcome::NotInstalled => "is not installed",
+    }
+}
+
+/// Keeps the last `cap` items (0: all).
+fn cap_front<T>(items: &mut Vec<T>, cap: usize) {
+    if cap > 0 && items.len() > cap {
+        items.drain(..items.len() - cap);
+    }
+}
+
+fn append_unique(list: &mut Vec<String>, new: &[String], cap: usize) {
+    for item in new {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+    cap_front(list, cap);
+}
+
+fn history_entry(
+    attempt: u32,
+    status: &str,
+    report: &AgentReport,
+    changed: &[String],
+    gate: Option<&GateReport>,
+    summary: &str,
+) -> Value {
+    let mut map = Map::new();
+    map.insert("attempt".into(), json!(attempt));
+    map.insert("status".into(), json!(status));
+    map.insert(
+        "outcome".into(),
+        serde_json::to_value(report.outcome).unwrap_or(Value::Null),
+    );
+    map.insert("backend_exit_code".into(), json!(report.exit.code()));
+    map.insert("summary".into(), json!(summary));
+    map.insert(
+        "changed_files".into(),
+        json!(changed.iter().take(20).collect::<Vec<_>>()),
+    );
+    map.insert(
+        "verification_errors".into(),
+        json!(
+            gate.map(|g| g
+                .errors
+                .iter()
+                .take(10)
+                .map(|e| first_line(e).to_string())
+                .collect::<Vec<_>>())
+                .unwrap_or_default()
+        ),
+    );
+    map.insert("finished_at".into(), json!(stamp()));
+    Value::Object(map)
+}

@@ -1,0 +1,165 @@
+//! A project in a temporary git repository, a fake `codex` on a private PATH, and ways to run
+//! `autodev run` in it.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub use crate::common::Run;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_autodev");
+const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
+pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clis");
+
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    bin: PathBuf,
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Repo {
+    /// A committed project with this `task.json`; runs pause 0 s between attempts.
+    pub fn new(tasks: &str, extra_toml: &str) -> Repo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join(".fake");
+        let bin = dir.path().join(".bin");
+        fs::create_dir_all(&state).expect("state");
+        fs::create_dir_all(&bin).expect("bin");
+        symlink(FAKE, bin.join("codex")).expect("link");
+        let repo = Repo { dir, state, bin };
+        repo.write(
+            "autodev.toml",
+            &format!("[project]\nname = \"demo\"\n[run]\ndelay_between_tasks = 0\n{extra_toml}"),
+        );
+        repo.write("task.json", tasks);
+        repo.write(".gitignore", ".fake/\n.bin/\nlogs/\n");
+        git(repo.path(), &["init", "-q"]);
+        git(repo.path(), &["add", "-A"]);
+        git(repo.path(), &["commit", "-qm", "base"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path().join(rel);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, text).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    /// The steps of agent call `n` (1-based), or of every call when `n` is 0.
+    pub fn script(&self, n: u32, steps: &str) {
+        let name = if n == 0 {
+            "script".to_string()
+        } else {
+            format!("script-{n}")
+        };
+        fs::write(self.state.join(name), steps).expect("script");
+    }
+
+    /// Copies a recorded CLI output into the fake's state directory.
+    pub fn sample(&self, name: &str) {
+        fs::copy(Path::new(SAMPLES).join(name), self.state.join(name)).expect("sample");
+    }
+
+    pub fn calls(&self) -> u32 {
+        fs::read_to_string(self.state.join("calls"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("HOME", self.path())
+            .env("FAKE_AGENT_DIR", &self.state)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command(args).output().expect("run autodev").into()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn autodev")
+    }
+
+    pub fn queue(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read("task.json")).expect("task.json")
+    }
+
+    pub fn task(&self, id: &str) -> serde_json::Value {
+        self.queue()["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+            .expect("task")
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read("logs/runtime-status.json")).expect("runtime-status.json")
+    }
+
+    pub fn attempt_logs(&self) -> Vec<PathBuf> {
+        let mut logs: Vec<PathBuf> = fs::read_dir(self.path().join("logs/attempts/codex"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        logs.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        logs.sort();
+        logs
+    }
+
+    /// Waits until the fake has been called `n` times.
+    pub fn wait_for_calls(&self, n: u32) {
+        for _ in 0..200 {
+            if self.calls() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the agent was not called {n} time(s)");
+    }
+}

@@ -1,0 +1,267 @@
+//! The scenarios users meet overnight.
+
+use std::time::{Duration, Instant};
+
+use crate::common::alive;
+use crate::harness::Repo;
+
+const ONE_TASK: &str = r#"{"tasks": [
+  {"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}
+]}"#;
+
+const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
+
+fn repo(tasks: &str, toml: &str) -> Repo {
+    let repo = Repo::new(tasks, toml);
+    repo.sample("codex-exec-json-success.jsonl");
+    repo
+}
+
+#[test]
+fn a_task_that_passes_first_time_is_completed_and_recorded() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, SUCCESS);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("[COMPLETED] Task T1 completed on attempt 1"),
+        "{}",
+        run.stderr
+    );
+    let task = repo.task("T1");
+    assert_eq!(task["passes"], true);
+    assert_eq!(task["attempt_history"][0]["status"], "completed");
+    assert_eq!(repo.calls(), 1);
+    // The prompt reached the agent on stdin, and names the task.
+    let prompt = std::fs::read_to_string(repo.state.join("call-1.stdin")).expect("stdin");
+    assert!(prompt.starts_with("Task T1: Create hello"), "{prompt}");
+    assert!(prompt.contains("Write hello.txt"));
+    // The record for the morning.
+    let progress = repo.read("progress.txt");
+    assert!(progress.contains("T1 - Create hello"), "{progress}");
+    assert!(progress.contains("### Status: completed"));
+    assert!(progress.contains("- hello.txt"));
+    let status = repo.status();
+    assert_eq!(status["run"]["status"], "completed");
+    assert_eq!(status["run"]["tokens_input"], 20697);
+    assert_eq!(status["counts"]["completed"], 1);
+    let logs = repo.attempt_logs();
+    assert_eq!(logs.len(), 1);
+    let log = std::fs::read_to_string(&logs[0]).expect("attempt log");
+    assert!(
+        log.contains("\"turn.completed\""),
+        "the agent's output is in the attempt log"
+    );
+    assert!(
+        log.contains("$ grep -q hello hello.txt"),
+        "so are the checks"
+    );
+    assert!(
+        repo.read("TASK.md")
+            .contains("No task is being worked right now")
+    );
+}
+
+#[test]
+fn a_failed_attempt_is_retried_and_the_failure_reaches_the_next_prompt() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(
+        1,
+        "write hello.txt goodbye\ncat codex-exec-json-success.jsonl\n",
+    );
+    repo.script(2, SUCCESS);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 2);
+    let task = repo.task("T1");
+    assert_eq!(task["passes"], true);
+    assert_eq!(task["attempt_history"][0]["status"], "failed");
+    assert_eq!(task["attempt_history"][1]["status"], "completed");
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("stdin");
+    assert!(
+        second.contains("Attempt 1 [failed]: check `grep -q hello hello.txt` failed"),
+        "{second}"
+    );
+    assert_eq!(
+        repo.attempt_logs().len(),
+        2,
+        "every attempt keeps its own log"
+    );
+}
+
+#[test]
+fn a_task_that_always_fails_is_blocked_and_the_run_exits_2() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, "cat codex-exec-json-success.jsonl\n");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let task = repo.task("T1");
+    assert_eq!(task["blocked"], true);
+    // The default breaker stops after three identical failures, and says so.
+    assert_eq!(repo.calls(), 3);
+    assert!(run.stderr.contains("circuit breaker"), "{}", run.stderr);
+    assert!(
+        task["block_reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Circuit breaker")
+    );
+    assert!(repo.read("progress.txt").contains("### Status: blocked"));
+    assert_eq!(repo.status()["run"]["status"], "blocked");
+}
+
+#[test]
+fn max_retries_n_means_n_attempts() {
+    let repo = repo(
+        ONE_TASK,
+        "[circuit_breaker]\nno_progress_threshold = 0\nrepeated_error_threshold = 0\n",
+    );
+    repo.script(0, "cat codex-exec-json-success.jsonl\n");
+    let run = repo.run(&["run", "--max-retries", "5"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(repo.calls(), 5);
+    assert_eq!(
+        repo.task("T1")["attempt_history"].as_array().map(Vec::len),
+        Some(5)
+    );
+}
+
+#[test]
+fn a_hanging_agent_times_out_and_the_next_attempt_runs() {
+    let repo = repo(
+        ONE_TASK,
+        "[backend]\ntimeout_seconds = 1\nkill_grace_seconds = 1\n",
+    );
+    repo.script(1, "print started\nhang\n");
+    repo.script(2, SUCCESS);
+    let started = Instant::now();
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let task = repo.task("T1");
+    assert_eq!(task["attempt_history"][0]["outcome"], "timed_out");
+    assert_eq!(task["passes"], true);
+}
+
+#[test]
+fn an_authentication_failure_halts_the_run_and_leaves_the_task_untouched() {
+    let repo = repo(ONE_TASK, "");
+    repo.sample("codex-exec-json-401.jsonl");
+    repo.script(0, "cat codex-exec-json-401.jsonl\nexit 1\n");
+    let before = repo.read("task.json");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(repo.calls(), 1, "no retries against a broken login");
+    assert!(run.stderr.contains("401 Unauthorized"), "{}", run.stderr);
+    assert_eq!(repo.read("task.json"), before, "the task is untouched");
+    assert_eq!(repo.status()["run"]["status"], "env_error");
+}
+
+#[test]
+fn sigterm_stops_the_agent_and_exits_130() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, "grandchild\nhang\n");
+    let child = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    std::thread::sleep(Duration::from_millis(300));
+    let agent: i32 = repo
+        .read(".fake/call-1.pid")
+        .trim()
+        .parse()
+        .expect("agent pid");
+    let grandchild: i32 = repo
+        .read(".fake/grandchild.pid")
+        .trim()
+        .parse()
+        .expect("grandchild pid");
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(agent), "the agent survived");
+    assert!(!alive(grandchild), "the agent's child survived");
+    assert_eq!(repo.status()["run"]["status"], "interrupted");
+    assert_ne!(repo.task("T1")["passes"], true);
+    assert_ne!(
+        repo.task("T1")["blocked"],
+        true,
+        "an interrupted task is not blocked"
+    );
+}
+
+#[test]
+fn a_dry_run_calls_nothing_and_changes_nothing() {
+    let tasks = r#"{"tasks": [
+      {"id": "T1", "title": "First", "description": "one"},
+      {"id": "T2", "title": "Second", "description": "two"}
+    ]}"#;
+    let repo = repo(tasks, "");
+    let before = repo.read("task.json");
+    let run = repo.run(&["run", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 0);
+    assert!(run.stderr.contains("Task T1: First"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Task T2: Second"),
+        "every pending task is shown"
+    );
+    assert!(
+        run.stderr.contains("would run: codex exec --json"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.read("task.json"), before);
+    assert!(!repo.path().join("logs/runtime-status.json").exists());
+    assert!(!repo.path().join("progress.txt").exists());
+}
+
+#[test]
+fn a_second_run_on_the_same_project_is_refused() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, "hang\n");
+    let mut first = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    let second = repo.run(&["run"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.code, 1);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("another autodev run (pid {})", first.id())),
+        "{}",
+        second.stderr
+    );
+}
+
+#[test]
+fn after_kill_9_the_next_run_resumes_the_task() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(1, "hang\n");
+    repo.script(2, SUCCESS);
+    let mut first = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    let agent: i32 = repo.read(".fake/call-1.pid").trim().parse().expect("pid");
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!alive(agent), "the orphaned agent was told to stop");
+    let status = repo.run(&["status"]);
+    assert!(status.stdout.contains("INTERRUPTED"), "{}", status.stdout);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(
+        repo.attempt_logs().len(),
+        2,
+        "the crashed attempt's log is kept"
+    );
+}
