@@ -100,3 +100,106 @@ pub async fn recent_commits(dir: &Path, count: usize) -> Vec<Commit> {
         })
         .collect()
 }
+
+/// What an auto-commit did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    /// A commit was made: its short sha, and the changed paths left out because git ignores them.
+    Made { sha: String, ignored: Vec<String> },
+    /// Nothing of the task's paths differed from HEAD.
+    Nothing,
+    /// Not done, and why (a warning for the log).
+    Skipped(String),
+}
+
+/// `git HEAD... -- :(literal)path...`: pathspecs that match exactly these paths.
+fn with_paths(head: &[&str], paths: &[&String]) -> Vec<String> {
+    head.iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once("--".to_string()))
+        .chain(paths.iter().map(|p| format!(":(literal){p}")))
+        .collect()
+}
+
+async fn git_owned(dir: &Path, args: Vec<String>) -> std::result::Result<String, String> {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    git(dir, &refs).await
+}
+
+/// Commits exactly `paths` (relative to `dir`) with `message`, whatever else is staged or
+/// modified: `git commit -- <paths>` takes those paths' working-tree contents and leaves the
+/// rest of the index as it was. Untracked paths are added first and unstaged again if the commit
+/// fails, so the index is never left half-staged. Gitignored paths and a held `index.lock` are
+/// reported, not forced.
+pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Committed {
+    if git(dir, &["rev-parse", "--is-inside-work-tree"])
+        .await
+        .is_err()
+    {
+        return Committed::Skipped("not inside a git repository".into());
+    }
+    if let Ok(git_dir) = git(dir, &["rev-parse", "--absolute-git-dir"]).await
+        && Path::new(git_dir.trim()).join("index.lock").exists()
+    {
+        return Committed::Skipped(
+            "another git process holds .git/index.lock; finish it (or remove a stale lock), \
+             then commit the task's files by hand"
+                .into(),
+        );
+    }
+    // Ignored paths are left out (and said so): committing them would need --force. check-ignore
+    // takes plain paths (not pathspecs), one per output line; its exit 1 means "none ignored".
+    let mut args = vec!["check-ignore".to_string(), "--".to_string()];
+    args.extend(paths.iter().cloned());
+    let ignored: Vec<String> = git_owned(dir, args)
+        .await
+        .map(|text| text.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let kept: Vec<&String> = paths.iter().filter(|p| !ignored.contains(p)).collect();
+    if kept.is_empty() {
+        return if ignored.is_empty() {
+            Committed::Nothing
+        } else {
+            Committed::Skipped(format!(
+                "every changed path is gitignored ({}); nothing committed",
+                ignored.join(", ")
+            ))
+        };
+    }
+    let untracked: Vec<String> = match git_owned(
+        dir,
+        with_paths(&["ls-files", "--others", "--exclude-standard", "-z"], &kept),
+    )
+    .await
+    {
+        Ok(text) => nul_list(&text).collect(),
+        Err(e) => return Committed::Skipped(format!("git ls-files failed: {e}")),
+    };
+    match git_owned(dir, with_paths(&["status", "--porcelain", "-z"], &kept)).await {
+        Ok(text) if text.is_empty() => return Committed::Nothing,
+        Ok(_) => {}
+        Err(e) => return Committed::Skipped(format!("git status failed: {e}")),
+    }
+    let untracked: Vec<&String> = untracked.iter().collect();
+    if !untracked.is_empty()
+        && let Err(e) = git_owned(dir, with_paths(&["add"], &untracked)).await
+    {
+        return Committed::Skipped(format!("git add failed: {e}"));
+    }
+    match git_owned(dir, with_paths(&["commit", "-q", "-m", message], &kept)).await {
+        Ok(_) => Committed::Made {
+            sha: git(dir, &["rev-parse", "--short", "HEAD"])
+                .await
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            ignored,
+        },
+        Err(e) => {
+            if !untracked.is_empty() {
+                let _ = git_owned(dir, with_paths(&["reset", "-q"], &untracked)).await;
+            }
+            Committed::Skipped(format!("git commit failed: {e}"))
+        }
+    }
+}

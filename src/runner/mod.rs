@@ -576,6 +576,9 @@ impl Runner<'_> {
 
             if let Some(gate) = gate.as_ref().filter(|g| g.passed) {
                 self.complete(&task, attempt, &changed, gate)?;
+                if config.git.auto_commit {
+                    self.commit(&task, &changed).await;
+                }
                 return Ok(TaskEnd::Completed);
             }
 
@@ -741,6 +744,43 @@ impl Runner<'_> {
             .map(|e| e.to_string())
             .or_else(|| self.sinks.failed.take());
         Ok((report, tee_error))
+    }
+
+    /// Commits the task's changed files, and only those (`[git] auto_commit`).
+    async fn commit(&mut self, task: &Task, changed: &[String]) {
+        if changed.is_empty() {
+            return;
+        }
+        let message = self
+            .settings
+            .config
+            .git
+            .commit_message_template
+            .replace("{task_id}", &task.id)
+            .replace("{task_name}", task.display_title());
+        match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
+            crate::git::Committed::Made { sha, ignored } => {
+                self.sinks
+                    .note(Level::Info, format!("Committed {sha}: {message}"));
+                if !ignored.is_empty() {
+                    self.sinks.note(
+                        Level::Warn,
+                        format!(
+                            "not committed because git ignores them: {}",
+                            ignored.join(", ")
+                        ),
+                    );
+                }
+            }
+            crate::git::Committed::Nothing => {
+                self.sinks
+                    .note(Level::Info, "No task changes to commit".to_string());
+            }
+            crate::git::Committed::Skipped(why) => {
+                self.sinks
+                    .note(Level::Warn, format!("auto-commit skipped: {why}"));
+            }
+        }
     }
 
     /// Waits for a provider that is rate-limited, overloaded or unreachable; `Some` ends the

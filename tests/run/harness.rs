@@ -14,8 +14,10 @@ pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/c
 
 pub struct Repo {
     pub dir: tempfile::TempDir,
+    /// The fake agent's state and bin directories, outside the project.
     pub state: PathBuf,
     bin: PathBuf,
+    _outside: tempfile::TempDir,
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -41,18 +43,24 @@ impl Repo {
     /// A committed project with this `task.json`; runs pause 0 s between attempts.
     pub fn new(tasks: &str, extra_toml: &str) -> Repo {
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = dir.path().join(".fake");
-        let bin = dir.path().join(".bin");
+        let outside = tempfile::tempdir().expect("temp dir");
+        let state = outside.path().join("fake");
+        let bin = outside.path().join("bin");
         fs::create_dir_all(&state).expect("state");
         fs::create_dir_all(&bin).expect("bin");
         symlink(FAKE, bin.join("codex")).expect("link");
-        let repo = Repo { dir, state, bin };
+        let repo = Repo {
+            dir,
+            state,
+            bin,
+            _outside: outside,
+        };
         repo.write(
             "autodev.toml",
             &format!("[project]\nname = \"demo\"\n[run]\ndelay_between_tasks = 0\n{extra_toml}"),
         );
         repo.write("task.json", tasks);
-        repo.write(".gitignore", ".fake/\n.bin/\nlogs/\n");
+        repo.write(".gitignore", "logs/\n");
         git(repo.path(), &["init", "-q"]);
         git(repo.path(), &["add", "-A"]);
         git(repo.path(), &["commit", "-qm", "base"]);
@@ -67,6 +75,11 @@ impl Repo {
         let path = self.path().join(rel);
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs::write(path, text).expect("write");
+    }
+
+    /// A file of the fake agent's state (`call-1.pid`, `grandchild.pid`...).
+    pub fn fake_file(&self, name: &str) -> String {
+        fs::read_to_string(self.state.join(name)).unwrap_or_default()
     }
 
     pub fn read(&self, rel: &str) -> String {

@@ -167,12 +167,12 @@ fn sigterm_stops_the_agent_and_exits_130() {
     repo.wait_for_calls(1);
     std::thread::sleep(Duration::from_millis(300));
     let agent: i32 = repo
-        .read(".fake/call-1.pid")
+        .fake_file("call-1.pid")
         .trim()
         .parse()
         .expect("agent pid");
     let grandchild: i32 = repo
-        .read(".fake/grandchild.pid")
+        .fake_file("grandchild.pid")
         .trim()
         .parse()
         .expect("grandchild pid");
@@ -249,7 +249,7 @@ fn after_kill_9_the_next_run_resumes_the_task() {
     repo.script(2, SUCCESS);
     let mut first = repo.spawn(&["run"]);
     repo.wait_for_calls(1);
-    let agent: i32 = repo.read(".fake/call-1.pid").trim().parse().expect("pid");
+    let agent: i32 = repo.fake_file("call-1.pid").trim().parse().expect("pid");
     first.kill().expect("kill -9");
     let _ = first.wait();
     std::thread::sleep(Duration::from_millis(300));
@@ -264,4 +264,59 @@ fn after_kill_9_the_next_run_resumes_the_task() {
         2,
         "the crashed attempt's log is kept"
     );
+}
+
+#[test]
+fn auto_commit_takes_only_the_tasks_files_and_leaves_the_users_work_alone() {
+    let repo = repo(ONE_TASK, "");
+    repo.write("notes.txt", "mine\n");
+    repo.write("draft.txt", "v1\n");
+    repo.write(".gitignore", "logs/\n*.log\n");
+    crate::harness::git(repo.path(), &["add", "-A"]);
+    crate::harness::git(repo.path(), &["commit", "-qm", "user files"]);
+    // The user's own work in progress: one staged edit, one unstaged edit.
+    repo.write("notes.txt", "mine, edited and staged\n");
+    crate::harness::git(repo.path(), &["add", "notes.txt"]);
+    repo.write("draft.txt", "v2, not staged\n");
+    // The agent also writes a file git ignores.
+    repo.script(0, &format!("{SUCCESS}write debug.log noise\n"));
+
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Committed "), "{}", run.stderr);
+    let files = crate::harness::git(repo.path(), &["show", "--name-only", "--format=%s", "HEAD"]);
+    assert_eq!(files.trim(), "autodev: T1 - Create hello\n\nhello.txt");
+    let status = crate::harness::git(repo.path(), &["status", "--porcelain"]);
+    assert!(
+        status.contains("M  notes.txt"),
+        "the staged edit stays staged: {status}"
+    );
+    assert!(
+        status.contains(" M draft.txt"),
+        "the unstaged edit stays unstaged: {status}"
+    );
+    assert!(
+        run.stderr
+            .contains("not committed because git ignores them: debug.log"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_held_index_lock_is_reported_and_nothing_is_staged() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, SUCCESS);
+    repo.write(".git/index.lock", "");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("auto-commit skipped: another git process holds .git/index.lock"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(repo.path().join(".git/index.lock")).expect("unlock");
+    let status = crate::harness::git(repo.path(), &["status", "--porcelain"]);
+    assert!(status.contains("?? hello.txt"), "{status}");
 }
