@@ -213,6 +213,17 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                     .unwrap_or_default()
             ),
         )],
+        Event::Reflecting {
+            task,
+            attempt,
+            max_attempts,
+        } => vec![(
+            Some("waiting"),
+            format!(
+                "Reflecting on failed attempt {attempt}/{max_attempts} of {}",
+                task.id
+            ),
+        )],
         Event::Waiting {
             task,
             reason,

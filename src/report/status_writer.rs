@@ -166,6 +166,9 @@ impl StatusWriter {
                 }
                 self.push("retry", Some(task), message);
             }
+            Event::Reflecting { task, .. } => {
+                self.set("waiting", format!("Refining task guidance for {}", task.id));
+            }
             Event::Waiting {
                 task,
                 reason,

@@ -99,6 +99,12 @@ pub enum Event {
         learning_notes: Vec<String>,
         retry_in_seconds: Option<f64>,
     },
+    /// Asking the agent (read-only) to refine the task after a failed attempt.
+    Reflecting {
+        task: TaskRef,
+        attempt: u32,
+        max_attempts: u32,
+    },
     /// Waiting for the provider (rate limit, overload, network), not counted as an attempt.
     Waiting {
         task: TaskRef,

@@ -403,7 +403,10 @@ impl Runner<'_> {
             journal: queue.learning_journal.as_deref().unwrap_or(&[]),
             commits: &commits,
         };
-        Ok(prompt::render(&self.template, &prompt::variables(&input)))
+        Ok(crate::template::render(
+            &self.template,
+            &prompt::variables(&input),
+        ))
     }
 
     fn request<'r>(&'r self, prompt: &'r str, scratch: &'r Path) -> Request<'r> {
@@ -602,6 +605,43 @@ impl Runner<'_> {
             };
             tripped = breaker.record(changed.len(), &summary, &config.circuit_breaker);
             let more = attempt < max && tripped.is_none();
+            let mut learning_notes = Vec::new();
+            let reflect = more
+                && config.reflection.enabled
+                && task.refinement_count < config.reflection.max_refinements_per_task;
+            if reflect {
+                let errors = gate
+                    .as_ref()
+                    .map(|g| g.errors.clone())
+                    .unwrap_or_else(|| vec![summary.clone()]);
+                let failure = crate::reflect::Failure {
+                    attempt,
+                    max_attempts: max,
+                    outcome: outcome_words(outcome).to_string(),
+                    changed: &changed,
+                    errors: &errors,
+                    log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
+                };
+                match self.reflect(&task, &failure, &log_path).await {
+                    Ok(refined) => {
+                        learning_notes = refined.learning_notes.clone();
+                        self.sinks.note(
+                            Level::Info,
+                            format!(
+                                "Updated the guidance of {} after the failed attempt",
+                                task.id
+                            ),
+                        );
+                        task = refined;
+                    }
+                    Err(why) => self
+                        .sinks
+                        .note(Level::Warn, format!("reflection skipped: {why}")),
+                }
+                if self.cancel.level() != CancelLevel::None {
+                    return Ok(TaskEnd::Interrupted);
+                }
+            }
             task =
                 self.record_failure(&task, attempt, &report, &changed, gate.as_ref(), &summary)?;
             self.sinks.emit(Event::AttemptFailed {
@@ -611,7 +651,7 @@ impl Runner<'_> {
                 summary: summary.clone(),
                 changed: changed.clone(),
                 gate: gate.map(Box::new),
-                learning_notes: Vec::new(),
+                learning_notes,
                 retry_in_seconds: more.then_some(config.run.delay_between_tasks),
             });
             if let Some(reason) = &tripped {
@@ -744,6 +784,88 @@ impl Runner<'_> {
             .map(|e| e.to_string())
             .or_else(|| self.sinks.failed.take());
         Ok((report, tee_error))
+    }
+
+    /// Asks the agent, read-only, to refine the task after a failed attempt; the refined task,
+    /// already saved, or why nothing was applied.
+    async fn reflect(
+        &mut self,
+        task: &Task,
+        failure: &crate::reflect::Failure<'_>,
+        log_path: &Path,
+    ) -> std::result::Result<Task, String> {
+        let settings = self.settings;
+        let config = &settings.config;
+        self.sinks.emit(Event::Reflecting {
+            task: task_ref(task),
+            attempt: failure.attempt,
+            max_attempts: failure.max_attempts,
+        });
+        let prompt = crate::reflect::prompt(task, failure);
+        let scratch = log_path.with_extension("reflect");
+        let request = Request {
+            purpose: Purpose::OneShot,
+            ..self.request(&prompt, &scratch)
+        };
+        let invocation = backend::invocation(config, self.options.backend, &request)
+            .map_err(|e| e.to_string())?;
+        let mut log = append(log_path).map_err(|e| e.to_string())?;
+        {
+            use std::io::Write;
+            let _ = writeln!(log, "\n$ reflection: {}", invocation.spec.command_line());
+        }
+        let mut tee = Tee::new(vec![Box::new(log)]);
+        let limits = exec::Limits::from_seconds(
+            config.reflection.prompt_timeout_seconds,
+            config.backend.idle_timeout_seconds,
+            config.backend.kill_grace_seconds,
+        );
+        let mut parser = backend::parser(&config.backend, self.options.backend);
+        let outcome = exec::run(
+            &invocation.spec,
+            &limits,
+            &mut tee,
+            parser.as_mut(),
+            &self.cancel,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let last_message = invocation
+            .last_message_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
+        if report.outcome != Outcome::Ok {
+            return Err(format!(
+                "the reflection call {}: {}",
+                outcome_words(report.outcome),
+                report.detail
+            ));
+        }
+        let refinement = crate::reflect::parse(&report.final_text)?;
+        let current = self
+            .store
+            .load()
+            .ok()
+            .and_then(|q| q.tasks.into_iter().find(|t| t.id == task.id))
+            .unwrap_or_else(|| task.clone());
+        let refined = crate::reflect::apply(
+            &current,
+            &refinement,
+            config.reflection.max_learning_notes as usize,
+        )
+        .map_err(|issues| format!("the refinement failed the audit: {}", issues.join("; ")))?;
+        let id = task.id.clone();
+        let saved = refined.clone();
+        self.store
+            .update(Backup::None, move |q| {
+                if let Some(t) = q.find_mut(&id) {
+                    *t = saved;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(refined)
     }
 
     /// Commits the task's changed files, and only those (`[git] auto_commit`).
@@ -931,6 +1053,16 @@ fn append(path: &Path) -> Result<std::fs::File> {
         .append(true)
         .open(path)
         .map_err(|e| Error::io("open", path, e))
+}
+
+/// The last `lines` lines of a log file (lossy UTF-8), or "" when it cannot be read.
+fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn first_line(text: &str) -> &str {

@@ -2,8 +2,7 @@
 //! `TASK.md` brief.
 //!
 //! The template is `prompt.template_file`, else `prompt.template`, else the built-in
-//! `templates/task-prompt.md`. Placeholders are replaced in one pass, so a value that happens to
-//! contain `{{...}}` is never substituted again; unknown placeholders are left as written.
+//! `templates/task-prompt.md`, rendered by [`crate::template::render`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,8 +15,6 @@ use crate::git::Commit;
 use crate::task::Task;
 use crate::task::contract::Completion;
 
-const BUILT_IN: &str = include_str!("../../templates/task-prompt.md");
-
 /// The template text in force.
 pub fn template(config: &Config, paths: &ProjectPaths) -> Result<String> {
     if let Some(path) = &paths.template_file
@@ -28,44 +25,12 @@ pub fn template(config: &Config, paths: &ProjectPaths) -> Result<String> {
     if !config.prompt.template.trim().is_empty() {
         return Ok(config.prompt.template.clone());
     }
-    Ok(BUILT_IN.to_string())
+    Ok(crate::template::TASK_PROMPT.to_string())
 }
 
-/// Replaces every `{{name}}` whose name is known, in one pass.
-pub fn render(template: &str, vars: &BTreeMap<&str, String>) -> String {
-    let mut out = String::with_capacity(template.len() + 1024);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) if vars.contains_key(after[..end].trim()) => {
-                out.push_str(&vars[after[..end].trim()]);
-                rest = &after[end + 2..];
-            }
-            _ => {
-                out.push_str("{{");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `- item` lines, blanks dropped, or `- None yet`.
+/// `- item` lines, or `- None yet`.
 fn bullets(items: &[String]) -> String {
-    let lines: Vec<String> = items
-        .iter()
-        .map(|i| i.trim())
-        .filter(|i| !i.is_empty())
-        .map(|i| format!("- {i}"))
-        .collect();
-    if lines.is_empty() {
-        "- None yet".to_string()
-    } else {
-        lines.join("\n")
-    }
+    crate::template::bullets(items, "None yet")
 }
 
 fn verification_summary(task: &Task, config: &Config) -> String {
@@ -242,17 +207,7 @@ pub fn idle_brief(paths: &ProjectPaths) -> String {
 
 /// `TASK.md` during an attempt.
 pub fn active_brief(task: &Task, attempt: u32, max_attempts: u32, paths: &ProjectPaths) -> String {
-    let list = |items: &[String], none: &str| {
-        if items.is_empty() {
-            format!("- {none}")
-        } else {
-            items
-                .iter()
-                .map(|i| format!("- {i}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    };
+    let list = crate::template::bullets;
     format!(
         "# Current task\n\n## Task\n\n- ID: {}\n- Title: {}\n- Attempt: {attempt} of {max_attempts}\n\n\
          ## Summary\n\n{}\n\n## Steps\n\n{}\n\n## Docs\n\n{}\n\n## Where the truth lives\n\n\
@@ -270,26 +225,4 @@ pub fn active_brief(task: &Task, attempt: u32, max_attempts: u32, paths: &Projec
         file_name(&paths.execution_guide),
         file_name(&paths.progress),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_replaced_once() {
-        let mut vars = BTreeMap::new();
-        vars.insert("a", "{{b}}".to_string());
-        vars.insert("b", "B".to_string());
-        assert_eq!(
-            render("x {{a}} {{ b }} {{c}} {{", &vars),
-            "x {{b}} B {{c}} {{"
-        );
-    }
-
-    #[test]
-    fn bullets_drop_blanks() {
-        assert_eq!(bullets(&["a".into(), " ".into()]), "- a");
-        assert_eq!(bullets(&[]), "- None yet");
-    }
 }

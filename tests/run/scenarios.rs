@@ -12,6 +12,9 @@ const ONE_TASK: &str = r#"{"tasks": [
 
 const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
 
+/// Settings for tests about something other than reflection: failed attempts make no extra call.
+const NO_REFLECTION: &str = "[reflection]\nenabled = false\n";
+
 fn repo(tasks: &str, toml: &str) -> Repo {
     let repo = Repo::new(tasks, toml);
     repo.sample("codex-exec-json-success.jsonl");
@@ -66,7 +69,7 @@ fn a_task_that_passes_first_time_is_completed_and_recorded() {
 
 #[test]
 fn a_failed_attempt_is_retried_and_the_failure_reaches_the_next_prompt() {
-    let repo = repo(ONE_TASK, "");
+    let repo = repo(ONE_TASK, NO_REFLECTION);
     repo.script(
         1,
         "write hello.txt goodbye\ncat codex-exec-json-success.jsonl\n",
@@ -93,7 +96,7 @@ fn a_failed_attempt_is_retried_and_the_failure_reaches_the_next_prompt() {
 
 #[test]
 fn a_task_that_always_fails_is_blocked_and_the_run_exits_2() {
-    let repo = repo(ONE_TASK, "");
+    let repo = repo(ONE_TASK, NO_REFLECTION);
     repo.script(0, "cat codex-exec-json-success.jsonl\n");
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -116,7 +119,8 @@ fn a_task_that_always_fails_is_blocked_and_the_run_exits_2() {
 fn max_retries_n_means_n_attempts() {
     let repo = repo(
         ONE_TASK,
-        "[circuit_breaker]\nno_progress_threshold = 0\nrepeated_error_threshold = 0\n",
+        "[circuit_breaker]\nno_progress_threshold = 0\nrepeated_error_threshold = 0\n\
+         [reflection]\nenabled = false\n",
     );
     repo.script(0, "cat codex-exec-json-success.jsonl\n");
     let run = repo.run(&["run", "--max-retries", "5"]);
@@ -132,7 +136,7 @@ fn max_retries_n_means_n_attempts() {
 fn a_hanging_agent_times_out_and_the_next_attempt_runs() {
     let repo = repo(
         ONE_TASK,
-        "[backend]\ntimeout_seconds = 1\nkill_grace_seconds = 1\n",
+        "[backend]\ntimeout_seconds = 1\nkill_grace_seconds = 1\n[reflection]\nenabled = false\n",
     );
     repo.script(1, "print started\nhang\n");
     repo.script(2, SUCCESS);
@@ -319,4 +323,74 @@ fn a_held_index_lock_is_reported_and_nothing_is_staged() {
     std::fs::remove_file(repo.path().join(".git/index.lock")).expect("unlock");
     let status = crate::harness::git(repo.path(), &["status", "--porcelain"]);
     assert!(status.contains("?? hello.txt"), "{status}");
+}
+
+#[test]
+fn reflection_refines_the_task_read_only_and_the_next_attempt_uses_it() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(
+        1,
+        "write hello.txt goodbye\ncat codex-exec-json-success.jsonl\n",
+    );
+    // The reflection call answers with a refinement, as codex would (an agent message).
+    let answer = serde_json::json!({
+        "summary": "hello.txt must contain the word hello",
+        "steps": ["write the word hello into hello.txt"],
+        "learning_notes": ["the check greps for hello"]
+    })
+    .to_string();
+    let event = serde_json::json!({"type": "item.completed",
+        "item": {"id": "i1", "type": "agent_message", "text": answer}});
+    std::fs::write(repo.state.join("reflection.jsonl"), format!("{event}\n")).expect("write");
+    repo.script(2, "cat reflection.jsonl\n");
+    repo.script(3, SUCCESS);
+
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Reflecting on failed attempt 1/3 of T1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 3);
+    let reflection_argv = std::fs::read_to_string(repo.state.join("call-2.argv")).expect("argv");
+    assert!(
+        reflection_argv.contains("read-only"),
+        "reflection cannot edit: {reflection_argv}"
+    );
+    let task = repo.task("T1");
+    assert_eq!(
+        task["steps"],
+        serde_json::json!(["write the word hello into hello.txt"])
+    );
+    assert_eq!(task["refinement_count"], 1);
+    assert!(
+        task["learning_notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n == "the check greps for hello")
+    );
+    let third = std::fs::read_to_string(repo.state.join("call-3.stdin")).expect("stdin");
+    assert!(
+        third.contains("- write the word hello into hello.txt"),
+        "{third}"
+    );
+    assert!(
+        repo.read("progress.txt")
+            .contains("- the check greps for hello")
+    );
+}
+
+#[test]
+fn a_reflection_that_tries_to_change_the_scope_is_not_applied() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(1, "cat codex-exec-json-success.jsonl\n");
+    repo.script(2, "print I refuse to answer in JSON\n");
+    repo.script(3, SUCCESS);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("reflection skipped"), "{}", run.stderr);
+    assert_eq!(repo.task("T1")["refinement_count"].as_u64().unwrap_or(0), 0);
 }
