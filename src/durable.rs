@@ -13,6 +13,17 @@ use serde::{Deserialize, Serialize};
 /// Replaces `path` with `bytes`: temp file in the same directory, fsync, rename, fsync the
 /// directory. An existing file's permissions are kept.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Like [`write_atomic`] (readers never see a torn file) but without waiting for the disk: for
+/// files rewritten many times a minute that the next write regenerates anyway (the run status,
+/// `TASK.md`). After a power loss such a file may be one version old, never half-written.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -26,9 +37,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Ok(meta) = fs::metadata(path) {
         temp.as_file().set_permissions(meta.permissions())?;
     }
-    temp.as_file().sync_all()?;
+    if sync {
+        temp.as_file().sync_all()?;
+    }
     temp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir);
+    if sync {
+        sync_dir(dir);
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use super::Sink;
 use super::runtime_status::{self, Event as StatusEvent, PersistedRun, RunState, Snapshot};
 use crate::durable::{self, ProcessStamp};
 use crate::runner::event::{Event, TaskRef};
-use crate::task::TaskStore;
+use crate::task::{TaskFile, TaskStore};
 
 /// Most recent events kept in the file.
 const MAX_EVENTS: usize = 25;
@@ -36,6 +36,8 @@ fn status_class(status: &str) -> &'static str {
 pub struct StatusWriter {
     path: PathBuf,
     store: TaskStore,
+    /// The queue as last read, with the stamp of `task.json` it was read at.
+    queue: Option<(Option<(u64, std::time::SystemTime)>, TaskFile)>,
     project_name: String,
     backend: String,
     run: RunState,
@@ -49,6 +51,7 @@ impl StatusWriter {
         StatusWriter {
             path,
             store,
+            queue: None,
             project_name,
             backend,
             run: RunState {
@@ -207,9 +210,20 @@ impl StatusWriter {
 
     fn write(&mut self) -> io::Result<()> {
         self.run.updated_at = now();
-        // The queue is re-read so that counts and rows match task.json; a queue that cannot be
-        // read right now (mid-edit by a person) leaves the rows empty rather than failing.
-        let queue = self.store.load().unwrap_or_default();
+        // Counts and rows follow task.json, read again only when it changed; a queue that cannot
+        // be read right now (mid-edit by a person) leaves the rows empty rather than failing.
+        let stamp = std::fs::metadata(self.store.path())
+            .ok()
+            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        let fresh = matches!(&self.queue, Some((seen, _)) if stamp.is_some() && *seen == stamp);
+        if !fresh {
+            self.queue = Some((stamp, self.store.load().unwrap_or_default()));
+        }
+        let queue = self
+            .queue
+            .as_ref()
+            .map(|(_, q)| q.clone())
+            .unwrap_or_default();
         let persisted = PersistedRun {
             run: self.run.clone(),
             events: self.events.clone(),
@@ -221,7 +235,7 @@ impl StatusWriter {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        durable::write_atomic(&self.path, text.as_bytes())
+        durable::write_atomic_unsynced(&self.path, text.as_bytes())
     }
 }
 
@@ -231,6 +245,10 @@ impl Sink for StatusWriter {
             return Ok(());
         }
         self.apply(event);
+        // A task start is followed at once by its first attempt's start, which writes the file.
+        if matches!(event, Event::TaskStarted { .. }) {
+            return Ok(());
+        }
         self.write()
     }
 }

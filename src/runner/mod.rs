@@ -194,6 +194,8 @@ struct Runner<'a> {
     waited: u64,
     /// Consecutive provider waits, for the backoff.
     wait_streak: u32,
+    /// The newest commits shown in prompts; read again for each task and after autodev commits.
+    commits: Option<Vec<crate::git::Commit>>,
 }
 
 /// Runs the queue; the exit code says how it ended.
@@ -260,6 +262,7 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
         cancel,
         waited: 0,
         wait_streak: 0,
+        commits: None,
     };
     runner.go().await
 }
@@ -313,6 +316,8 @@ impl Runner<'_> {
                 break;
             };
             attempted += 1;
+            // The agent may have committed during the last task: read the history again.
+            self.commits = None;
             self.sinks.emit(Event::TaskStarted {
                 task: task_ref(&task),
                 number: attempted,
@@ -389,12 +394,16 @@ impl Runner<'_> {
 
     fn write_brief(&self, text: &str) -> Result<()> {
         let path = &self.settings.paths.task_brief;
-        durable::write_atomic(path, text.as_bytes()).map_err(|e| Error::io("write", path, e))
+        durable::write_atomic_unsynced(path, text.as_bytes())
+            .map_err(|e| Error::io("write", path, e))
     }
 
-    async fn render_prompt(&self, task: &Task) -> Result<String> {
+    async fn render_prompt(&mut self, task: &Task) -> Result<String> {
         let queue = self.store.load()?;
-        let commits = crate::git::recent_commits(&self.settings.paths.code_dir, 3).await;
+        if self.commits.is_none() {
+            self.commits = Some(crate::git::recent_commits(&self.settings.paths.code_dir, 3).await);
+        }
+        let commits = self.commits.clone().unwrap_or_default();
         let input = prompt::PromptInput {
             task,
             config: &self.settings.config,
@@ -882,6 +891,7 @@ impl Runner<'_> {
             .replace("{task_name}", task.display_title());
         match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
             crate::git::Committed::Made { sha, ignored } => {
+                self.commits = None;
                 self.sinks
                     .note(Level::Info, format!("Committed {sha}: {message}"));
                 if !ignored.is_empty() {
