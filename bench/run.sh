@@ -39,6 +39,7 @@ def make(root, files):
     env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tree"], ["status", "--porcelain"]):
         subprocess.run(["git", "-C", root] + args, check=True, env=env, stdout=subprocess.DEVNULL)
+    os.sync()        # a user's tree is not in the middle of being written back
     time.sleep(2.5)  # older than the snapshot's racy window, like a user's files
 
 def fake_state(path):

@@ -651,8 +651,17 @@ impl Runner<'_> {
                     return Ok(TaskEnd::Interrupted);
                 }
             }
-            task =
-                self.record_failure(&task, attempt, &report, &changed, gate.as_ref(), &summary)?;
+            task = self.record_failure(
+                &task,
+                &Failed {
+                    attempt,
+                    report: &report,
+                    changed: &changed,
+                    gate: gate.as_ref(),
+                    summary: &summary,
+                    notes: &learning_notes,
+                },
+            )?;
             self.sinks.emit(Event::AttemptFailed {
                 task: task_ref(&task),
                 attempt,
@@ -942,17 +951,14 @@ impl Runner<'_> {
     }
 
     /// Writes a failed attempt into task.json (history, journal); the refreshed task.
-    fn record_failure(
-        &self,
-        task: &Task,
-        attempt: u32,
-        report: &AgentReport,
-        changed: &[String],
-        gate: Option<&GateReport>,
-        summary: &str,
-    ) -> Result<Task> {
-        let entry = history_entry(attempt, "failed", report, changed, gate, summary);
-        self.record(task, entry, summary, "failed", |_| {})
+    fn record_failure(&self, task: &Task, failed: &Failed) -> Result<Task> {
+        let entry = history_entry(failed);
+        self.record(
+            task,
+            entry,
+            (failed.summary, "failed", failed.notes),
+            |_| {},
+        )
     }
 
     fn complete(
@@ -1003,7 +1009,7 @@ impl Runner<'_> {
         });
         let cap = self.settings.config.reflection.max_learning_notes as usize;
         let notes_for_task = notes.clone();
-        self.record(task, entry, &summary, "completed", move |t| {
+        self.record(task, entry, (&summary, "completed", &notes), move |t| {
             t.complete();
             append_unique(&mut t.learning_notes, &notes_for_task, cap);
         })?;
@@ -1018,19 +1024,19 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Appends an attempt-history entry and a journal entry, applies `change`, saves.
+    /// Appends an attempt-history entry and a journal entry (summary, status, notes), applies
+    /// `change`, saves.
     fn record(
         &self,
         task: &Task,
         entry: Value,
-        summary: &str,
-        status: &str,
+        (summary, status, notes): (&str, &str, &[String]),
         change: impl FnOnce(&mut Task),
     ) -> Result<Task> {
         let reflection = &self.settings.config.reflection;
         let id = task.id.clone();
         let journal_entry =
-            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": []});
+            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": notes});
         let updated = self.store.update(Backup::None, |q| {
             let mut out = None;
             if let Some(t) = q.find_mut(&id) {
@@ -1112,17 +1118,28 @@ fn append_unique(list: &mut Vec<String>, new: &[String], cap: usize) {
     cap_front(list, cap);
 }
 
-fn history_entry(
+/// A failed attempt, as recorded.
+struct Failed<'a> {
     attempt: u32,
-    status: &str,
-    report: &AgentReport,
-    changed: &[String],
-    gate: Option<&GateReport>,
-    summary: &str,
-) -> Value {
+    report: &'a AgentReport,
+    changed: &'a [String],
+    gate: Option<&'a GateReport>,
+    summary: &'a str,
+    notes: &'a [String],
+}
+
+fn history_entry(failed: &Failed) -> Value {
+    let Failed {
+        attempt,
+        report,
+        changed,
+        gate,
+        summary,
+        ..
+    } = *failed;
     let mut map = Map::new();
     map.insert("attempt".into(), json!(attempt));
-    map.insert("status".into(), json!(status));
+    map.insert("status".into(), json!("failed"));
     map.insert(
         "outcome".into(),
         serde_json::to_value(report.outcome).unwrap_or(Value::Null),

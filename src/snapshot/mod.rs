@@ -310,22 +310,19 @@ impl Snapshot {
             .clamp(2, 8)
             .min(units.len().max(1));
         let next = AtomicUsize::new(0);
+        let work = || {
+            let mut out = Vec::new();
+            while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                walk.subtree(unit, &mut out);
+            }
+            out
+        };
+        // This thread is one of the workers; the others are spawned for the walk.
         let parts: Vec<Vec<(String, Stamp)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut out = Vec::new();
-                        while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            walk.subtree(unit, &mut out);
-                        }
-                        out
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
+            let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
+            parts
         });
         let total = found.len() + parts.iter().map(Vec::len).sum::<usize>();
         let mut files = FxHashMap::with_capacity_and_hasher(total, Default::default());

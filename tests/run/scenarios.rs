@@ -394,3 +394,45 @@ fn a_reflection_that_tries_to_change_the_scope_is_not_applied() {
     assert!(run.stderr.contains("reflection skipped"), "{}", run.stderr);
     assert_eq!(repo.task("T1")["refinement_count"].as_u64().unwrap_or(0), 0);
 }
+
+#[test]
+fn a_rate_limit_is_waited_out_without_counting_an_attempt() {
+    let repo = repo(ONE_TASK, "[circuit_breaker]\nrate_limit_cooldown = 1\n");
+    let failed = serde_json::json!({"type": "turn.failed",
+        "error": {"message": "unexpected status 429 Too Many Requests: slow down"}});
+    std::fs::write(repo.state.join("429.jsonl"), format!("{failed}\n")).expect("write");
+    repo.script(1, "cat 429.jsonl\nexit 1\n");
+    repo.script(2, SUCCESS);
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("was rate-limited") && run.stderr.contains("waiting 1s"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 2);
+    let history = repo.task("T1")["attempt_history"].clone();
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(1),
+        "the wait is not an attempt"
+    );
+    assert_eq!(history[0]["status"], "completed");
+}
+
+#[test]
+fn waiting_stops_at_the_cap_with_exit_1() {
+    let repo = repo(
+        ONE_TASK,
+        "[circuit_breaker]\nrate_limit_cooldown = 1\nmax_wait_seconds = 2\n",
+    );
+    let failed = serde_json::json!({"type": "turn.failed",
+        "error": {"message": "unexpected status 503 Service Unavailable"}});
+    std::fs::write(repo.state.join("503.jsonl"), format!("{failed}\n")).expect("write");
+    repo.script(0, "cat 503.jsonl\nexit 1\n");
+    let before = repo.read("task.json");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("still unavailable"), "{}", run.stderr);
+    assert_eq!(repo.read("task.json"), before);
+}
