@@ -174,6 +174,10 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             }
             vec![(Some("validating"), line)]
         }
+        Event::Validating { task, checks } => vec![(
+            Some("validating"),
+            format!("Running {checks} check(s) for {}", task.id),
+        )],
         Event::Judged { gate, .. } => {
             let mut lines = vec![(
                 None,

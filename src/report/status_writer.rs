@@ -152,7 +152,13 @@ impl StatusWriter {
                 self.run.tokens_cache_read += u.cache_read;
                 self.run.tokens_cache_write += u.cache_write;
                 self.run.cost_usd += report.cost_usd.unwrap_or(0.0);
-                self.set("validating", format!("Validating outputs for {}", task.id));
+                self.set("running", format!("{} finished its turn", task.id));
+            }
+            Event::Validating { task, checks } => {
+                self.set(
+                    "validating",
+                    format!("Running {checks} check(s) for {}", task.id),
+                );
             }
             Event::AttemptFailed {
                 task,
@@ -245,8 +251,12 @@ impl Sink for StatusWriter {
             return Ok(());
         }
         self.apply(event);
-        // A task start is followed at once by its first attempt's start, which writes the file.
-        if matches!(event, Event::TaskStarted { .. }) {
+        // A task start is followed at once by its first attempt's start, and an agent's end by
+        // the checks or the verdict: those events write the file.
+        if matches!(
+            event,
+            Event::TaskStarted { .. } | Event::AgentFinished { .. }
+        ) {
             return Ok(());
         }
         self.write()

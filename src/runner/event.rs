@@ -84,6 +84,11 @@ pub enum Event {
         attempt: u32,
         report: Box<AgentReport>,
     },
+    /// The task's checks are running.
+    Validating {
+        task: TaskRef,
+        checks: usize,
+    },
     Judged {
         task: TaskRef,
         attempt: u32,

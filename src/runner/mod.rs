@@ -569,6 +569,12 @@ impl Runner<'_> {
             }
             let plan = Plan::new(&task, config, paths);
             let gate = if outcome == Outcome::Ok {
+                if !plan.commands.is_empty() {
+                    self.sinks.emit(Event::Validating {
+                        task: task_ref(&task),
+                        checks: plan.commands.len(),
+                    });
+                }
                 let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
                 let runs = gate::run_checks(&plan, &mut tee, &self.cancel).await;
                 if self.cancel.level() != CancelLevel::None {

@@ -436,3 +436,41 @@ fn waiting_stops_at_the_cap_with_exit_1() {
     assert!(run.stderr.contains("still unavailable"), "{}", run.stderr);
     assert_eq!(repo.read("task.json"), before);
 }
+
+#[test]
+fn sighup_also_stops_the_run_cleanly() {
+    let repo = repo(ONE_TASK, "");
+    repo.script(0, "hang\n");
+    let child = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let agent: i32 = repo.fake_file("call-1.pid").trim().parse().expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(agent));
+    assert_eq!(repo.status()["run"]["status"], "interrupted");
+}
+
+#[test]
+fn a_second_interrupt_kills_an_agent_that_ignores_the_first() {
+    // The grace period is long: only the second Ctrl-C can end this quickly.
+    let repo = repo(ONE_TASK, "[backend]\nkill_grace_seconds = 60\n");
+    repo.script(0, "ignore-term\nhang\n");
+    let child = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let started = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("first");
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("second");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
