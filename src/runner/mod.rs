@@ -297,7 +297,11 @@ impl Runner<'_> {
             return self.dry_run().await;
         }
         if let Err(e) = found {
-            return Ok(self.finish(RunEnd::EnvError, e.to_string(), (0, 0)).await);
+            let mut message = e.to_string();
+            for hint in e.hints() {
+                message.push_str(&format!("; {hint}"));
+            }
+            return Ok(self.finish(RunEnd::EnvError, message, (0, 0)).await);
         }
         self.write_brief(&prompt::idle_brief(paths))?;
 
@@ -521,20 +525,50 @@ impl Runner<'_> {
             let (report, tee_error) = self
                 .supervise(&task, attempt, max, &invocation, &log_path)
                 .await?;
-            if let Some(error) = tee_error {
-                return Ok(TaskEnd::Halt(format!(
-                    "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
-                    task.id
-                )));
-            }
             let outcome = report.outcome;
             self.sinks.emit(Event::AgentFinished {
                 task: task_ref(&task),
                 attempt,
                 report: Box::new(report.clone()),
             });
+            // Protected files are put back whatever became of the attempt.
+            let after = Snapshot::take(&self.rules, Some(&before));
+            let changed = snapshot::diff(&before, &after).all();
+            if let Some(guard) = &guard {
+                let restored = guard.restore(&changed)?;
+                if !restored.is_empty() {
+                    self.sinks.note(
+                        Level::Warn,
+                        format!(
+                            "protected files were changed and have been put back: {}",
+                            restored.join(", ")
+                        ),
+                    );
+                }
+            }
+            if let Some(error) = tee_error {
+                return Ok(TaskEnd::Halt(format!(
+                    "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
+                    task.id
+                )));
+            }
             match outcome {
-                Outcome::Interrupted => return Ok(TaskEnd::Interrupted),
+                Outcome::Interrupted => {
+                    let summary = "interrupted by a signal; the task stays pending".to_string();
+                    self.record_failure(
+                        &task,
+                        &Failed {
+                            status: "interrupted",
+                            attempt,
+                            report: &report,
+                            changed: &changed,
+                            gate: None,
+                            summary: &summary,
+                            notes: &[],
+                        },
+                    )?;
+                    return Ok(TaskEnd::Interrupted);
+                }
                 Outcome::Auth | Outcome::NotInstalled | Outcome::Misconfigured => {
                     return Ok(TaskEnd::Halt(format!(
                         "{}: {} (task {} untouched; fix this, then run again)",
@@ -553,20 +587,6 @@ impl Runner<'_> {
                 _ => self.wait_streak = 0,
             }
 
-            let after = Snapshot::take(&self.rules, Some(&before));
-            let changed = snapshot::diff(&before, &after).all();
-            if let Some(guard) = &guard {
-                let restored = guard.restore(&changed)?;
-                if !restored.is_empty() {
-                    self.sinks.note(
-                        Level::Warn,
-                        format!(
-                            "protected files were changed and have been put back: {}",
-                            restored.join(", ")
-                        ),
-                    );
-                }
-            }
             let plan = Plan::new(&task, config, paths);
             let gate = if outcome == Outcome::Ok {
                 if !plan.commands.is_empty() {
@@ -660,6 +680,7 @@ impl Runner<'_> {
             task = self.record_failure(
                 &task,
                 &Failed {
+                    status: "failed",
                     attempt,
                     report: &report,
                     changed: &changed,
@@ -1056,7 +1077,8 @@ impl Runner<'_> {
                 change(t);
                 out = Some(t.clone());
             }
-            if let Value::Object(map) = journal_entry {
+            // An interruption teaches nothing about the project.
+            if let (Value::Object(map), false) = (journal_entry, status == "interrupted") {
                 let journal = q.learning_journal.get_or_insert_with(Vec::new);
                 journal.push(map);
                 cap_front(journal, reflection.max_project_learning_entries as usize);
@@ -1124,8 +1146,10 @@ fn append_unique(list: &mut Vec<String>, new: &[String], cap: usize) {
     cap_front(list, cap);
 }
 
-/// A failed attempt, as recorded.
+/// A failed (or interrupted) attempt, as recorded.
 struct Failed<'a> {
+    /// `failed` or `interrupted`.
+    status: &'static str,
     attempt: u32,
     report: &'a AgentReport,
     changed: &'a [String],
@@ -1136,6 +1160,7 @@ struct Failed<'a> {
 
 fn history_entry(failed: &Failed) -> Value {
     let Failed {
+        status,
         attempt,
         report,
         changed,
@@ -1145,7 +1170,7 @@ fn history_entry(failed: &Failed) -> Value {
     } = *failed;
     let mut map = Map::new();
     map.insert("attempt".into(), json!(attempt));
-    map.insert("status".into(), json!("failed"));
+    map.insert("status".into(), json!(status));
     map.insert(
         "outcome".into(),
         serde_json::to_value(report.outcome).unwrap_or(Value::Null),

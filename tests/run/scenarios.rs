@@ -474,3 +474,21 @@ fn a_second_interrupt_kills_an_agent_that_ignores_the_first() {
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn a_missing_agent_cli_stops_the_run_with_the_install_command() {
+    let repo = repo(ONE_TASK, "");
+    let run = repo.run(&["run", "--backend", "gemini"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the gemini CLI is not installed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("npm install -g @google/gemini-cli"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 0);
+}
