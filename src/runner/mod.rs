@@ -8,21 +8,23 @@
 //! overloaded or unreachable is waited for without counting an attempt, and anything else is a
 //! failed attempt. Everything the run does is emitted as an [`event::Event`] to the report sinks.
 
+mod agent;
+mod breaker;
 pub mod event;
 mod lock;
 mod prompt;
+mod records;
+mod settle;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
-
-use crate::backend::{self, AgentReport, Finished, Outcome, Purpose, Request};
+use crate::backend::{self, Outcome, Purpose, Request};
 use crate::config::{BackendName, Settings};
 use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel, CancelLevel, Tee};
-use crate::gate::{self, GateReport, Guard, Plan};
+use crate::gate::{self, Guard, Plan};
 use crate::report::Sink;
 use crate::report::log::LogSink;
 use crate::report::progress::ProgressSink;
@@ -30,8 +32,10 @@ use crate::report::status_writer::StatusWriter;
 use crate::snapshot::{self, PathPatterns, Rules, Snapshot};
 use crate::task::{Backup, Task, TaskStore};
 use crate::ui::Ui;
+use breaker::Breaker;
 use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
+use records::Failed;
 
 /// Longest single wait for a rate-limited or overloaded provider.
 const MAX_SINGLE_WAIT: u64 = 1800;
@@ -132,52 +136,6 @@ async fn pause(seconds: f64, cancel: &Cancel) -> bool {
         tokio::time::sleep(left.min(Duration::from_millis(100))).await;
     }
     cancel.level() != CancelLevel::None
-}
-
-/// The per-task circuit breaker: consecutive attempts without changes, and the same failure
-/// repeated. A threshold of 0 disables that rule.
-#[derive(Default)]
-struct Breaker {
-    no_progress: u32,
-    last_failure: Option<String>,
-    repeats: u32,
-}
-
-impl Breaker {
-    fn record(
-        &mut self,
-        changed: usize,
-        failure: &str,
-        settings: &crate::config::model::CircuitBreakerSection,
-    ) -> Option<String> {
-        self.no_progress = if changed == 0 {
-            self.no_progress + 1
-        } else {
-            0
-        };
-        if self.last_failure.as_deref() == Some(failure) {
-            self.repeats += 1;
-        } else {
-            self.last_failure = Some(failure.to_string());
-            self.repeats = 1;
-        }
-        if settings.no_progress_threshold > 0 && self.no_progress >= settings.no_progress_threshold
-        {
-            return Some(format!(
-                "no file changed in {} attempts in a row (circuit_breaker.no_progress_threshold)",
-                self.no_progress
-            ));
-        }
-        if settings.repeated_error_threshold > 0
-            && self.repeats >= settings.repeated_error_threshold
-        {
-            return Some(format!(
-                "the same failure {} times in a row (circuit_breaker.repeated_error_threshold): {failure}",
-                self.repeats
-            ));
-        }
-        None
-    }
 }
 
 /// Everything the loop needs, borrowed for the run.
@@ -432,58 +390,6 @@ impl Runner<'_> {
         }
     }
 
-    /// Shows every pending task's prompt and command; calls nothing and changes nothing.
-    async fn dry_run(&mut self) -> Result<Exit> {
-        let queue = self.store.load()?;
-        let pending: Vec<Task> = queue
-            .tasks
-            .iter()
-            .filter(|t| t.lifecycle() == crate::task::Lifecycle::Pending)
-            .take(self.options.max_tasks as usize)
-            .cloned()
-            .collect();
-        let log_dir = self
-            .settings
-            .paths
-            .attempt_log_dir
-            .join(self.options.backend.as_str());
-        for (i, task) in pending.iter().enumerate() {
-            let prompt = self.render_prompt(task).await?;
-            let scratch = log_dir.join(format!("task_{}__attempt_1", task.id));
-            let invocation = backend::invocation(
-                &self.settings.config,
-                self.options.backend,
-                &self.request(&prompt, &scratch),
-            )?;
-            self.sinks.emit(Event::TaskStarted {
-                task: task_ref(task),
-                number: i as u32 + 1,
-            });
-            let preview: String = prompt.chars().take(600).collect();
-            self.sinks.note(
-                Level::Info,
-                format!(
-                    "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{preview}{}",
-                    invocation.spec.command_line(),
-                    prompt.chars().count(),
-                    if prompt.chars().count() > 600 {
-                        "\n..."
-                    } else {
-                        ""
-                    }
-                ),
-            );
-        }
-        self.sinks.note(
-            Level::Info,
-            format!(
-                "[DRY RUN] {} pending task(s) shown; nothing was run or changed",
-                pending.len()
-            ),
-        );
-        Ok(Exit::Success)
-    }
-
     /// Works one task through its attempts.
     async fn work(&mut self, mut task: Task) -> Result<TaskEnd> {
         let settings = self.settings;
@@ -735,360 +641,6 @@ impl Runner<'_> {
         });
         Ok(TaskEnd::Blocked)
     }
-
-    /// Runs the agent for one attempt, with heartbeats; the report and any log write failure.
-    async fn supervise(
-        &mut self,
-        task: &Task,
-        attempt: u32,
-        max: u32,
-        invocation: &backend::Invocation,
-        log_path: &Path,
-    ) -> Result<(AgentReport, Option<String>)> {
-        let settings = self.settings;
-        let config = &settings.config;
-        let main_log = settings.paths.log_dir.join("autodev.log");
-        let mut attempt_log = append(log_path)?;
-        {
-            use std::io::Write;
-            let header = format!("$ {}\n", invocation.spec.command_line());
-            for note in &invocation.notes {
-                self.sinks.note(Level::Info, note.clone());
-            }
-            attempt_log
-                .write_all(header.as_bytes())
-                .map_err(|e| Error::io("write", log_path, e))?;
-        }
-        let mut sinks: Vec<Box<dyn std::io::Write + Send>> =
-            vec![Box::new(attempt_log), Box::new(append(&main_log)?)];
-        if self.options.console {
-            sinks.push(Box::new(std::io::stdout()));
-        }
-        let mut tee = Tee::new(sinks);
-        self.sinks.emit(Event::AttemptStarted {
-            task: task_ref(task),
-            attempt,
-            max_attempts: max,
-            log: log_path.to_path_buf(),
-        });
-        let limits = backend::attempt_limits(&config.backend);
-        let mut parser = backend::parser(&config.backend, self.options.backend);
-        let started = Instant::now();
-        let beat = Duration::from_secs(config.run.heartbeat_interval.max(1));
-        let mut last_size = 0;
-        let outcome = {
-            let run = exec::run(
-                &invocation.spec,
-                &limits,
-                &mut tee,
-                parser.as_mut(),
-                &self.cancel,
-            );
-            tokio::pin!(run);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
-            loop {
-                tokio::select! {
-                    outcome = &mut run => break outcome,
-                    _ = ticker.tick() => {
-                        let size = std::fs::metadata(log_path).map(|m| m.len()).unwrap_or(0);
-                        self.sinks.emit(Event::Heartbeat {
-                            task: task_ref(task),
-                            attempt,
-                            max_attempts: max,
-                            elapsed_seconds: started.elapsed().as_secs(),
-                            active: size > last_size,
-                        });
-                        last_size = size;
-                    }
-                }
-            }
-        };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(exec::SpawnError::NotFound { program }) => {
-                let detail = format!(
-                    "`{program}` was not found on PATH; {}",
-                    backend::install_hint(self.options.backend)
-                );
-                return Ok((AgentReport::not_installed(detail), None));
-            }
-            Err(e) => {
-                return Err(Error::Setup {
-                    message: e.to_string(),
-                    hint: "check backend settings and the project directory".into(),
-                });
-            }
-        };
-        let last_message = invocation
-            .last_message_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
-        let tee_error = outcome
-            .tee_error
-            .map(|e| e.to_string())
-            .or_else(|| self.sinks.failed.take());
-        Ok((report, tee_error))
-    }
-
-    /// Asks the agent, read-only, to refine the task after a failed attempt; the refined task,
-    /// already saved, or why nothing was applied.
-    async fn reflect(
-        &mut self,
-        task: &Task,
-        failure: &crate::reflect::Failure<'_>,
-        log_path: &Path,
-    ) -> std::result::Result<Task, String> {
-        let settings = self.settings;
-        let config = &settings.config;
-        self.sinks.emit(Event::Reflecting {
-            task: task_ref(task),
-            attempt: failure.attempt,
-            max_attempts: failure.max_attempts,
-        });
-        let prompt = crate::reflect::prompt(task, failure);
-        let scratch = log_path.with_extension("reflect");
-        let request = Request {
-            purpose: Purpose::OneShot,
-            ..self.request(&prompt, &scratch)
-        };
-        let invocation = backend::invocation(config, self.options.backend, &request)
-            .map_err(|e| e.to_string())?;
-        let mut log = append(log_path).map_err(|e| e.to_string())?;
-        {
-            use std::io::Write;
-            let _ = writeln!(log, "\n$ reflection: {}", invocation.spec.command_line());
-        }
-        let mut tee = Tee::new(vec![Box::new(log)]);
-        let limits = exec::Limits::from_seconds(
-            config.reflection.prompt_timeout_seconds,
-            config.backend.idle_timeout_seconds,
-            config.backend.kill_grace_seconds,
-        );
-        let mut parser = backend::parser(&config.backend, self.options.backend);
-        let outcome = exec::run(
-            &invocation.spec,
-            &limits,
-            &mut tee,
-            parser.as_mut(),
-            &self.cancel,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let last_message = invocation
-            .last_message_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
-        if report.outcome != Outcome::Ok {
-            return Err(format!(
-                "the reflection call {}: {}",
-                outcome_words(report.outcome),
-                report.detail
-            ));
-        }
-        let refinement = crate::reflect::parse(&report.final_text)?;
-        let current = self
-            .store
-            .load()
-            .ok()
-            .and_then(|q| q.tasks.into_iter().find(|t| t.id == task.id))
-            .unwrap_or_else(|| task.clone());
-        let refined = crate::reflect::apply(
-            &current,
-            &refinement,
-            config.reflection.max_learning_notes as usize,
-        )
-        .map_err(|issues| format!("the refinement failed the audit: {}", issues.join("; ")))?;
-        let id = task.id.clone();
-        let saved = refined.clone();
-        self.store
-            .update(Backup::None, move |q| {
-                if let Some(t) = q.find_mut(&id) {
-                    *t = saved;
-                }
-                Ok(())
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(refined)
-    }
-
-    /// Commits the task's changed files, and only those (`[git] auto_commit`).
-    async fn commit(&mut self, task: &Task, changed: &[String]) {
-        if changed.is_empty() {
-            return;
-        }
-        let message = self
-            .settings
-            .config
-            .git
-            .commit_message_template
-            .replace("{task_id}", &task.id)
-            .replace("{task_name}", task.display_title());
-        match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
-            crate::git::Committed::Made { sha, ignored } => {
-                self.commits = None;
-                self.sinks
-                    .note(Level::Info, format!("Committed {sha}: {message}"));
-                if !ignored.is_empty() {
-                    self.sinks.note(
-                        Level::Warn,
-                        format!(
-                            "not committed because git ignores them: {}",
-                            ignored.join(", ")
-                        ),
-                    );
-                }
-            }
-            crate::git::Committed::Nothing => {
-                self.sinks
-                    .note(Level::Info, "No task changes to commit".to_string());
-            }
-            crate::git::Committed::Skipped(why) => {
-                self.sinks
-                    .note(Level::Warn, format!("auto-commit skipped: {why}"));
-            }
-        }
-    }
-
-    /// Waits for a provider that is rate-limited, overloaded or unreachable; `Some` ends the
-    /// task (interrupted, or the total waiting cap reached).
-    async fn wait_for_provider(&mut self, task: &Task, report: &AgentReport) -> Option<TaskEnd> {
-        let settings = self.settings;
-        let cb = &settings.config.circuit_breaker;
-        let seconds =
-            (cb.rate_limit_cooldown.max(1) << self.wait_streak.min(10)).min(MAX_SINGLE_WAIT);
-        if self.waited + seconds > cb.max_wait_seconds {
-            return Some(TaskEnd::Halt(format!(
-                "the provider is still unavailable after {} s of waiting (circuit_breaker.max_wait_seconds); last report: {}",
-                self.waited, report.detail
-            )));
-        }
-        self.wait_streak += 1;
-        self.waited += seconds;
-        self.sinks.emit(Event::Waiting {
-            task: task_ref(task),
-            reason: format!("{} ({})", outcome_words(report.outcome), report.detail),
-            seconds,
-        });
-        if pause(seconds as f64, &self.cancel).await {
-            return Some(TaskEnd::Interrupted);
-        }
-        None
-    }
-
-    /// Writes a failed attempt into task.json (history, journal); the refreshed task.
-    fn record_failure(&self, task: &Task, failed: &Failed) -> Result<Task> {
-        let entry = history_entry(failed);
-        self.record(
-            task,
-            entry,
-            (failed.summary, "failed", failed.notes),
-            |_| {},
-        )
-    }
-
-    fn complete(
-        &mut self,
-        task: &Task,
-        attempt: u32,
-        changed: &[String],
-        gate: &GateReport,
-    ) -> Result<()> {
-        let mut summary = format!("Completed on attempt {attempt}");
-        if !task.last_reflection_summary.trim().is_empty() {
-            summary = format!(
-                "Completed after refinement: {}",
-                task.last_reflection_summary.trim()
-            );
-        }
-        let mut notes = vec![format!("Completed on attempt {attempt}.")];
-        let passing: Vec<&str> = gate
-            .checks
-            .iter()
-            .filter(|c| c.passed)
-            .map(|c| c.name.as_str())
-            .take(4)
-            .collect();
-        if !passing.is_empty() {
-            notes.push(format!("Passing checks: {}.", passing.join(", ")));
-        }
-        if !changed.is_empty() {
-            notes.push(format!(
-                "Key changed paths: {}.",
-                changed
-                    .iter()
-                    .take(4)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let entry = json!({
-            "attempt": attempt,
-            "status": "completed",
-            "outcome": "ok",
-            "backend_exit_code": 0,
-            "summary": summary,
-            "changed_files": changed.iter().take(20).collect::<Vec<_>>(),
-            "verification_errors": [],
-            "finished_at": stamp(),
-        });
-        let cap = self.settings.config.reflection.max_learning_notes as usize;
-        let notes_for_task = notes.clone();
-        self.record(task, entry, (&summary, "completed", &notes), move |t| {
-            t.complete();
-            append_unique(&mut t.learning_notes, &notes_for_task, cap);
-        })?;
-        self.sinks.emit(Event::TaskCompleted {
-            task: task_ref(task),
-            attempt,
-            summary,
-            changed: changed.to_vec(),
-            gate: Box::new(gate.clone()),
-            learning_notes: notes,
-        });
-        Ok(())
-    }
-
-    /// Appends an attempt-history entry and a journal entry (summary, status, notes), applies
-    /// `change`, saves.
-    fn record(
-        &self,
-        task: &Task,
-        entry: Value,
-        (summary, status, notes): (&str, &str, &[String]),
-        change: impl FnOnce(&mut Task),
-    ) -> Result<Task> {
-        let reflection = &self.settings.config.reflection;
-        let id = task.id.clone();
-        let journal_entry =
-            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": notes});
-        let updated = self.store.update(Backup::None, |q| {
-            let mut out = None;
-            if let Some(t) = q.find_mut(&id) {
-                if let Value::Object(map) = entry {
-                    t.attempt_history.push(map);
-                }
-                cap_front(
-                    &mut t.attempt_history,
-                    reflection.max_attempt_history_entries as usize,
-                );
-                change(t);
-                out = Some(t.clone());
-            }
-            // An interruption teaches nothing about the project.
-            if let (Value::Object(map), false) = (journal_entry, status == "interrupted") {
-                let journal = q.learning_journal.get_or_insert_with(Vec::new);
-                journal.push(map);
-                cap_front(journal, reflection.max_project_learning_entries as usize);
-            }
-            q.refresh_statistics();
-            Ok(out)
-        })?;
-        // A task removed from the file by someone else keeps its in-memory form.
-        Ok(updated.value.unwrap_or_else(|| task.clone()))
-    }
 }
 
 fn append(path: &Path) -> Result<std::fs::File> {
@@ -1109,7 +661,7 @@ fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn first_line(text: &str) -> &str {
+pub(super) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
@@ -1128,71 +680,4 @@ fn outcome_words(outcome: Outcome) -> &'static str {
         Outcome::Interrupted => "was interrupted",
         Outcome::NotInstalled => "is not installed",
     }
-}
-
-/// Keeps the last `cap` items (0: all).
-fn cap_front<T>(items: &mut Vec<T>, cap: usize) {
-    if cap > 0 && items.len() > cap {
-        items.drain(..items.len() - cap);
-    }
-}
-
-fn append_unique(list: &mut Vec<String>, new: &[String], cap: usize) {
-    for item in new {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-    cap_front(list, cap);
-}
-
-/// A failed (or interrupted) attempt, as recorded.
-struct Failed<'a> {
-    /// `failed` or `interrupted`.
-    status: &'static str,
-    attempt: u32,
-    report: &'a AgentReport,
-    changed: &'a [String],
-    gate: Option<&'a GateReport>,
-    summary: &'a str,
-    notes: &'a [String],
-}
-
-fn history_entry(failed: &Failed) -> Value {
-    let Failed {
-        status,
-        attempt,
-        report,
-        changed,
-        gate,
-        summary,
-        ..
-    } = *failed;
-    let mut map = Map::new();
-    map.insert("attempt".into(), json!(attempt));
-    map.insert("status".into(), json!(status));
-    map.insert(
-        "outcome".into(),
-        serde_json::to_value(report.outcome).unwrap_or(Value::Null),
-    );
-    map.insert("backend_exit_code".into(), json!(report.exit.code()));
-    map.insert("summary".into(), json!(summary));
-    map.insert(
-        "changed_files".into(),
-        json!(changed.iter().take(20).collect::<Vec<_>>()),
-    );
-    map.insert(
-        "verification_errors".into(),
-        json!(
-            gate.map(|g| g
-                .errors
-                .iter()
-                .take(10)
-                .map(|e| first_line(e).to_string())
-                .collect::<Vec<_>>())
-                .unwrap_or_default()
-        ),
-    );
-    map.insert("finished_at".into(), json!(stamp()));
-    Value::Object(map)
 }

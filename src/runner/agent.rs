@@ -1,0 +1,161 @@
+//! Running the agent for one attempt (supervised, teed to the logs, with heartbeats), and the
+//! dry run that only shows what would run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::event::{Event, Level};
+use super::{Runner, append, task_ref};
+use crate::backend::{self, AgentReport, Finished};
+use crate::error::{Error, Exit, Result};
+use crate::exec::{self, Tee};
+use crate::task::Task;
+
+impl Runner<'_> {
+    /// Shows every pending task's prompt and command; calls nothing and changes nothing.
+    pub(super) async fn dry_run(&mut self) -> Result<Exit> {
+        let queue = self.store.load()?;
+        let pending: Vec<Task> = queue
+            .tasks
+            .iter()
+            .filter(|t| t.lifecycle() == crate::task::Lifecycle::Pending)
+            .take(self.options.max_tasks as usize)
+            .cloned()
+            .collect();
+        let log_dir = self
+            .settings
+            .paths
+            .attempt_log_dir
+            .join(self.options.backend.as_str());
+        for (i, task) in pending.iter().enumerate() {
+            let prompt = self.render_prompt(task).await?;
+            let scratch = log_dir.join(format!("task_{}__attempt_1", task.id));
+            let invocation = backend::invocation(
+                &self.settings.config,
+                self.options.backend,
+                &self.request(&prompt, &scratch),
+            )?;
+            self.sinks.emit(Event::TaskStarted {
+                task: task_ref(task),
+                number: i as u32 + 1,
+            });
+            let preview: String = prompt.chars().take(600).collect();
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{preview}{}",
+                    invocation.spec.command_line(),
+                    prompt.chars().count(),
+                    if prompt.chars().count() > 600 {
+                        "\n..."
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        self.sinks.note(
+            Level::Info,
+            format!(
+                "[DRY RUN] {} pending task(s) shown; nothing was run or changed",
+                pending.len()
+            ),
+        );
+        Ok(Exit::Success)
+    }
+
+    /// Runs the agent for one attempt, with heartbeats; the report and any log write failure.
+    pub(super) async fn supervise(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        max: u32,
+        invocation: &backend::Invocation,
+        log_path: &Path,
+    ) -> Result<(AgentReport, Option<String>)> {
+        let settings = self.settings;
+        let config = &settings.config;
+        let main_log = settings.paths.log_dir.join("autodev.log");
+        let mut attempt_log = append(log_path)?;
+        {
+            use std::io::Write;
+            let header = format!("$ {}\n", invocation.spec.command_line());
+            for note in &invocation.notes {
+                self.sinks.note(Level::Info, note.clone());
+            }
+            attempt_log
+                .write_all(header.as_bytes())
+                .map_err(|e| Error::io("write", log_path, e))?;
+        }
+        let mut sinks: Vec<Box<dyn std::io::Write + Send>> =
+            vec![Box::new(attempt_log), Box::new(append(&main_log)?)];
+        if self.options.console {
+            sinks.push(Box::new(std::io::stdout()));
+        }
+        let mut tee = Tee::new(sinks);
+        self.sinks.emit(Event::AttemptStarted {
+            task: task_ref(task),
+            attempt,
+            max_attempts: max,
+            log: log_path.to_path_buf(),
+        });
+        let limits = backend::attempt_limits(&config.backend);
+        let mut parser = backend::parser(&config.backend, self.options.backend);
+        let started = Instant::now();
+        let beat = Duration::from_secs(config.run.heartbeat_interval.max(1));
+        let mut last_size = 0;
+        let outcome = {
+            let run = exec::run(
+                &invocation.spec,
+                &limits,
+                &mut tee,
+                parser.as_mut(),
+                &self.cancel,
+            );
+            tokio::pin!(run);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+            loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome,
+                    _ = ticker.tick() => {
+                        let size = std::fs::metadata(log_path).map(|m| m.len()).unwrap_or(0);
+                        self.sinks.emit(Event::Heartbeat {
+                            task: task_ref(task),
+                            attempt,
+                            max_attempts: max,
+                            elapsed_seconds: started.elapsed().as_secs(),
+                            active: size > last_size,
+                        });
+                        last_size = size;
+                    }
+                }
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(exec::SpawnError::NotFound { program }) => {
+                let detail = format!(
+                    "`{program}` was not found on PATH; {}",
+                    backend::install_hint(self.options.backend)
+                );
+                return Ok((AgentReport::not_installed(detail), None));
+            }
+            Err(e) => {
+                return Err(Error::Setup {
+                    message: e.to_string(),
+                    hint: "check backend settings and the project directory".into(),
+                });
+            }
+        };
+        let last_message = invocation
+            .last_message_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
+        let tee_error = outcome
+            .tee_error
+            .map(|e| e.to_string())
+            .or_else(|| self.sinks.failed.take());
+        Ok((report, tee_error))
+    }
+}

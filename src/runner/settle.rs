@@ -1,0 +1,280 @@
+//! What follows an attempt: waiting for a provider, reflecting on a failure, recording the
+//! attempt in `task.json`, completing the task and committing its files.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::event::{Event, Level};
+use super::records::{Failed, append_unique, cap_front, history_entry};
+use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, outcome_words, pause, stamp, task_ref};
+use crate::backend::{self, AgentReport, Finished, Outcome, Purpose, Request};
+use crate::error::Result;
+use crate::exec::{self, Tee};
+use crate::gate::GateReport;
+use crate::task::{Backup, Task};
+
+impl Runner<'_> {
+    /// Asks the agent, read-only, to refine the task after a failed attempt; the refined task,
+    /// already saved, or why nothing was applied.
+    pub(super) async fn reflect(
+        &mut self,
+        task: &Task,
+        failure: &crate::reflect::Failure<'_>,
+        log_path: &Path,
+    ) -> std::result::Result<Task, String> {
+        let settings = self.settings;
+        let config = &settings.config;
+        self.sinks.emit(Event::Reflecting {
+            task: task_ref(task),
+            attempt: failure.attempt,
+            max_attempts: failure.max_attempts,
+        });
+        let prompt = crate::reflect::prompt(task, failure);
+        let scratch = log_path.with_extension("reflect");
+        let request = Request {
+            purpose: Purpose::OneShot,
+            ..self.request(&prompt, &scratch)
+        };
+        let invocation = backend::invocation(config, self.options.backend, &request)
+            .map_err(|e| e.to_string())?;
+        let mut log = append(log_path).map_err(|e| e.to_string())?;
+        {
+            use std::io::Write;
+            let _ = writeln!(log, "\n$ reflection: {}", invocation.spec.command_line());
+        }
+        let mut tee = Tee::new(vec![Box::new(log)]);
+        let limits = exec::Limits::from_seconds(
+            config.reflection.prompt_timeout_seconds,
+            config.backend.idle_timeout_seconds,
+            config.backend.kill_grace_seconds,
+        );
+        let mut parser = backend::parser(&config.backend, self.options.backend);
+        let outcome = exec::run(
+            &invocation.spec,
+            &limits,
+            &mut tee,
+            parser.as_mut(),
+            &self.cancel,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let last_message = invocation
+            .last_message_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
+        if report.outcome != Outcome::Ok {
+            return Err(format!(
+                "the reflection call {}: {}",
+                outcome_words(report.outcome),
+                report.detail
+            ));
+        }
+        let refinement = crate::reflect::parse(&report.final_text)?;
+        let current = self
+            .store
+            .load()
+            .ok()
+            .and_then(|q| q.tasks.into_iter().find(|t| t.id == task.id))
+            .unwrap_or_else(|| task.clone());
+        let refined = crate::reflect::apply(
+            &current,
+            &refinement,
+            config.reflection.max_learning_notes as usize,
+        )
+        .map_err(|issues| format!("the refinement failed the audit: {}", issues.join("; ")))?;
+        let id = task.id.clone();
+        let saved = refined.clone();
+        self.store
+            .update(Backup::None, move |q| {
+                if let Some(t) = q.find_mut(&id) {
+                    *t = saved;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(refined)
+    }
+
+    /// Commits the task's changed files, and only those (`[git] auto_commit`).
+    pub(super) async fn commit(&mut self, task: &Task, changed: &[String]) {
+        if changed.is_empty() {
+            return;
+        }
+        let message = self
+            .settings
+            .config
+            .git
+            .commit_message_template
+            .replace("{task_id}", &task.id)
+            .replace("{task_name}", task.display_title());
+        match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
+            crate::git::Committed::Made { sha, ignored } => {
+                self.commits = None;
+                self.sinks
+                    .note(Level::Info, format!("Committed {sha}: {message}"));
+                if !ignored.is_empty() {
+                    self.sinks.note(
+                        Level::Warn,
+                        format!(
+                            "not committed because git ignores them: {}",
+                            ignored.join(", ")
+                        ),
+                    );
+                }
+            }
+            crate::git::Committed::Nothing => {
+                self.sinks
+                    .note(Level::Info, "No task changes to commit".to_string());
+            }
+            crate::git::Committed::Skipped(why) => {
+                self.sinks
+                    .note(Level::Warn, format!("auto-commit skipped: {why}"));
+            }
+        }
+    }
+
+    /// Waits for a provider that is rate-limited, overloaded or unreachable; `Some` ends the
+    /// task (interrupted, or the total waiting cap reached).
+    pub(super) async fn wait_for_provider(
+        &mut self,
+        task: &Task,
+        report: &AgentReport,
+    ) -> Option<TaskEnd> {
+        let settings = self.settings;
+        let cb = &settings.config.circuit_breaker;
+        let seconds =
+            (cb.rate_limit_cooldown.max(1) << self.wait_streak.min(10)).min(MAX_SINGLE_WAIT);
+        if self.waited + seconds > cb.max_wait_seconds {
+            return Some(TaskEnd::Halt(format!(
+                "the provider is still unavailable after {} s of waiting (circuit_breaker.max_wait_seconds); last report: {}",
+                self.waited, report.detail
+            )));
+        }
+        self.wait_streak += 1;
+        self.waited += seconds;
+        self.sinks.emit(Event::Waiting {
+            task: task_ref(task),
+            reason: format!("{} ({})", outcome_words(report.outcome), report.detail),
+            seconds,
+        });
+        if pause(seconds as f64, &self.cancel).await {
+            return Some(TaskEnd::Interrupted);
+        }
+        None
+    }
+
+    /// Writes a failed attempt into task.json (history, journal); the refreshed task.
+    pub(super) fn record_failure(&self, task: &Task, failed: &Failed) -> Result<Task> {
+        let entry = history_entry(failed);
+        self.record(
+            task,
+            entry,
+            (failed.summary, "failed", failed.notes),
+            |_| {},
+        )
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        changed: &[String],
+        gate: &GateReport,
+    ) -> Result<()> {
+        let mut summary = format!("Completed on attempt {attempt}");
+        if !task.last_reflection_summary.trim().is_empty() {
+            summary = format!(
+                "Completed after refinement: {}",
+                task.last_reflection_summary.trim()
+            );
+        }
+        let mut notes = vec![format!("Completed on attempt {attempt}.")];
+        let passing: Vec<&str> = gate
+            .checks
+            .iter()
+            .filter(|c| c.passed)
+            .map(|c| c.name.as_str())
+            .take(4)
+            .collect();
+        if !passing.is_empty() {
+            notes.push(format!("Passing checks: {}.", passing.join(", ")));
+        }
+        if !changed.is_empty() {
+            notes.push(format!(
+                "Key changed paths: {}.",
+                changed
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let entry = json!({
+            "attempt": attempt,
+            "status": "completed",
+            "outcome": "ok",
+            "backend_exit_code": 0,
+            "summary": summary,
+            "changed_files": changed.iter().take(20).collect::<Vec<_>>(),
+            "verification_errors": [],
+            "finished_at": stamp(),
+        });
+        let cap = self.settings.config.reflection.max_learning_notes as usize;
+        let notes_for_task = notes.clone();
+        self.record(task, entry, (&summary, "completed", &notes), move |t| {
+            t.complete();
+            append_unique(&mut t.learning_notes, &notes_for_task, cap);
+        })?;
+        self.sinks.emit(Event::TaskCompleted {
+            task: task_ref(task),
+            attempt,
+            summary,
+            changed: changed.to_vec(),
+            gate: Box::new(gate.clone()),
+            learning_notes: notes,
+        });
+        Ok(())
+    }
+
+    /// Appends an attempt-history entry and a journal entry (summary, status, notes), applies
+    /// `change`, saves.
+    fn record(
+        &self,
+        task: &Task,
+        entry: Value,
+        (summary, status, notes): (&str, &str, &[String]),
+        change: impl FnOnce(&mut Task),
+    ) -> Result<Task> {
+        let reflection = &self.settings.config.reflection;
+        let id = task.id.clone();
+        let journal_entry =
+            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": notes});
+        let updated = self.store.update(Backup::None, |q| {
+            let mut out = None;
+            if let Some(t) = q.find_mut(&id) {
+                if let Value::Object(map) = entry {
+                    t.attempt_history.push(map);
+                }
+                cap_front(
+                    &mut t.attempt_history,
+                    reflection.max_attempt_history_entries as usize,
+                );
+                change(t);
+                out = Some(t.clone());
+            }
+            // An interruption teaches nothing about the project.
+            if let (Value::Object(map), false) = (journal_entry, status == "interrupted") {
+                let journal = q.learning_journal.get_or_insert_with(Vec::new);
+                journal.push(map);
+                cap_front(journal, reflection.max_project_learning_entries as usize);
+            }
+            q.refresh_statistics();
+            Ok(out)
+        })?;
+        // A task removed from the file by someone else keeps its in-memory form.
+        Ok(updated.value.unwrap_or_else(|| task.clone()))
+    }
+}
