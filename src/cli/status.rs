@@ -34,6 +34,17 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         "Epoch: {}/{}\n",
         run.current_epoch, run.max_epochs
     ));
+    if run.tokens_input + run.tokens_output > 0 {
+        let cost = if run.cost_usd > 0.0 {
+            format!(", ${:.2}", run.cost_usd)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "Usage: {} input + {} output tokens (cache: {} read, {} written){cost}\n",
+            run.tokens_input, run.tokens_output, run.tokens_cache_read, run.tokens_cache_write
+        ));
+    }
     if !run.current_task_id.is_empty() {
         out.push_str(&format!(
             "Current: {} - {} (attempt {}/{})\n",
