@@ -61,12 +61,24 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Now, in UTC, as written into state files: `2026-11-22T04:30:32Z`.
+pub fn utc_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Now, in UTC, for file names: `20261122T043032Z`.
+pub fn file_stamp() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
 /// Copies `path` to `<path>.bak.<YYYYMMDDTHHMMSSZ>` (UTC) and returns the backup's path.
 /// Two backups within one second get `-2`, `-3`, … rather than overwriting each other.
 pub fn backup(path: &Path) -> io::Result<PathBuf> {
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
+    let stamp = file_stamp();
     let bytes = fs::read(path)?;
     let dir = parent_dir(path);
     let base = format!(

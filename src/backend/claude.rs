@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use super::report::clip;
-use super::{AgentReport, Finished, Invocation, Outcome, Parser, Purpose, Request, Usage};
+use super::{AgentReport, Finished, Invocation, Outcome, Parser, Purpose, Request, Usage, str_of};
 use crate::config::{ClaudeSettings, OutputFormat, PermissionMode, RootModeSettings};
 use crate::exec::{Flow, Observer, Spec, Stream};
 
@@ -288,9 +288,4 @@ impl Parser for ClaudeParser {
         }
         report
     }
-}
-
-/// A string field, or "" when absent.
-pub(super) fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
 }

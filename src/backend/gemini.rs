@@ -9,9 +9,8 @@
 
 use serde_json::Value;
 
-use super::claude::str_of;
 use super::report::clip;
-use super::{AgentReport, Finished, Invocation, Outcome, Parser, Purpose, Request, Usage};
+use super::{AgentReport, Finished, Invocation, Outcome, Parser, Purpose, Request, Usage, str_of};
 use crate::config::{GeminiApproval, GeminiSettings, OutputFormat};
 use crate::exec::{Flow, Observer, Spec, Stream};
 

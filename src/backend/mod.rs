@@ -113,6 +113,14 @@ pub fn program(settings: &BackendSection, name: BackendName) -> Result<String> {
     })
 }
 
+/// A string field of a JSON event, or "" when absent (every CLI's parser reads events so).
+fn str_of<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}
+
 /// The prompt as the child's stdin.
 fn stdin_prompt(request: &Request) -> exec::Input {
     exec::Input::Bytes(request.prompt.as_bytes().to_vec())

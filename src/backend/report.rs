@@ -38,6 +38,42 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The name written to files and logs (`rate_limited`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Auth => "auth",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Overloaded => "overloaded",
+            Outcome::NetworkDown => "network_down",
+            Outcome::PermissionDenied => "permission_denied",
+            Outcome::MaxTurns => "max_turns",
+            Outcome::Misconfigured => "misconfigured",
+            Outcome::Crashed => "crashed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Interrupted => "interrupted",
+            Outcome::NotInstalled => "not_installed",
+        }
+    }
+
+    /// What the agent did, as words after "the agent" (`was rate-limited`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Outcome::Ok => "finished",
+            Outcome::Auth => "could not authenticate",
+            Outcome::RateLimited => "was rate-limited",
+            Outcome::Overloaded => "found its provider overloaded",
+            Outcome::NetworkDown => "could not reach its provider",
+            Outcome::PermissionDenied => "was refused permission for tools",
+            Outcome::MaxTurns => "ran out of turns",
+            Outcome::Misconfigured => "refused its settings",
+            Outcome::Crashed => "failed",
+            Outcome::TimedOut => "timed out",
+            Outcome::Interrupted => "was interrupted",
+            Outcome::NotInstalled => "is not installed",
+        }
+    }
+
     /// Classifies an HTTP status reported by a provider.
     pub fn from_http_status(status: u64) -> Option<Outcome> {
         match status {
@@ -226,6 +262,13 @@ pub fn clip(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        for outcome in [Outcome::Ok, Outcome::RateLimited, Outcome::NotInstalled] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+    }
 
     #[test]
     fn http_statuses_map_to_policy_classes() {

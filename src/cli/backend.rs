@@ -7,7 +7,7 @@ use super::{Context, json_text, parse_backend};
 use crate::backend::{self, Invocation, Purpose, Request};
 use crate::config::BackendName;
 use crate::error::{Error, Exit, Result};
-use crate::exec::{Input, Limits};
+use crate::exec::{self, Input, Limits};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -78,10 +78,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let one_shot = build(Purpose::OneShot)?;
     let limits: Limits = backend::attempt_limits(&config.backend);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("start", "the async runtime", e))?;
+    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
     let found = runtime.block_on(backend::preflight(
         config,
         name,

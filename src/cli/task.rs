@@ -243,9 +243,7 @@ fn change(
 }
 
 fn block(context: &Context, store: &TaskStore, task_id: &str, reason: &str) -> Result<Exit> {
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")
-        .to_string();
+    let now = crate::task::blocked_at_now();
     store.update(Backup::None, |queue| {
         let task = queue.find_mut(task_id).ok_or_else(|| Error::TaskNotFound {
             id: task_id.to_string(),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Context, json_text};
 use crate::error::{Error, Exit, Result};
-use crate::exec::{Cancel, CancelLevel, Tee};
+use crate::exec::{self, Cancel, CancelLevel, Tee};
 use crate::gate::{self, GateReport, Plan};
 use crate::snapshot::Rules;
 use crate::task::TaskStore;
@@ -40,10 +40,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let rules = Rules::new(&settings.config, paths)?;
     let plan = Plan::new(task, &settings.config, paths);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("start", "the async runtime", e))?;
+    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
     let cancel = Cancel::default();
     let (source, changed, runs) = runtime.block_on(async {
         crate::exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
@@ -82,26 +79,10 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
 
 fn render(context: &Context, id: &str, title: &str, source: &str, report: &GateReport) -> String {
     let mut text = format!("Task {id}: {title}\n");
-    let shown: Vec<&str> = report
-        .changed_files
-        .iter()
-        .take(20)
-        .map(String::as_str)
-        .collect();
-    let more = report.changed_files.len().saturating_sub(shown.len());
     text.push_str(&format!(
-        "Changed files ({}, from {source}): {}{}\n",
+        "Changed files ({}, from {source}): {}\n",
         report.changed_files.len(),
-        if shown.is_empty() {
-            "none".to_string()
-        } else {
-            shown.join(", ")
-        },
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
+        crate::report::log::preview(&report.changed_files, 20)
     ));
     let width = report
         .checks

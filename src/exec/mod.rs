@@ -603,7 +603,15 @@ pub async fn quick(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
     .await
 }
 
-/// Runs `run` on a private single-threaded runtime, for callers that are not async.
+/// The single-threaded runtime every command that supervises children runs on. Children are
+/// spawned from its thread, which their parent-death signal is tied to.
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Runs `run` on a private [`runtime`], for callers that are not async.
 pub fn run_blocking(
     spec: &Spec,
     limits: &Limits,
@@ -611,14 +619,11 @@ pub fn run_blocking(
     observer: &mut dyn Observer,
     cancel: &Cancel,
 ) -> Result<Outcome, SpawnError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| SpawnError::Failed {
-            program: spec.program.clone(),
-            cwd: spec.cwd.clone(),
-            source,
-        })?;
+    let runtime = runtime().map_err(|source| SpawnError::Failed {
+        program: spec.program.clone(),
+        cwd: spec.cwd.clone(),
+        source,
+    })?;
     runtime.block_on(run(spec, limits, tee, observer, cancel))
 }
 

@@ -359,14 +359,7 @@ pub fn judge(
                 Check {
                     name: format!("metric: {name}"),
                     passed: judgement.passed,
-                    detail: format!(
-                        "{}: {}",
-                        serde_json::to_value(judgement.verdict)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                        judgement.detail
-                    ),
+                    detail: format!("{}: {}", judgement.verdict.as_str(), judgement.detail),
                     output: None,
                 },
                 Some(format!("metric {name} did not pass: {}", judgement.detail)),

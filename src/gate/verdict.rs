@@ -23,6 +23,20 @@ pub enum Verdict {
     Measured,
 }
 
+impl Verdict {
+    /// The name written to files and logs (`target_met`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Regressed => "regressed",
+            Verdict::Invalid => "invalid",
+            Verdict::TargetMet => "target_met",
+            Verdict::Measured => "measured",
+        }
+    }
+}
+
 /// The verdict, whether the completion counts as passed, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Judgement {

@@ -132,13 +132,17 @@ async fn git_owned(dir: &Path, args: Vec<String>) -> std::result::Result<String,
 /// fails, so the index is never left half-staged. Gitignored paths and a held `index.lock` are
 /// reported, not forced.
 pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Committed {
-    if git(dir, &["rev-parse", "--is-inside-work-tree"])
-        .await
-        .is_err()
-    {
+    // One call answers both: inside a work tree ("true"), and where its git directory is.
+    let probe = git(
+        dir,
+        &["rev-parse", "--is-inside-work-tree", "--absolute-git-dir"],
+    )
+    .await;
+    let mut lines = probe.as_deref().unwrap_or("").lines();
+    if lines.next() != Some("true") {
         return Committed::Skipped("not inside a git repository".into());
     }
-    if let Ok(git_dir) = git(dir, &["rev-parse", "--absolute-git-dir"]).await
+    if let Some(git_dir) = lines.next()
         && Path::new(git_dir.trim()).join("index.lock").exists()
     {
         return Committed::Skipped(

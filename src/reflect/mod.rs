@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::task::Task;
 use crate::task::audit::audit_refinement;
+use crate::task::model::append_unique;
 
 /// What the failed attempt left to learn from.
 pub struct Failure<'a> {
@@ -136,17 +137,6 @@ pub fn parse(answer: &str) -> Result<Refinement, String> {
     })
 }
 
-fn merge(list: &mut Vec<String>, new: &[String], cap: usize) {
-    for item in new {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-    if cap > 0 && list.len() > cap {
-        list.drain(..list.len() - cap);
-    }
-}
-
 /// `task` with the refinement applied, or the audit's objections. `note_cap` bounds each notes
 /// list (0: unbounded).
 pub fn apply(task: &Task, r: &Refinement, note_cap: usize) -> Result<Task, Vec<String>> {
@@ -159,19 +149,19 @@ pub fn apply(task: &Task, r: &Refinement, note_cap: usize) -> Result<Task, Vec<S
         raw.insert("steps".into(), Value::from(steps.clone()));
     }
     let mut refined = Task::from_owned(raw);
-    merge(&mut refined.docs, &r.docs, 0);
-    merge(&mut refined.output, &r.output, 0);
-    merge(
+    append_unique(&mut refined.docs, &r.docs, 0);
+    append_unique(&mut refined.output, &r.output, 0);
+    append_unique(
         &mut refined.implementation_notes,
         &r.implementation_notes,
         note_cap,
     );
-    merge(
+    append_unique(
         &mut refined.verification_notes,
         &r.verification_notes,
         note_cap,
     );
-    merge(&mut refined.learning_notes, &r.learning_notes, note_cap);
+    append_unique(&mut refined.learning_notes, &r.learning_notes, note_cap);
     let v = &mut refined.verification;
     for (key, value) in &r.verification {
         match key.as_str() {

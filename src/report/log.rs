@@ -159,13 +159,10 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             attempt,
             report,
         } => {
-            let outcome = serde_json::to_value(report.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
             let mut line = format!(
-                "Agent finished: task={} attempt={attempt} outcome={outcome} ({}), {}",
+                "Agent finished: task={} attempt={attempt} outcome={} ({}), {}",
                 task.id,
+                report.outcome.as_str(),
                 report.exit,
                 tokens(report)
             );

@@ -387,9 +387,7 @@ impl Snapshot {
         Snapshot {
             project,
             backend: backend.to_string(),
-            generated_at: jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
+            generated_at: crate::durable::utc_now(),
             run,
             counts,
             tasks,

@@ -7,18 +7,12 @@ use std::path::PathBuf;
 
 use super::Sink;
 use super::runtime_status::{self, Event as StatusEvent, PersistedRun, RunState, Snapshot};
-use crate::durable::{self, ProcessStamp};
+use crate::durable::{self, ProcessStamp, utc_now};
 use crate::runner::event::{Event, TaskRef};
 use crate::task::{TaskFile, TaskStore};
 
 /// Most recent events kept in the file.
 const MAX_EVENTS: usize = 25;
-
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
 
 /// The CSS-like class of a status, used by dashboards.
 fn status_class(status: &str) -> &'static str {
@@ -36,8 +30,8 @@ fn status_class(status: &str) -> &'static str {
 pub struct StatusWriter {
     path: PathBuf,
     store: TaskStore,
-    /// The queue as last read, with the stamp of `task.json` it was read at.
-    queue: Option<(Option<(u64, std::time::SystemTime)>, TaskFile)>,
+    /// The queue as last read, and the size and mtime of `task.json` it was read at.
+    queue: (Option<(u64, std::time::SystemTime)>, TaskFile),
     project_name: String,
     backend: String,
     run: RunState,
@@ -51,7 +45,7 @@ impl StatusWriter {
         StatusWriter {
             path,
             store,
-            queue: None,
+            queue: (None, TaskFile::default()),
             project_name,
             backend,
             run: RunState {
@@ -72,7 +66,7 @@ impl StatusWriter {
         self.events.insert(
             0,
             StatusEvent {
-                timestamp: now(),
+                timestamp: utc_now(),
                 status: status.to_string(),
                 status_label: runtime_status::status_label(status),
                 status_class: status_class(status).to_string(),
@@ -97,7 +91,7 @@ impl StatusWriter {
                 ..
             } => {
                 self.set("starting", "Run initialized".into());
-                self.run.started_at = now();
+                self.run.started_at = utc_now();
                 self.run.finished_at.clear();
                 self.run.dry_run = *dry_run;
                 self.run.max_attempts = *max_attempts;
@@ -208,34 +202,29 @@ impl StatusWriter {
             Event::RunFinished { end, message, .. } => {
                 let status = end.status();
                 self.set(status, message.clone());
-                self.run.finished_at = now();
+                self.run.finished_at = utc_now();
                 self.push(status, None, message.clone());
             }
         }
     }
 
     fn write(&mut self) -> io::Result<()> {
-        self.run.updated_at = now();
+        self.run.updated_at = utc_now();
         // Counts and rows follow task.json, read again only when it changed; a queue that cannot
         // be read right now (mid-edit by a person) leaves the rows empty rather than failing.
         let stamp = std::fs::metadata(self.store.path())
             .ok()
             .and_then(|m| Some((m.len(), m.modified().ok()?)));
-        let fresh = matches!(&self.queue, Some((seen, _)) if stamp.is_some() && *seen == stamp);
-        if !fresh {
-            self.queue = Some((stamp, self.store.load().unwrap_or_default()));
+        if stamp.is_none() || self.queue.0 != stamp {
+            self.queue = (stamp, self.store.load().unwrap_or_default());
         }
-        let queue = self
-            .queue
-            .as_ref()
-            .map(|(_, q)| q.clone())
-            .unwrap_or_default();
         let persisted = PersistedRun {
             run: self.run.clone(),
             events: self.events.clone(),
             live: true,
         };
-        let snapshot = Snapshot::assemble(&self.project_name, &self.backend, &queue, &persisted);
+        let snapshot =
+            Snapshot::assemble(&self.project_name, &self.backend, &self.queue.1, &persisted);
         let mut text = serde_json::to_string_pretty(&snapshot).map_err(io::Error::other)?;
         text.push('\n');
         if let Some(dir) = self.path.parent() {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::event::{Event, Level};
 use super::{Runner, append, task_ref};
-use crate::backend::{self, AgentReport, Finished};
+use crate::backend::{self, AgentReport, Finished, Invocation};
 use crate::error::{Error, Exit, Result};
-use crate::exec::{self, Tee};
+use crate::exec::{self, Limits, Tee};
 use crate::task::Task;
 
 impl Runner<'_> {
@@ -100,39 +100,15 @@ impl Runner<'_> {
             log: log_path.to_path_buf(),
         });
         let limits = backend::attempt_limits(&config.backend);
-        let mut parser = backend::parser(&config.backend, self.options.backend);
-        let started = Instant::now();
-        let beat = Duration::from_secs(config.run.heartbeat_interval.max(1));
-        let mut last_size = 0;
-        let outcome = {
-            let run = exec::run(
-                &invocation.spec,
-                &limits,
-                &mut tee,
-                parser.as_mut(),
-                &self.cancel,
-            );
-            tokio::pin!(run);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
-            loop {
-                tokio::select! {
-                    outcome = &mut run => break outcome,
-                    _ = ticker.tick() => {
-                        let size = std::fs::metadata(log_path).map(|m| m.len()).unwrap_or(0);
-                        self.sinks.emit(Event::Heartbeat {
-                            task: task_ref(task),
-                            attempt,
-                            max_attempts: max,
-                            elapsed_seconds: started.elapsed().as_secs(),
-                            active: size > last_size,
-                        });
-                        last_size = size;
-                    }
-                }
-            }
+        let beat = Beat {
+            task,
+            attempt,
+            max_attempts: max,
+            log: log_path,
         };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
+        let called = self.call(invocation, &limits, &mut tee, Some(beat)).await;
+        let (report, tee_error) = match called {
+            Ok(called) => called,
             Err(exec::SpawnError::NotFound { program }) => {
                 let detail = format!(
                     "`{program}` was not found on PATH; {}",
@@ -147,15 +123,62 @@ impl Runner<'_> {
                 });
             }
         };
-        let last_message = invocation
-            .last_message_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
-        let tee_error = outcome
-            .tee_error
+        let tee_error = tee_error
             .map(|e| e.to_string())
             .or_else(|| self.sinks.failed.take());
         Ok((report, tee_error))
     }
+
+    /// Runs one agent call under `limits`, its output teed to `tee` and read by the backend's
+    /// parser; with `beat`, a heartbeat event every `run.heartbeat_interval`. The report, and the
+    /// first failure to write a sink.
+    pub(super) async fn call(
+        &mut self,
+        invocation: &Invocation,
+        limits: &Limits,
+        tee: &mut Tee,
+        beat: Option<Beat<'_>>,
+    ) -> std::result::Result<(AgentReport, Option<std::io::Error>), exec::SpawnError> {
+        let config = &self.settings.config;
+        let mut parser = backend::parser(&config.backend, self.options.backend);
+        let started = Instant::now();
+        let every = Duration::from_secs(config.run.heartbeat_interval.max(1));
+        let mut last_size = 0;
+        let outcome = {
+            let run = exec::run(&invocation.spec, limits, tee, parser.as_mut(), &self.cancel);
+            tokio::pin!(run);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome?,
+                    _ = ticker.tick(), if beat.is_some() => {
+                        let Some(beat) = &beat else { continue };
+                        let size = std::fs::metadata(beat.log).map(|m| m.len()).unwrap_or(0);
+                        self.sinks.emit(Event::Heartbeat {
+                            task: task_ref(beat.task),
+                            attempt: beat.attempt,
+                            max_attempts: beat.max_attempts,
+                            elapsed_seconds: started.elapsed().as_secs(),
+                            active: size > last_size,
+                        });
+                        last_size = size;
+                    }
+                }
+            }
+        };
+        let last_message = invocation
+            .last_message_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let report = parser.finish(&Finished::new(&outcome, limits, last_message.as_deref()));
+        Ok((report, outcome.tee_error))
+    }
+}
+
+/// Which attempt a call belongs to, and the log whose growth shows the agent is active.
+pub(super) struct Beat<'a> {
+    pub task: &'a Task,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub log: &'a Path,
 }

@@ -30,12 +30,12 @@ use crate::report::log::LogSink;
 use crate::report::progress::ProgressSink;
 use crate::report::status_writer::StatusWriter;
 use crate::snapshot::{self, PathPatterns, Rules, Snapshot};
-use crate::task::{Backup, Task, TaskStore};
+use crate::task::{Backup, Lifecycle, Task, TaskStore};
 use crate::ui::Ui;
 use breaker::Breaker;
 use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
-use records::Failed;
+use records::AttemptRecord;
 
 /// Longest single wait for a rate-limited or overloaded provider.
 const MAX_SINGLE_WAIT: u64 = 1800;
@@ -60,8 +60,8 @@ enum TaskEnd {
     Interrupted,
 }
 
-/// The sinks, fed in order; a sink that fails is reported once and dropped, except the main
-/// log, whose failure halts the run (a run that cannot record itself must not go on unattended).
+/// The sinks, fed in order. A sink that fails is dropped and its error kept: the attempt that
+/// follows halts the run (a run that cannot record itself must not go on unattended).
 struct Sinks {
     list: Vec<Box<dyn Sink>>,
     failed: Option<String>,
@@ -96,12 +96,6 @@ fn task_ref(task: &Task) -> TaskRef {
     }
 }
 
-fn stamp() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 /// A per-attempt log path that never overwrites an earlier one.
 fn attempt_log_path(dir: &Path, task_id: &str, attempt: u32) -> PathBuf {
     let safe: String = task_id
@@ -114,7 +108,7 @@ fn attempt_log_path(dir: &Path, task_id: &str, attempt: u32) -> PathBuf {
             }
         })
         .collect();
-    let when = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    let when = durable::file_stamp();
     let base = format!("task_{safe}__attempt_{attempt}_{when}");
     let mut path = dir.join(format!("{base}.log"));
     let mut n = 2;
@@ -165,10 +159,7 @@ pub fn run(settings: &Settings, options: &Options, ui: Ui) -> Result<Exit> {
     } else {
         Some(RunLock::acquire(&paths.log_dir.join("run.lock"))?)
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("start", "the async runtime", e))?;
+    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
     runtime.block_on(run_async(settings, options, ui))
 }
 
@@ -181,14 +172,10 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
     let protected = if config.verification.protected_paths.is_empty() {
         None
     } else {
-        Some(
-            PathPatterns::new(&config.verification.protected_paths).map_err(|message| {
-                Error::Setting {
-                    key: "verification.protected_paths".into(),
-                    message,
-                }
-            })?,
-        )
+        Some(PathPatterns::setting(
+            &config.verification.protected_paths,
+            "verification.protected_paths",
+        )?)
     };
     let cancel = Cancel::default();
     exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
@@ -304,7 +291,10 @@ impl Runner<'_> {
             Some(end) => end,
             None => {
                 let queue = self.store.load()?;
-                let blocked = queue.tasks.iter().any(|t| t.blocked && !t.passes);
+                let blocked = queue
+                    .tasks
+                    .iter()
+                    .any(|t| t.lifecycle() == Lifecycle::Blocked);
                 if queue.next_task().is_some() {
                     (
                         RunEnd::Paused,
@@ -337,7 +327,12 @@ impl Runner<'_> {
         let blocked = self
             .store
             .load()
-            .map(|q| q.tasks.iter().filter(|t| t.blocked && !t.passes).count() as u32)
+            .map(|q| {
+                q.tasks
+                    .iter()
+                    .filter(|t| t.lifecycle() == Lifecycle::Blocked)
+                    .count() as u32
+            })
             .unwrap_or(0);
         self.sinks.emit(Event::RunFinished {
             end,
@@ -463,7 +458,7 @@ impl Runner<'_> {
                     let summary = "interrupted by a signal; the task stays pending".to_string();
                     self.record_failure(
                         &task,
-                        &Failed {
+                        &AttemptRecord {
                             status: "interrupted",
                             attempt,
                             report: &report,
@@ -519,7 +514,7 @@ impl Runner<'_> {
             }
 
             if let Some(gate) = gate.as_ref().filter(|g| g.passed) {
-                self.complete(&task, attempt, &changed, gate)?;
+                self.complete(&task, attempt, &report, &changed, gate)?;
                 if config.git.auto_commit {
                     self.commit(&task, &changed).await;
                 }
@@ -536,7 +531,7 @@ impl Runner<'_> {
                     .join("; "),
                 None => format!(
                     "the agent {}{}",
-                    outcome_words(outcome),
+                    outcome.describe(),
                     if report.detail.is_empty() {
                         String::new()
                     } else {
@@ -558,7 +553,7 @@ impl Runner<'_> {
                 let failure = crate::reflect::Failure {
                     attempt,
                     max_attempts: max,
-                    outcome: outcome_words(outcome).to_string(),
+                    outcome: outcome.describe().to_string(),
                     changed: &changed,
                     errors: &errors,
                     log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
@@ -585,7 +580,7 @@ impl Runner<'_> {
             }
             task = self.record_failure(
                 &task,
-                &Failed {
+                &AttemptRecord {
                     status: "failed",
                     attempt,
                     report: &report,
@@ -620,17 +615,17 @@ impl Runner<'_> {
             }
         }
         let reason = match tripped {
-            Some(reason) => format!("Circuit breaker: {reason} ({})", stamp()),
+            Some(reason) => format!("Circuit breaker: {reason} ({})", durable::utc_now()),
             None => format!(
                 "Automated execution failed: {} did not pass verification in {attempt} attempt(s) ({})",
                 self.options.backend.as_str(),
-                stamp()
+                durable::utc_now()
             ),
         };
         let id = task.id.clone();
         self.store.update(Backup::None, |q| {
             if let Some(t) = q.find_mut(&id) {
-                t.block(&reason, stamp());
+                t.block(&reason, crate::task::blocked_at_now());
             }
             q.refresh_statistics();
             Ok(())
@@ -651,11 +646,23 @@ fn append(path: &Path) -> Result<std::fs::File> {
         .map_err(|e| Error::io("open", path, e))
 }
 
-/// The last `lines` lines of a log file (lossy UTF-8), or "" when it cannot be read.
+/// The last `lines` lines of a log file (lossy UTF-8), or "" when it cannot be read. Only the
+/// file's end is read: an attempt log can hold hundreds of megabytes.
 fn log_tail(path: &Path, lines: usize) -> String {
-    let Ok(bytes) = std::fs::read(path) else {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 256 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else {
         return String::new();
     };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::new();
+    if file
+        .seek(SeekFrom::Start(len.saturating_sub(WINDOW)))
+        .is_err()
+        || file.read_to_end(&mut bytes).is_err()
+    {
+        return String::new();
+    }
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -663,21 +670,4 @@ fn log_tail(path: &Path, lines: usize) -> String {
 
 pub(super) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
-}
-
-fn outcome_words(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Ok => "finished",
-        Outcome::Auth => "could not authenticate",
-        Outcome::RateLimited => "was rate-limited",
-        Outcome::Overloaded => "found its provider overloaded",
-        Outcome::NetworkDown => "could not reach its provider",
-        Outcome::PermissionDenied => "was refused permission for tools",
-        Outcome::MaxTurns => "ran out of turns",
-        Outcome::Misconfigured => "refused its settings",
-        Outcome::Crashed => "failed",
-        Outcome::TimedOut => "timed out",
-        Outcome::Interrupted => "was interrupted",
-        Outcome::NotInstalled => "is not installed",
-    }
 }

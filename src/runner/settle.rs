@@ -6,12 +6,13 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::event::{Event, Level};
-use super::records::{Failed, append_unique, cap_front, history_entry};
-use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, outcome_words, pause, stamp, task_ref};
-use crate::backend::{self, AgentReport, Finished, Outcome, Purpose, Request};
+use super::records::{AttemptRecord, history_entry};
+use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, pause, task_ref};
+use crate::backend::{self, AgentReport, Outcome, Purpose, Request};
 use crate::error::Result;
 use crate::exec::{self, Tee};
 use crate::gate::GateReport;
+use crate::task::model::{append_unique, keep_last};
 use crate::task::{Backup, Task};
 
 impl Runner<'_> {
@@ -49,25 +50,14 @@ impl Runner<'_> {
             config.backend.idle_timeout_seconds,
             config.backend.kill_grace_seconds,
         );
-        let mut parser = backend::parser(&config.backend, self.options.backend);
-        let outcome = exec::run(
-            &invocation.spec,
-            &limits,
-            &mut tee,
-            parser.as_mut(),
-            &self.cancel,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let last_message = invocation
-            .last_message_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
+        let (report, _) = self
+            .call(&invocation, &limits, &mut tee, None)
+            .await
+            .map_err(|e| e.to_string())?;
         if report.outcome != Outcome::Ok {
             return Err(format!(
                 "the reflection call {}: {}",
-                outcome_words(report.outcome),
+                report.outcome.describe(),
                 report.detail
             ));
         }
@@ -156,7 +146,7 @@ impl Runner<'_> {
         self.waited += seconds;
         self.sinks.emit(Event::Waiting {
             task: task_ref(task),
-            reason: format!("{} ({})", outcome_words(report.outcome), report.detail),
+            reason: format!("{} ({})", report.outcome.describe(), report.detail),
             seconds,
         });
         if pause(seconds as f64, &self.cancel).await {
@@ -165,21 +155,17 @@ impl Runner<'_> {
         None
     }
 
-    /// Writes a failed attempt into task.json (history, journal); the refreshed task.
-    pub(super) fn record_failure(&self, task: &Task, failed: &Failed) -> Result<Task> {
-        let entry = history_entry(failed);
-        self.record(
-            task,
-            entry,
-            (failed.summary, "failed", failed.notes),
-            |_| {},
-        )
+    /// Writes a failed or interrupted attempt into task.json (history, and the journal for a
+    /// failure); the refreshed task.
+    pub(super) fn record_failure(&self, task: &Task, failed: &AttemptRecord) -> Result<Task> {
+        self.record(task, failed, |_| {})
     }
 
     pub(super) fn complete(
         &mut self,
         task: &Task,
         attempt: u32,
+        report: &AgentReport,
         changed: &[String],
         gate: &GateReport,
     ) -> Result<()> {
@@ -212,21 +198,19 @@ impl Runner<'_> {
                     .join(", ")
             ));
         }
-        let entry = json!({
-            "attempt": attempt,
-            "status": "completed",
-            "outcome": "ok",
-            "backend_exit_code": 0,
-            "summary": summary,
-            "changed_files": changed.iter().take(20).collect::<Vec<_>>(),
-            "verification_errors": [],
-            "finished_at": stamp(),
-        });
         let cap = self.settings.config.reflection.max_learning_notes as usize;
-        let notes_for_task = notes.clone();
-        self.record(task, entry, (&summary, "completed", &notes), move |t| {
+        let completed = AttemptRecord {
+            status: "completed",
+            attempt,
+            report,
+            changed,
+            gate: Some(gate),
+            summary: &summary,
+            notes: &notes,
+        };
+        self.record(task, &completed, |t| {
             t.complete();
-            append_unique(&mut t.learning_notes, &notes_for_task, cap);
+            append_unique(&mut t.learning_notes, &notes, cap);
         })?;
         self.sinks.emit(Event::TaskCompleted {
             task: task_ref(task),
@@ -239,26 +223,27 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Appends an attempt-history entry and a journal entry (summary, status, notes), applies
-    /// `change`, saves.
+    /// Appends the attempt's history entry and (unless it was interrupted) a journal entry,
+    /// applies `change`, saves.
     fn record(
         &self,
         task: &Task,
-        entry: Value,
-        (summary, status, notes): (&str, &str, &[String]),
+        attempt: &AttemptRecord,
         change: impl FnOnce(&mut Task),
     ) -> Result<Task> {
         let reflection = &self.settings.config.reflection;
         let id = task.id.clone();
-        let journal_entry =
-            json!({"task_id": id, "status": status, "summary": summary, "learning_notes": notes});
+        let entry = history_entry(attempt);
+        let status = attempt.status;
+        let journal_entry = json!({"task_id": id, "status": status, "summary": attempt.summary,
+            "learning_notes": attempt.notes});
         let updated = self.store.update(Backup::None, |q| {
             let mut out = None;
             if let Some(t) = q.find_mut(&id) {
                 if let Value::Object(map) = entry {
                     t.attempt_history.push(map);
                 }
-                cap_front(
+                keep_last(
                     &mut t.attempt_history,
                     reflection.max_attempt_history_entries as usize,
                 );
@@ -269,7 +254,7 @@ impl Runner<'_> {
             if let (Value::Object(map), false) = (journal_entry, status == "interrupted") {
                 let journal = q.learning_journal.get_or_insert_with(Vec::new);
                 journal.push(map);
-                cap_front(journal, reflection.max_project_learning_entries as usize);
+                keep_last(journal, reflection.max_project_learning_entries as usize);
             }
             q.refresh_statistics();
             Ok(out)

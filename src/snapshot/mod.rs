@@ -31,7 +31,7 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use crate::config::{Config, ProjectPaths};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A file modified this close to the snapshot may be modified again without its mtime moving.
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -48,13 +48,6 @@ pub struct Rules {
     include: Option<PathPatterns>,
     /// autodev's own files and directories, relative to `root`.
     runtime: Vec<String>,
-}
-
-fn globs(patterns: &[String], key: &str) -> Result<PathPatterns> {
-    PathPatterns::new(patterns).map_err(|message| Error::Setting {
-        key: key.to_string(),
-        message,
-    })
 }
 
 /// `path` relative to `root` with `/` separators, if it is inside.
@@ -89,11 +82,14 @@ impl Rules {
                 .map(|d| PathBuf::from(d.trim()))
                 .collect(),
             ignore_names: s.ignore_dirs.iter().map(|d| d.trim().to_string()).collect(),
-            ignore: globs(&s.ignore_path_globs, "snapshot.ignore_path_globs")?,
+            ignore: PathPatterns::setting(&s.ignore_path_globs, "snapshot.ignore_path_globs")?,
             include: if s.include_path_globs.is_empty() {
                 None
             } else {
-                Some(globs(&s.include_path_globs, "snapshot.include_path_globs")?)
+                Some(PathPatterns::setting(
+                    &s.include_path_globs,
+                    "snapshot.include_path_globs",
+                )?)
             },
             runtime,
             root,

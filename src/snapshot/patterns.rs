@@ -48,6 +48,14 @@ impl PathPatterns {
         })
     }
 
+    /// Compiles the patterns of setting `key`; a bad one is an error naming the setting.
+    pub fn setting(patterns: &[String], key: &str) -> crate::error::Result<PathPatterns> {
+        PathPatterns::new(patterns).map_err(|message| crate::error::Error::Setting {
+            key: key.to_string(),
+            message,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }

@@ -12,5 +12,5 @@ pub mod state;
 pub mod store;
 
 pub use model::{Task, TaskFile};
-pub use state::{ActivePhase, Counts, Lifecycle, LiveTask, TaskStatus};
+pub use state::{ActivePhase, Counts, Lifecycle, LiveTask, TaskStatus, blocked_at_now};
 pub use store::{Backup, TaskStore};

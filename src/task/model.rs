@@ -313,6 +313,24 @@ impl TaskFile {
     }
 }
 
+/// Keeps the last `cap` items of a bounded list (0: no bound).
+pub fn keep_last<T>(items: &mut Vec<T>, cap: usize) {
+    if cap > 0 && items.len() > cap {
+        items.drain(..items.len() - cap);
+    }
+}
+
+/// Appends the items `list` does not have yet, then keeps the last `cap` (0: no bound): how
+/// notes, docs and outputs grow.
+pub fn append_unique(list: &mut Vec<String>, new: &[String], cap: usize) {
+    for item in new {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+    keep_last(list, cap);
+}
+
 /// What kind of JSON value this is, for messages ("a string", "a list").
 pub(crate) fn describe(value: &Value) -> &'static str {
     match value {

@@ -81,6 +81,13 @@ impl Counts {
     }
 }
 
+/// Now, in the form `blocked_at` is written in (UTC, microseconds, `+00:00`, as the original).
+pub fn blocked_at_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string()
+}
+
 impl Task {
     pub fn lifecycle(&self) -> Lifecycle {
         if self.passes {
@@ -124,7 +131,7 @@ impl Task {
         }
     }
 
-    /// Blocks the task with a reason, at `at` (an ISO-8601 timestamp).
+    /// Blocks the task with a reason, at `at` (an ISO-8601 timestamp, see [`blocked_at_now`]).
     pub fn block(&mut self, reason: &str, at: String) {
         self.passes = false;
         self.blocked = true;

@@ -321,10 +321,7 @@ fn a_missing_program_is_named() {
 fn preflight_finds_the_cli_and_reads_its_version() {
     let fake = Fake::new();
     let config = Config::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = autodev::exec::runtime().expect("runtime");
     let path = fake.path_var();
     let found = runtime
         .block_on(backend::preflight(

@@ -1,7 +1,6 @@
 //! `autodev verify`: the gate of one task, run now, in a real git repository.
 
-use std::process::Command;
-
+use crate::common::git;
 use crate::harness::Project;
 
 const QUEUE: &str = r#"{"tasks": [
@@ -15,20 +14,6 @@ const QUEUE: &str = r#"{"tasks": [
                   "direction": "lower_is_better", "target": 50}}
 ]}"#;
 
-fn git(project: &Project, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(project.path())
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git");
-    assert!(
-        status.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-}
-
 /// A committed project; then the "agent" adds a source file, edits a protected test and rewrites
 /// task.json (a runtime file, never counted).
 fn worked_project() -> Project {
@@ -38,10 +23,10 @@ fn worked_project() -> Project {
         "[project]\nname = \"demo\"\n[verification]\nprotected_paths = [\"tests/**\"]\n",
     );
     project.write("tests/test_app.py", "assert True\n");
-    git(&project, &["init", "-q"]);
-    git(&project, &["add", "-A"]);
+    git(project.path(), &["init", "-q"]);
+    git(project.path(), &["add", "-A"]);
     git(
-        &project,
+        project.path(),
         &[
             "-c",
             "user.name=t",

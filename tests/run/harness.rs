@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub use crate::common::Run;
+use crate::common::git;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_autodev");
 const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
@@ -18,25 +19,6 @@ pub struct Repo {
     pub state: PathBuf,
     bin: PathBuf,
     _outside: tempfile::TempDir,
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Repo {

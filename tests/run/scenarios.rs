@@ -276,11 +276,11 @@ fn auto_commit_takes_only_the_tasks_files_and_leaves_the_users_work_alone() {
     repo.write("notes.txt", "mine\n");
     repo.write("draft.txt", "v1\n");
     repo.write(".gitignore", "logs/\n*.log\n");
-    crate::harness::git(repo.path(), &["add", "-A"]);
-    crate::harness::git(repo.path(), &["commit", "-qm", "user files"]);
+    crate::common::git(repo.path(), &["add", "-A"]);
+    crate::common::git(repo.path(), &["commit", "-qm", "user files"]);
     // The user's own work in progress: one staged edit, one unstaged edit.
     repo.write("notes.txt", "mine, edited and staged\n");
-    crate::harness::git(repo.path(), &["add", "notes.txt"]);
+    crate::common::git(repo.path(), &["add", "notes.txt"]);
     repo.write("draft.txt", "v2, not staged\n");
     // The agent also writes a file git ignores.
     repo.script(0, &format!("{SUCCESS}write debug.log noise\n"));
@@ -288,9 +288,9 @@ fn auto_commit_takes_only_the_tasks_files_and_leaves_the_users_work_alone() {
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("Committed "), "{}", run.stderr);
-    let files = crate::harness::git(repo.path(), &["show", "--name-only", "--format=%s", "HEAD"]);
+    let files = crate::common::git(repo.path(), &["show", "--name-only", "--format=%s", "HEAD"]);
     assert_eq!(files.trim(), "autodev: T1 - Create hello\n\nhello.txt");
-    let status = crate::harness::git(repo.path(), &["status", "--porcelain"]);
+    let status = crate::common::git(repo.path(), &["status", "--porcelain"]);
     assert!(
         status.contains("M  notes.txt"),
         "the staged edit stays staged: {status}"
@@ -321,7 +321,7 @@ fn a_held_index_lock_is_reported_and_nothing_is_staged() {
         run.stderr
     );
     std::fs::remove_file(repo.path().join(".git/index.lock")).expect("unlock");
-    let status = crate::harness::git(repo.path(), &["status", "--porcelain"]);
+    let status = crate::common::git(repo.path(), &["status", "--porcelain"]);
     assert!(status.contains("?? hello.txt"), "{status}");
 }
 

@@ -24,9 +24,7 @@ fn plan(dir: &std::path::Path, commands: &[&str], timeout_seconds: u64) -> Plan 
 }
 
 fn run(plan: &Plan) -> Vec<CheckRun> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    autodev::exec::runtime()
         .expect("runtime")
         .block_on(gate::run_checks(
             plan,
