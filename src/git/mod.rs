@@ -1,7 +1,7 @@
 //! The only place autodev builds git commands. Each runs under [`crate::exec`] supervision with a
 //! time limit; output is read from the bounded capture.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -83,8 +83,84 @@ pub struct Commit {
     pub committed_at: String,
 }
 
+/// The git directory of the repository holding `dir` (a `.git` directory, or the one a `.git`
+/// file points at, as in linked worktrees and submodules), found without running git.
+fn git_dir_of(dir: &Path) -> Option<PathBuf> {
+    for at in dir.ancestors() {
+        let dot = at.join(".git");
+        if dot.is_dir() {
+            return Some(dot);
+        }
+        if dot.is_file() {
+            let text = std::fs::read_to_string(&dot).ok()?;
+            let target = text.strip_prefix("gitdir:")?.trim();
+            return Some(at.join(target));
+        }
+    }
+    None
+}
+
+/// A token that changes whenever `HEAD` of `dir`'s repository points at another commit, read
+/// from the ref files without running git. `None` when it cannot be told that way (no
+/// repository, the reftable format, anything unexpected): the caller then asks git.
+pub fn head_marker(dir: &Path) -> Option<String> {
+    let git_dir = git_dir_of(dir)?;
+    // Linked worktrees keep their own HEAD but share the refs of the main git directory.
+    let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(rel) => git_dir.join(rel.trim()),
+        Err(_) => git_dir.clone(),
+    };
+    if common.join("reftable").exists() {
+        return None;
+    }
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(name) = head.strip_prefix("ref:").map(str::trim) else {
+        // Detached: HEAD holds the commit id itself.
+        return Some(head.to_string());
+    };
+    let loose = [&git_dir, &common]
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join(name)).ok());
+    let id = match loose {
+        Some(id) => id.trim().to_string(),
+        None => {
+            // Packed refs: "<id> <name>" lines. A branch with no commit yet has no line.
+            let packed = std::fs::read_to_string(common.join("packed-refs")).unwrap_or_default();
+            packed
+                .lines()
+                .find_map(|line| {
+                    let (id, rest) = line.split_once(' ')?;
+                    (rest == name).then(|| id.to_string())
+                })
+                .unwrap_or_default()
+        }
+    };
+    Some(format!("{name} {id}"))
+}
+
+/// The newest commits for prompts, read from git again only when `HEAD` has moved.
+#[derive(Debug, Default)]
+pub struct RecentCommits {
+    /// The `HEAD` marker the list was read at (`None`: unknown, so read each time).
+    at: Option<String>,
+    commits: Vec<Commit>,
+}
+
+impl RecentCommits {
+    /// The `count` newest commits of `dir`'s repository, newest first.
+    pub async fn get(&mut self, dir: &Path, count: usize) -> &[Commit] {
+        let marker = head_marker(dir);
+        if marker.is_none() || marker != self.at {
+            self.commits = recent_commits(dir, count).await;
+            self.at = marker;
+        }
+        &self.commits
+    }
+}
+
 /// The `count` newest commits of `dir`'s repository, newest first; none outside git.
-pub async fn recent_commits(dir: &Path, count: usize) -> Vec<Commit> {
+async fn recent_commits(dir: &Path, count: usize) -> Vec<Commit> {
     let limit = format!("-n{count}");
     let Ok(text) = git(dir, &["log", &limit, "--format=%h%x1f%s%x1f%cI"]).await else {
         return Vec::new();

@@ -35,8 +35,11 @@ use crate::ui::Ui;
 use breaker::Breaker;
 use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
+pub use prompt::idle_brief;
 use records::AttemptRecord;
 
+/// How long an attempt's closing snapshot may stand in for the next attempt's opening one.
+const CARRY_WINDOW: Duration = Duration::from_secs(1);
 /// Longest single wait for a rate-limited or overloaded provider.
 const MAX_SINGLE_WAIT: u64 = 1800;
 
@@ -146,8 +149,11 @@ struct Runner<'a> {
     waited: u64,
     /// Consecutive provider waits, for the backoff.
     wait_streak: u32,
-    /// The newest commits shown in prompts; read again for each task and after autodev commits.
-    commits: Option<Vec<crate::git::Commit>>,
+    /// The last attempt's closing snapshot, while nothing but autodev's own runtime files can
+    /// have been written since: see [`Runner::opening_snapshot`].
+    carry: Option<(Instant, Snapshot)>,
+    /// The newest commits shown in prompts, read again when `HEAD` moves.
+    commits: crate::git::RecentCommits,
 }
 
 /// Runs the queue; the exit code says how it ended.
@@ -207,7 +213,8 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
         cancel,
         waited: 0,
         wait_streak: 0,
-        commits: None,
+        carry: None,
+        commits: crate::git::RecentCommits::default(),
     };
     runner.go().await
 }
@@ -265,8 +272,6 @@ impl Runner<'_> {
                 break;
             };
             attempted += 1;
-            // The agent may have committed during the last task: read the history again.
-            self.commits = None;
             self.sinks.emit(Event::TaskStarted {
                 task: task_ref(&task),
                 number: attempted,
@@ -349,6 +354,18 @@ impl Runner<'_> {
         }
     }
 
+    /// The snapshot an attempt starts from. The previous attempt's closing snapshot serves when
+    /// it was taken moments ago and nothing that could write into the tree has run since (no
+    /// checks, reflection, commit or restored file: each of those drops it); otherwise the tree
+    /// is walked again. Autodev's own writes in between (task.json, logs, TASK.md) are not
+    /// tracked, so the two would be the same.
+    fn opening_snapshot(&mut self) -> Snapshot {
+        match self.carry.take() {
+            Some((taken, snapshot)) if taken.elapsed() < CARRY_WINDOW => snapshot,
+            _ => Snapshot::take(&self.rules, None),
+        }
+    }
+
     fn write_brief(&self, text: &str) -> Result<()> {
         let path = &self.settings.paths.task_brief;
         durable::write_atomic_unsynced(path, text.as_bytes())
@@ -357,10 +374,11 @@ impl Runner<'_> {
 
     async fn render_prompt(&mut self, task: &Task) -> Result<String> {
         let queue = self.store.load()?;
-        if self.commits.is_none() {
-            self.commits = Some(crate::git::recent_commits(&self.settings.paths.code_dir, 3).await);
-        }
-        let commits = self.commits.clone().unwrap_or_default();
+        let commits = self
+            .commits
+            .get(&self.settings.paths.code_dir, 3)
+            .await
+            .to_vec();
         let input = prompt::PromptInput {
             task,
             config: &self.settings.config,
@@ -399,7 +417,7 @@ impl Runner<'_> {
                 return Ok(TaskEnd::Interrupted);
             }
             attempt += 1;
-            let before = Snapshot::take(&self.rules, None);
+            let before = self.opening_snapshot();
             let guard = match &self.protected {
                 Some(patterns) => Some(Guard::capture(
                     paths.code_dir.clone(),
@@ -435,8 +453,9 @@ impl Runner<'_> {
             // Protected files are put back whatever became of the attempt.
             let after = Snapshot::take(&self.rules, Some(&before));
             let changed = snapshot::diff(&before, &after).all();
+            let mut restored = Vec::new();
             if let Some(guard) = &guard {
-                let restored = guard.restore(&changed)?;
+                restored = guard.restore(&changed)?;
                 if !restored.is_empty() {
                     self.sinks.note(
                         Level::Warn,
@@ -446,6 +465,9 @@ impl Runner<'_> {
                         ),
                     );
                 }
+            }
+            if restored.is_empty() {
+                self.carry = Some((Instant::now(), after));
             }
             if let Some(error) = tee_error {
                 return Ok(TaskEnd::Halt(format!(
@@ -491,6 +513,8 @@ impl Runner<'_> {
             let plan = Plan::new(&task, config, paths);
             let gate = if outcome == Outcome::Ok {
                 if !plan.commands.is_empty() {
+                    // Checks may write into the tree (build output, coverage, caches).
+                    self.carry = None;
                     self.sinks.emit(Event::Validating {
                         task: task_ref(&task),
                         checks: plan.commands.len(),
@@ -558,6 +582,8 @@ impl Runner<'_> {
                     errors: &errors,
                     log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
                 };
+                // A one-shot call cannot always be made read-only (the command backend).
+                self.carry = None;
                 match self.reflect(&task, &failure, &log_path).await {
                     Ok(refined) => {
                         learning_notes = refined.learning_notes.clone();

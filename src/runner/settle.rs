@@ -89,6 +89,8 @@ impl Runner<'_> {
 
     /// Commits the task's changed files, and only those (`[git] auto_commit`).
     pub(super) async fn commit(&mut self, task: &Task, changed: &[String]) {
+        // Commit hooks may rewrite files (formatters).
+        self.carry = None;
         if changed.is_empty() {
             return;
         }
@@ -101,7 +103,6 @@ impl Runner<'_> {
             .replace("{task_name}", task.display_title());
         match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
             crate::git::Committed::Made { sha, ignored } => {
-                self.commits = None;
                 self.sinks
                     .note(Level::Info, format!("Committed {sha}: {message}"));
                 if !ignored.is_empty() {

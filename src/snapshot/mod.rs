@@ -23,12 +23,11 @@ use std::hash::Hasher;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use walkdir::WalkDir;
 
 use crate::config::{Config, ProjectPaths};
 use crate::error::Result;
@@ -191,8 +190,46 @@ fn content_hash(path: &Path) -> Option<u64> {
     }
 }
 
-/// Directory levels read before the rest is split among threads.
-const SPLIT_DEPTH: usize = 2;
+/// A directory to read: its path, and its path relative to the root (empty for the root).
+type Unit = (PathBuf, String);
+
+/// The directories still to read, shared by the walking threads, and how many threads are
+/// reading one right now (the walk is over when both are zero).
+struct Pending {
+    state: Mutex<(Vec<Unit>, usize)>,
+    changed: Condvar,
+}
+
+impl Pending {
+    /// The next directory to read, waiting while others may still find some; `None` at the end.
+    fn next(&self) -> Option<Unit> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(unit) = state.0.pop() {
+                state.1 += 1;
+                return Some(unit);
+            }
+            if state.1 == 0 {
+                return None;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// One directory read, with the subdirectories it holds.
+    fn done(&self, found: &mut Vec<Unit>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0.append(found);
+        state.1 -= 1;
+        // Waiting threads have new work, or learn that there is none left.
+        if !state.0.is_empty() || state.1 == 0 {
+            self.changed.notify_all();
+        }
+    }
+}
 
 /// One snapshot being taken.
 struct Walk<'a> {
@@ -203,14 +240,11 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Records `dir`'s files; its subdirectories become `units` once `depth` levels are read.
-    fn expand(
-        &self,
-        dir: &Path,
-        depth: usize,
-        units: &mut Vec<PathBuf>,
-        out: &mut Vec<(String, Stamp)>,
-    ) {
+    /// Records the files of one directory and collects its subdirectories that are not pruned.
+    ///
+    /// Files are stat'ed relative to their open directory, and relative paths are built while
+    /// descending, so no full path is resolved or stripped per file.
+    fn read(&self, (dir, rel): &Unit, subdirs: &mut Vec<Unit>, out: &mut Vec<(String, Stamp)>) {
         // Unreadable directories (permissions, removed mid-walk) are skipped.
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -219,54 +253,42 @@ impl Walk<'_> {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
+            let child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
             if kind.is_dir() {
-                let pruned = relative(&self.rules.root, &path)
-                    .is_none_or(|rel| self.rules.prunes(&rel, &name));
-                if pruned {
-                    continue;
-                }
-                if depth > 1 {
-                    self.expand(&path, depth - 1, units, out);
-                } else {
-                    units.push(path);
+                if !self.rules.prunes(&child, &name) {
+                    subdirs.push((entry.path(), child));
                 }
             } else if let Ok(meta) = entry.metadata() {
-                self.record(&path, &meta, out);
+                // Symlinks are recorded as links (their own stat), never followed.
+                self.record(&entry, child, &meta, out);
             }
         }
     }
 
-    /// Records every file under `dir` (which is not itself pruned).
-    fn subtree(&self, dir: &Path, out: &mut Vec<(String, Stamp)>) {
-        let rules = self.rules;
-        let walker = WalkDir::new(dir)
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|entry| {
-                if entry.depth() == 0 || !entry.file_type().is_dir() {
-                    return true;
-                }
-                relative(&rules.root, entry.path())
-                    .is_some_and(|rel| !rules.prunes(&rel, &entry.file_name().to_string_lossy()))
-            });
-        // Unreadable entries (permissions, files vanishing mid-walk) are skipped.
-        for entry in walker.filter_map(std::result::Result::ok) {
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            if let Ok(meta) = entry.metadata() {
-                self.record(entry.path(), &meta, out);
-            }
+    /// Reads directories until none is left; what it recorded.
+    fn work(&self, pending: &Pending) -> Vec<(String, Stamp)> {
+        let mut out = Vec::new();
+        let mut found = Vec::new();
+        while let Some(unit) = pending.next() {
+            self.read(&unit, &mut found, &mut out);
+            pending.done(&mut found);
         }
+        out
     }
 
-    fn record(&self, path: &Path, meta: &Metadata, out: &mut Vec<(String, Stamp)>) {
-        let Some(rel) = relative(&self.rules.root, path) else {
-            return;
-        };
+    fn record(
+        &self,
+        entry: &std::fs::DirEntry,
+        rel: String,
+        meta: &Metadata,
+        out: &mut Vec<(String, Stamp)>,
+    ) {
         if !self.rules.tracks(&rel) {
             return;
         }
@@ -274,7 +296,7 @@ impl Walk<'_> {
         let before = self.reference.and_then(|r| r.files.get(&rel));
         let recheck = before.is_some_and(|b| b.hash.is_some() && b.same_stat(&stamp));
         if (stamp.mtime_ns >= self.racy_after || recheck) && meta.is_file() {
-            stamp.hash = content_hash(path);
+            stamp.hash = content_hash(&entry.path());
         }
         out.push((rel, stamp));
     }
@@ -284,7 +306,7 @@ impl Snapshot {
     /// Walks the watched directories. With `reference` (the snapshot taken before), files whose
     /// stat is unchanged but which were hashed then are hashed again, so their content decides.
     ///
-    /// The top levels are read here; the directories below them are walked by several threads
+    /// Directories are shared out one at a time among up to eight threads, this one included
     /// (stat calls dominate, and git status parallelises them the same way).
     pub fn take(rules: &Rules, reference: Option<&Snapshot>) -> Snapshot {
         let racy_after = SystemTime::now()
@@ -296,33 +318,37 @@ impl Snapshot {
             reference,
             racy_after,
         };
-        let mut found = Vec::new();
-        let mut units = Vec::new();
+        let mut start = Vec::new();
         for dir in &rules.watch {
-            walk.expand(&rules.root.join(dir), SPLIT_DEPTH, &mut units, &mut found);
+            let path = rules.root.join(dir);
+            // A watched directory outside the project root has nothing to track.
+            let Ok(rel) = path.strip_prefix(&rules.root) else {
+                continue;
+            };
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .filter(|c| c != ".")
+                .collect::<Vec<_>>()
+                .join("/");
+            start.push((path, rel));
         }
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 8)
-            .min(units.len().max(1));
-        let next = AtomicUsize::new(0);
-        let work = || {
-            let mut out = Vec::new();
-            while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
-                walk.subtree(unit, &mut out);
-            }
-            out
+        let pending = Pending {
+            state: Mutex::new((start, 0)),
+            changed: Condvar::new(),
         };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         // This thread is one of the workers; the others are spawned for the walk.
         let parts: Vec<Vec<(String, Stamp)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
-            let mut parts = vec![work()];
+            let handles: Vec<_> = (1..workers)
+                .map(|_| scope.spawn(|| walk.work(&pending)))
+                .collect();
+            let mut parts = vec![walk.work(&pending)];
             parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
             parts
         });
-        let total = found.len() + parts.iter().map(Vec::len).sum::<usize>();
+        let total = parts.iter().map(Vec::len).sum::<usize>();
         let mut files = FxHashMap::with_capacity_and_hasher(total, Default::default());
-        files.extend(found);
         for part in parts {
             files.extend(part);
         }

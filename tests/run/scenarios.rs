@@ -308,6 +308,56 @@ fn auto_commit_takes_only_the_tasks_files_and_leaves_the_users_work_alone() {
 }
 
 #[test]
+fn the_next_prompt_lists_the_commit_made_for_the_task_before() {
+    let tasks = r#"{"tasks": [
+      {"id": "T1", "title": "Create hello", "verification": {"path_patterns": ["hello.txt"]}},
+      {"id": "T2", "title": "Create world", "verification": {"path_patterns": ["world.txt"]}}
+    ]}"#;
+    let repo = repo(tasks, "");
+    repo.script(1, SUCCESS);
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first = std::fs::read_to_string(repo.state.join("call-1.stdin")).expect("stdin");
+    assert!(first.contains(" base "), "{first}");
+    assert!(!first.contains("autodev: T1"), "{first}");
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("stdin");
+    assert!(second.contains("autodev: T1 - Create hello"), "{second}");
+}
+
+#[test]
+fn files_written_by_checks_are_not_counted_as_the_next_tasks_changes() {
+    // T1's check writes a file into the tree; T2's agent writes only world.txt. Whether or not
+    // autodev reuses a snapshot between tasks, T2 must be credited with world.txt alone.
+    let tasks = r#"{"tasks": [
+      {"id": "T1", "title": "Create hello", "verification": {"path_patterns": ["hello.txt"],
+       "validate_commands": ["echo generated > report.txt"]}},
+      {"id": "T2", "title": "Create world", "verification": {"path_patterns": ["world.txt"]}},
+      {"id": "T3", "title": "Create again", "verification": {"path_patterns": ["again.txt"]}}
+    ]}"#;
+    let repo = repo(tasks, "[git]\nauto_commit = false\n");
+    repo.script(1, SUCCESS);
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl\n",
+    );
+    repo.script(
+        3,
+        "write again.txt again\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.read("report.txt"), "generated\n");
+    let changed = |id: &str| repo.task(id)["attempt_history"][0]["changed_files"].clone();
+    assert_eq!(changed("T1"), serde_json::json!(["hello.txt"]));
+    assert_eq!(changed("T2"), serde_json::json!(["world.txt"]));
+    assert_eq!(changed("T3"), serde_json::json!(["again.txt"]));
+}
+
+#[test]
 fn a_held_index_lock_is_reported_and_nothing_is_staged() {
     let repo = repo(ONE_TASK, "");
     repo.script(0, SUCCESS);
