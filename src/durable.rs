@@ -23,6 +23,31 @@ pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, false)
 }
 
+/// Creates `path` with `bytes` only if nothing exists there yet: the file appears whole (temp
+/// file, then a link that fails on an existing name), and an existing file is never touched.
+/// `Ok(false)` when something was already there.
+pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Ok(false);
+    }
+    let dir = parent_dir(path);
+    fs::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".autodev-new.")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    // A new project file, readable like any other (temp files start private).
+    temp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    temp.as_file().sync_all()?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.error),
+    }
+}
+
 fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = parent_dir(path);
     let name = path

@@ -5,7 +5,8 @@
 //! terminal styling in [`ui`]; atomic state files and locks in [`durable`]; files written for
 //! people and tools (such as `logs/runtime-status.json`) in [`report`]. Agent CLIs are described
 //! by [`backend`] (how to call each one, how to read its output) and run under [`exec`], which
-//! supervises every child process. [`snapshot`] tracks which files an attempt changed and [`gate`] judges the evidence; [`git`] is the only place git commands are built.
+//! supervises every child process. [`snapshot`] tracks which files an attempt changed and [`gate`] judges the evidence; [`git`] is the only place git commands are built. [`skills`] owns the bundled skills and
+//! the project scaffolding of `autodev init`.
 
 pub mod backend;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod reflect;
 pub mod report;
 pub mod runner;
+pub mod skills;
 pub mod snapshot;
 pub mod task;
 pub mod template;

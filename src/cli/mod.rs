@@ -6,7 +6,10 @@
 
 mod backend;
 mod config;
+mod init;
+mod install_skills;
 mod run;
+mod skills;
 mod status;
 mod task;
 mod verify;
@@ -58,6 +61,8 @@ fn parse_backend(text: &str) -> std::result::Result<crate::config::BackendName, 
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a project (or add an agent CLI's files to one); never overwrites
+    Init(init::Args),
     /// Task management
     Task(task::Args),
     /// Show project status summary
@@ -70,6 +75,10 @@ pub enum Command {
     Verify(verify::Args),
     /// Work the task queue unattended
     Run(run::Args),
+    /// Register the project's skills with the CLI of backend.default
+    InstallSkills(install_skills::Args),
+    /// List, recommend and check skills
+    Skills(skills::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -145,6 +154,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Backend(args)) => backend::run(&context, args),
         Some(Command::Verify(args)) => verify::run(&context, args),
         Some(Command::Run(args)) => run::run(&context, args),
+        Some(Command::Init(args)) => init::run(&context, args),
+        Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
+        Some(Command::Skills(args)) => skills::run(&context, args),
     }
 }
 

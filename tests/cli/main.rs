@@ -5,6 +5,7 @@ mod backend;
 mod common;
 mod config;
 mod harness;
+mod skills;
 mod status;
 mod tasks;
 mod verify;

@@ -1,0 +1,63 @@
+//! `autodev init [DIR] [--name NAME] [--use TOOL]`: creates a project, or adds a tool's files to
+//! one, never overwriting what exists.
+
+use std::path::PathBuf;
+
+use super::Context;
+use crate::error::{Exit, Result};
+use crate::skills::{self, Tool};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project folder (created if missing)
+    #[arg(default_value = ".")]
+    directory: PathBuf,
+    /// Project name (default: the folder name)
+    #[arg(long)]
+    name: Option<String>,
+    /// The agent CLI to scaffold for: claude, codex, gemini or opencode
+    #[arg(long = "use", value_name = "TOOL", default_value = "codex")]
+    tool: String,
+}
+
+pub fn run(context: &Context, args: Args) -> Result<Exit> {
+    let tool = Tool::parse(&args.tool)?;
+    let report = skills::init(&args.directory, args.name.as_deref(), tool)?;
+    let mut out = String::new();
+    if report.created.is_empty() {
+        out.push_str(&format!(
+            "Nothing to create: every file already exists in {}.\n",
+            report.root.display()
+        ));
+    } else {
+        out.push_str(&format!(
+            "Created {} entr{} in {} for {}:\n",
+            report.created.len(),
+            if report.created.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            report.root.display(),
+            tool.label()
+        ));
+        for name in &report.created {
+            out.push_str(&format!("  {name}\n"));
+        }
+    }
+    if !report.kept.is_empty() {
+        out.push_str(&format!(
+            "Left {} existing entr{} as they were:\n",
+            report.kept.len(),
+            if report.kept.len() == 1 { "y" } else { "ies" }
+        ));
+        for name in &report.kept {
+            out.push_str(&format!("  {name}\n"));
+        }
+    }
+    if !report.created.is_empty() {
+        out.push_str("Next: describe the work with `autodev plan --intent \"...\"` or add tasks to task.json, then `autodev run`.\n");
+    }
+    context.print(&out)?;
+    Ok(Exit::Success)
+}
