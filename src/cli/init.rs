@@ -20,6 +20,11 @@ pub struct Args {
     tool: String,
 }
 
+/// "1 entry", "3 existing entries".
+fn entries(n: usize, kind: &str) -> String {
+    format!("{n} {kind}entr{}", if n == 1 { "y" } else { "ies" })
+}
+
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let tool = Tool::parse(&args.tool)?;
     let report = skills::init(&args.directory, args.name.as_deref(), tool)?;
@@ -31,13 +36,8 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         ));
     } else {
         out.push_str(&format!(
-            "Created {} entr{} in {} for {}:\n",
-            report.created.len(),
-            if report.created.len() == 1 {
-                "y"
-            } else {
-                "ies"
-            },
+            "Created {} in {} for {}:\n",
+            entries(report.created.len(), ""),
             report.root.display(),
             tool.label()
         ));
@@ -47,9 +47,8 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     }
     if !report.kept.is_empty() {
         out.push_str(&format!(
-            "Left {} existing entr{} as they were:\n",
-            report.kept.len(),
-            if report.kept.len() == 1 { "y" } else { "ies" }
+            "Left {} as they were:\n",
+            entries(report.kept.len(), "existing ")
         ));
         for name in &report.kept {
             out.push_str(&format!("  {name}\n"));

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::runtime::Runtime;
+
 use super::Tool;
 use super::scaffold::{CLAUDE_PLUGIN, GEMINI_EXTENSION};
 use crate::backend::install_hint;
@@ -114,13 +116,13 @@ fn link_all(root: &Path, tool: Tool, target_dir: &Path) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// Runs one registration command; its output when it succeeded.
-fn command(root: &Path, tool: Tool, args: &[&str]) -> Result<()> {
+/// Runs one registration command on `runtime`; an error naming it and what it printed when it
+/// fails.
+fn command(runtime: &Runtime, root: &Path, tool: Tool, args: &[&str]) -> Result<()> {
     let program = tool.name();
     let line = format!("{program} {}", args.join(" "));
     let mut spec = Spec::new(program, root);
     spec.args = args.iter().map(|a| a.to_string()).collect();
-    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
     let outcome = match runtime.block_on(exec::quick(&spec, COMMAND_TIMEOUT)) {
         Ok(outcome) => outcome,
         Err(exec::SpawnError::NotFound { .. }) => {
@@ -148,6 +150,10 @@ fn command(root: &Path, tool: Tool, args: &[&str]) -> Result<()> {
         message: format!("`{line}` failed: {said}"),
         hint: format!("fix what {program} reports, then run `autodev install-skills` again"),
     })
+}
+
+fn runtime() -> Result<Runtime> {
+    exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))
 }
 
 fn require(path: &Path, what: &str, tool: Tool) -> Result<()> {
@@ -184,6 +190,7 @@ pub fn install(root: &Path, tool: Tool) -> Result<Vec<String>> {
             );
         }
         Tool::Claude => {
+            let rt = runtime()?;
             let dir = root.join(".claude-plugin");
             let plugin = dir.join("plugin.json");
             let marketplace = dir.join("marketplace.json");
@@ -192,9 +199,15 @@ pub fn install(root: &Path, tool: Tool) -> Result<Vec<String>> {
             let plugin_name = manifest_name(&plugin)?;
             let market_name = manifest_name(&marketplace)?;
             let text = |p: &Path| p.to_string_lossy().into_owned();
-            command(root, tool, &["plugin", "validate", &text(&plugin)])?;
-            command(root, tool, &["plugin", "validate", &text(&marketplace)])?;
+            command(&rt, root, tool, &["plugin", "validate", &text(&plugin)])?;
             command(
+                &rt,
+                root,
+                tool,
+                &["plugin", "validate", &text(&marketplace)],
+            )?;
+            command(
+                &rt,
                 root,
                 tool,
                 &[
@@ -207,7 +220,12 @@ pub fn install(root: &Path, tool: Tool) -> Result<Vec<String>> {
                 ],
             )?;
             let id = format!("{plugin_name}@{market_name}");
-            command(root, tool, &["plugin", "install", &id, "--scope", "local"])?;
+            command(
+                &rt,
+                root,
+                tool,
+                &["plugin", "install", &id, "--scope", "local"],
+            )?;
             lines.push("Registered the skills with Claude Code (backend.default=claude):".into());
             lines.push(format!("  validated {}", plugin.display()));
             lines.push(format!("  validated {}", marketplace.display()));
@@ -218,11 +236,12 @@ pub fn install(root: &Path, tool: Tool) -> Result<Vec<String>> {
             lines.push(format!("  installed plugin {id} in the local scope"));
         }
         Tool::Gemini => {
+            let rt = runtime()?;
             let ext = root.join(".gemini/extensions").join(GEMINI_EXTENSION);
             require(&ext, "the Gemini CLI extension", tool)?;
             let text = ext.to_string_lossy().into_owned();
-            command(root, tool, &["extensions", "validate", &text])?;
-            command(root, tool, &["extensions", "link", &text, "--consent"])?;
+            command(&rt, root, tool, &["extensions", "validate", &text])?;
+            command(&rt, root, tool, &["extensions", "link", &text, "--consent"])?;
             lines.push("Registered the skills with Gemini CLI (backend.default=gemini):".into());
             lines.push(format!("  validated {}", ext.display()));
             lines.push(format!("  linked extension {GEMINI_EXTENSION}"));

@@ -45,13 +45,9 @@ pub enum Tool {
 impl Tool {
     pub const ALL: [Tool; 4] = [Tool::Claude, Tool::Codex, Tool::Gemini, Tool::Opencode];
 
+    /// The tool's name, the same as its backend's.
     pub fn name(self) -> &'static str {
-        match self {
-            Tool::Claude => "claude",
-            Tool::Codex => "codex",
-            Tool::Gemini => "gemini",
-            Tool::Opencode => "opencode",
-        }
+        self.backend().as_str()
     }
 
     pub fn label(self) -> &'static str {
@@ -113,19 +109,19 @@ impl Tool {
 
     /// The tool of a configured backend; the command backend has no tool folder.
     pub fn of_backend(backend: BackendName) -> Result<Tool> {
-        match backend {
-            BackendName::Claude => Ok(Tool::Claude),
-            BackendName::Codex => Ok(Tool::Codex),
-            BackendName::Gemini => Ok(Tool::Gemini),
-            BackendName::Opencode => Ok(Tool::Opencode),
-            BackendName::Command => Err(Error::Setup {
-                message: "backend.default is `command`, which has no skills folder".into(),
+        Tool::ALL
+            .into_iter()
+            .find(|t| t.backend() == backend)
+            .ok_or_else(|| Error::Setup {
+                message: format!(
+                    "backend.default is `{}`, which has no skills folder",
+                    backend.as_str()
+                ),
                 hint: format!(
                     "set backend.default to one of {} in autodev.toml",
                     Tool::names()
                 ),
-            }),
-        }
+            })
     }
 
     pub fn backend(self) -> BackendName {

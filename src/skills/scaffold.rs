@@ -191,6 +191,13 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Pretty JSON with a trailing newline, as every JSON file `init` writes.
+fn json_file(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 fn claude_manifests() -> (String, String) {
     let description = "The project's autodev skills, from .skills/";
     let plugin = json!({
@@ -213,12 +220,7 @@ fn claude_manifests() -> (String, String) {
             "version": "1.0.0",
         }],
     });
-    let pretty = |v: &serde_json::Value| {
-        let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
-        text.push('\n');
-        text
-    };
-    (pretty(&plugin), pretty(&marketplace))
+    (json_file(&plugin), json_file(&marketplace))
 }
 
 fn install_steps(tool: Tool) -> String {
@@ -268,9 +270,7 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
     )?;
     let paths = &settings.paths;
     let queue = json!({"project": project, "learning_journal": [], "tasks": []});
-    let mut queue = serde_json::to_string_pretty(&queue).unwrap_or_default();
-    queue.push('\n');
-    w.file(&paths.task_json, &queue)?;
+    w.file(&paths.task_json, &json_file(&queue))?;
     let vars = BTreeMap::from([
         ("project_name", project.clone()),
         ("tool_label", tool.label().to_string()),
@@ -318,9 +318,10 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
                 "description": "The project's autodev skills and commands",
                 "contextFileName": "GEMINI.md",
             });
-            let mut manifest = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-            manifest.push('\n');
-            w.at(&format!("{ext}/gemini-extension.json"), &manifest)?;
+            w.at(
+                &format!("{ext}/gemini-extension.json"),
+                &json_file(&manifest),
+            )?;
             w.at(&format!("{ext}/GEMINI.md"), &render(GUIDE))?;
             w.at(
                 &format!("{ext}/commands/autodev/spec-dev.toml"),
