@@ -14,6 +14,7 @@ pub mod config;
 pub mod durable;
 pub mod error;
 pub mod exec;
+pub mod experiment;
 pub mod gate;
 pub mod git;
 pub mod plan;

@@ -87,9 +87,9 @@ fn badge_color(status: &str) -> &'static str {
     match status {
         "running" | "starting" => "0;36",
         "validating" => "0;35",
-        "retry" | "retry_wait" | "interrupted" => "1;33",
+        "retry" | "retry_wait" | "interrupted" | "discarded" => "1;33",
         "waiting" | "idle" => "0;90",
-        "completed" | "pass" => "0;32",
+        "completed" | "pass" | "kept" => "0;32",
         "blocked" | "failed" | "env_error" | "fail" => "0;31",
         _ => "0;34",
     }

@@ -69,6 +69,11 @@ impl ProjectPaths {
         }
     }
 
+    /// Where `logs/experiments.jsonl` lives.
+    pub fn experiments_log(&self) -> PathBuf {
+        self.log_dir.join("experiments.jsonl")
+    }
+
     /// Where `logs/runtime-status.json` lives.
     pub fn runtime_status(&self) -> PathBuf {
         self.log_dir.join("runtime-status.json")

@@ -205,7 +205,7 @@ pub struct MetricReport {
 }
 
 /// The gate's decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct GateReport {
     pub passed: bool,
     pub changed_files: Vec<String>,
@@ -280,42 +280,8 @@ pub fn judge(
     }
 
     if enforce_changes {
-        let count = changed.len();
-        add(
-            Check {
-                name: "changed files".into(),
-                passed: count >= plan.min_changed_files,
-                detail: format!("{count} changed (minimum {})", plan.min_changed_files),
-                output: None,
-            },
-            Some(format!(
-                "too few changed files: {count}, at least {} expected",
-                plan.min_changed_files
-            )),
-        );
-        if !plan.path_patterns.is_empty() {
-            let (passed, detail) = match PathPatterns::new(&plan.path_patterns) {
-                Ok(patterns) => match changed.iter().find(|p| patterns.matches(p)) {
-                    Some(hit) => (
-                        true,
-                        format!("{hit} matches {}", patterns.patterns().join(", ")),
-                    ),
-                    None => (
-                        false,
-                        format!("no changed file matches {}", patterns.patterns().join(", ")),
-                    ),
-                },
-                Err(message) => (false, message),
-            };
-            add(
-                Check {
-                    name: "path patterns".into(),
-                    passed,
-                    detail: detail.clone(),
-                    output: None,
-                },
-                Some(detail),
-            );
+        for (check, error) in change_checks(plan, changed) {
+            add(check, Some(error));
         }
     }
 
@@ -382,6 +348,81 @@ pub fn judge(
         metric,
         tampered,
     }
+}
+
+/// The evidence that there is a change at all: enough changed files, and one matching the
+/// task's `path_patterns`. Each check with the error it gives when it fails.
+fn change_checks(plan: &Plan, changed: &[String]) -> Vec<(Check, String)> {
+    let count = changed.len();
+    let mut out = vec![(
+        Check {
+            name: "changed files".into(),
+            passed: count >= plan.min_changed_files,
+            detail: format!("{count} changed (minimum {})", plan.min_changed_files),
+            output: None,
+        },
+        format!(
+            "too few changed files: {count}, at least {} expected",
+            plan.min_changed_files
+        ),
+    )];
+    if !plan.path_patterns.is_empty() {
+        let (passed, detail) = match PathPatterns::new(&plan.path_patterns) {
+            Ok(patterns) => match changed.iter().find(|p| patterns.matches(p)) {
+                Some(hit) => (
+                    true,
+                    format!("{hit} matches {}", patterns.patterns().join(", ")),
+                ),
+                None => (
+                    false,
+                    format!("no changed file matches {}", patterns.patterns().join(", ")),
+                ),
+            },
+            Err(message) => (false, message),
+        };
+        out.push((
+            Check {
+                name: "path patterns".into(),
+                passed,
+                detail: detail.clone(),
+                output: None,
+            },
+            detail,
+        ));
+    }
+    out
+}
+
+/// Why `changed` is not evidence of a change (too few files, no path pattern matched); empty
+/// when it is.
+pub fn change_errors(plan: &Plan, changed: &[String]) -> Vec<String> {
+    change_checks(plan, changed)
+        .into_iter()
+        .filter(|(check, _)| !check.passed)
+        .map(|(_, error)| error)
+        .collect()
+}
+
+/// One sample of a numeric completion's metric: every check must succeed (the first failure is
+/// the error, with the end of its output), and the metric is read as in [`judge`].
+pub fn sample(plan: &Plan, runs: &[CheckRun]) -> Result<f64, String> {
+    let Completion::Numeric(numeric) = &plan.completion else {
+        return Err("the task's completion is not numeric".into());
+    };
+    if let Some(failed) = runs.iter().find(|r| !r.succeeded()) {
+        let tail = failed.output_tail();
+        return Err(format!(
+            "check `{}` failed: {}{}",
+            failed.command,
+            failed.failure(plan.timeout_seconds),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("\n{tail}")
+            }
+        ));
+    }
+    read_metric(numeric, runs)
 }
 
 /// The metric from the last successful check that yields one; otherwise why none did.
@@ -497,7 +538,7 @@ mod tests {
             json_path: "$.ms".into(),
             ..NumericCompletion::default()
         };
-        let p = plan(Completion::Numeric(numeric));
+        let p = plan(Completion::Numeric(Box::new(numeric)));
         let good = ["src/lib.rs".to_string()];
         let runs = [
             ran("bench old", 0, r#"{"ms": 200}"#),

@@ -180,7 +180,7 @@ async fn recent_commits(dir: &Path, count: usize) -> Vec<Commit> {
 /// What an auto-commit did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Committed {
-    /// A commit was made: its short sha, and the changed paths left out because git ignores them.
+    /// A commit was made: its full sha, and the changed paths left out because git ignores them.
     Made { sha: String, ignored: Vec<String> },
     /// Nothing of the task's paths differed from HEAD.
     Nothing,
@@ -268,11 +268,7 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
     }
     match git_owned(dir, with_paths(&["commit", "-q", "-m", message], &kept)).await {
         Ok(_) => Committed::Made {
-            sha: git(dir, &["rev-parse", "--short", "HEAD"])
-                .await
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            sha: head(dir).await.unwrap_or_default(),
             ignored,
         },
         Err(e) => {
@@ -282,4 +278,64 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
             Committed::Skipped(format!("git commit failed: {e}"))
         }
     }
+}
+
+/// The first characters of a commit id, as people read it.
+pub fn short_sha(sha: &str) -> &str {
+    &sha[..sha.len().min(10)]
+}
+
+/// The full id of `HEAD`, or why there is none (not a repository, no commit yet).
+pub async fn head(dir: &Path) -> std::result::Result<String, String> {
+    git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"])
+        .await
+        .map(|s| s.trim().to_string())
+        .and_then(|s| {
+            if s.is_empty() {
+                Err("the repository has no commit yet".into())
+            } else {
+                Ok(s)
+            }
+        })
+}
+
+/// Points `name` (such as `refs/autodev/experiments/T1/3`) at `sha`, creating it if needed.
+pub async fn set_ref(dir: &Path, name: &str, sha: &str) -> std::result::Result<(), String> {
+    git(dir, &["update-ref", name, sha]).await.map(|_| ())
+}
+
+/// Takes `candidate` (the current `HEAD`, a child of `kept`) off the branch: the branch goes
+/// back to `kept`, and exactly the paths the candidate changed are put back as they are in
+/// `kept`, in the index and the working tree. Every other file, tracked or not, is left alone
+/// (autodev's own files included, even when they are tracked). No revert commit is made.
+pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Result<(), String> {
+    let now = head(dir).await?;
+    if now != candidate {
+        return Err(format!(
+            "HEAD moved to {} while the experiment expected {}; nothing was reset",
+            short_sha(&now),
+            short_sha(candidate)
+        ));
+    }
+    let changed = git(
+        dir,
+        &["diff", "--name-only", "--no-renames", "-z", kept, candidate],
+    )
+    .await?;
+    let paths: Vec<String> = nul_list(&changed)
+        .map(|p| format!(":(top,literal){p}"))
+        .collect();
+    git(dir, &["reset", "-q", "--soft", kept]).await?;
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec![
+        "restore".to_string(),
+        format!("--source={kept}"),
+        "--staged".to_string(),
+        "--worktree".to_string(),
+        "--".to_string(),
+    ];
+    args.extend(paths);
+    git_owned(dir, args).await.map(|_| ())
 }

@@ -244,6 +244,27 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             Some("blocked"),
             format!("Task {} blocked: {reason}", task.id),
         )],
+        Event::Experiment {
+            task,
+            record,
+            progress,
+        } => {
+            let badge = match record.action.as_str() {
+                "keep" => "kept",
+                "discard" => "discarded",
+                "hold" => "blocked",
+                _ => "validating",
+            };
+            let what = if record.iteration == 0 {
+                format!("Experiment {} reference", task.id)
+            } else {
+                format!(
+                    "Experiment {} iteration {}/{}",
+                    task.id, record.iteration, progress.max_iterations
+                )
+            };
+            vec![(Some(badge), format!("{what}: {}", progress.message))]
+        }
         Event::RunFinished {
             end,
             message,

@@ -1,7 +1,9 @@
 //! What autodev leaves for people and tools to read. The runner emits [`Event`]s; each sink here
 //! turns them into one output: the console and `logs/autodev.log` ([`log`]), `progress.txt`
-//! ([`progress`]) and `logs/runtime-status.json` ([`runtime_status`]).
+//! ([`progress`]), `logs/runtime-status.json` ([`runtime_status`]) and `logs/experiments.jsonl`
+//! ([`experiments`]).
 
+pub mod experiments;
 pub mod log;
 pub mod progress;
 pub mod runtime_status;

@@ -105,6 +105,23 @@ impl StatusWriter {
             Event::TaskStarted { task, .. } => {
                 self.current(task);
                 self.run.current_attempt = 0;
+                let idle = RunState::default();
+                let run = &mut self.run;
+                run.execution_mode = idle.execution_mode;
+                run.execution_strategy = idle.execution_strategy;
+                run.completion_kind = idle.completion_kind;
+                run.completion_name = idle.completion_name;
+                run.completion_target_summary = idle.completion_target_summary;
+                run.last_completion_outcome.clear();
+                run.current_iteration = 0;
+                run.max_iterations = 0;
+                run.baseline_metric.clear();
+                run.best_metric.clear();
+                run.last_metric.clear();
+                run.last_outcome.clear();
+                run.kept_count = 0;
+                run.reverted_count = 0;
+                run.no_improvement_streak = 0;
                 self.set("running", format!("Starting {}: {}", task.id, task.title));
             }
             Event::AttemptStarted {
@@ -198,6 +215,27 @@ impl StatusWriter {
                     format!("Task {} blocked; preparing next task", task.id),
                 );
                 self.push("blocked", Some(task), reason.clone());
+            }
+            Event::Experiment { task, progress, .. } => {
+                let p = progress;
+                let run = &mut self.run;
+                run.execution_mode = "experiment".into();
+                run.execution_strategy = "iterative".into();
+                run.completion_kind = "numeric".into();
+                run.completion_name = p.completion_name.clone();
+                run.completion_target_summary = p.completion_target_summary.clone();
+                run.current_iteration = p.iteration;
+                run.max_iterations = p.max_iterations;
+                run.baseline_metric = p.baseline.clone();
+                run.best_metric = p.best.clone();
+                run.last_metric = p.last.clone();
+                run.last_outcome = p.last_outcome.clone();
+                run.last_completion_outcome = p.last_outcome.clone();
+                run.kept_count = p.kept;
+                run.reverted_count = p.discarded;
+                run.no_improvement_streak = p.no_improvement_streak;
+                self.set("running", format!("{}: {}", task.id, p.message));
+                self.push("running", Some(task), p.message.clone());
             }
             Event::RunFinished { end, message, .. } => {
                 let status = end.status();

@@ -1,14 +1,18 @@
 //! Running the agent for one attempt (supervised, teed to the logs, with heartbeats), and the
 //! dry run that only shows what would run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Level};
-use super::{Runner, append, task_ref};
+use super::prompt::{self, ExperimentContext};
+use super::{Runner, append, attempt_log_path, task_ref};
 use crate::backend::{self, AgentReport, Finished, Invocation};
+use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Limits, Tee};
+use crate::gate::Guard;
+use crate::snapshot::{self, Snapshot};
 use crate::task::Task;
 
 impl Runner<'_> {
@@ -28,7 +32,7 @@ impl Runner<'_> {
             .attempt_log_dir
             .join(self.options.backend.as_str());
         for (i, task) in pending.iter().enumerate() {
-            let prompt = self.render_prompt(task).await?;
+            let prompt = self.render_prompt(task, None).await?;
             let scratch = log_dir.join(format!("task_{}__attempt_1", task.id));
             let invocation = backend::invocation(
                 &self.settings.config,
@@ -172,6 +176,90 @@ impl Runner<'_> {
             .and_then(|p| std::fs::read_to_string(p).ok());
         let report = parser.finish(&Finished::new(&outcome, limits, last_message.as_deref()));
         Ok((report, outcome.tee_error))
+    }
+}
+
+/// What one agent turn left: its report, a log write failure, its log, and the files it
+/// changed (protected files among them have already been put back).
+pub(super) struct Turn {
+    pub report: AgentReport,
+    pub tee_error: Option<String>,
+    pub log_path: PathBuf,
+    pub changed: Vec<String>,
+    /// The changed protected files that were put back.
+    pub restored: Vec<String>,
+}
+
+impl Runner<'_> {
+    /// One turn of the agent on `task` (attempt or iteration `number` of `max`, logged as
+    /// `step`): snapshot, protected files kept, `TASK.md` and the prompt written, the agent run
+    /// under supervision, snapshot again, protected files put back whatever became of the turn.
+    pub(super) async fn turn(
+        &mut self,
+        task: &Task,
+        number: u32,
+        max: u32,
+        step: &str,
+        experiment: Option<&ExperimentContext>,
+    ) -> Result<Turn> {
+        let paths = &self.settings.paths;
+        let before = self.opening_snapshot();
+        let guard = match &self.protected {
+            Some(patterns) => Some(Guard::capture(
+                paths.code_dir.clone(),
+                patterns.clone(),
+                &before,
+            )?),
+            None => None,
+        };
+        self.write_brief(&prompt::active_brief(task, number, max, paths))?;
+        let prompt = self.render_prompt(task, experiment).await?;
+        let log_dir = paths.attempt_log_dir.join(self.options.backend.as_str());
+        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
+        let log_path = attempt_log_path(&log_dir, &task.id, step);
+        let scratch = log_path.with_extension("");
+        let invocation = backend::invocation(
+            &self.settings.config,
+            self.options.backend,
+            &self.request(&prompt, &scratch),
+        )?;
+        if let Some(file) = &invocation.prompt_file {
+            durable::write_atomic(file, prompt.as_bytes())
+                .map_err(|e| Error::io("write", file, e))?;
+        }
+        let (report, tee_error) = self
+            .supervise(task, number, max, &invocation, &log_path)
+            .await?;
+        self.sinks.emit(Event::AgentFinished {
+            task: task_ref(task),
+            attempt: number,
+            report: Box::new(report.clone()),
+        });
+        let after = Snapshot::take(&self.rules, Some(&before));
+        let changed = snapshot::diff(&before, &after).all();
+        let mut restored = Vec::new();
+        if let Some(guard) = &guard {
+            restored = guard.restore(&changed)?;
+            if !restored.is_empty() {
+                self.sinks.note(
+                    Level::Warn,
+                    format!(
+                        "protected files were changed and have been put back: {}",
+                        restored.join(", ")
+                    ),
+                );
+            }
+        }
+        if restored.is_empty() {
+            self.carry = Some((Instant::now(), after));
+        }
+        Ok(Turn {
+            report,
+            tee_error,
+            log_path,
+            changed,
+            restored,
+        })
     }
 }
 

@@ -128,6 +128,12 @@ pub enum Event {
         task: TaskRef,
         reason: String,
     },
+    /// An experiment's measurement, judged and recorded (the baseline is iteration 0).
+    Experiment {
+        task: TaskRef,
+        record: Box<crate::experiment::Record>,
+        progress: Box<ExperimentProgress>,
+    },
     RunFinished {
         end: RunEnd,
         message: String,
@@ -135,4 +141,23 @@ pub enum Event {
         completed: u32,
         blocked: u32,
     },
+}
+
+/// Where an experiment stands, for the run status.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExperimentProgress {
+    pub iteration: u32,
+    pub max_iterations: u32,
+    pub completion_name: String,
+    pub completion_target_summary: String,
+    /// `name=value` of the baseline, of the best kept commit, and of the last measurement.
+    pub baseline: String,
+    pub best: String,
+    pub last: String,
+    pub last_outcome: String,
+    pub kept: u32,
+    pub discarded: u32,
+    pub no_improvement_streak: u32,
+    /// What just happened, in one line.
+    pub message: String,
 }

@@ -11,6 +11,7 @@
 mod agent;
 mod breaker;
 pub mod event;
+mod experiment;
 mod lock;
 mod prompt;
 mod records;
@@ -24,12 +25,13 @@ use crate::config::{BackendName, Settings};
 use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel, CancelLevel, Tee};
-use crate::gate::{self, Guard, Plan};
+use crate::gate::{self, Plan};
 use crate::report::Sink;
+use crate::report::experiments::ExperimentsSink;
 use crate::report::log::LogSink;
 use crate::report::progress::ProgressSink;
 use crate::report::status_writer::StatusWriter;
-use crate::snapshot::{self, PathPatterns, Rules, Snapshot};
+use crate::snapshot::{PathPatterns, Rules, Snapshot};
 use crate::task::{Backup, Lifecycle, Task, TaskStore};
 use crate::ui::Ui;
 use breaker::Breaker;
@@ -99,20 +101,12 @@ fn task_ref(task: &Task) -> TaskRef {
     }
 }
 
-/// A per-attempt log path that never overwrites an earlier one.
-fn attempt_log_path(dir: &Path, task_id: &str, attempt: u32) -> PathBuf {
-    let safe: String = task_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+/// A log path for one step of a task (`attempt_2`, `baseline`, `iteration_3`) that never
+/// overwrites an earlier one.
+fn attempt_log_path(dir: &Path, task_id: &str, step: &str) -> PathBuf {
+    let safe = crate::task::safe_id(task_id);
     let when = durable::file_stamp();
-    let base = format!("task_{safe}__attempt_{attempt}_{when}");
+    let base = format!("task_{safe}__{step}_{when}");
     let mut path = dir.join(format!("{base}.log"));
     let mut n = 2;
     while path.exists() {
@@ -195,6 +189,7 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
             LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?,
         ));
         list.push(Box::new(ProgressSink::new(paths.progress.clone())));
+        list.push(Box::new(ExperimentsSink::new(paths.experiments_log())));
         list.push(Box::new(StatusWriter::new(
             paths.runtime_status(),
             TaskStore::new(paths),
@@ -372,7 +367,11 @@ impl Runner<'_> {
             .map_err(|e| Error::io("write", path, e))
     }
 
-    async fn render_prompt(&mut self, task: &Task) -> Result<String> {
+    async fn render_prompt(
+        &mut self,
+        task: &Task,
+        experiment: Option<&prompt::ExperimentContext>,
+    ) -> Result<String> {
         let queue = self.store.load()?;
         let commits = self
             .commits
@@ -386,6 +385,7 @@ impl Runner<'_> {
             project_name: queue.project_name(&self.settings.config.project.name),
             journal: queue.learning_journal.as_deref().unwrap_or(&[]),
             commits: &commits,
+            experiment,
         };
         Ok(crate::template::render(
             &self.template,
@@ -403,8 +403,36 @@ impl Runner<'_> {
         }
     }
 
-    /// Works one task through its attempts.
-    async fn work(&mut self, mut task: Task) -> Result<TaskEnd> {
+    /// Blocks the task with `reason`, saved and told.
+    fn block(&mut self, task: &Task, reason: String) -> Result<TaskEnd> {
+        let id = task.id.clone();
+        self.store.update(Backup::None, |q| {
+            if let Some(t) = q.find_mut(&id) {
+                t.block(&reason, crate::task::blocked_at_now());
+            }
+            q.refresh_statistics();
+            Ok(())
+        })?;
+        self.sinks.emit(Event::TaskBlocked {
+            task: task_ref(task),
+            reason,
+        });
+        Ok(TaskEnd::Blocked)
+    }
+
+    /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
+    async fn work(&mut self, task: Task) -> Result<TaskEnd> {
+        if matches!(
+            task.execution,
+            crate::task::contract::Execution::Iterative(_)
+        ) {
+            return self.experiment(task).await;
+        }
+        self.deliver(task).await
+    }
+
+    /// Works a delivery task through its attempts.
+    async fn deliver(&mut self, mut task: Task) -> Result<TaskEnd> {
         let settings = self.settings;
         let config = &settings.config;
         let paths = &settings.paths;
@@ -417,58 +445,16 @@ impl Runner<'_> {
                 return Ok(TaskEnd::Interrupted);
             }
             attempt += 1;
-            let before = self.opening_snapshot();
-            let guard = match &self.protected {
-                Some(patterns) => Some(Guard::capture(
-                    paths.code_dir.clone(),
-                    patterns.clone(),
-                    &before,
-                )?),
-                None => None,
-            };
-            self.write_brief(&prompt::active_brief(&task, attempt, max, paths))?;
-            let prompt = self.render_prompt(&task).await?;
-            let log_dir = paths.attempt_log_dir.join(self.options.backend.as_str());
-            std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
-            let log_path = attempt_log_path(&log_dir, &task.id, attempt);
-            let scratch = log_path.with_extension("");
-            let invocation = backend::invocation(
-                config,
-                self.options.backend,
-                &self.request(&prompt, &scratch),
-            )?;
-            if let Some(file) = &invocation.prompt_file {
-                durable::write_atomic(file, prompt.as_bytes())
-                    .map_err(|e| Error::io("write", file, e))?;
-            }
-            let (report, tee_error) = self
-                .supervise(&task, attempt, max, &invocation, &log_path)
+            let agent::Turn {
+                report,
+                tee_error,
+                log_path,
+                changed,
+                ..
+            } = self
+                .turn(&task, attempt, max, &format!("attempt_{attempt}"), None)
                 .await?;
             let outcome = report.outcome;
-            self.sinks.emit(Event::AgentFinished {
-                task: task_ref(&task),
-                attempt,
-                report: Box::new(report.clone()),
-            });
-            // Protected files are put back whatever became of the attempt.
-            let after = Snapshot::take(&self.rules, Some(&before));
-            let changed = snapshot::diff(&before, &after).all();
-            let mut restored = Vec::new();
-            if let Some(guard) = &guard {
-                restored = guard.restore(&changed)?;
-                if !restored.is_empty() {
-                    self.sinks.note(
-                        Level::Warn,
-                        format!(
-                            "protected files were changed and have been put back: {}",
-                            restored.join(", ")
-                        ),
-                    );
-                }
-            }
-            if restored.is_empty() {
-                self.carry = Some((Instant::now(), after));
-            }
             if let Some(error) = tee_error {
                 return Ok(TaskEnd::Halt(format!(
                     "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
@@ -483,7 +469,7 @@ impl Runner<'_> {
                         &AttemptRecord {
                             status: "interrupted",
                             attempt,
-                            report: &report,
+                            report: Some(&report),
                             changed: &changed,
                             gate: None,
                             summary: &summary,
@@ -609,7 +595,7 @@ impl Runner<'_> {
                 &AttemptRecord {
                     status: "failed",
                     attempt,
-                    report: &report,
+                    report: Some(&report),
                     changed: &changed,
                     gate: gate.as_ref(),
                     summary: &summary,
@@ -648,19 +634,7 @@ impl Runner<'_> {
                 durable::utc_now()
             ),
         };
-        let id = task.id.clone();
-        self.store.update(Backup::None, |q| {
-            if let Some(t) = q.find_mut(&id) {
-                t.block(&reason, crate::task::blocked_at_now());
-            }
-            q.refresh_statistics();
-            Ok(())
-        })?;
-        self.sinks.emit(Event::TaskBlocked {
-            task: task_ref(&task),
-            reason,
-        });
-        Ok(TaskEnd::Blocked)
+        self.block(&task, reason)
     }
 }
 

@@ -117,6 +117,17 @@ pub struct PromptInput<'a> {
     pub project_name: &'a str,
     pub journal: &'a [Map<String, Value>],
     pub commits: &'a [Commit],
+    /// The state of the experiment, for an iteration of an iterative task.
+    pub experiment: Option<&'a ExperimentContext>,
+}
+
+/// What an experiment iteration's prompt says about the experiment so far.
+#[derive(Debug, Clone, Default)]
+pub struct ExperimentContext {
+    /// `- key: value` lines: iteration, metric, baseline, best, streak, rules.
+    pub execution: String,
+    /// One line per recent measurement, oldest first.
+    pub history: String,
 }
 
 fn path_text(path: &Path) -> String {
@@ -157,14 +168,15 @@ pub fn variables(input: &PromptInput) -> BTreeMap<&'static str, String> {
             input.config.reflection.prompt_learning_limit as usize,
         ),
     );
-    vars.insert(
-        "execution_context",
-        format!("- execution_mode: {}", task.execution.mode()),
-    );
-    vars.insert(
-        "recent_experiment_history",
-        "- No recent experiments".to_string(),
-    );
+    let (execution, history) = match input.experiment {
+        Some(e) => (e.execution.clone(), e.history.clone()),
+        None => (
+            format!("- execution_mode: {}", task.execution.mode()),
+            "- No recent experiments".to_string(),
+        ),
+    };
+    vars.insert("execution_context", execution);
+    vars.insert("recent_experiment_history", history);
     vars.insert(
         "recent_git_history",
         if input.commits.is_empty() {

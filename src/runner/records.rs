@@ -11,7 +11,8 @@ pub(super) struct AttemptRecord<'a> {
     /// `failed`, `interrupted` or `completed`.
     pub status: &'static str,
     pub attempt: u32,
-    pub report: &'a AgentReport,
+    /// The agent's last report (`None` when no agent call belongs to the record).
+    pub report: Option<&'a AgentReport>,
     pub changed: &'a [String],
     pub gate: Option<&'a GateReport>,
     pub summary: &'a str,
@@ -33,8 +34,8 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
     json!({
         "attempt": record.attempt,
         "status": record.status,
-        "outcome": record.report.outcome.as_str(),
-        "backend_exit_code": record.report.exit.code(),
+        "outcome": record.report.map(|r| r.outcome.as_str()),
+        "backend_exit_code": record.report.map(|r| r.exit.code()),
         "summary": record.summary,
         "changed_files": record.changed.iter().take(20).collect::<Vec<_>>(),
         "verification_errors": errors,

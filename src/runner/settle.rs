@@ -103,8 +103,10 @@ impl Runner<'_> {
             .replace("{task_name}", task.display_title());
         match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
             crate::git::Committed::Made { sha, ignored } => {
-                self.sinks
-                    .note(Level::Info, format!("Committed {sha}: {message}"));
+                self.sinks.note(
+                    Level::Info,
+                    format!("Committed {}: {message}", crate::git::short_sha(&sha)),
+                );
                 if !ignored.is_empty() {
                     self.sinks.note(
                         Level::Warn,
@@ -199,26 +201,38 @@ impl Runner<'_> {
                     .join(", ")
             ));
         }
+        self.record_completion(
+            task,
+            &AttemptRecord {
+                status: "completed",
+                attempt,
+                report: Some(report),
+                changed,
+                gate: Some(gate),
+                summary: &summary,
+                notes: &notes,
+            },
+        )
+    }
+
+    /// Marks the task complete with `completed` as its last history entry, and tells it.
+    pub(super) fn record_completion(
+        &mut self,
+        task: &Task,
+        completed: &AttemptRecord,
+    ) -> Result<()> {
         let cap = self.settings.config.reflection.max_learning_notes as usize;
-        let completed = AttemptRecord {
-            status: "completed",
-            attempt,
-            report,
-            changed,
-            gate: Some(gate),
-            summary: &summary,
-            notes: &notes,
-        };
-        self.record(task, &completed, |t| {
+        let notes = completed.notes.to_vec();
+        self.record(task, completed, |t| {
             t.complete();
             append_unique(&mut t.learning_notes, &notes, cap);
         })?;
         self.sinks.emit(Event::TaskCompleted {
             task: task_ref(task),
-            attempt,
-            summary,
-            changed: changed.to_vec(),
-            gate: Box::new(gate.clone()),
+            attempt: completed.attempt,
+            summary: completed.summary.to_string(),
+            changed: completed.changed.to_vec(),
+            gate: Box::new(completed.gate.cloned().unwrap_or_default()),
             learning_notes: notes,
         });
         Ok(())

@@ -99,7 +99,9 @@ impl Rules {
         &self.root
     }
 
-    fn is_runtime(&self, rel: &str) -> bool {
+    /// Whether `rel` is one of autodev's own files (the queue, the progress file, `TASK.md`, the
+    /// logs) or inside one of its directories.
+    pub fn is_runtime(&self, rel: &str) -> bool {
         self.runtime.iter().any(|r| {
             rel == r
                 || (rel.len() > r.len()

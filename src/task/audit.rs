@@ -7,7 +7,10 @@
 use serde_json::{Map, Value};
 
 use super::coerce;
-use super::contract::{COMPLETION_KINDS, COMPLETION_SOURCES, Completion, DIRECTIONS, Execution};
+use super::contract::{
+    COMPLETION_KINDS, COMPLETION_SOURCES, Completion, DIRECTIONS, Execution, MAX_REPEATS,
+    TWO_REPEATS,
+};
 use super::model::Task;
 use crate::error::Error;
 
@@ -191,6 +194,16 @@ pub fn audit_task(raw: &Map<String, Value>, require_pending: bool) -> Vec<String
         }
         if n.source == "json_stdout" && n.json_path.is_empty() {
             issue("completion.json_path is required for numeric completion".into());
+        }
+        let repeats = raw.get("completion").and_then(|c| c.get("repeats"));
+        if let Some(value) = repeats.filter(|v| !v.is_null()) {
+            match coerce::integer(Some(value)) {
+                Some(2) => issue(TWO_REPEATS.into()),
+                Some(n) if (1..=i64::from(MAX_REPEATS)).contains(&n) => {}
+                _ => issue(format!(
+                    "completion.repeats must be a whole number from 1 to {MAX_REPEATS}"
+                )),
+            }
         }
     }
     if matches!(task.execution, Execution::Iterative(_))
@@ -419,6 +432,26 @@ mod tests {
                 with(good(), "execution", json!({"strategy": "iterative"})),
                 true,
                 "T1: iterative execution requires numeric completion",
+            ),
+            (
+                with(
+                    good(),
+                    "completion",
+                    json!({"kind": "numeric", "source": "metric_lines", "name": "ms",
+                           "direction": "lower_is_better", "repeats": 2}),
+                ),
+                true,
+                "T1: completion.repeats = 2 can never tell a change from noise; use 1 (no noise check) or 3 or more",
+            ),
+            (
+                with(
+                    good(),
+                    "completion",
+                    json!({"kind": "numeric", "source": "metric_lines", "name": "ms",
+                           "direction": "lower_is_better", "repeats": 500}),
+                ),
+                true,
+                "T1: completion.repeats must be a whole number from 1 to 50",
             ),
         ];
         for (task, require_pending, expected) in cases {

@@ -86,7 +86,7 @@ pub enum Completion {
     /// Complete when every gate check passes.
     Boolean,
     /// Complete by a measured number.
-    Numeric(NumericCompletion),
+    Numeric(Box<NumericCompletion>),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,10 +100,17 @@ pub struct NumericCompletion {
     pub min_improvement: f64,
     pub unchanged_tolerance: f64,
     pub target: Option<f64>,
+    /// Samples per measurement (the median is the value); 1 takes no noise into account.
+    pub repeats: u32,
     pub extra: Map<String, Value>,
 }
 
-const NUMERIC_KEYS: [&str; 8] = [
+/// The most samples one measurement may take.
+pub const MAX_REPEATS: u32 = 50;
+/// Why `repeats = 2` is refused: two samples against two can never clear 95% confidence.
+pub const TWO_REPEATS: &str = "completion.repeats = 2 can never tell a change from noise; use 1 (no noise check) or 3 or more";
+
+const NUMERIC_KEYS: [&str; 9] = [
     "kind",
     "source",
     "name",
@@ -112,6 +119,7 @@ const NUMERIC_KEYS: [&str; 8] = [
     "min_improvement",
     "unchanged_tolerance",
     "target",
+    "repeats",
 ];
 
 impl NumericCompletion {
@@ -133,6 +141,7 @@ impl NumericCompletion {
             min_improvement: coerce::number(map.get("min_improvement")).unwrap_or(0.0),
             unchanged_tolerance: coerce::number(map.get("unchanged_tolerance")).unwrap_or(0.0),
             target: coerce::number(map.get("target")),
+            repeats: coerce::positive_or(map.get("repeats"), 1).min(MAX_REPEATS),
             extra,
         }
     }
@@ -152,6 +161,7 @@ impl NumericCompletion {
         if let Some(target) = self.target {
             map.insert("target".into(), json!(target));
         }
+        map.insert("repeats".into(), json!(self.repeats));
         map.extend(self.extra.clone());
         Value::Object(map)
     }
@@ -233,6 +243,8 @@ pub struct Iterative {
     pub commit_prefix: String,
     pub stop_after_no_improvement: u32,
     pub stop_after_invalid: u32,
+    /// Measure the reference again after this many discards in a row (drift); 0: never.
+    pub remeasure_after_discards: u32,
     pub extra: Map<String, Value>,
 }
 
@@ -245,12 +257,13 @@ impl Default for Iterative {
             commit_prefix: "experiment".into(),
             stop_after_no_improvement: 3,
             stop_after_invalid: 2,
+            remeasure_after_discards: 2,
             extra: Map::new(),
         }
     }
 }
 
-const ITERATIVE_KEYS: [&str; 7] = [
+const ITERATIVE_KEYS: [&str; 8] = [
     "strategy",
     "max_iterations",
     "rollback_on_failure",
@@ -258,6 +271,7 @@ const ITERATIVE_KEYS: [&str; 7] = [
     "commit_prefix",
     "stop_after_no_improvement",
     "stop_after_invalid",
+    "remeasure_after_discards",
 ];
 
 impl Iterative {
@@ -296,6 +310,12 @@ impl Iterative {
                 field("stop_after_invalid", "invalid_result_threshold"),
                 d.stop_after_invalid,
             ),
+            remeasure_after_discards: coerce::integer(field(
+                "remeasure_after_discards",
+                "remeasure_after_discards",
+            ))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(d.remeasure_after_discards),
             extra,
         }
     }
@@ -317,6 +337,10 @@ impl Execution {
                     json!(it.stop_after_no_improvement),
                 );
                 map.insert("stop_after_invalid".into(), json!(it.stop_after_invalid));
+                map.insert(
+                    "remeasure_after_discards".into(),
+                    json!(it.remeasure_after_discards),
+                );
                 map.extend(it.extra.clone());
                 Value::Object(map)
             }
@@ -360,7 +384,7 @@ pub fn completion_of(raw: &Map<String, Value>) -> Completion {
     if let Some(map) = non_empty_object(raw.get("completion")) {
         let kind = coerce::text(map.get("kind")).trim().to_ascii_lowercase();
         return if kind == "numeric" {
-            Completion::Numeric(NumericCompletion::from_map(map))
+            Completion::Numeric(Box::new(NumericCompletion::from_map(map)))
         } else {
             Completion::Boolean
         };
@@ -372,7 +396,7 @@ pub fn completion_of(raw: &Map<String, Value>) -> Completion {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            Completion::Numeric(NumericCompletion::from_map(&goal))
+            Completion::Numeric(Box::new(NumericCompletion::from_map(&goal)))
         }
         None => Completion::Boolean,
     }
@@ -407,7 +431,7 @@ pub fn legacy_experiment_value(completion: &Completion, execution: &Execution) -
         Execution::SinglePass => return None,
     };
     let metric = match completion {
-        Completion::Numeric(n) => n.clone(),
+        Completion::Numeric(n) => n.as_ref().clone(),
         Completion::Boolean => NumericCompletion {
             source: "json_stdout".into(),
             ..NumericCompletion::default()
@@ -470,7 +494,8 @@ mod tests {
         assert_eq!(n.name, "latency");
         assert_eq!(n.min_improvement, 0.5);
         assert_eq!(n.target, None);
-        assert_eq!(n.extra.get("repeats"), Some(&json!(5)));
+        assert_eq!(n.repeats, 5);
+        assert!(n.extra.is_empty());
         assert_eq!(
             c.target_summary(),
             "latency, source=json_stdout, direction=lower_is_better"

@@ -14,3 +14,17 @@ pub mod store;
 pub use model::{Task, TaskFile};
 pub use state::{ActivePhase, Counts, Lifecycle, LiveTask, TaskStatus, blocked_at_now};
 pub use store::{Backup, TaskStore};
+
+/// A task id made safe for file and ref names: ASCII letters, digits, `_` and `-` kept, anything
+/// else turned into `_`.
+pub fn safe_id(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! `logs/experiments.jsonl`: one JSON object per measurement of an experiment (the baseline is
+//! iteration 0), appended as it happens. The fields of the original are kept; the samples, the
+//! noise bound, the confidence, the action taken and the candidate's ref are added.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Record {
+    pub task_id: String,
+    /// 0 for the baseline (and for re-measurements of the reference, with `outcome` baseline).
+    pub iteration: u32,
+    pub metric_name: String,
+    pub baseline_value: Option<f64>,
+    /// The reference the candidate was compared with (`None` for a baseline).
+    pub best_before: Option<f64>,
+    pub measured_value: Option<f64>,
+    pub samples: Vec<f64>,
+    /// `baseline`, `improved`, `unchanged`, `regressed`, `invalid` or `target_met`.
+    pub outcome: String,
+    /// `keep`, `discard`, `hold`, or empty for a baseline.
+    pub action: String,
+    pub noise: Option<f64>,
+    pub confidence: Option<f64>,
+    /// The candidate commit (empty when none was made).
+    pub commit_sha: String,
+    /// The candidate commit taken off the branch when it was discarded (empty otherwise).
+    pub reverted_sha: String,
+    /// Where a candidate commit stays reachable: `refs/autodev/experiments/...`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub notes: String,
+    pub duration_ms: u64,
+    pub recorded_at: String,
+}
+
+/// The newest `limit` records of `task_id`, oldest first, read from the end of the log only
+/// (the log of a long experiment campaign can be large). A missing or unreadable log has none.
+pub fn recent(path: &Path, task_id: &str, limit: usize) -> Vec<Record> {
+    const WINDOW: u64 = 512 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(WINDOW);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    if start > 0 {
+        // The window may begin mid-line.
+        lines.next();
+    }
+    let mut found: Vec<Record> = lines
+        .filter_map(|line| serde_json::from_str::<Record>(line).ok())
+        .filter(|r| r.task_id == task_id)
+        .collect();
+    let drop = found.len().saturating_sub(limit);
+    found.drain(..drop);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_records_of_one_task_survive_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("experiments.jsonl");
+        let mut text = String::new();
+        for i in 0..8 {
+            let task = if i % 2 == 0 { "T1" } else { "T2" };
+            let r = Record {
+                task_id: task.into(),
+                iteration: i,
+                ..Record::default()
+            };
+            text.push_str(&serde_json::to_string(&r).unwrap());
+            text.push('\n');
+            if i == 3 {
+                text.push_str("{not json\n");
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        let got: Vec<u32> = recent(&path, "T1", 3).iter().map(|r| r.iteration).collect();
+        assert_eq!(got, [2, 4, 6]);
+        assert!(recent(&dir.path().join("missing"), "T1", 3).is_empty());
+    }
+}
