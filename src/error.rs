@@ -121,6 +121,9 @@ pub enum Error {
     #[error("{message}")]
     Setup { message: String, hint: String },
 
+    #[error("interrupted")]
+    Interrupted,
+
     #[error("setting `{key}`: {message}")]
     Setting { key: String, message: String },
 
@@ -151,7 +154,10 @@ impl Error {
     }
 
     pub fn exit(&self) -> Exit {
-        Exit::Failure
+        match self {
+            Error::Interrupted => Exit::Interrupted,
+            _ => Exit::Failure,
+        }
     }
 
     /// What the user can do about it, one sentence a line.
@@ -194,7 +200,7 @@ impl Error {
                 "`autodev config show` prints where it is set; docs/configuration.md explains it"
                     .into(),
             ],
-            Error::Audit { .. } | Error::Io { .. } => Vec::new(),
+            Error::Audit { .. } | Error::Io { .. } | Error::Interrupted => Vec::new(),
         }
     }
 }

@@ -10,6 +10,14 @@ use std::collections::BTreeMap;
 pub const TASK_PROMPT: &str = include_str!("../templates/task-prompt.md");
 /// The built-in reflection prompt.
 pub const REFLECT_PROMPT: &str = include_str!("../templates/reflect-prompt.md");
+/// The prompt that turns an intent into a COCA spec.
+pub const SPEC_PROMPT: &str = include_str!("../templates/spec-prompt.md");
+/// The prompt that turns a spec or intent into tasks.
+pub const PLAN_PROMPT: &str = include_str!("../templates/plan-prompt.md");
+/// The prompt that plans the remaining work between epochs.
+pub const REPLAN_PROMPT: &str = include_str!("../templates/replan-prompt.md");
+/// The task format and rules shared by the planning prompts.
+pub const TASK_FORMAT: &str = include_str!("../templates/task-format.md");
 
 /// Replaces every `{{name}}` whose name is known, in one pass.
 pub fn render(template: &str, vars: &BTreeMap<&str, String>) -> String {

@@ -8,8 +8,10 @@ mod backend;
 mod config;
 mod init;
 mod install_skills;
+mod plan;
 mod run;
 mod skills;
+mod spec;
 mod status;
 mod task;
 mod verify;
@@ -63,6 +65,10 @@ fn parse_backend(text: &str) -> std::result::Result<crate::config::BackendName, 
 pub enum Command {
     /// Create a project (or add an agent CLI's files to one); never overwrites
     Init(init::Args),
+    /// Turn an intent, PRD or COCA spec into tasks in task.json
+    Plan(plan::Args),
+    /// Turn an intent or PRD into a COCA spec under docs/specs/
+    Spec(spec::Args),
     /// Task management
     Task(task::Args),
     /// Show project status summary
@@ -155,6 +161,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Verify(args)) => verify::run(&context, args),
         Some(Command::Run(args)) => run::run(&context, args),
         Some(Command::Init(args)) => init::run(&context, args),
+        Some(Command::Plan(args)) => plan::run(&context, args),
+        Some(Command::Spec(args)) => spec::run(&context, args),
         Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
         Some(Command::Skills(args)) => skills::run(&context, args),
     }

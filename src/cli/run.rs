@@ -14,6 +14,10 @@ pub struct Args {
     /// Attempts per task: 5 means five attempts (default: run.max_retries)
     #[arg(long, value_name = "N")]
     max_retries: Option<u32>,
+    /// Work-and-re-plan cycles: when the queue is done, plan the remaining work and go on
+    /// (default: run.max_epochs)
+    #[arg(long, value_name = "N")]
+    epochs: Option<u32>,
     /// The agent for this run (default: backend.default)
     #[arg(long, value_parser = parse_backend)]
     backend: Option<BackendName>,
@@ -31,6 +35,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let options = Options {
         max_tasks: args.max_tasks.unwrap_or(config.run.max_tasks),
         max_attempts: args.max_retries.unwrap_or(config.run.max_retries).max(1),
+        max_epochs: args.epochs.unwrap_or(config.run.max_epochs).max(1),
         backend: args.backend.unwrap_or(config.backend.default),
         dry_run: args.dry_run,
         console: !args.quiet,

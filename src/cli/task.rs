@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{Context, json_text, print_help};
 use crate::config::Settings;
 use crate::error::{Error, Exit, Result};
-use crate::task::{Backup, Counts, TaskFile, TaskStore};
+use crate::task::{Backup, Counts, Lifecycle, TaskFile, TaskStore};
 use crate::ui::{badge_text, pad};
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +92,8 @@ fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -
                     "passes": t.passes,
                     "blocked": t.blocked,
                     "block_reason": t.block_reason,
+                    "depends_on": t.depends_on,
+                    "waits_on": queue.waits_on(t).iter().map(|(id, _)| *id).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -135,12 +137,20 @@ fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -
             pad(&context.ui.badge(status.as_str()), &plain, badge_width),
             task.display_title()
         ));
+        let indent = id_width + badge_width + 2;
         if let Some(reason) = task.shown_block_reason() {
-            out.push_str(&format!(
-                "{:indent$}reason: {reason}\n",
-                "",
-                indent = id_width + badge_width + 2
-            ));
+            out.push_str(&format!("{:indent$}reason: {reason}\n", ""));
+        }
+        let waits = queue.waits_on(task);
+        if task.lifecycle() == Lifecycle::Pending && !waits.is_empty() {
+            let list: Vec<String> = waits
+                .iter()
+                .map(|(id, state)| match state {
+                    Some(state) => format!("{id} ({})", state.as_str()),
+                    None => format!("{id} (no such task)"),
+                })
+                .collect();
+            out.push_str(&format!("{:indent$}waits on: {}\n", "", list.join(", ")));
         }
     }
     context.print(&out)?;

@@ -568,6 +568,7 @@ mod tests {
             "files",
             "verification",
             "reflection",
+            "planning",
             "prompt",
             "snapshot",
             "env_errors",

@@ -18,6 +18,7 @@ pub struct Config {
     pub files: FilesSection,
     pub verification: VerificationSection,
     pub reflection: ReflectionSection,
+    pub planning: PlanningSection,
     pub prompt: PromptSection,
     pub snapshot: SnapshotSection,
     pub env_errors: EnvErrorsSection,
@@ -539,6 +540,25 @@ impl Default for ReflectionSection {
             max_learning_notes: 20,
             max_project_learning_entries: 50,
             prompt_learning_limit: 6,
+        }
+    }
+}
+
+/// `autodev spec`, `autodev plan` and re-planning between epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanningSection {
+    /// Seconds one planning call (spec, plan, re-plan) may take.
+    pub timeout_seconds: u64,
+    /// Where generated COCA specs go, relative to the code directory.
+    pub specs_dir: String,
+}
+
+impl Default for PlanningSection {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 300,
+            specs_dir: "docs/specs".into(),
         }
     }
 }

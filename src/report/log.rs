@@ -113,6 +113,12 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                 Level::Error => format!("error: {text}"),
             },
         )],
+        Event::EpochStarted { epoch, max_epochs } => {
+            vec![
+                (None, String::new()),
+                (None, format!("Epoch {epoch}/{max_epochs}")),
+            ]
+        }
         Event::TaskStarted { task, number } => vec![
             (None, "━".repeat(46)),
             (None, format!("[Task {number}] {}: {}", task.id, task.title)),

@@ -102,6 +102,15 @@ impl StatusWriter {
                 );
             }
             Event::Note { .. } | Event::Judged { .. } => {}
+            Event::EpochStarted { epoch, max_epochs } => {
+                self.run.current_epoch = *epoch;
+                self.run.max_epochs = *max_epochs;
+                self.push(
+                    "running",
+                    None,
+                    format!("Epoch {epoch}/{max_epochs} started"),
+                );
+            }
             Event::TaskStarted { task, .. } => {
                 self.current(task);
                 self.run.current_attempt = 0;

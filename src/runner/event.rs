@@ -65,6 +65,11 @@ pub enum Event {
         task: TaskRef,
         number: u32,
     },
+    /// A new epoch of a multi-epoch run begins.
+    EpochStarted {
+        epoch: u32,
+        max_epochs: u32,
+    },
     AttemptStarted {
         task: TaskRef,
         attempt: u32,

@@ -10,6 +10,7 @@
 
 mod agent;
 mod breaker;
+mod epoch;
 pub mod event;
 mod experiment;
 mod lock;
@@ -50,6 +51,8 @@ const MAX_SINGLE_WAIT: u64 = 1800;
 pub struct Options {
     pub max_tasks: u32,
     pub max_attempts: u32,
+    /// Work-and-re-plan cycles (`--epochs`).
+    pub max_epochs: u32,
     pub backend: BackendName,
     pub dry_run: bool,
     /// Print the narrative on stderr (and the agent's output on stdout).
@@ -241,6 +244,12 @@ impl Runner<'_> {
             if let Err(e) = &found {
                 self.sinks.note(Level::Warn, e.to_string());
             }
+            if self.options.max_epochs > 1 {
+                self.sinks.note(
+                    Level::Warn,
+                    "a dry run previews the current queue only; later epochs are not planned",
+                );
+            }
             return self.dry_run().await;
         }
         if let Err(e) = found {
@@ -253,14 +262,86 @@ impl Runner<'_> {
         self.write_brief(&prompt::idle_brief(paths))?;
 
         let (mut attempted, mut completed) = (0, 0);
+        let max_epochs = self.options.max_epochs.max(1);
         let mut end = None;
+        for epoch in 1..=max_epochs {
+            if max_epochs > 1 {
+                self.sinks.emit(Event::EpochStarted { epoch, max_epochs });
+            }
+            let (worked, done, stop) = self.work_queue().await?;
+            attempted += worked;
+            completed += done;
+            if stop.is_some() || epoch == max_epochs {
+                end = stop;
+                break;
+            }
+            match self.next_epoch(epoch, max_epochs).await? {
+                epoch::Next::Continue => {}
+                epoch::Next::Stop(stop) => {
+                    end = stop;
+                    break;
+                }
+            }
+        }
+        let (end, message) = match end {
+            Some(end) => end,
+            None => {
+                let queue = self.store.load()?;
+                let blocked = queue
+                    .tasks
+                    .iter()
+                    .any(|t| t.lifecycle() == Lifecycle::Blocked);
+                let waiting: Vec<String> = queue
+                    .tasks
+                    .iter()
+                    .filter(|t| t.lifecycle() == Lifecycle::Pending)
+                    .map(|t| {
+                        let on: Vec<String> = queue
+                            .waits_on(t)
+                            .into_iter()
+                            .map(|(id, state)| {
+                                format!(
+                                    "{id} ({})",
+                                    state.map_or("no such task", Lifecycle::as_str)
+                                )
+                            })
+                            .collect();
+                        format!("{} waits on {}", t.id, on.join(", "))
+                    })
+                    .collect();
+                if queue.next_task().is_some() {
+                    (
+                        RunEnd::Paused,
+                        format!("Stopped after {attempted} task(s) (--max-tasks); tasks remain"),
+                    )
+                } else if !waiting.is_empty() {
+                    (
+                        RunEnd::Blocked,
+                        format!(
+                            "Run finished with tasks waiting on unfinished dependencies: {}",
+                            waiting.join("; ")
+                        ),
+                    )
+                } else if blocked {
+                    (
+                        RunEnd::Blocked,
+                        "Run finished with blocked tasks".to_string(),
+                    )
+                } else {
+                    (RunEnd::Completed, "All tasks done".to_string())
+                }
+            }
+        };
+        Ok(self.finish(end, message, (attempted, completed)).await)
+    }
+
+    /// Works ready tasks until none is left, `--max-tasks` is reached, or the run must stop:
+    /// how many were worked, how many completed, and why the run stops, if it must.
+    async fn work_queue(&mut self) -> Result<(u32, u32, Option<(RunEnd, String)>)> {
+        let (mut attempted, mut completed) = (0, 0);
         while attempted < self.options.max_tasks {
             if self.cancel.level() != CancelLevel::None {
-                end = Some((
-                    RunEnd::Interrupted,
-                    "Run interrupted by a signal".to_string(),
-                ));
-                break;
+                return Ok((attempted, completed, Some(interrupted())));
             }
             let queue = self.store.load()?;
             let Some(task) = queue.next_task().cloned() else {
@@ -275,42 +356,12 @@ impl Runner<'_> {
                 TaskEnd::Completed => completed += 1,
                 TaskEnd::Blocked => {}
                 TaskEnd::Halt(why) => {
-                    end = Some((RunEnd::EnvError, why));
-                    break;
+                    return Ok((attempted, completed, Some((RunEnd::EnvError, why))));
                 }
-                TaskEnd::Interrupted => {
-                    end = Some((
-                        RunEnd::Interrupted,
-                        "Run interrupted by a signal".to_string(),
-                    ));
-                    break;
-                }
+                TaskEnd::Interrupted => return Ok((attempted, completed, Some(interrupted()))),
             }
         }
-        let (end, message) = match end {
-            Some(end) => end,
-            None => {
-                let queue = self.store.load()?;
-                let blocked = queue
-                    .tasks
-                    .iter()
-                    .any(|t| t.lifecycle() == Lifecycle::Blocked);
-                if queue.next_task().is_some() {
-                    (
-                        RunEnd::Paused,
-                        format!("Stopped after {attempted} task(s) (--max-tasks); tasks remain"),
-                    )
-                } else if blocked {
-                    (
-                        RunEnd::Blocked,
-                        "Run finished with blocked tasks".to_string(),
-                    )
-                } else {
-                    (RunEnd::Completed, "All tasks done".to_string())
-                }
-            }
-        };
-        Ok(self.finish(end, message, (attempted, completed)).await)
+        Ok((attempted, completed, None))
     }
 
     async fn finish(
@@ -636,6 +687,13 @@ impl Runner<'_> {
         };
         self.block(&task, reason)
     }
+}
+
+fn interrupted() -> (RunEnd, String) {
+    (
+        RunEnd::Interrupted,
+        "Run interrupted by a signal".to_string(),
+    )
 }
 
 fn append(path: &Path) -> Result<std::fs::File> {

@@ -253,6 +253,67 @@ pub fn audit_queue(root: &Value) -> Vec<String> {
         }
         issues.extend(audit_task(raw, true));
     }
+    let tasks: Vec<Task> = items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(Task::from_map)
+        .collect();
+    issues.extend(dependency_issues(&tasks));
+    issues
+}
+
+/// `depends_on` that names no task, and dependency cycles (each named once, as a path).
+pub fn dependency_issues(tasks: &[Task]) -> Vec<String> {
+    let mut issues = Vec::new();
+    let index = |id: &str| tasks.iter().position(|t| t.id == id);
+    for task in tasks {
+        for dep in &task.depends_on {
+            if index(dep).is_none() {
+                issues.push(format!(
+                    "{}: depends_on names '{dep}', which is not a task in this queue",
+                    task.id
+                ));
+            }
+        }
+    }
+    // Depth-first search; 0 unvisited, 1 on the current path, 2 done.
+    let mut state = vec![0u8; tasks.len()];
+    let mut path: Vec<usize> = Vec::new();
+    fn visit(
+        at: usize,
+        tasks: &[Task],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        issues: &mut Vec<String>,
+    ) {
+        state[at] = 1;
+        path.push(at);
+        for dep in &tasks[at].depends_on {
+            let Some(next) = tasks.iter().position(|t| t.id == *dep) else {
+                continue;
+            };
+            match state[next] {
+                0 => visit(next, tasks, state, path, issues),
+                1 => {
+                    let start = path.iter().position(|i| *i == next).unwrap_or(0);
+                    let mut names: Vec<&str> = path[start..]
+                        .iter()
+                        .map(|i| tasks[*i].id.as_str())
+                        .collect();
+                    names.push(&tasks[next].id);
+                    issues.push(format!("dependency cycle: {}", names.join(" -> ")));
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+        state[at] = 2;
+    }
+    for start in 0..tasks.len() {
+        if state[start] == 0 {
+            visit(start, tasks, &mut state, &mut path, &mut issues);
+        }
+    }
     issues
 }
 
@@ -520,6 +581,32 @@ mod tests {
         assert_eq!(
             audit_queue(&json!({"tasks": {}})),
             vec!["task store is missing a tasks array"]
+        );
+    }
+
+    #[test]
+    fn dependencies_must_name_tasks_and_never_loop() {
+        let task = |id: &str, title: &str, deps: serde_json::Value| {
+            let mut t = with(good(), "id", json!(id));
+            t = with(t, "title", json!(title));
+            with(t, "depends_on", deps)
+        };
+        let queue = json!({"tasks": [
+            task("A", "first", json!([])),
+            task("B", "second", json!(["A", "Z"])),
+            task("C", "third", json!(["D"])),
+            task("D", "fourth", json!(["E"])),
+            task("E", "fifth", json!(["C"])),
+            task("F", "sixth", json!(["F"])),
+        ]});
+        let issues = audit_queue(&queue);
+        assert_eq!(
+            issues,
+            [
+                "B: depends_on names 'Z', which is not a task in this queue",
+                "dependency cycle: C -> D -> E -> C",
+                "dependency cycle: F -> F",
+            ]
         );
     }
 

@@ -33,6 +33,8 @@ pub struct Task {
     pub attempt_history: Vec<Map<String, Value>>,
     pub last_reflection_summary: String,
     pub refinement_count: u32,
+    /// Ids of the tasks that must be completed before this one starts.
+    pub depends_on: Vec<String>,
     /// Fields autodev does not know, kept as written.
     pub extra: Map<String, Value>,
 }
@@ -66,6 +68,7 @@ impl Task {
             attempt_history: Vec::new(),
             last_reflection_summary: String::new(),
             refinement_count: 0,
+            depends_on: Vec::new(),
             extra: Map::new(),
         };
         // The contract fields are read together (legacy forms depend on each other).
@@ -90,6 +93,13 @@ impl Task {
                 "learning_notes" => task.learning_notes = coerce::string_list(v),
                 "last_reflection_summary" => task.last_reflection_summary = coerce::text(v),
                 "refinement_count" => task.refinement_count = coerce::count(v),
+                "depends_on" => {
+                    task.depends_on = coerce::string_list(v)
+                        .into_iter()
+                        .map(|id| id.trim().to_string())
+                        .filter(|id| !id.is_empty())
+                        .collect();
+                }
                 "attempt_history" => task.attempt_history = coerce::objects(value),
                 "verification" => {
                     if let Value::Object(map) = value {
@@ -139,6 +149,9 @@ impl Task {
         map.insert("completion".into(), self.completion.to_value());
         map.insert("execution".into(), self.execution.to_value());
         map.insert("execution_mode".into(), json!(self.execution.mode()));
+        if !self.depends_on.is_empty() {
+            map.insert("depends_on".into(), json!(self.depends_on));
+        }
         if let Some(legacy) = contract::legacy_experiment_value(&self.completion, &self.execution) {
             map.insert("experiment".into(), legacy);
         }

@@ -15,6 +15,16 @@ pub enum Lifecycle {
     Blocked,
 }
 
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "pending",
+            Lifecycle::Completed => "completed",
+            Lifecycle::Blocked => "blocked",
+        }
+    }
+}
+
 /// What a live run is doing with its current task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActivePhase {
@@ -183,11 +193,26 @@ impl Task {
 }
 
 impl TaskFile {
-    /// The next task to work: the first pending task in queue order.
+    /// The next task to work: the first pending task, in queue order, whose dependencies are
+    /// all completed.
     pub fn next_task(&self) -> Option<&Task> {
         self.tasks
             .iter()
-            .find(|t| t.lifecycle() == Lifecycle::Pending)
+            .find(|t| t.lifecycle() == Lifecycle::Pending && self.waits_on(t).is_empty())
+    }
+
+    /// The dependencies of `task` that are not completed yet, with what holds each one up:
+    /// its lifecycle, or `None` for an id that names no task.
+    pub fn waits_on<'a>(&'a self, task: &'a Task) -> Vec<(&'a str, Option<Lifecycle>)> {
+        task.depends_on
+            .iter()
+            .filter_map(
+                |id| match self.tasks.iter().find(|t| t.id == *id).map(Task::lifecycle) {
+                    Some(Lifecycle::Completed) => None,
+                    state => Some((id.as_str(), state)),
+                },
+            )
+            .collect()
     }
 
     /// Selects tasks by id (`None` selects all); unknown ids are returned separately.
@@ -228,6 +253,29 @@ mod tests {
 
     fn file(tasks: serde_json::Value) -> TaskFile {
         TaskFile::from_owned(json!({ "tasks": tasks })).unwrap()
+    }
+
+    #[test]
+    fn the_next_task_is_the_first_whose_dependencies_are_done() {
+        let f = file(json!([
+            {"id": "a", "passes": true},
+            {"id": "b", "depends_on": ["c"]},
+            {"id": "c", "depends_on": ["a"]},
+        ]));
+        assert_eq!(f.next_task().map(|t| t.id.as_str()), Some("c"));
+        assert_eq!(f.waits_on(&f.tasks[1]), [("c", Some(Lifecycle::Pending))]);
+
+        let f = file(json!([
+            {"id": "a", "blocked": true},
+            {"id": "b", "depends_on": ["a"]},
+            {"id": "c", "depends_on": ["b", "ghost"]},
+            {"id": "d"},
+        ]));
+        assert_eq!(f.next_task().map(|t| t.id.as_str()), Some("d"));
+        assert_eq!(
+            f.waits_on(&f.tasks[2]),
+            [("b", Some(Lifecycle::Pending)), ("ghost", None)]
+        );
     }
 
     #[test]

@@ -45,8 +45,43 @@ impl TaskStore {
         }
     }
 
+    /// A store at `path`, locked through `lock_path`.
+    pub fn at(path: PathBuf, lock_path: PathBuf) -> TaskStore {
+        TaskStore { path, lock_path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Replaces the whole queue with `queue`, under the write lock and atomically. A file that
+    /// held any task (or could not be read as a queue) is first backed up as
+    /// `<name>.bak.<UTC stamp>`; the backup's path is returned.
+    pub fn replace(&self, queue: &TaskFile) -> Result<Option<PathBuf>> {
+        if let Some(dir) = self.lock_path.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let _lock = FileLock::acquire(&self.lock_path)
+            .map_err(|e| Error::io("lock", &self.lock_path, e))?;
+        let worth_keeping = match fs::read(&self.path) {
+            Ok(bytes) => match parse(&self.path, &bytes) {
+                Ok(old) => !old.tasks.is_empty(),
+                Err(_) => !bytes.iter().all(u8::is_ascii_whitespace),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io("read", &self.path, e)),
+        };
+        let backup = if worth_keeping {
+            Some(durable::backup(&self.path).map_err(|e| Error::io("back up", &self.path, e))?)
+        } else {
+            None
+        };
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        durable::write_atomic(&self.path, queue.to_json_text().as_bytes())
+            .map_err(|e| Error::io("write", &self.path, e))?;
+        Ok(backup)
     }
 
     /// Reads and normalises the queue.

@@ -5,4 +5,5 @@
 mod common;
 mod experiments;
 mod harness;
+mod planning;
 mod scenarios;

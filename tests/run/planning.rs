@@ -1,0 +1,371 @@
+//! `autodev spec`, `autodev plan`, task dependencies and `run --epochs`, with the fake agent
+//! answering as codex would (an agent message event).
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::harness::{Repo, Run};
+
+const OLD_QUEUE: &str = r#"{"tasks": [{"id": "OLD-1", "title": "Old work",
+  "verification": {"validate_commands": ["true"]}}]}"#;
+
+const SPEC: &str = "# Greeter - COCA Spec\n\n## Context\nA new repo.\n\n## Outcome\nhello.txt says hello.\n\n## Constraints\nNone.\n\n## Assertions\n### Happy Path\ngrep finds hello.\n";
+
+/// Makes agent call `n` answer `text` as codex's final message.
+fn answers(repo: &Repo, n: u32, text: &str) {
+    let event = serde_json::json!({"type": "item.completed",
+        "item": {"id": "i1", "type": "agent_message", "text": text}});
+    let file = format!("answer-{n}.jsonl");
+    std::fs::write(repo.state.join(&file), format!("{event}\n")).expect("answer");
+    repo.script(n, &format!("cat {file}\n"));
+}
+
+fn plan_json(tasks: &str) -> String {
+    format!(
+        "Here is the plan you asked for.\n\n```json\n{{\"project\": \"whatever\", \"tasks\": {tasks}}}\n```\n\nTell me if you want changes."
+    )
+}
+
+const TWO_TASKS: &str = r#"[
+  {"id": "P0-1", "title": "Create greeting", "description": "hello.txt", "steps": ["write it"],
+   "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}},
+  {"id": "P1-1", "title": "Create farewell", "description": "bye.txt", "depends_on": ["P0-1"],
+   "steps": ["write it"],
+   "verification": {"path_patterns": ["bye.txt"], "validate_commands": ["grep -q bye bye.txt"]}}
+]"#;
+
+fn stdin(repo: &Repo, args: &[&str], input: &str) -> Run {
+    let mut child = repo
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait").into()
+}
+
+#[test]
+fn an_intent_becomes_a_spec_then_an_audited_queue_and_the_old_queue_is_kept() {
+    let repo = Repo::new(OLD_QUEUE, "");
+    answers(&repo, 1, &format!("```markdown\n{SPEC}```"));
+    answers(&repo, 2, &plan_json(TWO_TASKS));
+    let run = repo.run(&["plan", "--intent", "A greeter that says hello and bye"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Generated COCA spec -> docs/specs/intent-coca-spec.md"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Planned 2 task(s) with codex -> task.json")
+    );
+    assert!(run.stdout.contains("  P1-1: Create farewell (after P0-1)"));
+    assert_eq!(repo.read("docs/specs/intent-coca-spec.md"), SPEC);
+
+    // The spec call and the plan call were read-only, and the plan was made from the spec.
+    for n in [1, 2] {
+        let argv = std::fs::read_to_string(repo.state.join(format!("call-{n}.argv"))).unwrap();
+        assert!(argv.contains("read-only"), "call {n}: {argv}");
+    }
+    let spec_prompt = std::fs::read_to_string(repo.state.join("call-1.stdin")).unwrap();
+    assert!(spec_prompt.contains("A greeter that says hello and bye"));
+    let plan_prompt = std::fs::read_to_string(repo.state.join("call-2.stdin")).unwrap();
+    assert!(
+        plan_prompt.contains("## Approved COCA spec"),
+        "{plan_prompt}"
+    );
+    assert!(plan_prompt.contains("hello.txt says hello."));
+    assert!(plan_prompt.contains("depends_on"));
+
+    let queue = repo.queue();
+    assert_eq!(queue["project"], "demo", "the project keeps its own name");
+    assert_eq!(
+        queue["tasks"][0]["docs"][0],
+        "docs/specs/intent-coca-spec.md"
+    );
+    assert_eq!(queue["tasks"][1]["depends_on"][0], "P0-1");
+    let source = &queue["planning_source"];
+    assert_eq!(source["source_kind"], "intent");
+    assert_eq!(source["input_text"], "A greeter that says hello and bye");
+    assert!(
+        source["planning_text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("## Outcome")
+    );
+
+    let backups: Vec<String> = std::fs::read_dir(repo.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("task.json.bak."))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(repo.read(&backups[0]).contains("OLD-1"));
+    assert!(
+        run.stdout
+            .contains("The previous queue is kept in task.json.bak.")
+    );
+}
+
+#[test]
+fn a_coca_file_is_planned_directly() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    repo.write("prd.md", SPEC);
+    answers(&repo, 1, &plan_json(TWO_TASKS));
+    let run = repo.run(&["plan", "prd.md", "-o", "planned.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 1, "no spec call for a COCA spec");
+    assert!(!run.stdout.contains("Generated COCA spec"));
+    let planned: serde_json::Value = serde_json::from_str(&repo.read("planned.json")).unwrap();
+    assert_eq!(planned["tasks"][0]["docs"][0], "prd.md");
+    assert_eq!(planned["planning_source"]["source_kind"], "file");
+    assert_eq!(
+        repo.read("task.json"),
+        r#"{"tasks": []}"#,
+        "-o leaves task.json alone"
+    );
+}
+
+#[test]
+fn spec_reads_stdin_and_names_the_file_after_it() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    answers(&repo, 1, SPEC);
+    let run = stdin(&repo, &["spec"], "Build a greeter\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.read("docs/specs/stdin-coca-spec.md"), SPEC);
+    assert!(
+        run.stdout
+            .contains("Generated COCA spec from stdin with codex")
+    );
+    let prompt = std::fs::read_to_string(repo.state.join("call-1.stdin")).unwrap();
+    assert!(prompt.contains("Build a greeter"));
+
+    repo.write("Demo Feature.txt", "make a demo\n");
+    answers(&repo, 2, SPEC);
+    let run = repo.run(&["spec", "-f", "Demo Feature.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.read("docs/specs/demo-feature-coca-spec.md"), SPEC);
+}
+
+#[test]
+fn empty_or_ambiguous_input_is_refused_before_any_call() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    let run = repo.run(&["plan", "--intent", "   "]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("input (inline intent) is empty"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["plan", "--intent", "x", "-f", "prd.md"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("more than one input"), "{}", run.stderr);
+    let run = repo.run(&["spec", "-f", "missing.md"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("--file missing.md: no such file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 0);
+}
+
+fn assert_untouched(repo: &Repo, run: &Run) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        repo.read("task.json"),
+        OLD_QUEUE,
+        "task.json is byte-identical"
+    );
+    let saved = std::fs::read_dir(repo.path().join("logs/planning"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".answer.txt"));
+    assert!(saved, "the raw answer is saved under logs/planning/");
+    assert!(
+        run.stderr.contains("task.json was not changed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn malformed_answers_leave_the_queue_untouched() {
+    let repo = Repo::new(OLD_QUEUE, "");
+    repo.write("prd.md", SPEC);
+    answers(&repo, 1, "I could not decide on a plan, sorry.");
+    let run = repo.run(&["plan", "prd.md"]);
+    assert_untouched(&repo, &run);
+    assert!(run.stderr.contains("not a usable plan"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("I could not decide on a plan, sorry."),
+        "the start of the answer is shown: {}",
+        run.stderr
+    );
+
+    answers(&repo, 2, r#"{"plan": [{"id": "A"}]}"#);
+    let run = repo.run(&["plan", "prd.md"]);
+    assert_untouched(&repo, &run);
+    assert!(run.stderr.contains("no \"tasks\" list"), "{}", run.stderr);
+}
+
+#[test]
+fn audit_failures_name_the_problem_and_leave_the_queue_untouched() {
+    let repo = Repo::new(OLD_QUEUE, "");
+    repo.write("prd.md", SPEC);
+    let cyclic = r#"[
+      {"id": "A", "title": "a", "depends_on": ["B"], "verification": {"validate_commands": ["true"]}},
+      {"id": "B", "title": "b", "depends_on": ["A"], "verification": {"validate_commands": ["true"]}},
+      {"id": "C", "title": "c", "depends_on": ["Z"], "verification": {"validate_commands": ["true"]}}
+    ]"#;
+    answers(&repo, 1, &plan_json(cyclic));
+    let run = repo.run(&["plan", "prd.md"]);
+    assert_untouched(&repo, &run);
+    assert!(
+        run.stderr.contains("dependency cycle: A -> B -> A"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("depends_on names 'Z'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn dependencies_order_the_run_and_a_blocked_dependency_leaves_its_dependants_waiting() {
+    let tasks = r#"{"tasks": [
+      {"id": "T1", "title": "Needs T3", "depends_on": ["T3"],
+       "verification": {"path_patterns": ["one.txt"]}},
+      {"id": "T2", "title": "Needs T4", "depends_on": ["T4"],
+       "verification": {"path_patterns": ["two.txt"]}},
+      {"id": "T3", "title": "First", "verification": {"path_patterns": ["three.txt"]}},
+      {"id": "T4", "title": "Fails", "verification": {"path_patterns": ["four.txt"]}}
+    ]}"#;
+    let repo = Repo::new(tasks, "[reflection]\nenabled = false\n");
+    repo.sample("codex-exec-json-success.jsonl");
+    let ok = |file: &str| format!("write {file} done\ncat codex-exec-json-success.jsonl\n");
+    repo.script(1, &ok("three.txt"));
+    repo.script(2, &ok("one.txt"));
+    repo.script(3, "cat codex-exec-json-success.jsonl\n");
+
+    let list = repo.run(&["task", "list"]);
+    assert!(
+        list.stdout.contains("waits on: T3 (pending)"),
+        "{}",
+        list.stdout
+    );
+
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let first = std::fs::read_to_string(repo.state.join("call-1.stdin")).unwrap();
+    assert!(first.starts_with("Task T3"), "T3 goes first: {first}");
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).unwrap();
+    assert!(
+        second.starts_with("Task T1"),
+        "then T1, now ready: {second}"
+    );
+    assert_eq!(repo.calls(), 3, "T2 never runs");
+    assert!(
+        run.stderr.contains("T2 waits on T4 (blocked)"),
+        "{}",
+        run.stderr
+    );
+    let list = repo.run(&["task", "list"]);
+    assert!(
+        list.stdout.contains("waits on: T4 (blocked)"),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn epochs_replan_once_and_stop_when_nothing_is_left() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("prd.md", SPEC);
+    let one = r#"[{"id": "P0-1", "title": "Create greeting", "description": "hello.txt", "steps": ["write it"],
+      "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]"#;
+    answers(&repo, 1, &plan_json(one));
+    let run = repo.run(&["plan", "prd.md"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    crate::common::git(repo.path(), &["add", "-A"]);
+    crate::common::git(repo.path(), &["commit", "-qm", "planned"]);
+
+    // Epoch 1 works P0-1; the re-plan adds P0-2; epoch 2 works it; the next re-plan is empty.
+    repo.script(
+        2,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    let more = r#"[{"id": "P0-2", "title": "Create farewell", "description": "bye.txt", "steps": ["write it"],
+      "verification": {"path_patterns": ["bye.txt"], "validate_commands": ["grep -q bye bye.txt"]}}]"#;
+    answers(&repo, 3, &plan_json(more));
+    repo.script(4, "write bye.txt bye\ncat codex-exec-json-success.jsonl\n");
+    answers(&repo, 5, r#"{"tasks": []}"#);
+    let run = repo.run(&["run", "--epochs", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 5);
+    assert!(run.stderr.contains("Epoch 1/3"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Prepared epoch 2/3 with 1 task(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Re-planning found no further work"),
+        "{}",
+        run.stderr
+    );
+    let replan = std::fs::read_to_string(repo.state.join("call-3.stdin")).unwrap();
+    assert!(replan.contains("- P0-1: Create greeting"), "{replan}");
+    assert!(
+        replan.contains("hello.txt says hello."),
+        "the planning text: {replan}"
+    );
+    let argv = std::fs::read_to_string(repo.state.join("call-3.argv")).unwrap();
+    assert!(argv.contains("read-only"), "{argv}");
+
+    let queue = repo.queue();
+    assert_eq!(queue["tasks"][0]["id"], "P0-2");
+    assert_eq!(queue["tasks"][0]["passes"], true);
+    assert_eq!(queue["epoch_history"][0]["epoch"], 1);
+    assert_eq!(queue["epoch_history"][0]["completed"], 1);
+    assert!(
+        queue["learning_journal"]
+            .as_array()
+            .is_some_and(|j| !j.is_empty())
+    );
+    assert_eq!(queue["tasks"][0]["docs"][0], "prd.md");
+}
+
+#[test]
+fn epochs_without_a_planning_source_say_how_to_enable_replanning() {
+    let tasks = r#"{"tasks": [{"id": "T1", "title": "Greet",
+      "verification": {"path_patterns": ["hello.txt"]}}]}"#;
+    let repo = Repo::new(tasks, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(
+        1,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run", "--epochs", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 1);
+    assert!(
+        run.stderr.contains("cannot re-plan for epoch 2/2"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("autodev plan"), "{}", run.stderr);
+}
