@@ -204,6 +204,24 @@ impl ProcessStamp {
     }
 }
 
+/// The last `window` bytes of a file as text (lossy UTF-8), starting at a whole line: when the
+/// window begins inside a line, that partial line is left out. `None` when it cannot be read.
+pub fn read_tail(path: &Path, window: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(window);
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(start)).ok()?;
+    file.read_to_end(&mut bytes).ok()?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if start > 0 {
+        let cut = text.find('\n').map_or(text.len(), |i| i + 1);
+        text.drain(..cut);
+    }
+    Some(text)
+}
+
 /// Field 22 of `/proc/<pid>/stat`, read after the command name (which may hold spaces).
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -214,6 +232,19 @@ fn start_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tails_start_at_a_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, "first line\nsecond\nthird\n").unwrap();
+        assert_eq!(
+            read_tail(&path, 100).unwrap(),
+            "first line\nsecond\nthird\n"
+        );
+        assert_eq!(read_tail(&path, 10).unwrap(), "third\n");
+        assert_eq!(read_tail(&dir.path().join("missing"), 10), None);
+    }
 
     #[test]
     fn atomic_write_replaces_and_keeps_mode() {

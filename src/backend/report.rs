@@ -125,6 +125,15 @@ pub struct AgentReport {
 }
 
 impl AgentReport {
+    /// What became of the call, in a phrase: `the agent timed out: no output for 1800 s`.
+    pub fn summary(&self) -> String {
+        if self.detail.is_empty() {
+            format!("the agent {}", self.outcome.describe())
+        } else {
+            format!("the agent {}: {}", self.outcome.describe(), self.detail)
+        }
+    }
+
     /// A report with this classification and nothing else known yet.
     pub fn bare(outcome: Outcome, detail: String, exit: Exit, stopped: Option<StopReason>) -> Self {
         AgentReport {

@@ -2,7 +2,6 @@
 //! iteration 0), appended as it happens. The fields of the original are kept; the samples, the
 //! noise bound, the confidence, the action taken and the candidate's ref are added.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -41,22 +40,10 @@ pub struct Record {
 /// The newest `limit` records of `task_id`, oldest first, read from the end of the log only
 /// (the log of a long experiment campaign can be large). A missing or unreadable log has none.
 pub fn recent(path: &Path, task_id: &str, limit: usize) -> Vec<Record> {
-    const WINDOW: u64 = 512 * 1024;
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Some(text) = crate::durable::read_tail(path, 512 * 1024) else {
         return Vec::new();
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(WINDOW);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
-        return Vec::new();
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines = text.lines();
-    if start > 0 {
-        // The window may begin mid-line.
-        lines.next();
-    }
+    let lines = text.lines();
     let mut found: Vec<Record> = lines
         .filter_map(|line| serde_json::from_str::<Record>(line).ok())
         .filter(|r| r.task_id == task_id)

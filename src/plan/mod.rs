@@ -239,17 +239,11 @@ fn execution_state(queue: &TaskFile, epoch: u32) -> String {
 
 /// The newest twelve journal entries that say something.
 fn learning_journal(queue: &TaskFile) -> String {
-    let lines: Vec<String> = queue
-        .learning_journal
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|e| {
-            let summary = e.get("summary")?.as_str()?.trim();
-            let id = e.get("task_id").and_then(Value::as_str).unwrap_or("?");
-            (!summary.is_empty()).then(|| format!("- {id}: {summary}"))
-        })
-        .collect();
+    let lines: Vec<String> =
+        crate::task::model::journal_summaries(queue.learning_journal.as_deref().unwrap_or(&[]))
+            .into_iter()
+            .map(|line| format!("- {line}"))
+            .collect();
     if lines.is_empty() {
         return "- nothing recorded yet".into();
     }

@@ -191,6 +191,17 @@ pub(super) struct Turn {
 }
 
 impl Runner<'_> {
+    /// A new log file for one step of the task, under the backend's attempt logs.
+    pub(super) fn step_log(&self, task: &Task, step: &str) -> Result<PathBuf> {
+        let log_dir = self
+            .settings
+            .paths
+            .attempt_log_dir
+            .join(self.options.backend.as_str());
+        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
+        Ok(attempt_log_path(&log_dir, &task.id, step))
+    }
+
     /// One turn of the agent on `task` (attempt or iteration `number` of `max`, logged as
     /// `step`): snapshot, protected files kept, `TASK.md` and the prompt written, the agent run
     /// under supervision, snapshot again, protected files put back whatever became of the turn.
@@ -214,9 +225,7 @@ impl Runner<'_> {
         };
         self.write_brief(&prompt::active_brief(task, number, max, paths))?;
         let prompt = self.render_prompt(task, experiment).await?;
-        let log_dir = paths.attempt_log_dir.join(self.options.backend.as_str());
-        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
-        let log_path = attempt_log_path(&log_dir, &task.id, step);
+        let log_path = self.step_log(task, step)?;
         let scratch = log_path.with_extension("");
         let invocation = backend::invocation(
             &self.settings.config,

@@ -8,7 +8,7 @@ use super::Runner;
 use super::event::{Level, RunEnd};
 use crate::error::{Error, Result};
 use crate::plan::{self, oneshot};
-use crate::task::Lifecycle;
+use crate::task::Counts;
 
 /// What follows an epoch.
 pub(super) enum Next {
@@ -22,18 +22,8 @@ impl Runner<'_> {
     pub(super) async fn next_epoch(&mut self, epoch: u32, max_epochs: u32) -> Result<Next> {
         let next = epoch + 1;
         let queue = self.store.load()?;
-        let count = |state| {
-            queue
-                .tasks
-                .iter()
-                .filter(|t| t.lifecycle() == state)
-                .count()
-        };
-        let (completed, blocked, pending) = (
-            count(Lifecycle::Completed),
-            count(Lifecycle::Blocked),
-            count(Lifecycle::Pending),
-        );
+        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(None)));
+        let (completed, blocked, pending) = (counts.completed, counts.blocked, counts.pending);
         if queue.next_task().is_some() {
             self.sinks.note(
                 Level::Info,

@@ -15,10 +15,10 @@ use super::agent::Turn;
 use super::event::{Event, ExperimentProgress, Level};
 use super::prompt::ExperimentContext;
 use super::records::AttemptRecord;
-use super::{Runner, TaskEnd, append, attempt_log_path, pause, task_ref};
+use super::{Runner, TaskEnd, append, pause, task_ref};
 use crate::backend::{AgentReport, Outcome as AgentOutcome};
 use crate::durable;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::{CancelLevel, Tee};
 use crate::experiment::decide::short;
 use crate::experiment::{
@@ -425,19 +425,7 @@ impl Runner<'_> {
         let mut measured_runs = Vec::new();
         let mut samples = Vec::new();
         let decision = if outcome != AgentOutcome::Ok {
-            decide(
-                &lab.policy,
-                &lab.reference,
-                Err(&format!(
-                    "the agent {}{}",
-                    outcome.describe(),
-                    if report.detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", report.detail)
-                    }
-                )),
-            )
+            decide(&lab.policy, &lab.reference, Err(&report.summary()))
         } else if !restored.is_empty() {
             decide(
                 &lab.policy,
@@ -647,17 +635,6 @@ impl Runner<'_> {
             elapsed_ms: started.elapsed().as_millis() as u64,
             interrupted: false,
         })
-    }
-
-    /// A new log file for one step of the task, under the backend's attempt logs.
-    fn step_log(&self, task: &Task, step: &str) -> Result<PathBuf> {
-        let log_dir = self
-            .settings
-            .paths
-            .attempt_log_dir
-            .join(self.options.backend.as_str());
-        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create", &log_dir, e))?;
-        Ok(attempt_log_path(&log_dir, &task.id, step))
     }
 
     /// Records a measurement of the reference (the baseline, or the kept commit again).

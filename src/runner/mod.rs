@@ -590,15 +590,7 @@ impl Runner<'_> {
                     .map(|e| first_line(e))
                     .collect::<Vec<_>>()
                     .join("; "),
-                None => format!(
-                    "the agent {}{}",
-                    outcome.describe(),
-                    if report.detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", report.detail)
-                    }
-                ),
+                None => report.summary(),
             };
             tripped = breaker.record(changed.len(), &summary, &config.circuit_breaker);
             let more = attempt < max && tripped.is_none();
@@ -707,21 +699,7 @@ fn append(path: &Path) -> Result<std::fs::File> {
 /// The last `lines` lines of a log file (lossy UTF-8), or "" when it cannot be read. Only the
 /// file's end is read: an attempt log can hold hundreds of megabytes.
 fn log_tail(path: &Path, lines: usize) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    const WINDOW: u64 = 256 * 1024;
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut bytes = Vec::new();
-    if file
-        .seek(SeekFrom::Start(len.saturating_sub(WINDOW)))
-        .is_err()
-        || file.read_to_end(&mut bytes).is_err()
-    {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = durable::read_tail(path, 256 * 1024).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

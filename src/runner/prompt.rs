@@ -97,14 +97,7 @@ fn attempt_history(task: &Task) -> String {
 
 /// `<task_id>: <summary>` for the newest journal entries with a summary.
 fn journal(entries: &[Map<String, Value>], limit: usize) -> String {
-    let lines: Vec<String> = entries
-        .iter()
-        .filter_map(|e| {
-            let summary = e.get("summary")?.as_str()?.trim();
-            let id = e.get("task_id").and_then(Value::as_str).unwrap_or("?");
-            (!summary.is_empty()).then(|| format!("{id}: {summary}"))
-        })
-        .collect();
+    let lines = crate::task::model::journal_summaries(entries);
     let start = lines.len().saturating_sub(limit);
     bullets(&lines[start..])
 }

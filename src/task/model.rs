@@ -192,6 +192,18 @@ impl Task {
     }
 }
 
+/// `<task_id>: <summary>` for each learning-journal entry that has a summary, oldest first.
+pub fn journal_summaries(entries: &[Map<String, Value>]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let summary = e.get("summary")?.as_str()?.trim();
+            let id = e.get("task_id").and_then(Value::as_str).unwrap_or("?");
+            (!summary.is_empty()).then(|| format!("{id}: {summary}"))
+        })
+        .collect()
+}
+
 /// The whole `task.json` document.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TaskFile {
