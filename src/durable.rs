@@ -32,10 +32,7 @@ pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
     let dir = parent_dir(path);
     fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".autodev-new.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut temp = temp_file(dir, ".autodev-new.")?;
     temp.write_all(bytes)?;
     // A new project file, readable like any other (temp files start private).
     temp.as_file()
@@ -54,10 +51,7 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut temp = temp_file(dir, &format!(".{name}."))?;
     temp.write_all(bytes)?;
     if let Ok(meta) = fs::metadata(path) {
         temp.as_file().set_permissions(meta.permissions())?;
@@ -70,6 +64,79 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         sync_dir(dir);
     }
     Ok(())
+}
+
+/// The folder, inside the git directory, where temporary files are made.
+const TEMP_DIR: &str = "autodev-tmp";
+/// A temporary file older than this is left over from a killed process.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Where temporary files for `dir` are made: `autodev-tmp/` in the git directory of the
+/// repository holding `dir`, where a crash leaves nothing that `git add -A` could pick up;
+/// `dir` itself outside git or when the git directory is on another file system (a rename
+/// cannot cross file systems).
+fn temp_home(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let private = crate::git::git_dir_of(dir).map(|g| g.join(TEMP_DIR));
+    if let Some(private) = private
+        && fs::create_dir_all(&private).is_ok()
+        && let (Ok(a), Ok(b)) = (fs::metadata(&private), fs::metadata(dir))
+        && a.dev() == b.dev()
+    {
+        return private;
+    }
+    dir.to_path_buf()
+}
+
+fn temp_file(dir: &Path, prefix: &str) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".tmp")
+        .tempfile_in(temp_home(dir))
+}
+
+/// Removes temporary files that a killed autodev left for `dirs` (older than a minute): those
+/// in the git directory's `autodev-tmp/`, and the ones earlier versions made beside the files
+/// themselves (`.task.json.*.tmp` and the like).
+pub fn clean_stale_temps(dirs: &[&Path]) {
+    let stale = |p: &Path| {
+        fs::symlink_metadata(p)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER)
+    };
+    let ours = |name: &str| {
+        name.ends_with(".tmp")
+            && [
+                ".task.json.",
+                ".runtime-status.json.",
+                ".TASK.md.",
+                ".autodev-new.",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+    };
+    for dir in dirs {
+        let private = crate::git::git_dir_of(dir).map(|g| g.join(TEMP_DIR));
+        for (folder, all) in [(Some(dir.to_path_buf()), false), (private, true)] {
+            let Some(folder) = folder else { continue };
+            let Ok(entries) = fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                if (all || ours(&name))
+                    && entry.file_type().is_ok_and(|t| t.is_file())
+                    && stale(&path)
+                {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -112,9 +179,7 @@ pub fn backup(path: &Path) -> io::Result<PathBuf> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{base}."))
-        .tempfile_in(dir)?;
+    let mut temp = temp_file(dir, &format!(".{base}."))?;
     temp.write_all(&bytes)?;
     if let Ok(meta) = fs::metadata(path) {
         temp.as_file().set_permissions(meta.permissions())?;

@@ -13,6 +13,14 @@ use autodev::ui::Ui;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let mut raw = std::env::args_os();
+    if raw
+        .nth(1)
+        .is_some_and(|a| a == autodev::exec::keeper::SUBCOMMAND)
+    {
+        autodev::exec::keeper::main(raw.collect());
+    }
+    autodev::exec::enable_keeper();
     let args = Cli::parse();
     let ui = Ui::new(args.color);
     match cli::run(args) {

@@ -21,7 +21,7 @@ mod preflight;
 mod report;
 
 pub use preflight::{Preflight, find_program, install_hint, preflight};
-pub use report::{AgentReport, Finished, Outcome, Usage};
+pub use report::{AgentReport, Finished, Outcome, Usage, clip};
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,6 @@
 //! that names the install command; the version goes into the run's log.
 
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,21 +33,7 @@ pub fn install_hint(name: BackendName) -> &'static str {
     }
 }
 
-/// Looks `program` up as a shell would: a name with a slash is a path (relative to `cwd`),
-/// anything else is searched in `path_var`.
-pub fn find_program(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let path = cwd.join(program);
-        return executable(&path).then_some(path);
-    }
-    std::env::split_paths(path_var?)
-        .map(|dir| dir.join(program))
-        .find(|candidate| executable(candidate))
-}
+pub use crate::exec::find_program;
 
 /// Checks that backend `name` can run (searching `path_var`, normally `$PATH`), and reads its
 /// version.

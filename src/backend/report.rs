@@ -1,13 +1,13 @@
 //! The one report every backend's output is read into, and the outcome classes that drive the
 //! runner's policy (halt, wait, retry).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exec::{self, Captured, Exit, StopReason};
 
 /// What kind of ending an agent call had. Each class is decided from the CLI's structured
 /// events and its exit code (see `docs/backends.md`), never from words anywhere in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The agent finished its turn.
@@ -86,7 +86,7 @@ impl Outcome {
 }
 
 /// Token counts of one call; cache reads and writes are kept apart from fresh input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input: u64,
     pub output: u64,
@@ -106,7 +106,7 @@ impl Usage {
 }
 
 /// What an agent call came to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentReport {
     pub outcome: Outcome,
     /// Why, in one line, when the outcome is not `ok` (or when it is worth saying anyway).

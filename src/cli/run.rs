@@ -2,9 +2,17 @@
 //! done, 1 on an environment failure, 2 when tasks ended blocked, 130 when interrupted.
 
 use super::{Context, parse_backend};
-use crate::config::BackendName;
-use crate::error::{Exit, Result};
-use crate::runner::{self, Options};
+use crate::config::{BackendName, Settings};
+use crate::error::{Error, Exit, Result};
+use crate::report::Sink;
+use crate::report::experiments::ExperimentsSink;
+use crate::report::journal::{self, JournalSink};
+use crate::report::log::LogSink;
+use crate::report::progress::ProgressSink;
+use crate::report::status_writer::StatusWriter;
+use crate::runner::{self, Options, RunLock};
+use crate::task::TaskStore;
+use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,6 +38,8 @@ pub struct Args {
 }
 
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
+    // Before anything else: a signal at any moment of a run means "stop cleanly" (exit 130).
+    crate::exec::trap_signals().map_err(|e| crate::error::Error::io("watch", "signals", e))?;
     let settings = context.settings()?;
     let config = &settings.config;
     let options = Options {
@@ -40,5 +50,41 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         dry_run: args.dry_run,
         console: !args.quiet,
     };
-    runner::run(&settings, &options, context.ui)
+    // A dry run writes nothing, not even the lock.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&settings.paths.log_dir.join("run.lock"))?)
+    };
+    let sinks = sinks(&settings, &options, context.ui)?;
+    runner::run(&settings, &options, sinks)
+}
+
+/// The report sinks of this run, the journal first: every other record is derived from the same
+/// events, and the journal must hold an event before anything acts on it.
+fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn Sink>>> {
+    let paths = &settings.paths;
+    if options.dry_run {
+        return Ok(vec![Box::new(LogSink::console_only(ui))]);
+    }
+    let journal = paths.events_log();
+    let log = paths.log_dir.join("autodev.log");
+    let queue = TaskStore::new(paths).load()?;
+    Ok(vec![
+        Box::new(
+            JournalSink::open(&journal, journal::new_run_id())
+                .map_err(|e| Error::io("open", &journal, e))?,
+        ),
+        Box::new(LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?),
+        Box::new(ProgressSink::new(paths.progress.clone())),
+        Box::new(ExperimentsSink::new(paths.experiments_log())),
+        Box::new(StatusWriter::new(
+            paths.runtime_status(),
+            TaskStore::new(paths),
+            queue
+                .project_name(&settings.config.project.name)
+                .to_string(),
+            options.backend.as_str().to_string(),
+        )),
+    ])
 }

@@ -74,6 +74,11 @@ impl ProjectPaths {
         self.log_dir.join("experiments.jsonl")
     }
 
+    /// Where the run journal `logs/events.jsonl` lives.
+    pub fn events_log(&self) -> PathBuf {
+        self.log_dir.join("events.jsonl")
+    }
+
     /// Where `logs/runtime-status.json` lives.
     pub fn runtime_status(&self) -> PathBuf {
         self.log_dir.join("runtime-status.json")

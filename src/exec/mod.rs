@@ -14,14 +14,18 @@
 //! observer the caller passes in (see `backend`).
 
 mod capture;
+pub mod keeper;
+mod signals;
 
 pub use capture::{Captured, LineSplitter};
+pub use signals::{cancel_on_signals, trap as trap_signals};
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -149,7 +153,7 @@ impl Observer for Ignore {
 }
 
 /// Why autodev stopped a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     WallTimeout,
@@ -196,38 +200,8 @@ impl Cancel {
     }
 }
 
-/// Turns SIGINT, SIGTERM and SIGHUP into cancel requests for as long as the runtime lives: the
-/// first asks children to stop (graceful), any further one kills them at once. Children run in
-/// their own process groups, so a terminal's Ctrl-C reaches them only this way.
-pub fn cancel_on_signals(cancel: &Cancel) -> io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut streams = [
-        signal(SignalKind::interrupt())?,
-        signal(SignalKind::terminate())?,
-        signal(SignalKind::hangup())?,
-    ];
-    let cancel = cancel.clone();
-    tokio::spawn(async move {
-        loop {
-            let [a, b, c] = &mut streams;
-            tokio::select! {
-                _ = a.recv() => {}
-                _ = b.recv() => {}
-                _ = c.recv() => {}
-            }
-            let level = if cancel.level() == CancelLevel::None {
-                CancelLevel::Graceful
-            } else {
-                CancelLevel::Immediate
-            };
-            cancel.request(level);
-        }
-    });
-    Ok(())
-}
-
 /// How the child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Exit {
     Code(i32),
@@ -397,7 +371,99 @@ fn signal_group(pgid: Pid, signal: Signal) {
     let _ = killpg(pgid, signal);
 }
 
-/// Runs `spec` to the end under `limits`, feeding output to `tee` and `observer`.
+/// Children started so far by this process. A reader that must know whether anything could
+/// have written into the tree since a moment (the carried snapshot) compares two readings.
+static SPAWNED: AtomicU64 = AtomicU64::new(0);
+/// Set by the binary: children run under [`keeper`] (a library in a unit test has no keeper).
+static KEEPER: AtomicBool = AtomicBool::new(false);
+
+/// How many children this process has started.
+pub fn spawned() -> u64 {
+    SPAWNED.load(Ordering::SeqCst)
+}
+
+/// Lets [`run`] start children under the keeper of this executable (`autodev __keeper`).
+pub fn enable_keeper() {
+    KEEPER.store(true, Ordering::SeqCst);
+}
+
+/// Finds `program` as a shell would: a name with a slash relative to `cwd`, any other name in
+/// the directories of `path_var`.
+pub fn find_program(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// The command that starts `spec`: under the keeper when the binary allows it, so that the
+/// whole group dies with autodev; otherwise directly, with a parent-death signal for the child
+/// alone.
+fn command_for(spec: &Spec, keeper: bool) -> Result<tokio::process::Command, SpawnError> {
+    let keeper_exe = if keeper && KEEPER.load(Ordering::SeqCst) {
+        std::env::current_exe().ok()
+    } else {
+        None
+    };
+    let Some(exe) = keeper_exe else {
+        let mut command = tokio::process::Command::new(&spec.program);
+        command.args(&spec.args);
+        // If autodev itself dies (even by SIGKILL), the child is told to stop. The signal is tied
+        // to the spawning thread: runs use single-threaded runtimes.
+        // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)
+            });
+        }
+        return Ok(command);
+    };
+    let path_var = spec
+        .env
+        .iter()
+        .rfind(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"));
+    let Some(program) = find_program(&spec.program, path_var.as_deref(), &spec.cwd) else {
+        let source = io::Error::from(io::ErrorKind::NotFound);
+        return Err(if spec.cwd.is_dir() {
+            SpawnError::NotFound {
+                program: spec.program.clone(),
+            }
+        } else {
+            SpawnError::Failed {
+                program: spec.program.clone(),
+                cwd: spec.cwd.clone(),
+                source,
+            }
+        });
+    };
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .arg(keeper::SUBCOMMAND)
+        .arg(std::process::id().to_string())
+        .arg(program)
+        .args(&spec.args);
+    // The keeper learns of autodev's death from this signal and takes the group down.
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    unsafe {
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGUSR1).map_err(io::Error::from));
+    }
+    Ok(command)
+}
+
+/// Runs `spec` to the end under `limits`, feeding output to `tee` and `observer`. The child and
+/// everything it starts run in a process group of their own that a keeper takes down if autodev
+/// dies.
 pub async fn run(
     spec: &Spec,
     limits: &Limits,
@@ -405,9 +471,19 @@ pub async fn run(
     observer: &mut dyn Observer,
     cancel: &Cancel,
 ) -> Result<Outcome, SpawnError> {
-    let mut command = tokio::process::Command::new(&spec.program);
+    supervise(spec, limits, tee, observer, cancel, true).await
+}
+
+async fn supervise(
+    spec: &Spec,
+    limits: &Limits,
+    tee: &mut Tee,
+    observer: &mut dyn Observer,
+    cancel: &Cancel,
+    keeper: bool,
+) -> Result<Outcome, SpawnError> {
+    let mut command = command_for(spec, keeper)?;
     command
-        .args(&spec.args)
         .envs(
             spec.env
                 .iter()
@@ -422,13 +498,7 @@ pub async fn run(
             Input::Bytes(_) => Stdio::piped(),
         })
         .kill_on_drop(true);
-    // If autodev itself dies (even by SIGKILL), the child is told to stop instead of working on
-    // unsupervised. The signal is tied to the spawning thread: runs use single-threaded runtimes.
-    // SAFETY: the closure only calls prctl(2), which is async-signal-safe, between fork and exec.
-    unsafe {
-        command
-            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from));
-    }
+    SPAWNED.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();
     let mut child = command.spawn().map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound && spec.cwd.is_dir() {
@@ -585,20 +655,22 @@ pub async fn run(
     })
 }
 
-/// Runs a short command (a version probe, a git query) within `wall`, with no sinks, observer or
-/// cancel.
+/// Runs a short command that starts nothing of its own (a version probe, a git query) within
+/// `wall`, with no sinks, observer or cancel. It goes without a keeper: a parent-death signal
+/// stops it if autodev dies.
 pub async fn quick(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
     let limits = Limits {
         wall: Some(wall),
         idle: None,
         grace: Duration::from_secs(1),
     };
-    run(
+    supervise(
         spec,
         &limits,
         &mut Tee::default(),
         &mut Ignore,
         &Cancel::default(),
+        false,
     )
     .await
 }

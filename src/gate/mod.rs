@@ -18,7 +18,7 @@ pub use verdict::{Judgement, Verdict};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, ProjectPaths, absolutize};
@@ -184,7 +184,7 @@ pub async fn run_checks(plan: &Plan, tee: &mut Tee, cancel: &Cancel) -> Vec<Chec
 }
 
 /// One line of the gate's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub passed: bool,
@@ -195,7 +195,7 @@ pub struct Check {
 }
 
 /// The metric of a numeric completion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricReport {
     pub name: String,
     pub value: Option<f64>,
@@ -205,7 +205,7 @@ pub struct MetricReport {
 }
 
 /// The gate's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct GateReport {
     pub passed: bool,
     pub changed_files: Vec<String>,

@@ -1,12 +1,12 @@
 //! The verdict on a measured number: a pure function of the value, the reference it is compared
 //! with, and the task's numeric completion settings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::task::contract::{NumericCompletion, format_number};
 
 /// How a measurement compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Better than the reference by at least `min_improvement`.

@@ -8,12 +8,50 @@ use crate::error::{Error, Result};
 use crate::exec::{self, Spec};
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// A commit runs the project's hooks (formatters, linters, tests), which may take a while.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The private index an auto-commit is built in, inside the git directory.
+const COMMIT_INDEX: &str = "autodev-commit.index";
 
 /// Runs `git ARGS` in `dir`; stdout on success, the reason otherwise.
 async fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
     let mut spec = Spec::new("git", dir);
     spec.args = args.iter().map(|a| a.to_string()).collect();
-    match exec::quick(&spec, GIT_TIMEOUT).await {
+    finish(exec::quick(&spec, GIT_TIMEOUT).await)
+}
+
+/// `git commit` with `env`, under a keeper (its hooks are the project's programs and must not
+/// outlive a killed run) and with the commit time limit.
+async fn git_commit(
+    dir: &Path,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+) -> std::result::Result<String, String> {
+    let mut spec = Spec::new("git", dir);
+    spec.args = args;
+    spec.env = env;
+    let limits = exec::Limits {
+        wall: Some(COMMIT_TIMEOUT),
+        idle: None,
+        grace: Duration::from_secs(5),
+    };
+    let cancel = exec::Cancel::default();
+    finish(
+        exec::run(
+            &spec,
+            &limits,
+            &mut exec::Tee::default(),
+            &mut exec::Ignore,
+            &cancel,
+        )
+        .await,
+    )
+}
+
+fn finish(
+    ran: std::result::Result<exec::Outcome, exec::SpawnError>,
+) -> std::result::Result<String, String> {
+    match ran {
         Ok(outcome) if outcome.exit.success() && outcome.stopped.is_none() => {
             Ok(outcome.stdout.text())
         }
@@ -85,7 +123,7 @@ pub struct Commit {
 
 /// The git directory of the repository holding `dir` (a `.git` directory, or the one a `.git`
 /// file points at, as in linked worktrees and submodules), found without running git.
-fn git_dir_of(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn git_dir_of(dir: &Path) -> Option<PathBuf> {
     for at in dir.ancestors() {
         let dot = at.join(".git");
         if dot.is_dir() {
@@ -184,8 +222,11 @@ pub enum Committed {
     Made { sha: String, ignored: Vec<String> },
     /// Nothing of the task's paths differed from HEAD.
     Nothing,
-    /// Not done, and why (a warning for the log).
+    /// Not applicable here, and why (not a repository, every path ignored): a note for the log.
     Skipped(String),
+    /// It should have been made and was not (a held lock, a failing hook): the task's files are
+    /// still uncommitted.
+    Failed(String),
 }
 
 /// `git HEAD... -- :(literal)path...`: pathspecs that match exactly these paths.
@@ -202,11 +243,25 @@ async fn git_owned(dir: &Path, args: Vec<String>) -> std::result::Result<String,
     git(dir, &refs).await
 }
 
+/// Runs `git ARGS` with the private commit index instead of the user's.
+async fn git_private(
+    dir: &Path,
+    index: &Path,
+    args: Vec<String>,
+) -> std::result::Result<String, String> {
+    let mut spec = Spec::new("git", dir);
+    spec.args = args;
+    spec.env = vec![("GIT_INDEX_FILE".into(), index.display().to_string())];
+    finish(exec::quick(&spec, GIT_TIMEOUT).await)
+}
+
 /// Commits exactly `paths` (relative to `dir`) with `message`, whatever else is staged or
-/// modified: `git commit -- <paths>` takes those paths' working-tree contents and leaves the
-/// rest of the index as it was. Untracked paths are added first and unstaged again if the commit
-/// fails, so the index is never left half-staged. Gitignored paths and a held `index.lock` are
-/// reported, not forced.
+/// modified. The commit is built in a private index that starts from `HEAD` and takes those
+/// paths' working-tree contents (additions and deletions alike), so the user's index is never
+/// staged with autodev's paths, even by a run killed half-way. Once the commit exists, the
+/// user's index entries of exactly those paths are set to the new `HEAD`, so `git status` shows
+/// them clean; every other entry stays as the user left it. Gitignored paths and a held
+/// `index.lock` are reported, not forced; the commit runs the project's hooks.
 pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Committed {
     // One call answers both: inside a work tree ("true"), and where its git directory is.
     let probe = git(
@@ -218,12 +273,13 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
     if lines.next() != Some("true") {
         return Committed::Skipped("not inside a git repository".into());
     }
-    if let Some(git_dir) = lines.next()
-        && Path::new(git_dir.trim()).join("index.lock").exists()
-    {
-        return Committed::Skipped(
+    let Some(git_dir) = lines.next().map(|l| PathBuf::from(l.trim())) else {
+        return Committed::Failed("git did not say where its directory is".into());
+    };
+    if git_dir.join("index.lock").exists() {
+        return Committed::Failed(
             "another git process holds .git/index.lock; finish it (or remove a stale lock), \
-             then commit the task's files by hand"
+             then run again to commit the task's files"
                 .into(),
         );
     }
@@ -246,37 +302,84 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
             ))
         };
     }
-    let untracked: Vec<String> = match git_owned(
-        dir,
-        with_paths(&["ls-files", "--others", "--exclude-standard", "-z"], &kept),
-    )
-    .await
-    {
-        Ok(text) => nul_list(&text).collect(),
-        Err(e) => return Committed::Skipped(format!("git ls-files failed: {e}")),
+    let index = git_dir.join(COMMIT_INDEX);
+    let _ = std::fs::remove_file(&index);
+    let _ = std::fs::remove_file(index.with_extension("index.lock"));
+    let has_head = head(dir).await.is_ok();
+    let start = if has_head {
+        vec!["read-tree".to_string(), "HEAD".to_string()]
+    } else {
+        vec!["read-tree".to_string(), "--empty".to_string()]
     };
-    match git_owned(dir, with_paths(&["status", "--porcelain", "-z"], &kept)).await {
-        Ok(text) if text.is_empty() => return Committed::Nothing,
-        Ok(_) => {}
-        Err(e) => return Committed::Skipped(format!("git status failed: {e}")),
+    if let Err(e) = git_private(dir, &index, start).await {
+        return Committed::Failed(format!("git read-tree failed: {e}"));
     }
-    let untracked: Vec<&String> = untracked.iter().collect();
-    if !untracked.is_empty()
-        && let Err(e) = git_owned(dir, with_paths(&["add"], &untracked)).await
-    {
-        return Committed::Skipped(format!("git add failed: {e}"));
-    }
-    match git_owned(dir, with_paths(&["commit", "-q", "-m", message], &kept)).await {
-        Ok(_) => Committed::Made {
-            sha: head(dir).await.unwrap_or_default(),
-            ignored,
-        },
-        Err(e) => {
-            if !untracked.is_empty() {
-                let _ = git_owned(dir, with_paths(&["reset", "-q"], &untracked)).await;
-            }
-            Committed::Skipped(format!("git commit failed: {e}"))
+    let made = async {
+        git_private(dir, &index, with_paths(&["add", "-A"], &kept))
+            .await
+            .map_err(|e| format!("git add failed: {e}"))?;
+        let mut diff = vec!["diff".to_string(), "--cached".to_string(), "--quiet".into()];
+        if has_head {
+            diff.push("HEAD".into());
         }
+        if has_head && git_private(dir, &index, diff).await.is_ok() {
+            return Ok(None);
+        }
+        git_commit(
+            dir,
+            vec!["commit".into(), "-q".into(), "-m".into(), message.into()],
+            vec![("GIT_INDEX_FILE".into(), index.display().to_string())],
+        )
+        .await
+        .map_err(|e| format!("git commit failed: {e}"))?;
+        Ok(Some(head(dir).await.unwrap_or_default()))
+    }
+    .await;
+    let _ = std::fs::remove_file(&index);
+    match made {
+        Ok(None) => Committed::Nothing,
+        Ok(Some(sha)) => {
+            let paths: Vec<String> = kept.iter().map(|p| p.to_string()).collect();
+            if let Err(e) = sync_index(dir, &paths).await {
+                return Committed::Failed(format!(
+                    "the commit {} was made, but the index could not be updated for its paths \
+                     ({e}); run `git reset -q -- <paths>`",
+                    short_sha(&sha)
+                ));
+            }
+            Committed::Made { sha, ignored }
+        }
+        Err(e) => Committed::Failed(e),
+    }
+}
+
+/// Sets the user's index entries of `paths` to what `HEAD` has (after a commit made in the
+/// private index), leaving every other entry alone.
+pub async fn sync_index(dir: &Path, paths: &[String]) -> std::result::Result<(), String> {
+    let refs: Vec<&String> = paths.iter().collect();
+    git_owned(dir, with_paths(&["reset", "-q"], &refs))
+        .await
+        .map(|_| ())
+}
+
+/// Whether the commit a crashed run was making landed: `HEAD` is a child of `before` with this
+/// message's first line as its subject. Its sha when it did.
+pub async fn landed(dir: &Path, before: &str, message: &str) -> Option<String> {
+    let text = git(dir, &["log", "-1", "--format=%H%x1f%P%x1f%s", "HEAD"])
+        .await
+        .ok()?;
+    let mut parts = text.trim_end().split('\u{1f}');
+    let (sha, parent, subject) = (parts.next()?, parts.next()?, parts.next()?);
+    let wanted = message.lines().next().unwrap_or("");
+    (sha != before && parent == before && subject == wanted).then(|| sha.to_string())
+}
+
+/// Removes what a killed auto-commit may have left in the git directory of `dir`.
+pub fn clean_commit_leftovers(dir: &Path) {
+    if let Some(git_dir) = git_dir_of(dir) {
+        let index = git_dir.join(COMMIT_INDEX);
+        let _ = std::fs::remove_file(index.with_extension("index.lock"));
+        let _ = std::fs::remove_file(index);
     }
 }
 
@@ -308,9 +411,12 @@ pub async fn set_ref(dir: &Path, name: &str, sha: &str) -> std::result::Result<(
 /// back to `kept`, and exactly the paths the candidate changed are put back as they are in
 /// `kept`, in the index and the working tree. Every other file, tracked or not, is left alone
 /// (autodev's own files included, even when they are tracked). No revert commit is made.
+///
+/// It is idempotent: when `HEAD` is already back at `kept` (a discard cut short after its
+/// reset), only the candidate's paths are put back.
 pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Result<(), String> {
     let now = head(dir).await?;
-    if now != candidate {
+    if now != candidate && now != kept {
         return Err(format!(
             "HEAD moved to {} while the experiment expected {}; nothing was reset",
             short_sha(&now),
@@ -325,7 +431,9 @@ pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Re
     let paths: Vec<String> = nul_list(&changed)
         .map(|p| format!(":(top,literal){p}"))
         .collect();
-    git(dir, &["reset", "-q", "--soft", kept]).await?;
+    if now == candidate {
+        git(dir, &["reset", "-q", "--soft", kept]).await?;
+    }
     if paths.is_empty() {
         return Ok(());
     }

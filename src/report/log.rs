@@ -177,6 +177,31 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             }
             vec![(Some("validating"), line)]
         }
+        Event::ChangesFound { .. }
+        | Event::CheckFinished { .. }
+        | Event::CommitStarted { .. }
+        | Event::CandidateCommitted { .. }
+        | Event::DiscardStarted { .. }
+        | Event::CandidateDiscarded { .. }
+        | Event::CandidateKept { .. } => Vec::new(),
+        Event::CommitMade { sha, ignored, .. } => {
+            let mut lines = vec![(None, format!("Committed {}", crate::git::short_sha(sha)))];
+            if !ignored.is_empty() {
+                lines.push((
+                    None,
+                    format!(
+                        "warning: not committed because git ignores them: {}",
+                        ignored.join(", ")
+                    ),
+                ));
+            }
+            lines
+        }
+        Event::CommitFailed { task, reason } => vec![(
+            Some("blocked"),
+            format!("Could not commit the files of {}: {reason}", task.id),
+        )],
+        Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
         Event::Validating { task, checks } => vec![(
             Some("validating"),
             format!("Running {checks} check(s) for {}", task.id),

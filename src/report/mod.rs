@@ -1,9 +1,11 @@
 //! What autodev leaves for people and tools to read. The runner emits [`Event`]s; each sink here
-//! turns them into one output: the console and `logs/autodev.log` ([`log`]), `progress.txt`
+//! turns them into one output: the run journal `logs/events.jsonl` ([`journal`]), the console
+//! and `logs/autodev.log` ([`log`]), `progress.txt`
 //! ([`progress`]), `logs/runtime-status.json` ([`runtime_status`]) and `logs/experiments.jsonl`
 //! ([`experiments`]).
 
 pub mod experiments;
+pub mod journal;
 pub mod log;
 pub mod progress;
 pub mod runtime_status;

@@ -101,7 +101,26 @@ impl StatusWriter {
                     format!("Run started with backend {backend}"),
                 );
             }
-            Event::Note { .. } | Event::Judged { .. } => {}
+            Event::Note { .. }
+            | Event::Judged { .. }
+            | Event::ChangesFound { .. }
+            | Event::CheckFinished { .. }
+            | Event::CommitStarted { .. }
+            | Event::CommitMade { .. }
+            | Event::CandidateCommitted { .. }
+            | Event::DiscardStarted { .. }
+            | Event::CandidateDiscarded { .. }
+            | Event::CandidateKept { .. } => {}
+            Event::Recovered { task, message, .. } => {
+                self.current(task);
+                self.set("running", message.clone());
+                self.push("running", Some(task), message.clone());
+            }
+            Event::CommitFailed { task, reason } => {
+                let message = format!("Could not commit the files of {}: {reason}", task.id);
+                self.set("running", message.clone());
+                self.push("blocked", Some(task), message);
+            }
             Event::EpochStarted { epoch, max_epochs } => {
                 self.run.current_epoch = *epoch;
                 self.run.max_epochs = *max_epochs;
@@ -283,7 +302,19 @@ impl StatusWriter {
 
 impl Sink for StatusWriter {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        if matches!(event, Event::Note { .. } | Event::Judged { .. }) {
+        if matches!(
+            event,
+            Event::Note { .. }
+                | Event::Judged { .. }
+                | Event::ChangesFound { .. }
+                | Event::CheckFinished { .. }
+                | Event::CommitStarted { .. }
+                | Event::CommitMade { .. }
+                | Event::CandidateCommitted { .. }
+                | Event::DiscardStarted { .. }
+                | Event::CandidateDiscarded { .. }
+                | Event::CandidateKept { .. }
+        ) {
             return Ok(());
         }
         self.apply(event);

@@ -259,8 +259,15 @@ impl Runner<'_> {
                 );
             }
         }
+        self.sinks.emit(Event::ChangesFound {
+            task: task_ref(task),
+            attempt: number,
+            changed: changed.clone(),
+            restored: restored.clone(),
+            log: log_path.clone(),
+        });
         if restored.is_empty() {
-            self.carry = Some((Instant::now(), after));
+            self.carry = Some(super::Carried::now(after));
         }
         Ok(Turn {
             report,

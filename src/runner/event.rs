@@ -1,13 +1,21 @@
 //! What happens during a run, as typed events. The runner emits them; the report sinks
-//! (console, `autodev.log`, `progress.txt`, `runtime-status.json`) turn them into output.
+//! (the journal `logs/events.jsonl`, the console and `autodev.log`, `progress.txt`,
+//! `runtime-status.json`, `experiments.jsonl`) turn them into output.
+//!
+//! The serialized form is a public interface (`docs/journal.md`): each variant is one `type`
+//! (snake_case) and its fields. New fields and new types may be added within a format version;
+//! readers skip what they do not know.
 
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use crate::backend::AgentReport;
 use crate::gate::GateReport;
 
 /// How loud a note is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Level {
     Info,
     Warn,
@@ -15,7 +23,8 @@ pub enum Level {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunEnd {
     /// Nothing left to do.
     Completed,
@@ -42,13 +51,14 @@ impl RunEnd {
 }
 
 /// The task an event is about.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRef {
     pub id: String,
     pub title: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
         backend: String,
@@ -89,11 +99,32 @@ pub enum Event {
         attempt: u32,
         report: Box<AgentReport>,
     },
+    /// What the agent's turn changed in the tree (protected files among them already put back).
+    /// Journalled durably: a restart verifies these changes instead of asking the agent again.
+    ChangesFound {
+        task: TaskRef,
+        attempt: u32,
+        changed: Vec<String>,
+        restored: Vec<String>,
+        /// The turn's log, which the checks' output is appended to.
+        log: PathBuf,
+    },
     /// The task's checks are running.
+    #[serde(rename = "checks_started")]
     Validating {
         task: TaskRef,
         checks: usize,
     },
+    /// One check of the gate finished.
+    CheckFinished {
+        task: TaskRef,
+        command: String,
+        passed: bool,
+        /// `exit 0`, `killed by SIGTERM`, or why it could not start.
+        result: String,
+        elapsed_ms: u64,
+    },
+    #[serde(rename = "gate_verdict")]
     Judged {
         task: TaskRef,
         attempt: u32,
@@ -121,6 +152,31 @@ pub enum Event {
         reason: String,
         seconds: u64,
     },
+    /// A commit of the task's paths is about to be made (`head` is `HEAD` before it).
+    CommitStarted {
+        task: TaskRef,
+        paths: Vec<String>,
+        message: String,
+        head: Option<String>,
+    },
+    CommitMade {
+        task: TaskRef,
+        sha: String,
+        /// Changed paths left out because git ignores them.
+        ignored: Vec<String>,
+    },
+    /// The gate passed but the commit failed: the task stays pending and the next run commits.
+    CommitFailed {
+        task: TaskRef,
+        reason: String,
+    },
+    /// A step cut short by an earlier run's death is being finished.
+    Recovered {
+        task: TaskRef,
+        /// `verify`, `commit`, `mark_completed` or `drop_candidate`.
+        step: String,
+        message: String,
+    },
     TaskCompleted {
         task: TaskRef,
         attempt: u32,
@@ -133,12 +189,40 @@ pub enum Event {
         task: TaskRef,
         reason: String,
     },
+    /// An experiment's candidate was committed (and pinned at `git_ref`) before measurement.
+    CandidateCommitted {
+        task: TaskRef,
+        iteration: u32,
+        sha: String,
+        /// The last kept commit, where a discard takes the branch back to.
+        kept: String,
+        git_ref: String,
+    },
+    /// Taking a candidate off the branch begins.
+    DiscardStarted {
+        task: TaskRef,
+        iteration: u32,
+        sha: String,
+        kept: String,
+    },
+    CandidateDiscarded {
+        task: TaskRef,
+        iteration: u32,
+        sha: String,
+    },
+    CandidateKept {
+        task: TaskRef,
+        iteration: u32,
+        sha: String,
+    },
     /// An experiment's measurement, judged and recorded (the baseline is iteration 0).
+    #[serde(rename = "experiment_measured")]
     Experiment {
         task: TaskRef,
         record: Box<crate::experiment::Record>,
         progress: Box<ExperimentProgress>,
     },
+    #[serde(rename = "run_ended")]
     RunFinished {
         end: RunEnd,
         message: String,
@@ -149,7 +233,7 @@ pub enum Event {
 }
 
 /// Where an experiment stands, for the run status.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ExperimentProgress {
     pub iteration: u32,
     pub max_iterations: u32,

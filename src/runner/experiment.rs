@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::agent::Turn;
 use super::event::{Event, ExperimentProgress, Level};
+use super::policy::{self, Next};
 use super::prompt::ExperimentContext;
 use super::records::AttemptRecord;
 use super::{Runner, TaskEnd, append, pause, task_ref};
@@ -324,16 +325,22 @@ impl Runner<'_> {
                 Some(&context),
             )
             .await?;
-        if let Some(error) = tee_error {
-            return Ok(Step::End(TaskEnd::Halt(format!(
-                "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
-                lab.task.id
-            ))));
-        }
         let outcome = report.outcome;
         lab.last_report = Some(report.clone());
-        match outcome {
-            AgentOutcome::Interrupted => {
+        let next = policy::after_agent(outcome, tee_error.is_some());
+        match next {
+            Next::HaltLogs => {
+                return Ok(Step::End(TaskEnd::Halt(super::logs_halt(
+                    tee_error,
+                    &lab.task.id,
+                ))));
+            }
+            Next::HaltEnvironment => {
+                return Ok(Step::End(TaskEnd::Halt(
+                    self.environment_halt(&report, &lab.task.id),
+                )));
+            }
+            Next::Interrupted => {
                 if !changed.is_empty() {
                     self.sinks.note(
                         Level::Warn,
@@ -345,27 +352,15 @@ impl Runner<'_> {
                 }
                 return Ok(Step::End(TaskEnd::Interrupted));
             }
-            AgentOutcome::Auth | AgentOutcome::NotInstalled | AgentOutcome::Misconfigured => {
-                return Ok(Step::End(TaskEnd::Halt(format!(
-                    "{}: {} (task {} untouched; fix this, then run again)",
-                    self.options.backend.as_str(),
-                    report.detail,
-                    lab.task.id
-                ))));
-            }
-            _ => {}
+            Next::Wait | Next::Judge { .. } => {}
         }
-        let waiting = matches!(
-            outcome,
-            AgentOutcome::RateLimited | AgentOutcome::Overloaded | AgentOutcome::NetworkDown
-        );
+        let waiting = next == Next::Wait;
 
         // Whatever the agent left becomes a candidate commit first, so nothing is lost.
         let message = commit_message(&lab.task, &lab.settings.commit_prefix, iteration);
         let candidate = if changed.is_empty() {
             None
         } else {
-            self.carry = None;
             match git::commit_paths(&dir, &changed, &message).await {
                 Committed::Made { sha, ignored } => {
                     if !ignored.is_empty() {
@@ -380,7 +375,7 @@ impl Runner<'_> {
                     Some(sha)
                 }
                 Committed::Nothing => None,
-                Committed::Skipped(why) => {
+                Committed::Skipped(why) | Committed::Failed(why) => {
                     let task = lab.task.clone();
                     return self
                         .block(
@@ -396,18 +391,25 @@ impl Runner<'_> {
             }
         };
         let git_ref = format!("{}/{iteration}", lab.refs);
-        if let Some(sha) = &candidate
-            && let Err(why) = git::set_ref(&dir, &git_ref, sha).await
-        {
-            self.sinks
-                .note(Level::Warn, format!("could not create {git_ref}: {why}"));
+        if let Some(sha) = &candidate {
+            if let Err(why) = git::set_ref(&dir, &git_ref, sha).await {
+                self.sinks
+                    .note(Level::Warn, format!("could not create {git_ref}: {why}"));
+            }
+            self.sinks.emit(Event::CandidateCommitted {
+                task: task_ref(&lab.task),
+                iteration,
+                sha: sha.clone(),
+                kept: lab.kept_sha.clone(),
+                git_ref: git_ref.clone(),
+            });
         }
 
         if waiting {
             // A provider problem is not the candidate's fault: put its partial work aside and try
             // the same iteration again after the wait.
             if let Some(sha) = &candidate
-                && let Err(why) = git::discard(&dir, &lab.kept_sha, sha).await
+                && let Err(why) = self.take_off(lab, iteration, sha).await
             {
                 let task = lab.task.clone();
                 return self
@@ -466,6 +468,11 @@ impl Runner<'_> {
         if let Some(sha) = &candidate {
             match decision.action {
                 Action::Keep => {
+                    self.sinks.emit(Event::CandidateKept {
+                        task: task_ref(&lab.task),
+                        iteration,
+                        sha: sha.clone(),
+                    });
                     lab.kept_sha = sha.clone();
                     for path in &changed {
                         if !lab.kept_files.contains(path) {
@@ -474,7 +481,7 @@ impl Runner<'_> {
                     }
                 }
                 Action::Discard => {
-                    if let Err(why) = git::discard(&dir, &lab.kept_sha, sha).await {
+                    if let Err(why) = self.take_off(lab, iteration, sha).await {
                         let task = lab.task.clone();
                         return self
                             .block(&task, discard_failed(iteration, sha, &why))
@@ -591,8 +598,6 @@ impl Runner<'_> {
     /// Measures the current tree `repeats` times, the checks' output appended to `log_path`;
     /// stops at the first sample that fails.
     async fn measure(&mut self, lab: &Lab, what: &str, log_path: PathBuf) -> Result<Measured> {
-        // Checks may write into the tree.
-        self.carry = None;
         self.sinks.emit(Event::Validating {
             task: task_ref(&lab.task),
             checks: lab.plan.commands.len(),
@@ -635,6 +640,29 @@ impl Runner<'_> {
             elapsed_ms: started.elapsed().as_millis() as u64,
             interrupted: false,
         })
+    }
+
+    /// Takes candidate `sha` off the branch, back to the last kept commit, journalling the
+    /// start and the end so that a discard cut short is finished by the next run.
+    async fn take_off(
+        &mut self,
+        lab: &Lab,
+        iteration: u32,
+        sha: &str,
+    ) -> std::result::Result<(), String> {
+        self.sinks.emit(Event::DiscardStarted {
+            task: task_ref(&lab.task),
+            iteration,
+            sha: sha.to_string(),
+            kept: lab.kept_sha.clone(),
+        });
+        git::discard(&self.settings.paths.code_dir, &lab.kept_sha, sha).await?;
+        self.sinks.emit(Event::CandidateDiscarded {
+            task: task_ref(&lab.task),
+            iteration,
+            sha: sha.to_string(),
+        });
+        Ok(())
     }
 
     /// Records a measurement of the reference (the baseline, or the kept commit again).

@@ -14,27 +14,24 @@ mod epoch;
 pub mod event;
 mod experiment;
 mod lock;
+mod policy;
 mod prompt;
 mod records;
+mod recover;
 mod settle;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::backend::{self, Outcome, Purpose, Request};
+use crate::backend::{self, Purpose, Request};
 use crate::config::{BackendName, Settings};
 use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel, CancelLevel, Tee};
 use crate::gate::{self, Plan};
 use crate::report::Sink;
-use crate::report::experiments::ExperimentsSink;
-use crate::report::log::LogSink;
-use crate::report::progress::ProgressSink;
-use crate::report::status_writer::StatusWriter;
 use crate::snapshot::{PathPatterns, Rules, Snapshot};
 use crate::task::{Backup, Lifecycle, Task, TaskStore};
-use crate::ui::Ui;
 use breaker::Breaker;
 use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
@@ -132,6 +129,24 @@ async fn pause(seconds: f64, cancel: &Cancel) -> bool {
     cancel.level() != CancelLevel::None
 }
 
+/// An attempt's closing snapshot, with the moment it was taken and how many children autodev
+/// had started by then.
+struct Carried {
+    taken: Instant,
+    spawned: u64,
+    snapshot: Snapshot,
+}
+
+impl Carried {
+    fn now(snapshot: Snapshot) -> Carried {
+        Carried {
+            taken: Instant::now(),
+            spawned: exec::spawned(),
+            snapshot,
+        }
+    }
+}
+
 /// Everything the loop needs, borrowed for the run.
 struct Runner<'a> {
     settings: &'a Settings,
@@ -146,31 +161,29 @@ struct Runner<'a> {
     waited: u64,
     /// Consecutive provider waits, for the backoff.
     wait_streak: u32,
-    /// The last attempt's closing snapshot, while nothing but autodev's own runtime files can
-    /// have been written since: see [`Runner::opening_snapshot`].
-    carry: Option<(Instant, Snapshot)>,
+    /// The last attempt's closing snapshot: see [`Runner::opening_snapshot`].
+    carry: Option<Carried>,
     /// The newest commits shown in prompts, read again when `HEAD` moves.
     commits: crate::git::RecentCommits,
 }
 
-/// Runs the queue; the exit code says how it ended.
-pub fn run(settings: &Settings, options: &Options, ui: Ui) -> Result<Exit> {
-    let paths = &settings.paths;
-    // A dry run writes nothing, not even the lock.
-    let _lock = if options.dry_run {
-        None
-    } else {
-        Some(RunLock::acquire(&paths.log_dir.join("run.lock"))?)
-    };
+/// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
+/// The caller holds the run lock (a dry run needs none).
+pub fn run(settings: &Settings, options: &Options, sinks: Vec<Box<dyn Sink>>) -> Result<Exit> {
     let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
-    runtime.block_on(run_async(settings, options, ui))
+    runtime.block_on(run_async(settings, options, sinks))
 }
 
-async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exit> {
+async fn run_async(
+    settings: &Settings,
+    options: &Options,
+    sinks: Vec<Box<dyn Sink>>,
+) -> Result<Exit> {
     let paths = &settings.paths;
     let config = &settings.config;
+    let cancel = Cancel::default();
+    exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
     let store = TaskStore::new(paths);
-    let queue = store.load()?;
     let rules = Rules::new(config, paths)?;
     let protected = if config.verification.protected_paths.is_empty() {
         None
@@ -180,26 +193,6 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
             "verification.protected_paths",
         )?)
     };
-    let cancel = Cancel::default();
-    exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
-
-    let mut list: Vec<Box<dyn Sink>> = Vec::new();
-    if options.dry_run {
-        list.push(Box::new(LogSink::console_only(ui)));
-    } else {
-        let log = paths.log_dir.join("autodev.log");
-        list.push(Box::new(
-            LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?,
-        ));
-        list.push(Box::new(ProgressSink::new(paths.progress.clone())));
-        list.push(Box::new(ExperimentsSink::new(paths.experiments_log())));
-        list.push(Box::new(StatusWriter::new(
-            paths.runtime_status(),
-            TaskStore::new(paths),
-            queue.project_name(&config.project.name).to_string(),
-            options.backend.as_str().to_string(),
-        )));
-    }
     let mut runner = Runner {
         settings,
         options,
@@ -207,7 +200,10 @@ async fn run_async(settings: &Settings, options: &Options, ui: Ui) -> Result<Exi
         rules,
         protected,
         template: prompt::template(config, paths)?,
-        sinks: Sinks { list, failed: None },
+        sinks: Sinks {
+            list: sinks,
+            failed: None,
+        },
         cancel,
         waited: 0,
         wait_streak: 0,
@@ -260,8 +256,26 @@ impl Runner<'_> {
             return Ok(self.finish(RunEnd::EnvError, message, (0, 0)).await);
         }
         self.write_brief(&prompt::idle_brief(paths))?;
+        durable::clean_stale_temps(&[&paths.code_dir, &paths.log_dir]);
+        crate::git::clean_commit_leftovers(&paths.code_dir);
 
         let (mut attempted, mut completed) = (0, 0);
+        if let Some(end) = self.recover().await? {
+            attempted += 1;
+            match end {
+                TaskEnd::Completed => completed += 1,
+                TaskEnd::Blocked => {}
+                TaskEnd::Halt(why) => {
+                    return Ok(self
+                        .finish(RunEnd::EnvError, why, (attempted, completed))
+                        .await);
+                }
+                TaskEnd::Interrupted => {
+                    let (end, why) = interrupted();
+                    return Ok(self.finish(end, why, (attempted, completed)).await);
+                }
+            }
+        }
         let max_epochs = self.options.max_epochs.max(1);
         let mut end = None;
         for epoch in 1..=max_epochs {
@@ -401,13 +415,15 @@ impl Runner<'_> {
     }
 
     /// The snapshot an attempt starts from. The previous attempt's closing snapshot serves when
-    /// it was taken moments ago and nothing that could write into the tree has run since (no
-    /// checks, reflection, commit or restored file: each of those drops it); otherwise the tree
-    /// is walked again. Autodev's own writes in between (task.json, logs, TASK.md) are not
-    /// tracked, so the two would be the same.
+    /// it was taken moments ago and no child has been started since (checks, reflection, a
+    /// commit, a git query: anything that could write into the tree); otherwise the tree is
+    /// walked again. Autodev's own writes in between (task.json, logs, TASK.md) are not tracked,
+    /// so the two would be the same. A restored protected file is never carried (see `turn`).
     fn opening_snapshot(&mut self) -> Snapshot {
         match self.carry.take() {
-            Some((taken, snapshot)) if taken.elapsed() < CARRY_WINDOW => snapshot,
+            Some(c) if c.taken.elapsed() < CARRY_WINDOW && c.spawned == exec::spawned() => {
+                c.snapshot
+            }
             _ => Snapshot::take(&self.rules, None),
         }
     }
@@ -479,11 +495,16 @@ impl Runner<'_> {
         ) {
             return self.experiment(task).await;
         }
-        self.deliver(task).await
+        self.deliver(task, None).await
     }
 
-    /// Works a delivery task through its attempts.
-    async fn deliver(&mut self, mut task: Task) -> Result<TaskEnd> {
+    /// Works a delivery task through its attempts; with `resumed`, the first attempt is the
+    /// journalled turn of a run that died before judging it (no agent call for it).
+    async fn deliver(
+        &mut self,
+        mut task: Task,
+        mut resumed: Option<recover::Turned>,
+    ) -> Result<TaskEnd> {
         let settings = self.settings;
         let config = &settings.config;
         let paths = &settings.paths;
@@ -491,29 +512,39 @@ impl Runner<'_> {
         let mut attempt = 0;
         let mut breaker = Breaker::default();
         let mut tripped = None;
-        while attempt < max {
+        while attempt < max || resumed.is_some() {
             if self.cancel.level() != CancelLevel::None {
                 return Ok(TaskEnd::Interrupted);
             }
-            attempt += 1;
-            let agent::Turn {
-                report,
-                tee_error,
-                log_path,
-                changed,
-                ..
-            } = self
-                .turn(&task, attempt, max, &format!("attempt_{attempt}"), None)
-                .await?;
+            let (report, tee_error, log_path, changed) = match resumed.take() {
+                Some(turn) => {
+                    attempt = turn.attempt;
+                    (turn.report, None, turn.log, turn.changed)
+                }
+                None => {
+                    attempt += 1;
+                    let turn = self
+                        .turn(&task, attempt, max, &format!("attempt_{attempt}"), None)
+                        .await?;
+                    (turn.report, turn.tee_error, turn.log_path, turn.changed)
+                }
+            };
             let outcome = report.outcome;
-            if let Some(error) = tee_error {
-                return Ok(TaskEnd::Halt(format!(
-                    "could not write the logs ({error}); check disk space and permissions (task {} untouched)",
-                    task.id
-                )));
-            }
-            match outcome {
-                Outcome::Interrupted => {
+            let checks = match policy::after_agent(outcome, tee_error.is_some()) {
+                policy::Next::HaltLogs => {
+                    return Ok(TaskEnd::Halt(logs_halt(tee_error, &task.id)));
+                }
+                policy::Next::HaltEnvironment => {
+                    return Ok(TaskEnd::Halt(self.environment_halt(&report, &task.id)));
+                }
+                policy::Next::Wait => {
+                    attempt -= 1;
+                    match self.wait_for_provider(&task, &report).await {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
+                policy::Next::Interrupted => {
                     let summary = "interrupted by a signal; the task stays pending".to_string();
                     self.record_failure(
                         &task,
@@ -529,57 +560,27 @@ impl Runner<'_> {
                     )?;
                     return Ok(TaskEnd::Interrupted);
                 }
-                Outcome::Auth | Outcome::NotInstalled | Outcome::Misconfigured => {
-                    return Ok(TaskEnd::Halt(format!(
-                        "{}: {} (task {} untouched; fix this, then run again)",
-                        self.options.backend.as_str(),
-                        report.detail,
-                        task.id
-                    )));
-                }
-                Outcome::RateLimited | Outcome::Overloaded | Outcome::NetworkDown => {
-                    attempt -= 1;
-                    match self.wait_for_provider(&task, &report).await {
-                        Some(end) => return Ok(end),
-                        None => continue,
-                    }
-                }
-                _ => self.wait_streak = 0,
-            }
+                policy::Next::Judge { checks } => checks,
+            };
+            self.wait_streak = 0;
 
-            let plan = Plan::new(&task, config, paths);
-            let gate = if outcome == Outcome::Ok {
-                if !plan.commands.is_empty() {
-                    // Checks may write into the tree (build output, coverage, caches).
-                    self.carry = None;
-                    self.sinks.emit(Event::Validating {
-                        task: task_ref(&task),
-                        checks: plan.commands.len(),
-                    });
+            let gate = if checks {
+                let plan = Plan::new(&task, config, paths);
+                match self
+                    .gate(&task, attempt, &plan, &changed, &log_path)
+                    .await?
+                {
+                    Some(gate) => Some(gate),
+                    None => return Ok(TaskEnd::Interrupted),
                 }
-                let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
-                let runs = gate::run_checks(&plan, &mut tee, &self.cancel).await;
-                if self.cancel.level() != CancelLevel::None {
-                    return Ok(TaskEnd::Interrupted);
-                }
-                Some(gate::judge(&plan, &changed, &runs, None, true))
             } else {
                 None
             };
-            if let Some(gate) = &gate {
-                self.sinks.emit(Event::Judged {
-                    task: task_ref(&task),
-                    attempt,
-                    gate: Box::new(gate.clone()),
-                });
-            }
 
             if let Some(gate) = gate.as_ref().filter(|g| g.passed) {
-                self.complete(&task, attempt, &report, &changed, gate)?;
-                if config.git.auto_commit {
-                    self.commit(&task, &changed).await;
-                }
-                return Ok(TaskEnd::Completed);
+                return self
+                    .deliver_passed(&task, attempt, &report, &changed, gate, None)
+                    .await;
             }
 
             let summary = match &gate {
@@ -611,8 +612,6 @@ impl Runner<'_> {
                     errors: &errors,
                     log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
                 };
-                // A one-shot call cannot always be made read-only (the command backend).
-                self.carry = None;
                 match self.reflect(&task, &failure, &log_path).await {
                     Ok(refined) => {
                         learning_notes = refined.learning_notes.clone();
@@ -679,6 +678,92 @@ impl Runner<'_> {
         };
         self.block(&task, reason)
     }
+
+    /// Why the run halts for an environment the agent CLI cannot work in.
+    fn environment_halt(&self, report: &crate::backend::AgentReport, task_id: &str) -> String {
+        format!(
+            "{}: {} (task {task_id} untouched; fix this, then run again)",
+            self.options.backend.as_str(),
+            report.detail,
+        )
+    }
+
+    /// Runs the task's checks on `changed` and judges them, telling each step; `None` when a
+    /// signal cut the checks short.
+    async fn gate(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        plan: &Plan,
+        changed: &[String],
+        log_path: &Path,
+    ) -> Result<Option<gate::GateReport>> {
+        if !plan.commands.is_empty() {
+            self.sinks.emit(Event::Validating {
+                task: task_ref(task),
+                checks: plan.commands.len(),
+            });
+        }
+        let mut tee = Tee::new(vec![Box::new(append(log_path)?)]);
+        let runs = gate::run_checks(plan, &mut tee, &self.cancel).await;
+        if self.cancel.level() != CancelLevel::None {
+            return Ok(None);
+        }
+        for run in &runs {
+            self.sinks.emit(Event::CheckFinished {
+                task: task_ref(task),
+                command: run.command.clone(),
+                passed: run.succeeded(),
+                result: match (&run.error, run.exit) {
+                    (Some(error), _) => error.clone(),
+                    (None, Some(exit)) => exit.to_string(),
+                    (None, None) => "did not run".into(),
+                },
+                elapsed_ms: run.elapsed_ms,
+            });
+        }
+        let gate = gate::judge(plan, changed, &runs, None, true);
+        self.sinks.emit(Event::Judged {
+            task: task_ref(task),
+            attempt,
+            gate: Box::new(gate.clone()),
+        });
+        Ok(Some(gate))
+    }
+
+    /// A passing attempt: its files are committed first (`[git] auto_commit`), then the task is
+    /// marked completed, so a task is never COMPLETED with its work uncommitted. A commit that
+    /// fails leaves the task pending and halts the run; the next run commits without asking the
+    /// agent again.
+    async fn deliver_passed(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        report: &crate::backend::AgentReport,
+        changed: &[String],
+        gate: &gate::GateReport,
+        started: Option<(String, String)>,
+    ) -> Result<TaskEnd> {
+        if self.settings.config.git.auto_commit
+            && let Err(why) = self.commit(task, changed, started).await
+        {
+            return Ok(TaskEnd::Halt(format!(
+                "the checks of {} passed but its files could not be committed: {why}; fix this, \
+                 then run again: the next run commits them without asking the agent again",
+                task.id
+            )));
+        }
+        self.complete(task, attempt, report, changed, gate)?;
+        Ok(TaskEnd::Completed)
+    }
+}
+
+/// Why the run halts when the logs cannot be written.
+fn logs_halt(error: Option<String>, task_id: &str) -> String {
+    format!(
+        "could not write the logs ({}); check disk space and permissions (task {task_id} untouched)",
+        error.unwrap_or_default()
+    )
 }
 
 fn interrupted() -> (RunEnd, String) {

@@ -87,12 +87,29 @@ impl Runner<'_> {
         Ok(refined)
     }
 
-    /// Commits the task's changed files, and only those (`[git] auto_commit`).
-    pub(super) async fn commit(&mut self, task: &Task, changed: &[String]) {
-        // Commit hooks may rewrite files (formatters).
-        self.carry = None;
+    /// Commits the task's changed files, and only those (`[git] auto_commit`), journalling the
+    /// start and the result. `started` is the `HEAD` and message of a commit a killed run had
+    /// begun: when that commit landed, it is taken as made. Why it failed, if it did.
+    pub(super) async fn commit(
+        &mut self,
+        task: &Task,
+        changed: &[String],
+        started: Option<(String, String)>,
+    ) -> std::result::Result<(), String> {
         if changed.is_empty() {
-            return;
+            return Ok(());
+        }
+        let dir = self.settings.paths.code_dir.clone();
+        if let Some((before, message)) = started
+            && let Some(sha) = crate::git::landed(&dir, &before, &message).await
+        {
+            crate::git::sync_index(&dir, changed).await?;
+            self.sinks.emit(Event::CommitMade {
+                task: task_ref(task),
+                sha,
+                ignored: Vec::new(),
+            });
+            return Ok(());
         }
         let message = self
             .settings
@@ -101,29 +118,37 @@ impl Runner<'_> {
             .commit_message_template
             .replace("{task_id}", &task.id)
             .replace("{task_name}", task.display_title());
-        match crate::git::commit_paths(&self.settings.paths.code_dir, changed, &message).await {
+        self.sinks.emit(Event::CommitStarted {
+            task: task_ref(task),
+            paths: changed.to_vec(),
+            message: message.clone(),
+            head: crate::git::head(&dir).await.ok(),
+        });
+        match crate::git::commit_paths(&dir, changed, &message).await {
             crate::git::Committed::Made { sha, ignored } => {
-                self.sinks.note(
-                    Level::Info,
-                    format!("Committed {}: {message}", crate::git::short_sha(&sha)),
-                );
-                if !ignored.is_empty() {
-                    self.sinks.note(
-                        Level::Warn,
-                        format!(
-                            "not committed because git ignores them: {}",
-                            ignored.join(", ")
-                        ),
-                    );
-                }
+                self.sinks.emit(Event::CommitMade {
+                    task: task_ref(task),
+                    sha,
+                    ignored,
+                });
+                Ok(())
             }
             crate::git::Committed::Nothing => {
                 self.sinks
                     .note(Level::Info, "No task changes to commit".to_string());
+                Ok(())
             }
             crate::git::Committed::Skipped(why) => {
                 self.sinks
                     .note(Level::Warn, format!("auto-commit skipped: {why}"));
+                Ok(())
+            }
+            crate::git::Committed::Failed(why) => {
+                self.sinks.emit(Event::CommitFailed {
+                    task: task_ref(task),
+                    reason: why.clone(),
+                });
+                Err(why)
             }
         }
     }

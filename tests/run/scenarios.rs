@@ -358,21 +358,40 @@ fn files_written_by_checks_are_not_counted_as_the_next_tasks_changes() {
 }
 
 #[test]
-fn a_held_index_lock_is_reported_and_nothing_is_staged() {
+fn a_commit_that_fails_halts_and_the_next_run_commits_without_the_agent() {
     let repo = repo(ONE_TASK, "");
     repo.script(0, SUCCESS);
     repo.write(".git/index.lock", "");
     let run = repo.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("auto-commit skipped: another git process holds .git/index.lock"),
+            .contains("another git process holds .git/index.lock"),
         "{}",
         run.stderr
     );
+    // Never COMPLETED with its work uncommitted, and nothing of autodev's in the index.
+    assert_ne!(repo.task("T1")["passes"], true);
+    assert_ne!(repo.task("T1")["blocked"], true);
     std::fs::remove_file(repo.path().join(".git/index.lock")).expect("unlock");
     let status = crate::common::git(repo.path(), &["status", "--porcelain"]);
     assert!(status.contains("?? hello.txt"), "{status}");
+
+    let again = repo.run(&["run"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("resuming T1: its checks had passed before the last run stopped"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(repo.calls(), 1, "the agent is not asked again");
+    assert_eq!(repo.task("T1")["passes"], true);
+    let status = crate::common::git(repo.path(), &["status", "--porcelain"]);
+    assert!(!status.contains("hello.txt"), "{status}");
+    let log = crate::common::git(repo.path(), &["log", "--format=%s", "-n1"]);
+    assert!(log.contains("T1"), "{log}");
 }
 
 #[test]

@@ -1,0 +1,69 @@
+//! SIGINT, SIGTERM and SIGHUP as cancel requests.
+//!
+//! [`trap`] installs the handlers; a command that must never die of these signals (`autodev
+//! run`) calls it first, before it loads anything, so a signal at any moment is counted rather
+//! than killing the process (exit 130 instead of 143). The handler only counts; a task on the
+//! runtime turns the count into [`Cancel`] levels: the first signal asks children to stop
+//! gracefully, any further one kills them at once.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use super::{Cancel, CancelLevel};
+
+static SEEN: AtomicU32 = AtomicU32::new(0);
+static TRAPPED: AtomicU32 = AtomicU32::new(0);
+/// How often the count is turned into a cancel level.
+const POLL: Duration = Duration::from_millis(25);
+
+extern "C" fn count(_: nix::libc::c_int) {
+    SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs the counting handlers (once per process).
+pub fn trap() -> io::Result<()> {
+    if TRAPPED.swap(1, Ordering::SeqCst) == 1 {
+        return Ok(());
+    }
+    let action = SigAction::new(
+        SigHandler::Handler(count),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// How many of these signals have arrived since [`trap`].
+pub fn seen() -> u32 {
+    SEEN.load(Ordering::SeqCst)
+}
+
+fn apply(cancel: &Cancel, seen: u32) {
+    match seen {
+        0 => {}
+        1 => cancel.request(CancelLevel::Graceful),
+        _ => cancel.request(CancelLevel::Immediate),
+    }
+}
+
+/// Turns signals into cancel requests for as long as the runtime lives (trapping them first if
+/// that has not been done); a signal that arrived earlier applies at once.
+pub fn cancel_on_signals(cancel: &Cancel) -> io::Result<()> {
+    trap()?;
+    apply(cancel, seen());
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(POLL).await;
+            apply(&cancel, seen());
+        }
+    });
+    Ok(())
+}

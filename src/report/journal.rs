@@ -1,0 +1,321 @@
+//! The run journal, `logs/events.jsonl`: every event of every run, one JSON object per line, in
+//! the order it happened. It is the record a restarted run reads to finish a step that a crash
+//! cut short, and the one stream the dashboards and other tools follow (`docs/journal.md`).
+//!
+//! Each line is `{"seq", "time", "run_id", "type", ...the event's fields}`; `seq` rises by one
+//! per line across runs and rotations, so a reader can resume after the last one it saw. A file
+//! always begins with a `journal_opened` line that carries the format version. Lines are written
+//! whole with one `write` each, so a killed process leaves at most one cut-off last line, which
+//! readers skip; the events a restart depends on are also synced to the disk.
+//!
+//! Growth is bounded: when the file has passed [`ROTATE_BYTES`] at the start of a run or a task,
+//! it becomes `events.1.jsonl` (replacing an older one) and a new file begins. A task's events
+//! therefore never straddle two files, and recovery reads the current file only.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Sink;
+use crate::runner::event::Event;
+
+/// The version of the line format; it changes only when a field changes its meaning or goes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size past which the journal is rotated at the next run or task start.
+pub const ROTATE_BYTES: u64 = 32 * 1024 * 1024;
+/// The longest agent message or detail kept in a line (the attempt log has all of it).
+const TEXT_CAP: usize = 16 * 1024;
+/// How much of the file's end recovery reads.
+const TAIL_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    seq: u64,
+    time: String,
+    run_id: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    seq: u64,
+    time: String,
+    run_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    format_version: u32,
+    writer: String,
+}
+
+/// One line of the journal, read back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub time: String,
+    pub run_id: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Appends run events to the journal.
+pub struct JournalSink {
+    path: PathBuf,
+    file: File,
+    run_id: String,
+    next_seq: u64,
+    len: u64,
+}
+
+/// Now, in UTC with milliseconds: `2026-12-01T04:30:32.118Z`.
+fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// A new run's id: its start time and process id.
+pub fn new_run_id() -> String {
+    format!("{}-{}", crate::durable::file_stamp(), std::process::id())
+}
+
+impl JournalSink {
+    /// Opens (or starts) the journal at `path` for the run `run_id`.
+    pub fn open(path: &Path, run_id: String) -> io::Result<JournalSink> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let next_seq = read_tail(path).last().map_or(0, |e| e.seq + 1);
+        let mut sink = JournalSink {
+            path: path.to_path_buf(),
+            file: open_append(path)?,
+            run_id,
+            next_seq,
+            len: 0,
+        };
+        sink.len = sink.file.metadata()?.len();
+        if sink.len > 0 && !ends_with_newline(path, sink.len) {
+            // A line cut off by a crash: end it, so the next line stands on its own.
+            sink.file.write_all(b"\n")?;
+            sink.len += 1;
+        }
+        if sink.len == 0 {
+            sink.header()?;
+        }
+        Ok(sink)
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        let header = Header {
+            seq: self.next_seq,
+            time: now(),
+            run_id: &self.run_id,
+            kind: "journal_opened",
+            format_version: FORMAT_VERSION,
+            writer: format!("autodev {}", env!("CARGO_PKG_VERSION")),
+        };
+        let mut text = serde_json::to_string(&header).map_err(io::Error::other)?;
+        text.push('\n');
+        self.put(text.as_bytes(), false)
+    }
+
+    fn put(&mut self, bytes: &[u8], sync: bool) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        if sync {
+            self.file.sync_data()?;
+        }
+        self.len += bytes.len() as u64;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let old = self.path.with_file_name("events.1.jsonl");
+        std::fs::rename(&self.path, &old)?;
+        self.file = open_append(&self.path)?;
+        self.len = 0;
+        self.header()
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn ends_with_newline(path: &Path, len: u64) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(len - 1))?;
+            f.read_exact(&mut last)
+        })
+        .map(|()| last[0] == b'\n')
+        .unwrap_or(true)
+}
+
+/// Whether a restart depends on this event being on the disk before the next step begins.
+fn must_sync(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::RunStarted { .. }
+            | Event::ChangesFound { .. }
+            | Event::Judged { .. }
+            | Event::CommitStarted { .. }
+            | Event::CommitMade { .. }
+            | Event::CommitFailed { .. }
+            | Event::TaskCompleted { .. }
+            | Event::TaskBlocked { .. }
+            | Event::CandidateCommitted { .. }
+            | Event::DiscardStarted { .. }
+            | Event::CandidateDiscarded { .. }
+            | Event::CandidateKept { .. }
+            | Event::Recovered { .. }
+            | Event::RunFinished { .. }
+    )
+}
+
+/// The event as journalled: long texts clipped.
+fn bounded(event: &Event) -> Option<Event> {
+    let Event::AgentFinished {
+        task,
+        attempt,
+        report,
+    } = event
+    else {
+        return None;
+    };
+    if report.final_text.len() <= TEXT_CAP && report.detail.len() <= TEXT_CAP {
+        return None;
+    }
+    let mut report = report.clone();
+    report.final_text = crate::backend::clip(&report.final_text, TEXT_CAP);
+    report.detail = crate::backend::clip(&report.detail, TEXT_CAP);
+    Some(Event::AgentFinished {
+        task: task.clone(),
+        attempt: *attempt,
+        report,
+    })
+}
+
+impl Sink for JournalSink {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        if matches!(event, Event::RunStarted { .. } | Event::TaskStarted { .. })
+            && self.len > ROTATE_BYTES
+        {
+            self.rotate()?;
+        }
+        let clipped = bounded(event);
+        let line = Line {
+            seq: self.next_seq,
+            time: now(),
+            run_id: &self.run_id,
+            event: clipped.as_ref().unwrap_or(event),
+        };
+        let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;
+        text.push('\n');
+        self.put(text.as_bytes(), must_sync(event))
+    }
+}
+
+/// The events at the end of the journal, oldest first; lines that do not parse (a cut-off last
+/// line, a type from a newer autodev, the header) are skipped.
+pub fn read_tail(path: &Path) -> Vec<Entry> {
+    let text = crate::durable::read_tail(path, TAIL_BYTES).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Entry>(line).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::event::{Level, TaskRef};
+
+    fn task() -> TaskRef {
+        TaskRef {
+            id: "T1".into(),
+            title: "One".into(),
+        }
+    }
+
+    #[test]
+    fn lines_carry_seq_time_run_and_type_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/events.jsonl");
+        let mut sink = JournalSink::open(&path, "run-a".into()).unwrap();
+        sink.event(&Event::Note {
+            level: Level::Info,
+            text: "hello".into(),
+        })
+        .unwrap();
+        sink.event(&Event::CommitMade {
+            task: task(),
+            sha: "abc".into(),
+            ignored: vec![],
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["type"], "journal_opened");
+        assert_eq!(lines[0]["format_version"], FORMAT_VERSION);
+        assert_eq!(lines[1]["type"], "note");
+        assert_eq!(lines[1]["seq"], 1);
+        assert_eq!(lines[2]["type"], "commit_made");
+        assert_eq!(lines[2]["run_id"], "run-a");
+        assert_eq!(lines[2]["task"]["id"], "T1");
+        let entries = read_tail(&path);
+        assert_eq!(entries.len(), 2, "the header is not an event");
+        assert!(matches!(entries[1].event, Event::CommitMade { .. }));
+    }
+
+    #[test]
+    fn a_cut_off_line_is_skipped_and_seq_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        {
+            let mut sink = JournalSink::open(&path, "a".into()).unwrap();
+            sink.event(&Event::Note {
+                level: Level::Warn,
+                text: "x".into(),
+            })
+            .unwrap();
+        }
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"seq":2,"time":"t","run_id":"a","type":"no"#)
+            .unwrap();
+        let mut sink = JournalSink::open(&path, "b".into()).unwrap();
+        sink.event(&Event::Note {
+            level: Level::Info,
+            text: "y".into(),
+        })
+        .unwrap();
+        let entries = read_tail(&path);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].run_id, "b");
+        assert_eq!(entries[1].seq, 2, "seq continues after the last whole line");
+    }
+
+    #[test]
+    fn a_large_journal_rotates_at_a_task_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut sink = JournalSink::open(&path, "a".into()).unwrap();
+        sink.len = ROTATE_BYTES + 1;
+        sink.event(&Event::TaskStarted {
+            task: task(),
+            number: 1,
+        })
+        .unwrap();
+        assert!(dir.path().join("events.1.jsonl").exists());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with(r#"{"seq":1,"#), "{text}");
+        assert!(text.contains("journal_opened"));
+    }
+}

@@ -1,0 +1,647 @@
+//! Recovery: what a run that starts where an earlier one died must finish first, read from the
+//! journal's tail. The decision ([`decide`]) is pure; [`Runner::recover`] carries it out and
+//! says what it recovered.
+//!
+//! The story of the task in flight is every event about it since its last `task_started`. Its
+//! last step that reached the journal says where it stopped:
+//!
+//! | the journal shows                              | the next step                         |
+//! | ---------------------------------------------- | ------------------------------------- |
+//! | the task completed or blocked                  | nothing                               |
+//! | an experiment candidate committed (or a discard begun) and not yet kept or discarded | take it off the branch |
+//! | the commit made, the task not marked           | mark it completed                     |
+//! | the gate passed, no commit made (or it failed) | commit its paths, then mark it        |
+//! | the agent's changes, no passing gate           | run the gate on them, no agent call   |
+//! | anything else (the agent was cut off)          | nothing: the attempt runs again       |
+
+use std::path::PathBuf;
+
+use super::{Runner, TaskEnd, task_ref};
+use crate::backend::AgentReport;
+use crate::error::Result;
+use crate::gate::GateReport;
+use crate::report::journal::Entry;
+use crate::runner::event::Event;
+use crate::task::Lifecycle;
+use crate::task::contract::Execution;
+
+/// What the agent's finished turn left, as journalled.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Turned {
+    pub attempt: u32,
+    pub report: AgentReport,
+    pub changed: Vec<String>,
+    pub log: PathBuf,
+}
+
+/// The step to finish before anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Step {
+    Nothing,
+    /// Run the gate on the journalled changes (then go on as after any attempt).
+    Verify {
+        task: String,
+        turn: Turned,
+    },
+    /// The gate passed: commit the task's paths, then mark it. `started` is `HEAD` before the
+    /// commit and its message, when the commit had begun (it may have landed).
+    Commit {
+        task: String,
+        turn: Turned,
+        gate: GateReport,
+        started: Option<(String, String)>,
+    },
+    /// The commit was made: mark the task completed.
+    MarkCompleted {
+        task: String,
+        turn: Turned,
+        gate: GateReport,
+    },
+    /// An experiment candidate that was never decided, or whose discard was cut short: take it
+    /// off the branch, back to the last kept commit.
+    DropCandidate {
+        task: String,
+        iteration: u32,
+        sha: String,
+        kept: String,
+    },
+}
+
+/// The step a new run must finish first, from the journal's last entries (oldest first).
+pub(super) fn decide(entries: &[Entry]) -> Step {
+    let Some(start) = entries
+        .iter()
+        .rposition(|e| matches!(e.event, Event::TaskStarted { .. }))
+    else {
+        return Step::Nothing;
+    };
+    let Event::TaskStarted { task, .. } = &entries[start].event else {
+        return Step::Nothing;
+    };
+    let id = task.id.clone();
+    let mut report: Option<(u32, AgentReport)> = None;
+    let mut turn: Option<Turned> = None;
+    let mut gate: Option<GateReport> = None;
+    let mut commit_started: Option<(String, String)> = None;
+    let mut committed = false;
+    let mut experiment = false;
+    let mut candidate: Option<(u32, String, String)> = None;
+    for entry in &entries[start..] {
+        let event = &entry.event;
+        if event_task(event) != Some(id.as_str()) {
+            continue;
+        }
+        match event {
+            Event::TaskCompleted { .. } | Event::TaskBlocked { .. } => return Step::Nothing,
+            Event::AttemptStarted { .. } | Event::AttemptFailed { .. } => {
+                report = None;
+                turn = None;
+                gate = None;
+                commit_started = None;
+                committed = false;
+            }
+            Event::AgentFinished {
+                attempt, report: r, ..
+            } => report = Some((*attempt, (**r).clone())),
+            Event::ChangesFound {
+                attempt,
+                changed,
+                log,
+                ..
+            } => {
+                turn = report
+                    .as_ref()
+                    .filter(|(a, _)| a == attempt)
+                    .map(|(_, r)| Turned {
+                        attempt: *attempt,
+                        report: r.clone(),
+                        changed: changed.clone(),
+                        log: log.clone(),
+                    });
+            }
+            Event::Judged { gate: g, .. } => gate = Some((**g).clone()),
+            Event::CommitStarted { head, message, .. } => {
+                commit_started = head.clone().map(|h| (h, message.clone()));
+            }
+            Event::CommitMade { .. } => committed = true,
+            Event::CommitFailed { .. } => commit_started = None,
+            Event::Experiment { .. } => experiment = true,
+            Event::CandidateCommitted {
+                iteration,
+                sha,
+                kept,
+                ..
+            }
+            | Event::DiscardStarted {
+                iteration,
+                sha,
+                kept,
+                ..
+            } => {
+                experiment = true;
+                candidate = Some((*iteration, sha.clone(), kept.clone()));
+            }
+            Event::CandidateKept { .. } | Event::CandidateDiscarded { .. } => candidate = None,
+            _ => {}
+        }
+    }
+    if experiment {
+        return match candidate {
+            Some((iteration, sha, kept)) => Step::DropCandidate {
+                task: id,
+                iteration,
+                sha,
+                kept,
+            },
+            None => Step::Nothing,
+        };
+    }
+    let Some(turn) = turn else {
+        return Step::Nothing;
+    };
+    match gate {
+        Some(gate) if gate.passed && committed => Step::MarkCompleted {
+            task: id,
+            turn,
+            gate,
+        },
+        Some(gate) if gate.passed => Step::Commit {
+            task: id,
+            turn,
+            gate,
+            started: commit_started,
+        },
+        _ => Step::Verify { task: id, turn },
+    }
+}
+
+impl Runner<'_> {
+    /// Finishes the step an earlier run died in, if the journal shows one and its task is still
+    /// pending; how that task ended when the step ended it.
+    pub(super) async fn recover(&mut self) -> Result<Option<TaskEnd>> {
+        let entries = crate::report::journal::read_tail(&self.settings.paths.events_log());
+        let step = decide(&entries);
+        let id = match &step {
+            Step::Nothing => return Ok(None),
+            Step::Verify { task, .. }
+            | Step::Commit { task, .. }
+            | Step::MarkCompleted { task, .. }
+            | Step::DropCandidate { task, .. } => task.clone(),
+        };
+        let queue = self.store.load()?;
+        let Some(task) = queue
+            .tasks
+            .iter()
+            .find(|t| t.id == id && t.lifecycle() == Lifecycle::Pending)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let iterative = matches!(task.execution, Execution::Iterative(_));
+        let tell = |runner: &mut Self, step: &str, message: String| {
+            runner.sinks.emit(Event::Recovered {
+                task: task_ref(&task),
+                step: step.to_string(),
+                message,
+            });
+        };
+        match step {
+            Step::Nothing => Ok(None),
+            Step::Verify { turn, .. } if !iterative => {
+                tell(
+                    self,
+                    "verify",
+                    format!(
+                        "resuming {id}: the agent had finished attempt {} before the last run \
+                         stopped; verifying its changes",
+                        turn.attempt
+                    ),
+                );
+                Ok(Some(self.deliver(task.clone(), Some(turn)).await?))
+            }
+            Step::Commit {
+                turn,
+                gate,
+                started,
+                ..
+            } if !iterative => {
+                tell(
+                    self,
+                    "commit",
+                    format!(
+                        "resuming {id}: its checks had passed before the last run stopped; \
+                         committing its files"
+                    ),
+                );
+                let end = self
+                    .deliver_passed(
+                        &task,
+                        turn.attempt,
+                        &turn.report,
+                        &turn.changed,
+                        &gate,
+                        started,
+                    )
+                    .await?;
+                Ok(Some(end))
+            }
+            Step::MarkCompleted { turn, gate, .. } if !iterative => {
+                tell(
+                    self,
+                    "mark_completed",
+                    format!(
+                        "resuming {id}: its commit was made before the last run stopped; marking \
+                         it completed"
+                    ),
+                );
+                self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
+                Ok(Some(TaskEnd::Completed))
+            }
+            Step::DropCandidate {
+                iteration,
+                sha,
+                kept,
+                ..
+            } if iterative => {
+                tell(
+                    self,
+                    "drop_candidate",
+                    format!(
+                        "resuming {id}: candidate {} of iteration {iteration} was not decided \
+                         before the last run stopped; taking it off the branch, back to {}",
+                        crate::git::short_sha(&sha),
+                        crate::git::short_sha(&kept)
+                    ),
+                );
+                let dir = self.settings.paths.code_dir.clone();
+                match crate::git::discard(&dir, &kept, &sha).await {
+                    Ok(()) => {
+                        self.sinks.emit(Event::CandidateDiscarded {
+                            task: task_ref(&task),
+                            iteration,
+                            sha,
+                        });
+                        Ok(None)
+                    }
+                    Err(why) => Ok(Some(TaskEnd::Halt(format!(
+                        "could not take the unmeasured candidate {} of {id} off the branch: {why}",
+                        crate::git::short_sha(&sha)
+                    )))),
+                }
+            }
+            // A task whose kind changed since (edited by hand) starts afresh.
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The task an event is about, if any.
+fn event_task(event: &Event) -> Option<&str> {
+    let task = match event {
+        Event::TaskStarted { task, .. }
+        | Event::AttemptStarted { task, .. }
+        | Event::Heartbeat { task, .. }
+        | Event::AgentFinished { task, .. }
+        | Event::ChangesFound { task, .. }
+        | Event::Validating { task, .. }
+        | Event::CheckFinished { task, .. }
+        | Event::Judged { task, .. }
+        | Event::AttemptFailed { task, .. }
+        | Event::Reflecting { task, .. }
+        | Event::Waiting { task, .. }
+        | Event::CommitStarted { task, .. }
+        | Event::CommitMade { task, .. }
+        | Event::CommitFailed { task, .. }
+        | Event::Recovered { task, .. }
+        | Event::TaskCompleted { task, .. }
+        | Event::TaskBlocked { task, .. }
+        | Event::CandidateCommitted { task, .. }
+        | Event::DiscardStarted { task, .. }
+        | Event::CandidateDiscarded { task, .. }
+        | Event::CandidateKept { task, .. }
+        | Event::Experiment { task, .. } => task,
+        Event::RunStarted { .. }
+        | Event::Note { .. }
+        | Event::EpochStarted { .. }
+        | Event::RunFinished { .. } => return None,
+    };
+    Some(&task.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Outcome;
+    use crate::exec::Exit;
+    use crate::runner::event::{RunEnd, TaskRef};
+
+    fn t(id: &str) -> TaskRef {
+        TaskRef {
+            id: id.into(),
+            title: id.into(),
+        }
+    }
+
+    fn report() -> AgentReport {
+        AgentReport::bare(Outcome::Ok, String::new(), Exit::Code(0), None)
+    }
+
+    fn gate(passed: bool) -> GateReport {
+        GateReport {
+            passed,
+            ..GateReport::default()
+        }
+    }
+
+    fn entries(events: Vec<Event>) -> Vec<Entry> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Entry {
+                seq: i as u64,
+                time: String::new(),
+                run_id: "r".into(),
+                event,
+            })
+            .collect()
+    }
+
+    fn started(id: &str, attempt: u32) -> Vec<Event> {
+        vec![
+            Event::TaskStarted {
+                task: t(id),
+                number: 1,
+            },
+            Event::AttemptStarted {
+                task: t(id),
+                attempt,
+                max_attempts: 3,
+                log: "a.log".into(),
+            },
+        ]
+    }
+
+    fn finished(id: &str, attempt: u32) -> Vec<Event> {
+        vec![
+            Event::AgentFinished {
+                task: t(id),
+                attempt,
+                report: Box::new(report()),
+            },
+            Event::ChangesFound {
+                task: t(id),
+                attempt,
+                changed: vec!["a.txt".into()],
+                restored: vec![],
+                log: "a.log".into(),
+            },
+        ]
+    }
+
+    fn judged(id: &str, passed: bool) -> Event {
+        Event::Judged {
+            task: t(id),
+            attempt: 1,
+            gate: Box::new(gate(passed)),
+        }
+    }
+
+    fn turned() -> Turned {
+        Turned {
+            attempt: 1,
+            report: report(),
+            changed: vec!["a.txt".into()],
+            log: "a.log".into(),
+        }
+    }
+
+    fn candidate(iteration: u32) -> Event {
+        Event::CandidateCommitted {
+            task: t("E"),
+            iteration,
+            sha: format!("c{iteration}"),
+            kept: "k".into(),
+            git_ref: String::new(),
+        }
+    }
+
+    #[test]
+    fn journal_tails_map_to_their_next_step() {
+        let commit_started = Event::CommitStarted {
+            task: t("T1"),
+            paths: vec!["a.txt".into()],
+            message: "m".into(),
+            head: Some("h".into()),
+        };
+        let cases: Vec<(&str, Vec<Event>, Step)> = vec![
+            ("an empty journal", vec![], Step::Nothing),
+            ("killed during the agent", started("T1", 1), Step::Nothing),
+            (
+                "killed during the checks",
+                [started("T1", 1), finished("T1", 1)].concat(),
+                Step::Verify {
+                    task: "T1".into(),
+                    turn: turned(),
+                },
+            ),
+            (
+                "the gate failed but the failure was not recorded",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![judged("T1", false)],
+                ]
+                .concat(),
+                Step::Verify {
+                    task: "T1".into(),
+                    turn: turned(),
+                },
+            ),
+            (
+                "killed after the gate passed",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![judged("T1", true)],
+                ]
+                .concat(),
+                Step::Commit {
+                    task: "T1".into(),
+                    turn: turned(),
+                    gate: gate(true),
+                    started: None,
+                },
+            ),
+            (
+                "killed inside the commit",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![judged("T1", true), commit_started.clone()],
+                ]
+                .concat(),
+                Step::Commit {
+                    task: "T1".into(),
+                    turn: turned(),
+                    gate: gate(true),
+                    started: Some(("h".into(), "m".into())),
+                },
+            ),
+            (
+                "the commit failed and the run halted",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![
+                        judged("T1", true),
+                        commit_started.clone(),
+                        Event::CommitFailed {
+                            task: t("T1"),
+                            reason: "hook".into(),
+                        },
+                        Event::RunFinished {
+                            end: RunEnd::EnvError,
+                            message: String::new(),
+                            attempted: 1,
+                            completed: 0,
+                            blocked: 0,
+                        },
+                    ],
+                ]
+                .concat(),
+                Step::Commit {
+                    task: "T1".into(),
+                    turn: turned(),
+                    gate: gate(true),
+                    started: None,
+                },
+            ),
+            (
+                "killed after the commit, before task.json",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![
+                        judged("T1", true),
+                        commit_started,
+                        Event::CommitMade {
+                            task: t("T1"),
+                            sha: "s".into(),
+                            ignored: vec![],
+                        },
+                    ],
+                ]
+                .concat(),
+                Step::MarkCompleted {
+                    task: "T1".into(),
+                    turn: turned(),
+                    gate: gate(true),
+                },
+            ),
+            (
+                "the task was completed",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![
+                        judged("T1", true),
+                        Event::TaskCompleted {
+                            task: t("T1"),
+                            attempt: 1,
+                            summary: String::new(),
+                            changed: vec![],
+                            gate: Box::new(gate(true)),
+                            learning_notes: vec![],
+                        },
+                    ],
+                ]
+                .concat(),
+                Step::Nothing,
+            ),
+            (
+                "a failed attempt was recorded, the next one was cut off",
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![
+                        judged("T1", false),
+                        Event::AttemptFailed {
+                            task: t("T1"),
+                            attempt: 1,
+                            max_attempts: 3,
+                            summary: String::new(),
+                            changed: vec![],
+                            gate: None,
+                            learning_notes: vec![],
+                            retry_in_seconds: None,
+                        },
+                    ],
+                ]
+                .concat(),
+                Step::Nothing,
+            ),
+            (
+                "only the newest task counts",
+                [started("T1", 1), finished("T1", 1), started("T2", 1)].concat(),
+                Step::Nothing,
+            ),
+            (
+                "an experiment candidate committed, not measured",
+                vec![
+                    Event::TaskStarted {
+                        task: t("E"),
+                        number: 1,
+                    },
+                    candidate(1),
+                ],
+                Step::DropCandidate {
+                    task: "E".into(),
+                    iteration: 1,
+                    sha: "c1".into(),
+                    kept: "k".into(),
+                },
+            ),
+            (
+                "a discard cut short",
+                vec![
+                    Event::TaskStarted {
+                        task: t("E"),
+                        number: 1,
+                    },
+                    candidate(1),
+                    Event::DiscardStarted {
+                        task: t("E"),
+                        iteration: 1,
+                        sha: "c1".into(),
+                        kept: "k".into(),
+                    },
+                ],
+                Step::DropCandidate {
+                    task: "E".into(),
+                    iteration: 1,
+                    sha: "c1".into(),
+                    kept: "k".into(),
+                },
+            ),
+            (
+                "a kept candidate needs nothing",
+                vec![
+                    Event::TaskStarted {
+                        task: t("E"),
+                        number: 1,
+                    },
+                    candidate(1),
+                    Event::CandidateKept {
+                        task: t("E"),
+                        iteration: 1,
+                        sha: "c1".into(),
+                    },
+                ],
+                Step::Nothing,
+            ),
+        ];
+        for (name, events, step) in cases {
+            assert_eq!(decide(&entries(events)), step, "{name}");
+        }
+    }
+}
