@@ -21,7 +21,16 @@ fn main() -> ExitCode {
         autodev::exec::keeper::main(raw.collect());
     }
     autodev::exec::enable_keeper();
+    // `autodev run` must never die of SIGINT, SIGTERM or SIGHUP, even in its first moments:
+    // trap them before parsing, and give them back to any other command.
+    let maybe_run = std::env::args_os().skip(1).any(|a| a == "run");
+    if maybe_run {
+        let _ = autodev::exec::trap_signals();
+    }
     let args = Cli::parse();
+    if maybe_run && !matches!(args.command, Some(cli::Command::Run(_))) {
+        autodev::exec::untrap_signals();
+    }
     let ui = Ui::new(args.color);
     match cli::run(args) {
         Ok(exit) => exit.into(),

@@ -74,6 +74,11 @@ impl ProjectPaths {
         self.log_dir.join("experiments.jsonl")
     }
 
+    /// Where an attempt's opening snapshot is kept while it runs, for a restart.
+    pub fn opening_snapshot(&self) -> PathBuf {
+        self.log_dir.join("attempt-opening.snapshot")
+    }
+
     /// Where the run journal `logs/events.jsonl` lives.
     pub fn events_log(&self) -> PathBuf {
         self.log_dir.join("events.jsonl")

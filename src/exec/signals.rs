@@ -40,6 +40,21 @@ pub fn trap() -> io::Result<()> {
     Ok(())
 }
 
+/// Gives the signals back their default effect (for a command that turns out not to need
+/// [`trap`]); a signal counted meanwhile is acted on now.
+pub fn untrap() {
+    if TRAPPED.swap(0, Ordering::SeqCst) == 0 {
+        return;
+    }
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: restoring the default disposition is always sound.
+        let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) };
+    }
+    if seen() > 0 {
+        let _ = nix::sys::signal::raise(Signal::SIGTERM);
+    }
+}
+
 /// How many of these signals have arrived since [`trap`].
 pub fn seen() -> u32 {
     SEEN.load(Ordering::SeqCst)

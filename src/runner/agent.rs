@@ -215,6 +215,14 @@ impl Runner<'_> {
     ) -> Result<Turn> {
         let paths = &self.settings.paths;
         let before = self.opening_snapshot();
+        // Kept until the turn is journalled: a run killed during the agent resumes from it, so
+        // the work the agent did before the kill still counts as this task's change.
+        let saved = paths.opening_snapshot();
+        durable::write_atomic_unsynced(
+            &saved,
+            before.save(&snapshot_label(task, number)).as_bytes(),
+        )
+        .map_err(|e| Error::io("write", &saved, e))?;
         let guard = match &self.protected {
             Some(patterns) => Some(Guard::capture(
                 paths.code_dir.clone(),
@@ -277,6 +285,11 @@ impl Runner<'_> {
             restored,
         })
     }
+}
+
+/// What a saved opening snapshot belongs to: the task and the attempt.
+pub(super) fn snapshot_label(task: &Task, attempt: u32) -> String {
+    format!("{} {attempt}", crate::task::safe_id(&task.id))
 }
 
 /// Which attempt a call belongs to, and the log whose growth shows the agent is active.

@@ -12,7 +12,8 @@
 //! | the commit made, the task not marked           | mark it completed                     |
 //! | the gate passed, no commit made (or it failed) | commit its paths, then mark it        |
 //! | the agent's changes, no passing gate           | run the gate on them, no agent call   |
-//! | anything else (the agent was cut off)          | nothing: the attempt runs again       |
+//! | an attempt whose agent was cut off             | run it again from the tree as it was before it, so what the agent had done still counts |
+//! | anything else                                  | nothing                               |
 
 use std::path::PathBuf;
 
@@ -38,6 +39,12 @@ pub(super) struct Turned {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Step {
     Nothing,
+    /// The agent of `attempt` was cut off: run the attempt again, its changes measured from the
+    /// opening snapshot saved for it.
+    Rerun {
+        task: String,
+        attempt: u32,
+    },
     /// Run the gate on the journalled changes (then go on as after any attempt).
     Verify {
         task: String,
@@ -86,6 +93,7 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
     let mut committed = false;
     let mut experiment = false;
     let mut candidate: Option<(u32, String, String)> = None;
+    let mut cut_off: Option<u32> = None;
     for entry in &entries[start..] {
         let event = &entry.event;
         if event_task(event) != Some(id.as_str()) {
@@ -93,7 +101,16 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
         }
         match event {
             Event::TaskCompleted { .. } | Event::TaskBlocked { .. } => return Step::Nothing,
-            Event::AttemptStarted { .. } | Event::AttemptFailed { .. } => {
+            Event::AttemptStarted { attempt, .. } => {
+                cut_off = Some(*attempt);
+                report = None;
+                turn = None;
+                gate = None;
+                commit_started = None;
+                committed = false;
+            }
+            Event::AttemptFailed { .. } => {
+                cut_off = None;
                 report = None;
                 turn = None;
                 gate = None;
@@ -109,6 +126,7 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 log,
                 ..
             } => {
+                cut_off = None;
                 turn = report
                     .as_ref()
                     .filter(|(a, _)| a == attempt)
@@ -157,7 +175,10 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
         };
     }
     let Some(turn) = turn else {
-        return Step::Nothing;
+        return match cut_off {
+            Some(attempt) => Step::Rerun { task: id, attempt },
+            None => Step::Nothing,
+        };
     };
     match gate {
         Some(gate) if gate.passed && committed => Step::MarkCompleted {
@@ -183,7 +204,8 @@ impl Runner<'_> {
         let step = decide(&entries);
         let id = match &step {
             Step::Nothing => return Ok(None),
-            Step::Verify { task, .. }
+            Step::Rerun { task, .. }
+            | Step::Verify { task, .. }
             | Step::Commit { task, .. }
             | Step::MarkCompleted { task, .. }
             | Step::DropCandidate { task, .. } => task.clone(),
@@ -207,6 +229,29 @@ impl Runner<'_> {
         };
         match step {
             Step::Nothing => Ok(None),
+            Step::Rerun { attempt, .. } if !iterative => {
+                let saved = std::fs::read_to_string(self.settings.paths.opening_snapshot())
+                    .ok()
+                    .and_then(|text| {
+                        crate::snapshot::Snapshot::load(
+                            &text,
+                            &super::agent::snapshot_label(&task, attempt),
+                        )
+                    });
+                let Some(saved) = saved else {
+                    return Ok(None);
+                };
+                tell(
+                    self,
+                    "rerun",
+                    format!(
+                        "resuming {id}: attempt {attempt} was cut off before the agent finished; \
+                         running it again, and what it had already changed counts"
+                    ),
+                );
+                self.carry = Some(super::Carried::now(saved));
+                Ok(Some(self.deliver(task.clone(), None).await?))
+            }
             Step::Verify { turn, .. } if !iterative => {
                 tell(
                     self,
@@ -435,7 +480,14 @@ mod tests {
         };
         let cases: Vec<(&str, Vec<Event>, Step)> = vec![
             ("an empty journal", vec![], Step::Nothing),
-            ("killed during the agent", started("T1", 1), Step::Nothing),
+            (
+                "killed during the agent",
+                started("T1", 1),
+                Step::Rerun {
+                    task: "T1".into(),
+                    attempt: 1,
+                },
+            ),
             (
                 "killed during the checks",
                 [started("T1", 1), finished("T1", 1)].concat(),
@@ -582,7 +634,15 @@ mod tests {
             ),
             (
                 "only the newest task counts",
-                [started("T1", 1), finished("T1", 1), started("T2", 1)].concat(),
+                [
+                    started("T1", 1),
+                    finished("T1", 1),
+                    vec![Event::TaskStarted {
+                        task: t("T2"),
+                        number: 2,
+                    }],
+                ]
+                .concat(),
                 Step::Nothing,
             ),
             (

@@ -304,7 +304,58 @@ impl Walk<'_> {
     }
 }
 
+/// The first line of a saved snapshot.
+const SAVED_HEADER: &str = "autodev-snapshot 1";
+
 impl Snapshot {
+    /// The snapshot as text, for a restart to pick up (`label` says what it belongs to): a
+    /// header line, then one line per file, `size mtime ctime inode hash path`.
+    pub fn save(&self, label: &str) -> String {
+        use std::fmt::Write;
+        let mut out = format!("{SAVED_HEADER} {label}\n");
+        for (path, st) in &self.files {
+            if path.contains('\n') {
+                continue;
+            }
+            let hash = st.hash.map_or("-".to_string(), |h| h.to_string());
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {hash} {path}",
+                st.size, st.mtime_ns, st.ctime_ns, st.ino
+            );
+        }
+        out
+    }
+
+    /// Reads a snapshot saved with `label`; `None` when the text is another label's, or not a
+    /// saved snapshot.
+    pub fn load(text: &str, label: &str) -> Option<Snapshot> {
+        let mut lines = text.lines();
+        if lines.next()? != format!("{SAVED_HEADER} {label}") {
+            return None;
+        }
+        let mut files = FxHashMap::default();
+        for line in lines {
+            let mut parts = line.splitn(6, ' ');
+            let mut next = || parts.next();
+            let (size, mtime, ctime, ino, hash, path) =
+                (next()?, next()?, next()?, next()?, next()?, next()?);
+            let stamp = Stamp {
+                size: size.parse().ok()?,
+                mtime_ns: mtime.parse().ok()?,
+                ctime_ns: ctime.parse().ok()?,
+                ino: ino.parse().ok()?,
+                hash: if hash == "-" {
+                    None
+                } else {
+                    Some(hash.parse().ok()?)
+                },
+            };
+            files.insert(path.to_string(), stamp);
+        }
+        Some(Snapshot { files })
+    }
+
     /// Walks the watched directories. With `reference` (the snapshot taken before), files whose
     /// stat is unchanged but which were hashed then are hashed again, so their content decides.
     ///
@@ -435,4 +486,29 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
     changes.modified.sort();
     changes.deleted.sort();
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_snapshot_reads_back_under_its_label_only() {
+        let mut files = FxHashMap::default();
+        let stamp = |hash| Stamp {
+            size: 3,
+            mtime_ns: 1_700_000_000_123_456_789,
+            ctime_ns: -5,
+            ino: 42,
+            hash,
+        };
+        files.insert("a b/c.txt".to_string(), stamp(Some(7)));
+        files.insert("d".to_string(), stamp(None));
+        let snapshot = Snapshot { files };
+        let text = snapshot.save("T1 1");
+        let back = Snapshot::load(&text, "T1 1").expect("loads");
+        assert_eq!(back.files, snapshot.files);
+        assert!(Snapshot::load(&text, "T1 2").is_none());
+        assert!(Snapshot::load("garbage", "T1 1").is_none());
+    }
 }

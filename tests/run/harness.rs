@@ -59,6 +59,11 @@ impl Repo {
         fs::write(path, text).expect("write");
     }
 
+    /// Creates a marker file in the fake agent's state directory, outside the project.
+    pub fn write_outside(&self, name: &str) {
+        fs::write(self.state.join(name), "").expect("marker");
+    }
+
     /// A file of the fake agent's state (`call-1.pid`, `grandchild.pid`...).
     pub fn fake_file(&self, name: &str) -> String {
         fs::read_to_string(self.state.join(name)).unwrap_or_default()

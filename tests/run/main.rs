@@ -6,4 +6,5 @@ mod common;
 mod experiments;
 mod harness;
 mod planning;
+mod recovery;
 mod scenarios;

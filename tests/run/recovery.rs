@@ -1,0 +1,365 @@
+//! Runs killed with SIGKILL at each phase, and what the next run makes of it: the morning state
+//! of tasks, git history, the index, processes and temporary files.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::{alive, git};
+use crate::harness::Repo;
+
+const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
+
+/// One task whose check is slow while `$STATE/slow` exists (and says so in `$STATE/checking`).
+fn slow_check_task(state: &Path) -> String {
+    let s = state.display();
+    format!(
+        r#"{{"tasks": [
+  {{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {{"path_patterns": ["hello.txt"], "validate_commands": [
+     "test ! -f {s}/slow || {{ echo $$ > {s}/check.pid; touch {s}/checking; sleep 30; }}; grep -q hello hello.txt"]}}}}
+]}}"#
+    )
+}
+
+fn project(tasks: impl FnOnce(&Path) -> String) -> Repo {
+    // The state directory is known only once the repository exists: write the queue after.
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("task.json", &tasks(&repo.state));
+    git(repo.path(), &["commit", "-qam", "queue"]);
+    repo
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(mut child: Child) {
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+}
+
+/// Every pid is gone within 2 s of the kill.
+fn gone(pids: &[i32]) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "still running 2 s after the kill: {:?}",
+            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pid(repo: &Repo, name: &str) -> i32 {
+    repo.fake_file(name).trim().parse().expect("a pid")
+}
+
+/// Nothing a user's `git add -A` would pick up by accident, and nothing staged.
+fn no_leftovers(repo: &Repo) {
+    let status = git(
+        repo.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    assert!(!status.contains(".tmp"), "temporary files left: {status}");
+    let staged = git(repo.path(), &["diff", "--cached", "--name-only"]);
+    assert_eq!(staged, "", "the index holds: {staged}");
+}
+
+fn committed(repo: &Repo, rel: &str) -> String {
+    git(repo.path(), &["show", &format!("HEAD:{rel}")])
+}
+
+#[test]
+fn killed_during_the_agent_every_descendant_dies_and_the_task_is_redone() {
+    let repo = project(|_| {
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+  "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]}"#
+            .into()
+    });
+    repo.script(1, "write hello.txt hello\ngrandchild\nignore-term\nhang\n");
+    repo.script(2, SUCCESS);
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("grandchild.pid"));
+    kill9(child);
+    gone(&[pid(&repo, "call-1.pid"), pid(&repo, "grandchild.pid")]);
+    no_leftovers(&repo);
+    assert_ne!(repo.task("T1")["passes"], true);
+
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(committed(&repo, "hello.txt"), "hello\n");
+    no_leftovers(&repo);
+}
+
+#[test]
+fn killed_during_the_checks_the_next_run_verifies_without_asking_the_agent() {
+    let repo = project(slow_check_task);
+    repo.script(0, SUCCESS);
+    repo.write_outside("slow");
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("checking"));
+    kill9(child);
+    gone(&[pid(&repo, "check.pid")]);
+    no_leftovers(&repo);
+    assert_ne!(repo.task("T1")["passes"], true);
+
+    std::fs::remove_file(repo.state.join("slow")).expect("fast checks");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "resuming T1: the agent had finished attempt 1 before the last run stopped; verifying its changes"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 1, "the agent is not called again");
+    let task = repo.task("T1");
+    assert_eq!(task["passes"], true);
+    assert_eq!(task["attempt_history"][0]["changed_files"][0], "hello.txt");
+    assert_eq!(committed(&repo, "hello.txt"), "hello\n");
+    no_leftovers(&repo);
+    // The journal tells the story: the recovery, then the verdict and the commit.
+    let journal = repo.read("logs/events.jsonl");
+    let types: Vec<String> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["type"].as_str().unwrap_or("").to_string())
+        .collect();
+    let after = types
+        .iter()
+        .position(|t| t == "recovered")
+        .expect("a recovered event");
+    for wanted in [
+        "gate_verdict",
+        "commit_started",
+        "commit_made",
+        "task_completed",
+    ] {
+        assert!(
+            types[after..].iter().any(|t| t == wanted),
+            "{wanted} after the recovery: {types:?}"
+        );
+    }
+}
+
+#[test]
+fn killed_in_a_slow_pre_commit_hook_the_task_stays_pending_and_is_committed_next_run() {
+    let repo = project(|_| {
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+  "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]}"#
+            .into()
+    });
+    repo.script(0, SUCCESS);
+    let s = repo.state.display();
+    let hook = repo.path().join(".git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ntest ! -f {s}/slow || {{ echo $$ > {s}/hook.pid; touch {s}/hooking; trap '' TERM; sleep 30; }}\n"
+        ),
+    )
+    .expect("hook");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&hook)
+        .status()
+        .expect("chmod");
+    repo.write_outside("slow");
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("hooking"));
+    kill9(child);
+    gone(&[pid(&repo, "hook.pid")]);
+    no_leftovers(&repo);
+    assert_ne!(
+        repo.task("T1")["passes"],
+        true,
+        "never COMPLETED before its commit"
+    );
+    assert_eq!(
+        git(repo.path(), &["log", "--format=%s"]).lines().count(),
+        2,
+        "no commit was made"
+    );
+
+    std::fs::remove_file(repo.state.join("slow")).expect("fast hook");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("committing its files"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 1);
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(committed(&repo, "hello.txt"), "hello\n");
+    no_leftovers(&repo);
+    let status = git(repo.path(), &["status", "--porcelain"]);
+    assert!(!status.contains("hello.txt"), "{status}");
+}
+
+/// An experiment over `speed.txt` whose benchmark is slow for the value 130 while
+/// `$STATE/slow` exists.
+fn experiment(repo_state: &Path) -> String {
+    let _ = repo_state;
+    r#"{"tasks": [{"id": "E1", "title": "Make it faster", "description": "Lower the latency",
+  "verification": {"path_patterns": ["speed.txt"], "validate_commands": ["sh bench.sh"]},
+  "completion": {"kind": "numeric", "source": "metric_lines", "name": "latency",
+                 "direction": "lower_is_better"},
+  "execution": {"strategy": "iterative", "max_iterations": 1}}]}"#
+        .into()
+}
+
+fn experiment_project() -> Repo {
+    let repo = project(experiment);
+    let s = repo.state.display();
+    repo.write("speed.txt", "120\n");
+    repo.write(
+        "bench.sh",
+        &format!(
+            "if [ \"$(cat speed.txt)\" = 130 ] && [ -f {s}/slow ]; then echo $$ > {s}/bench.pid; touch {s}/measuring; sleep 30; fi\necho \"METRIC latency=$(cat speed.txt)\"\n"
+        ),
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark"]);
+    repo
+}
+
+fn baselines(repo: &Repo) -> Vec<f64> {
+    repo.read("logs/experiments.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["outcome"] == "baseline")
+        .filter_map(|r| r["measured_value"].as_f64())
+        .collect()
+}
+
+/// Kills the run while it measures a worse candidate (130); the head it started from.
+fn kill_while_measuring(repo: &Repo) -> String {
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.script(
+        1,
+        "write speed.txt 130\ncat codex-exec-json-success.jsonl\n",
+    );
+    repo.script(
+        2,
+        "write speed.txt 100\ncat codex-exec-json-success.jsonl\n",
+    );
+    repo.write_outside("slow");
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("measuring"));
+    kill9(child);
+    gone(&[pid(repo, "bench.pid")]);
+    assert_eq!(
+        committed(repo, "speed.txt"),
+        "130\n",
+        "the candidate was committed"
+    );
+    std::fs::remove_file(repo.state.join("slow")).expect("fast bench");
+    start
+}
+
+#[test]
+fn an_unmeasured_candidate_is_dropped_before_the_experiment_goes_on() {
+    let repo = experiment_project();
+    let start = kill_while_measuring(&repo);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("was not decided before the last run stopped"),
+        "{}",
+        run.stderr
+    );
+    // The baseline is always a measured kept commit: 120, never the unmeasured 130.
+    // (The third is the kept commit measured again.)
+    assert_eq!(baselines(&repo)[..2], [120.0, 120.0]);
+    assert_eq!(committed(&repo, "speed.txt"), "100\n");
+    let parent = git(repo.path(), &["rev-parse", "HEAD~1"]);
+    assert_eq!(
+        parent.trim(),
+        start,
+        "the dropped candidate is not in the history"
+    );
+    no_leftovers(&repo);
+}
+
+#[test]
+fn a_discard_cut_short_is_finished_by_the_next_run() {
+    let repo = experiment_project();
+    let start = kill_while_measuring(&repo);
+    // What a discard killed after its reset leaves: HEAD back, the candidate still staged.
+    git(repo.path(), &["reset", "-q", "--soft", &start]);
+    assert_eq!(
+        git(repo.path(), &["diff", "--cached", "--name-only"]),
+        "speed.txt\n"
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // (The third is the kept commit measured again.)
+    assert_eq!(baselines(&repo)[..2], [120.0, 120.0]);
+    assert_eq!(committed(&repo, "speed.txt"), "100\n");
+    no_leftovers(&repo);
+}
+
+/// Whether process `pid` has a handler for SIGTERM (`SigCgt` in its status).
+fn catches_sigterm(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+}
+
+#[test]
+fn a_sigterm_at_once_still_exits_130() {
+    let repo = project(|_| {
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt"}]}"#
+            .into()
+    });
+    repo.script(0, "sleep 5\n");
+    for _ in 0..5 {
+        let lines_before = repo.read("logs/events.jsonl").lines().count();
+        let child = repo.spawn(&["run"]);
+        let pid = child.id();
+        // The moment the handler exists (before that, the loader is still mapping the binary),
+        // and before the run has journalled anything.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !catches_sigterm(pid) {
+            assert!(Instant::now() < deadline, "no SIGTERM handler");
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            repo.read("logs/events.jsonl").lines().count(),
+            lines_before,
+            "the handler is installed before any work"
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM");
+        let out = child.wait_with_output().expect("exit");
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    no_leftovers(&repo);
+}
