@@ -9,6 +9,7 @@
 //! the project scaffolding of `autodev init`.
 
 pub mod backend;
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod durable;

@@ -109,6 +109,50 @@ pub fn pad(styled: &str, plain: &str, width: usize) -> String {
     format!("{styled}{}", " ".repeat(width.saturating_sub(visible)))
 }
 
+/// A line on stderr that turns while a model thinks (`plan: waiting for codex (12s)`), for
+/// commands a person waits on at a terminal; [`Spinner::at_terminal`] gives none elsewhere, and
+/// an unattended run never makes one.
+pub struct Spinner {
+    text: String,
+    frame: usize,
+}
+
+impl Spinner {
+    /// A spinner when stderr is a terminal.
+    pub fn at_terminal(label: &str, backend: &str) -> Option<Spinner> {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| Spinner {
+            text: format!("{label}: waiting for {backend}"),
+            frame: 0,
+        })
+    }
+
+    /// Draws the next frame.
+    pub fn draw(&mut self, elapsed: std::time::Duration) {
+        use std::io::Write;
+        const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r{} {} ({}s)",
+            FRAMES[self.frame % FRAMES.len()],
+            self.text,
+            elapsed.as_secs()
+        );
+        let _ = err.flush();
+        self.frame += 1;
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K");
+        let _ = err.flush();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,7 +149,20 @@ pub async fn write_spec(
     path: &Path,
     cancel: &Cancel,
 ) -> Result<String> {
-    let answer = oneshot::ask(call, &plan::spec_prompt(project, &source.text), cancel).await?;
+    let mut spinner = crate::ui::Spinner::at_terminal(call.label, call.backend.as_str());
+    let mut draw = |elapsed| {
+        if let Some(s) = spinner.as_mut() {
+            s.draw(elapsed);
+        }
+    };
+    let answer = oneshot::ask(
+        call,
+        &plan::spec_prompt(project, &source.text),
+        cancel,
+        Some(&mut draw),
+    )
+    .await?;
+    drop(spinner);
     let spec = plan::clean_spec(&answer.text).map_err(|why| Error::Setup {
         message: format!("{} gave no spec: {why}", call.backend.as_str()),
         hint: format!("its whole output is in {}", answer.log.display()),
@@ -220,7 +233,14 @@ async fn plan(
         .as_ref()
         .map(|p| plan::doc_reference(&paths.code_dir, p));
     let prompt = plan::plan_prompt(&project, &planning_text, doc.as_deref());
-    let answer = oneshot::ask(&call("plan"), &prompt, &cancel).await?;
+    let mut spinner = crate::ui::Spinner::at_terminal("plan", backend.as_str());
+    let mut draw = |elapsed| {
+        if let Some(s) = spinner.as_mut() {
+            s.draw(elapsed);
+        }
+    };
+    let answer = oneshot::ask(&call("plan"), &prompt, &cancel, Some(&mut draw)).await?;
+    drop(spinner);
     let queue = plan::queue_from_answer(&answer.text, &project, origin.to_value(), doc.as_deref())
         .map_err(|rejected| {
             plan::unusable(backend, &answer, &rejected, paths.task_json.as_path())

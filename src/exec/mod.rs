@@ -404,6 +404,22 @@ pub fn find_program(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Opti
         .find(|candidate| executable(candidate))
 }
 
+/// Why `spec` could not start: a missing program is named as such (when the directory it was
+/// to run in exists: otherwise that is the reason).
+fn spawn_error(spec: &Spec, source: io::Error) -> SpawnError {
+    if source.kind() == io::ErrorKind::NotFound && spec.cwd.is_dir() {
+        SpawnError::NotFound {
+            program: spec.program.clone(),
+        }
+    } else {
+        SpawnError::Failed {
+            program: spec.program.clone(),
+            cwd: spec.cwd.clone(),
+            source,
+        }
+    }
+}
+
 /// The command that starts `spec`: under the keeper when the binary allows it, so that the
 /// whole group dies with autodev; otherwise directly, with a parent-death signal for the child
 /// alone.
@@ -433,18 +449,7 @@ fn command_for(spec: &Spec, keeper: bool) -> Result<tokio::process::Command, Spa
         .map(|(_, v)| OsString::from(v))
         .or_else(|| std::env::var_os("PATH"));
     let Some(program) = find_program(&spec.program, path_var.as_deref(), &spec.cwd) else {
-        let source = io::Error::from(io::ErrorKind::NotFound);
-        return Err(if spec.cwd.is_dir() {
-            SpawnError::NotFound {
-                program: spec.program.clone(),
-            }
-        } else {
-            SpawnError::Failed {
-                program: spec.program.clone(),
-                cwd: spec.cwd.clone(),
-                source,
-            }
-        });
+        return Err(spawn_error(spec, io::Error::from(io::ErrorKind::NotFound)));
     };
     let mut command = tokio::process::Command::new(exe);
     command
@@ -500,19 +505,9 @@ async fn supervise(
         .kill_on_drop(true);
     SPAWNED.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound && spec.cwd.is_dir() {
-            SpawnError::NotFound {
-                program: spec.program.clone(),
-            }
-        } else {
-            SpawnError::Failed {
-                program: spec.program.clone(),
-                cwd: spec.cwd.clone(),
-                source,
-            }
-        }
-    })?;
+    let mut child = command
+        .spawn()
+        .map_err(|source| spawn_error(spec, source))?;
     let pgid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
 
     // The payload is written by its own task so that a child which prints before reading all

@@ -1,12 +1,12 @@
 //! One read-only question to the agent CLI (a spec, a plan, a re-plan): the backend's one-shot
-//! command under supervision with the planning timeout, its whole output kept under
-//! `logs/planning/`, and a spinner on stderr while waiting when stderr is a terminal.
+//! command through the one agent call path ([`crate::call`]) with the planning timeout, its
+//! whole output kept under `logs/planning/`. A caller at a terminal passes a progress callback
+//! (the UI's spinner); an unattended run passes none.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::backend::{self, Finished, Outcome, Purpose, Request};
+use crate::backend::{self, Outcome, Purpose, Request};
 use crate::config::{BackendName, Config};
 use crate::durable;
 use crate::error::{Error, Result};
@@ -24,13 +24,21 @@ pub struct Call<'a> {
     pub backend: BackendName,
     pub code_dir: &'a Path,
     pub log_dir: &'a Path,
-    /// `spec`, `plan` or `replan`: names the log file and the spinner.
+    /// `spec`, `plan` or `replan`: names the log file.
     pub label: &'a str,
 }
 
+/// Told the time waited so far, several times a second while the model thinks.
+pub type Progress<'a> = &'a mut dyn FnMut(Duration);
+
 /// Asks `prompt` and returns the model's final answer; a failed call is an error that says
 /// what happened and where the output is.
-pub async fn ask(call: &Call<'_>, prompt: &str, cancel: &Cancel) -> Result<Answer> {
+pub async fn ask(
+    call: &Call<'_>,
+    prompt: &str,
+    cancel: &Cancel,
+    progress: Option<Progress<'_>>,
+) -> Result<Answer> {
     let dir = call.log_dir.join("planning");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let base = dir.join(format!("{}_{}", call.label, durable::file_stamp()));
@@ -55,12 +63,22 @@ pub async fn ask(call: &Call<'_>, prompt: &str, cancel: &Cancel) -> Result<Answe
     let seconds = call.config.planning.timeout_seconds;
     // Planning CLIs may print nothing until they answer: no idle limit, only the wall clock.
     let limits = Limits::from_seconds(seconds, 0, call.config.backend.kill_grace_seconds);
-    let mut parser = backend::parser(&call.config.backend, call.backend);
-    let spinner = Spinner::start(call.label, call.backend.as_str());
-    let ran = exec::run(&invocation.spec, &limits, &mut tee, parser.as_mut(), cancel).await;
-    spinner.stop();
-    let outcome = match ran {
-        Ok(outcome) => outcome,
+    let beat = progress.map(|on| crate::call::Beat {
+        every: Duration::from_millis(120),
+        on,
+    });
+    let ran = crate::call::call(
+        &call.config.backend,
+        call.backend,
+        &invocation,
+        &limits,
+        &mut tee,
+        cancel,
+        beat,
+    )
+    .await;
+    let report = match ran {
+        Ok((report, _)) => report,
         Err(exec::SpawnError::NotFound { program }) => {
             return Err(Error::Setup {
                 message: format!(
@@ -78,11 +96,6 @@ pub async fn ask(call: &Call<'_>, prompt: &str, cancel: &Cancel) -> Result<Answe
             });
         }
     };
-    let last_message = invocation
-        .last_message_file
-        .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok());
-    let report = parser.finish(&Finished::new(&outcome, &limits, last_message.as_deref()));
     if report.outcome == Outcome::Interrupted {
         return Err(Error::Interrupted);
     }
@@ -111,47 +124,4 @@ pub async fn ask(call: &Call<'_>, prompt: &str, cancel: &Cancel) -> Result<Answe
         text: report.final_text,
         log,
     })
-}
-
-/// A line on stderr that turns while the model thinks; nothing when stderr is not a terminal.
-struct Spinner {
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Spinner {
-    fn start(label: &str, backend: &str) -> Spinner {
-        if !std::io::stderr().is_terminal() {
-            return Spinner { task: None };
-        }
-        let text = format!("{label}: waiting for {backend}");
-        let task = tokio::spawn(async move {
-            const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
-            let started = Instant::now();
-            let mut frame = 0;
-            loop {
-                {
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(
-                        err,
-                        "\r{} {text} ({}s)",
-                        FRAMES[frame % FRAMES.len()],
-                        started.elapsed().as_secs()
-                    );
-                    let _ = err.flush();
-                }
-                frame += 1;
-                tokio::time::sleep(Duration::from_millis(120)).await;
-            }
-        });
-        Spinner { task: Some(task) }
-    }
-
-    fn stop(self) {
-        if let Some(task) = self.task {
-            task.abort();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-        }
-    }
 }

@@ -27,6 +27,23 @@ fn status_class(status: &str) -> &'static str {
     }
 }
 
+/// Events that change nothing the status file shows.
+fn unseen(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Note { .. }
+            | Event::Judged { .. }
+            | Event::ChangesFound { .. }
+            | Event::CheckFinished { .. }
+            | Event::CommitStarted { .. }
+            | Event::CommitMade { .. }
+            | Event::CandidateCommitted { .. }
+            | Event::DiscardStarted { .. }
+            | Event::CandidateDiscarded { .. }
+            | Event::CandidateKept { .. }
+    )
+}
+
 pub struct StatusWriter {
     path: PathBuf,
     store: TaskStore,
@@ -101,16 +118,6 @@ impl StatusWriter {
                     format!("Run started with backend {backend}"),
                 );
             }
-            Event::Note { .. }
-            | Event::Judged { .. }
-            | Event::ChangesFound { .. }
-            | Event::CheckFinished { .. }
-            | Event::CommitStarted { .. }
-            | Event::CommitMade { .. }
-            | Event::CandidateCommitted { .. }
-            | Event::DiscardStarted { .. }
-            | Event::CandidateDiscarded { .. }
-            | Event::CandidateKept { .. } => {}
             Event::Recovered { task, message, .. } => {
                 self.current(task);
                 self.set("running", message.clone());
@@ -271,6 +278,8 @@ impl StatusWriter {
                 self.run.finished_at = utc_now();
                 self.push(status, None, message.clone());
             }
+            // What `unseen` names changes nothing here.
+            _ => {}
         }
     }
 
@@ -302,19 +311,7 @@ impl StatusWriter {
 
 impl Sink for StatusWriter {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        if matches!(
-            event,
-            Event::Note { .. }
-                | Event::Judged { .. }
-                | Event::ChangesFound { .. }
-                | Event::CheckFinished { .. }
-                | Event::CommitStarted { .. }
-                | Event::CommitMade { .. }
-                | Event::CandidateCommitted { .. }
-                | Event::DiscardStarted { .. }
-                | Event::CandidateDiscarded { .. }
-                | Event::CandidateKept { .. }
-        ) {
+        if unseen(event) {
             return Ok(());
         }
         self.apply(event);

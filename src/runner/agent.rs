@@ -2,12 +2,12 @@
 //! dry run that only shows what would run.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::event::{Event, Level};
 use super::prompt::{self, ExperimentContext};
 use super::{Runner, append, attempt_log_path, task_ref};
-use crate::backend::{self, AgentReport, Finished, Invocation};
+use crate::backend::{self, AgentReport, Invocation};
 use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Limits, Tee};
@@ -143,39 +143,34 @@ impl Runner<'_> {
         tee: &mut Tee,
         beat: Option<Beat<'_>>,
     ) -> std::result::Result<(AgentReport, Option<std::io::Error>), exec::SpawnError> {
-        let config = &self.settings.config;
-        let mut parser = backend::parser(&config.backend, self.options.backend);
-        let started = Instant::now();
+        let settings = self.settings;
+        let config = &settings.config;
         let every = Duration::from_secs(config.run.heartbeat_interval.max(1));
+        let sinks = &mut self.sinks;
         let mut last_size = 0;
-        let outcome = {
-            let run = exec::run(&invocation.spec, limits, tee, parser.as_mut(), &self.cancel);
-            tokio::pin!(run);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                tokio::select! {
-                    outcome = &mut run => break outcome?,
-                    _ = ticker.tick(), if beat.is_some() => {
-                        let Some(beat) = &beat else { continue };
-                        let size = std::fs::metadata(beat.log).map(|m| m.len()).unwrap_or(0);
-                        self.sinks.emit(Event::Heartbeat {
-                            task: task_ref(beat.task),
-                            attempt: beat.attempt,
-                            max_attempts: beat.max_attempts,
-                            elapsed_seconds: started.elapsed().as_secs(),
-                            active: size > last_size,
-                        });
-                        last_size = size;
-                    }
-                }
-            }
+        let mut on = |elapsed: Duration| {
+            let Some(beat) = &beat else { return };
+            let size = std::fs::metadata(beat.log).map(|m| m.len()).unwrap_or(0);
+            sinks.emit(Event::Heartbeat {
+                task: task_ref(beat.task),
+                attempt: beat.attempt,
+                max_attempts: beat.max_attempts,
+                elapsed_seconds: elapsed.as_secs(),
+                active: size > last_size,
+            });
+            last_size = size;
         };
-        let last_message = invocation
-            .last_message_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        let report = parser.finish(&Finished::new(&outcome, limits, last_message.as_deref()));
-        Ok((report, outcome.tee_error))
+        let beating = beat.is_some();
+        crate::call::call(
+            &config.backend,
+            self.options.backend,
+            invocation,
+            limits,
+            tee,
+            &self.cancel,
+            beating.then_some(crate::call::Beat { every, on: &mut on }),
+        )
+        .await
     }
 }
 

@@ -62,7 +62,7 @@ impl Runner<'_> {
             log_dir: &paths.log_dir,
             label: "replan",
         };
-        let answer = match oneshot::ask(&call, &prompt, &self.cancel).await {
+        let answer = match oneshot::ask(&call, &prompt, &self.cancel, None).await {
             Ok(answer) => answer,
             Err(Error::Interrupted) => return Ok(Next::Stop(Some(super::interrupted()))),
             Err(e) => {

@@ -4,7 +4,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod experiments;
+mod faults;
 mod harness;
+mod journal;
 mod planning;
 mod recovery;
 mod scenarios;
