@@ -45,7 +45,27 @@ pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
 }
 
+/// The file a write to `path` must replace: `path` itself, or what a symbolic link there points
+/// at (followed to the end), so that a linked `task.json` is updated through its link.
+fn link_target(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&at) {
+            Ok(target) => {
+                at = if target.is_absolute() {
+                    target
+                } else {
+                    parent_dir(&at).join(target)
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    at
+}
+
 fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let path = &link_target(path);
     let dir = parent_dir(path);
     let name = path
         .file_name()

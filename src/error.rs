@@ -109,6 +109,12 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     TaskFileShape { path: PathBuf, message: String },
 
+    #[error("{} cannot be read as written:{}", path.display(), problems.iter().map(|p| format!("\n- {p}")).collect::<String>())]
+    TaskFileInvalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+
     #[error("task {id} not found in {}", path.display())]
     TaskNotFound { id: String, path: PathBuf },
 
@@ -190,6 +196,11 @@ impl Error {
             ],
             Error::TaskFileSyntax { .. } | Error::TaskFileShape { .. } => vec![
                 "the file was left unchanged; fix it by hand or restore a `task.json.bak.*` backup"
+                    .into(),
+            ],
+            Error::TaskFileInvalid { .. } => vec![
+                "nothing was changed and no agent was called; fix these in the file, then check it \
+                 with `autodev task check`"
                     .into(),
             ],
             Error::TaskNotFound { .. } => {

@@ -21,6 +21,11 @@ fn bool_word(text: &str) -> Option<bool> {
     }
 }
 
+/// Whether `text` is one of the words read as a boolean (`yes`, `off`, …).
+pub fn is_bool_word(text: &str) -> bool {
+    bool_word(text).is_some()
+}
+
 /// Truthiness for `passes` and `blocked`: unknown words and `null` are false.
 pub fn truthy(value: Option<&Value>) -> bool {
     match value {
@@ -54,8 +59,17 @@ pub fn text(value: Option<&Value>) -> String {
 }
 
 /// A list of trimmed, non-empty strings; scalars inside are stringified, anything else dropped.
+/// A single text is read as a list of that one item (it is written back as it was written).
 pub fn string_list(value: Option<&Value>) -> Vec<String> {
     match value {
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                Vec::new()
+            } else {
+                vec![s.to_string()]
+            }
+        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| text(Some(item)).trim().to_string())
@@ -158,7 +172,8 @@ mod tests {
     fn string_lists_trim_and_drop_blanks() {
         let v = json!([" a ", "", 3, null, {"x": 1}, "  ", "b"]);
         assert_eq!(string_list(Some(&v)), vec!["a", "3", "b"]);
-        assert!(string_list(Some(&json!("a"))).is_empty());
+        assert_eq!(string_list(Some(&json!(" a "))), vec!["a"]);
+        assert!(string_list(Some(&json!("  "))).is_empty());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! `audit` the rules new and refined tasks must pass.
 
 pub mod audit;
+pub(crate) mod check;
 pub mod coerce;
 pub mod contract;
 pub mod model;
+pub(crate) mod source;
 pub mod state;
 pub mod store;
 

@@ -37,6 +37,8 @@ pub struct Task {
     pub depends_on: Vec<String>,
     /// Fields autodev does not know, kept as written.
     pub extra: Map<String, Value>,
+    /// The text the task was read from, which unchanged fields are written back as.
+    pub source: super::source::SourceText,
 }
 
 impl Task {
@@ -70,6 +72,7 @@ impl Task {
             refinement_count: 0,
             depends_on: Vec::new(),
             extra: Map::new(),
+            source: Default::default(),
         };
         // The contract fields are read together (legacy forms depend on each other).
         let mut contract_parts = Map::new();
@@ -216,6 +219,8 @@ pub struct TaskFile {
     pub statistics: Option<Map<String, Value>>,
     /// Top-level fields autodev does not know, kept as written.
     pub extra: Map<String, Value>,
+    /// The text the document was read from (see [`super::source`]).
+    pub source: super::source::SourceText,
 }
 
 /// What is structurally wrong with a document, with the JSON path of the problem.
@@ -275,6 +280,7 @@ impl TaskFile {
             epoch_history,
             statistics,
             extra: root,
+            source: Default::default(),
         })
     }
 
@@ -307,12 +313,10 @@ impl TaskFile {
         Value::Object(map)
     }
 
-    /// The file text: 2-space indent, non-ASCII kept, trailing newline.
+    /// The file text: 2-space indent, non-ASCII kept, trailing newline. A queue read from a file
+    /// keeps the text of every field that did not change (see [`super::source`]).
     pub fn to_json_text(&self) -> String {
-        let mut text =
-            serde_json::to_string_pretty(&self.to_value()).unwrap_or_else(|_| String::from("{}"));
-        text.push('\n');
-        text
+        super::source::render(self)
     }
 
     /// The queue's project name, or `configured` (from autodev.toml) when it has none.
@@ -405,7 +409,7 @@ mod tests {
         let task = file.tasks[0].to_value();
         assert_eq!(task["id"], "7");
         assert_eq!(task["passes"], true);
-        assert_eq!(task["steps"], json!([]));
+        assert_eq!(task["steps"], json!(["x"]));
         assert_eq!(task["execution_mode"], "delivery");
         assert_eq!(task["completion"]["kind"], "boolean");
         assert_eq!(task["execution"], json!({"strategy": "single_pass"}));

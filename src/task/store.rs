@@ -151,10 +151,32 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<TaskFile> {
             message,
         }
     })?;
-    TaskFile::from_owned(value).map_err(|shape| Error::TaskFileShape {
+    let mut problems = match &value {
+        serde_json::Value::Object(root)
+            if root.get("tasks").is_none_or(|t| {
+                t.as_array()
+                    .is_some_and(|items| items.iter().all(serde_json::Value::is_object))
+            }) =>
+        {
+            super::check::problems(root, bytes)
+        }
+        _ => Vec::new(),
+    };
+    let mut file = TaskFile::from_owned(value).map_err(|shape| Error::TaskFileShape {
         path: path.to_path_buf(),
         message: shape.0,
-    })
+    })?;
+    super::source::attach(&mut file, bytes);
+    if problems.is_empty() {
+        problems = super::audit::dependency_issues(&file.tasks);
+    }
+    if !problems.is_empty() {
+        return Err(Error::TaskFileInvalid {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

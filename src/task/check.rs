@@ -1,0 +1,436 @@
+//! What a queue must be for autodev to read it as its author meant: every task has a unique id,
+//! dependencies name tasks and never loop, and every field autodev knows has a shape it can
+//! read (the lenient forms of `docs/task-json.md` included). Problems name the line, the task
+//! and the field. Every load of `task.json` checks this ([`super::store::parse`]); nothing is
+//! written and no agent is called while a problem stands.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::{Map, Value};
+
+/// Where things stand in the file's text.
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    /// The 1-based line each element of the top-level `tasks` list starts on.
+    pub task_lines: Vec<usize>,
+    /// Keys given twice in one object: the line of the second, and the key.
+    pub duplicate_keys: Vec<(usize, String)>,
+}
+
+/// Reads the layout of `text`, which must already be known to be valid JSON.
+pub(crate) fn layout(text: &[u8]) -> Layout {
+    struct Frame {
+        object: bool,
+        keys: FxHashSet<String>,
+        expect_key: bool,
+        tasks: bool,
+    }
+    let mut out = Layout::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root_key = String::new();
+    let mut line = 1;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\n' => line += 1,
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    if text[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                let s = String::from_utf8_lossy(&text[start..i.min(text.len())]).into_owned();
+                let depth = stack.len();
+                if let Some(top) = stack.last_mut()
+                    && top.object
+                    && top.expect_key
+                {
+                    top.expect_key = false;
+                    if depth == 1 {
+                        root_key = s.clone();
+                    }
+                    if !top.keys.insert(s.clone()) {
+                        out.duplicate_keys.push((line, s));
+                    }
+                }
+            }
+            open @ (b'{' | b'[') => {
+                let in_tasks = stack.last().is_some_and(|f| f.tasks);
+                if open == b'{' && in_tasks {
+                    out.task_lines.push(line);
+                }
+                let tasks = open == b'[' && stack.len() == 1 && root_key == "tasks";
+                stack.push(Frame {
+                    object: open == b'{',
+                    keys: FxHashSet::default(),
+                    expect_key: open == b'{',
+                    tasks,
+                });
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut()
+                    && top.object
+                {
+                    top.expect_key = true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+const TEXT_FIELDS: [&str; 5] = [
+    "title",
+    "description",
+    "block_reason",
+    "blocked_at",
+    "last_reflection_summary",
+];
+const LIST_FIELDS: [&str; 7] = [
+    "steps",
+    "docs",
+    "output",
+    "implementation_notes",
+    "verification_notes",
+    "learning_notes",
+    "depends_on",
+];
+
+/// A text field: text, a number or null.
+fn text_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::String(_) | Value::Number(_) | Value::Null => None,
+        other => Some(format!("must be text, not {}", kind(other))),
+    }
+}
+
+/// A list of text: a list of text or numbers, one text (read as a list of one), or null.
+fn list_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::String(_) | Value::Null => None,
+        Value::Array(items) => items
+            .iter()
+            .position(|v| !matches!(v, Value::String(_) | Value::Number(_)))
+            .map(|i| {
+                format!(
+                    "must be a list of text, but item {} is {}",
+                    i + 1,
+                    kind(&items[i])
+                )
+            }),
+        other => Some(format!("must be a list of text, not {}", kind(other))),
+    }
+}
+
+fn bool_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::Bool(_) | Value::Null => None,
+        Value::Number(n) if n.as_f64().is_some_and(|f| f == 0.0 || f == 1.0) => None,
+        Value::String(s) if super::coerce::is_bool_word(s) => None,
+        other => Some(format!("must be true or false, not {}", describe(other))),
+    }
+}
+
+fn count_problem(value: &Value) -> Option<String> {
+    let ok = match value {
+        Value::Null => true,
+        Value::Number(n) => n.as_u64().is_some(),
+        Value::String(s) => s.trim().parse::<u64>().is_ok(),
+        _ => false,
+    };
+    (!ok).then(|| {
+        format!(
+            "must be a whole number of 0 or more, not {}",
+            describe(value)
+        )
+    })
+}
+
+fn number_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Number(_) => None,
+        Value::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => None,
+        other => Some(format!("must be a number, not {}", describe(other))),
+    }
+}
+
+/// A value as a message shows it: its kind, and a short form of scalars.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("the text {:?}", crate::backend::clip(s, 40)),
+        Value::Number(n) => format!("the number {n}"),
+        other => kind(other).to_string(),
+    }
+}
+
+fn object_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(_) | Value::Null => None,
+        other => Some(format!("must be an object, not {}", kind(other))),
+    }
+}
+
+/// The problems of one raw task; each is `field "name" <what is wrong>`.
+fn task_problems(task: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, problem: Option<String>| {
+        if let Some(p) = problem {
+            out.push(format!("field \"{name}\" {p}"));
+        }
+    };
+    for (key, value) in task {
+        let key = key.as_str();
+        if TEXT_FIELDS.contains(&key) {
+            field(key, text_problem(value));
+        } else if LIST_FIELDS.contains(&key) {
+            field(key, list_problem(value));
+        } else if key == "passes" || key == "blocked" {
+            field(key, bool_problem(value));
+        } else if key == "refinement_count" {
+            field(key, count_problem(value));
+        } else if key == "attempt_history" {
+            let problem = match value {
+                Value::Null => None,
+                Value::Array(items) => items.iter().position(|v| !v.is_object()).map(|i| {
+                    format!(
+                        "must be a list of objects, but item {} is {}",
+                        i + 1,
+                        kind(&items[i])
+                    )
+                }),
+                other => Some(format!("must be a list of objects, not {}", kind(other))),
+            };
+            field(key, problem);
+        } else if key == "verification" || key == "gate" {
+            field(key, object_problem(value));
+            if let Value::Object(v) = value {
+                for (k, inner) in v {
+                    let name = format!("{key}.{k}");
+                    match k.as_str() {
+                        "path_patterns" | "validate_commands" => field(&name, list_problem(inner)),
+                        "validate_timeout_seconds" => field(&name, count_problem(inner)),
+                        "validate_working_directory" => field(&name, text_problem(inner)),
+                        "validate_environment" => {
+                            field(&name, object_problem(inner));
+                            if let Value::Object(env) = inner {
+                                for (var, val) in env {
+                                    if !matches!(
+                                        val,
+                                        Value::String(_) | Value::Number(_) | Value::Bool(_)
+                                    ) {
+                                        field(
+                                            &format!("{name}.{var}"),
+                                            Some(format!("must be text, not {}", kind(val))),
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        } else if key == "completion" || key == "execution" || key == "experiment" {
+            field(key, object_problem(value));
+            if let Value::Object(v) = value {
+                for (k, inner) in v {
+                    let name = format!("{key}.{k}");
+                    match k.as_str() {
+                        "kind" | "source" | "name" | "direction" | "json_path" | "strategy"
+                        | "commit_prefix" | "success_when" => field(&name, text_problem(inner)),
+                        "min_improvement" | "unchanged_tolerance" | "target" => {
+                            field(&name, number_problem(inner));
+                        }
+                        "repeats"
+                        | "max_iterations"
+                        | "stop_after_no_improvement"
+                        | "stop_after_invalid"
+                        | "remeasure_after_discards" => {
+                            field(&name, count_problem(inner));
+                        }
+                        "rollback_on_failure" | "keep_on_equal" => {
+                            field(&name, bool_problem(inner))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        } else if key == "execution_mode" {
+            field(key, text_problem(value));
+        }
+    }
+    out
+}
+
+/// Every problem of the document `root` (already known to be an object whose `tasks` is a list
+/// of objects), parsed from `text`, as `line L: task ID: …` sentences.
+pub(crate) fn problems(root: &Map<String, Value>, text: &[u8]) -> Vec<String> {
+    let layout = layout(text);
+    let mut out: Vec<String> = layout
+        .duplicate_keys
+        .iter()
+        .map(|(line, key)| {
+            format!("line {line}: the key \"{key}\" is given twice in one object; only one can be kept, so remove the other")
+        })
+        .collect();
+    if let Some(project) = root.get("project")
+        && let Some(p) = text_problem(project)
+    {
+        out.push(format!("field \"project\" {p}"));
+    }
+    if let Some(journal) = root.get("learning_journal")
+        && !matches!(journal, Value::Array(_) | Value::Null)
+    {
+        out.push(format!(
+            "field \"learning_journal\" must be a list of objects, not {}",
+            kind(journal)
+        ));
+    }
+    let Some(Value::Array(tasks)) = root.get("tasks") else {
+        return out;
+    };
+    let mut first_line: FxHashMap<String, usize> = FxHashMap::default();
+    for (i, task) in tasks.iter().enumerate() {
+        let Value::Object(task) = task else { continue };
+        let line = layout.task_lines.get(i).copied().unwrap_or(0);
+        let id = match task.get("id") {
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let who = if id.is_empty() {
+            format!("line {line}: task #{}", i + 1)
+        } else {
+            format!("line {line}: task {id}")
+        };
+        match task.get("id") {
+            None | Some(Value::Null) => out.push(format!(
+                "{who} has no \"id\"; give every task a unique id such as \"T{}\"",
+                i + 1
+            )),
+            Some(Value::String(s)) if s.trim().is_empty() => out.push(format!(
+                "{who} has an empty \"id\"; give every task a unique id such as \"T{}\"",
+                i + 1
+            )),
+            Some(Value::String(_) | Value::Number(_)) => {
+                if let Some(first) = first_line.get(&id) {
+                    out.push(format!(
+                        "{who}: the id {id} is already used by the task at line {first}; ids must be unique, so rename one"
+                    ));
+                } else {
+                    first_line.insert(id.clone(), line);
+                }
+            }
+            Some(other) => out.push(format!(
+                "{who}: field \"id\" must be text, not {}",
+                kind(other)
+            )),
+        }
+        for problem in task_problems(task) {
+            out.push(format!("{who}: {problem}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Vec<String> {
+        let root: Value = serde_json::from_str(text).expect("json");
+        problems(root.as_object().expect("object"), text.as_bytes())
+    }
+
+    #[test]
+    fn the_layout_finds_each_task_and_repeated_keys() {
+        let text = "{\n  \"tasks\": [\n    {\"id\": \"a\", \"x\": {\"id\": 1}},\n    {\n      \"id\": \"b\",\n      \"id\": \"c\"\n    }\n  ],\n  \"s\": \"a,{b\\\"\"\n}";
+        let layout = layout(text.as_bytes());
+        assert_eq!(layout.task_lines, [3, 4]);
+        assert_eq!(layout.duplicate_keys, [(6, "id".to_string())]);
+    }
+
+    #[test]
+    fn each_malformed_case_has_its_message() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"tasks": [{"title": "x"}]}"#,
+                "line 1: task #1 has no \"id\"; give every task a unique id such as \"T1\"",
+            ),
+            (
+                "{\"tasks\": [\n{\"id\": \"T1\"},\n{\"id\": \"T1\"}]}",
+                "line 3: task T1: the id T1 is already used by the task at line 2; ids must be unique, so rename one",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "verification": {"validate_commands": {"a": 1}}}]}"#,
+                "line 1: task T1: field \"verification.validate_commands\" must be a list of text, not an object",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "description": ["a", "b"]}]}"#,
+                "line 1: task T1: field \"description\" must be text, not a list",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "title": {"en": "x"}}]}"#,
+                "line 1: task T1: field \"title\" must be text, not an object",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "attempt_history": "none"}]}"#,
+                "line 1: task T1: field \"attempt_history\" must be a list of objects, not text",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "passes": "maybe"}]}"#,
+                "line 1: task T1: field \"passes\" must be true or false, not the text \"maybe\"",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "refinement_count": -1}]}"#,
+                "line 1: task T1: field \"refinement_count\" must be a whole number of 0 or more, not the number -1",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "steps": [["nested"]]}]}"#,
+                "line 1: task T1: field \"steps\" must be a list of text, but item 1 is a list",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "execution": {"max_iterations": "many"}}]}"#,
+                "line 1: task T1: field \"execution.max_iterations\" must be a whole number of 0 or more, not the text \"many\"",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "id": "T2"}]}"#,
+                "line 1: the key \"id\" is given twice in one object; only one can be kept, so remove the other",
+            ),
+        ];
+        for (text, message) in cases {
+            let found = check(text);
+            assert!(
+                found.iter().any(|p| p == message),
+                "{text}\nwanted: {message}\nfound: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn documented_lenient_forms_are_no_problem() {
+        let text = r#"{"tasks": [{"id": 7, "title": 3, "steps": "one step", "passes": "yes",
+            "blocked": null, "refinement_count": "2",
+            "verification": {"validate_commands": "false", "validate_timeout_seconds": 30},
+            "completion": {"kind": "numeric", "target": "0.5"}, "anything": {"x": [1]}}]}"#;
+        assert_eq!(check(text), Vec::<String>::new());
+    }
+}
