@@ -54,6 +54,9 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             out.push_str(&format!("  {name}\n"));
         }
     }
+    for (name, lines) in &report.updated {
+        out.push_str(&format!("Added to {name}: {}\n", lines.join(", ")));
+    }
     if !report.created.is_empty() {
         out.push_str("Next: describe the work with `autodev plan --intent \"...\"` or add tasks to task.json, then `autodev run`.\n");
     }

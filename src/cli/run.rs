@@ -17,14 +17,14 @@ use crate::ui::Ui;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Tasks to work in this run (default: run.max_tasks)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     max_tasks: Option<u32>,
     /// Attempts per task: 5 means five attempts (default: run.max_retries)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_retries: Option<u32>,
     /// Work-and-re-plan cycles: when the queue is done, plan the remaining work and go on
     /// (default: run.max_epochs)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     epochs: Option<u32>,
     /// The agent for this run (default: backend.default)
     #[arg(long, value_parser = parse_backend)]

@@ -1,4 +1,4 @@
-//! `autodev task list|next|reset|retry|block`: inspect and steer the queue by hand.
+//! `autodev task list|next|reset|retry|block|check`: inspect, steer and check the queue by hand.
 
 use serde_json::json;
 
@@ -46,6 +46,8 @@ enum TaskCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check the queue before a run: errors exit 1, advice is shown but does not fail
+    Check,
     /// Mark a task as blocked
     Block {
         /// The task to block
@@ -67,7 +69,39 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         TaskCommand::Reset { ids, dry_run } => change(context, &store, Change::Reset, ids, dry_run),
         TaskCommand::Retry { ids, dry_run } => change(context, &store, Change::Retry, ids, dry_run),
         TaskCommand::Block { task_id, reason } => block(context, &store, &task_id, &reason),
+        TaskCommand::Check => check(context, &store),
     }
+}
+
+/// Loads the queue (every load validates it: an invalid queue is an error, exit 1) and adds the
+/// planning audit's advice on the tasks still to be worked.
+fn check(context: &Context, store: &TaskStore) -> Result<Exit> {
+    let queue = store.load()?;
+    let counts = Counts::of(queue.tasks.iter().map(|t| t.status(None)));
+    let mut advice = Vec::new();
+    for task in queue
+        .tasks
+        .iter()
+        .filter(|t| t.lifecycle() == Lifecycle::Pending)
+    {
+        if let serde_json::Value::Object(raw) = task.to_value() {
+            advice.extend(crate::task::audit::audit_task(&raw, false));
+        }
+    }
+    let mut out = format!(
+        "{}: {} task(s), {} pending; no errors\n",
+        store.path().display(),
+        queue.tasks.len(),
+        counts.pending
+    );
+    if !advice.is_empty() {
+        out.push_str("advice (not errors; a run works these tasks as they are):\n");
+        for line in &advice {
+            out.push_str(&format!("  - {line}\n"));
+        }
+    }
+    context.print(&out)?;
+    Ok(Exit::Success)
 }
 
 fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -> Result<Exit> {

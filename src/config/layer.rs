@@ -494,6 +494,15 @@ pub fn layer(
         }
     })?;
 
+    if let Some((key, message)) = out_of_range(&config) {
+        let origin = origin_for(&key, &sources, file.as_ref());
+        return Err(Error::ConfigValue {
+            origin,
+            key,
+            message,
+        });
+    }
+
     for key in unknown {
         let suggestion = closest(known.keys(), &key)
             .map(|s| format!(" (did you mean `{s}`?)"))
@@ -515,6 +524,61 @@ pub fn layer(
         tree,
         warnings,
     })
+}
+
+/// The longest duration any setting may ask for: a year, in seconds. Past it, the sum with
+/// "now" may overflow what the system clock can represent.
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+/// The largest count any setting may ask for.
+pub const MAX_COUNT: f64 = 1_000_000.0;
+
+/// Whether a key names a duration in seconds (the rest of the numbers are counts).
+fn is_duration(key: &str) -> bool {
+    ["seconds", "timeout", "cooldown", "interval", "delay"]
+        .iter()
+        .any(|w| key.rsplit('.').next().is_some_and(|leaf| leaf.contains(w)))
+}
+
+/// The first number in force that is not finite or lies outside its range: the key, and what
+/// is accepted.
+fn out_of_range(config: &Config) -> Option<(String, String)> {
+    let tree = toml::Value::try_from(config).ok()?;
+    let mut found = None;
+    walk_numbers(&tree, "", &mut |key, value, shown| {
+        if found.is_some() {
+            return;
+        }
+        let (max, what) = if is_duration(key) {
+            (
+                MAX_SECONDS,
+                "a number of seconds from 0 to 31536000 (a year)",
+            )
+        } else {
+            (MAX_COUNT, "a whole number from 0 to 1000000")
+        };
+        if !value.is_finite() || !(0.0..=max).contains(&value) {
+            found = Some((key.to_string(), format!("must be {what}; got {shown}")));
+        }
+    });
+    found
+}
+
+fn walk_numbers(value: &toml::Value, key: &str, visit: &mut dyn FnMut(&str, f64, String)) {
+    match value {
+        toml::Value::Integer(i) => visit(key, *i as f64, i.to_string()),
+        toml::Value::Float(f) => visit(key, *f, f.to_string()),
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                let path = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                walk_numbers(v, &path, visit);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn origin_for(
@@ -556,6 +620,66 @@ mod tests {
 
     fn from_file(text: &str) -> Result<Layered> {
         layer(Some((Path::new("/p/autodev.toml"), text)), env(&[]), &[])
+    }
+
+    #[test]
+    fn no_setting_makes_loading_panic_and_what_loads_is_in_range() {
+        let mut known = BTreeMap::new();
+        leaves(&defaults_tree(), "", &mut known);
+        let keys: Vec<&String> = known.keys().collect();
+        let values = [
+            "-1",
+            "0",
+            "1",
+            "31536001",
+            "1000001",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "nan",
+            "inf",
+            "-inf",
+            "1e308",
+            "0.5",
+            "-0.0",
+            "\"text\"",
+            "\"\"",
+            "true",
+            "[]",
+            "[1, \"a\"]",
+            "{}",
+            "{ x = 1 }",
+            "1979-05-27T07:32:00Z",
+        ];
+        let mut seed: u64 = 20261201;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..600 {
+            let mut text = String::new();
+            let mut used = Vec::new();
+            for _ in 0..1 + next(4) {
+                let key = keys[next(keys.len())];
+                if used.contains(&key) {
+                    continue;
+                }
+                used.push(key);
+                text.push_str(&format!("{key} = {}\n", values[next(values.len())]));
+            }
+            if let Ok(layered) = from_file(&text) {
+                assert_eq!(out_of_range(&layered.config), None, "{text}");
+            }
+            let env_key = format!(
+                "AUTODEV_{}",
+                keys[next(keys.len())].to_uppercase().replace(".", "_")
+            );
+            let value = values[next(values.len())].trim_matches('"');
+            if let Ok(layered) = layer(None, env(&[(&env_key, value)]), &[]) {
+                assert_eq!(out_of_range(&layered.config), None, "{env_key}={value}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Between epochs of `run --epochs N`: go on with a queue that still has pending tasks, or ask
 //! the agent (read-only) to plan the remaining work from the queue's `planning_source`, its
-//! execution state and its learning journal, and replace the queue (backed up first).
+//! execution state and its learning journal, and add the new tasks to the queue (backed up
+//! first). The tasks of earlier epochs stay, with their epoch recorded; a new task that says it
+//! `supersedes` earlier ones has that recorded on them (`superseded_by`).
 
 use serde_json::json;
 
@@ -8,7 +10,7 @@ use super::Runner;
 use super::event::{Level, RunEnd};
 use crate::error::{Error, Result};
 use crate::plan::{self, oneshot};
-use crate::task::Counts;
+use crate::task::{Backup, Counts, TaskFile};
 
 /// What follows an epoch.
 pub(super) enum Next {
@@ -78,8 +80,7 @@ impl Runner<'_> {
             .and_then(|v| v.as_str())
             .filter(|d| !d.trim().is_empty())
             .map(|d| plan::doc_reference(&paths.code_dir, std::path::Path::new(d)));
-        let mut new = match plan::queue_from_answer(&answer.text, &project, source, doc.as_deref())
-        {
+        let new = match plan::queue_from_answer(&answer.text, &project, source, doc.as_deref()) {
             Ok(new) => new,
             Err(rejected) => {
                 let error =
@@ -97,24 +98,110 @@ impl Runner<'_> {
             );
             return Ok(Next::Stop(None));
         }
-        new.learning_journal = queue.learning_journal.clone();
         let mut history = queue.epoch_history.clone().unwrap_or_default();
         history.push(
             json!({"epoch": epoch, "completed": completed, "blocked": blocked,
             "pending": pending, "finished_at": crate::durable::utc_now()}),
         );
-        new.epoch_history = Some(history);
-        let backup = self.store.replace(&new)?;
+        let added = new.tasks.len();
+        let updated = self.store.update(Backup::Before, move |q| {
+            accumulate(q, new, epoch, history);
+            Ok(())
+        })?;
         self.sinks.note(
             Level::Info,
             format!(
-                "Prepared epoch {next}/{max_epochs} with {} task(s){}",
-                new.tasks.len(),
-                backup
+                "Prepared epoch {next}/{max_epochs}: {added} new task(s) added to the queue{}",
+                updated
+                    .backup
                     .map(|b| format!(" (the previous queue is kept in {})", b.display()))
                     .unwrap_or_default()
             ),
         );
         Ok(Next::Continue)
+    }
+}
+
+/// Adds the re-planned tasks of `new` to `queue` after epoch `epoch`: earlier tasks stay and
+/// get their epoch recorded; a new id already in use is renamed (`E2-T1`), with the new tasks'
+/// dependencies on it; `supersedes` on a new task is recorded on the earlier tasks it names.
+fn accumulate(queue: &mut TaskFile, new: TaskFile, epoch: u32, history: Vec<serde_json::Value>) {
+    for task in &mut queue.tasks {
+        task.extra.entry("epoch").or_insert_with(|| json!(epoch));
+    }
+    let next = epoch + 1;
+    let taken: Vec<String> = queue.tasks.iter().map(|t| t.id.clone()).collect();
+    let renamed: Vec<(String, String)> = new
+        .tasks
+        .iter()
+        .filter(|t| taken.contains(&t.id))
+        .map(|t| {
+            let mut id = format!("E{next}-{}", t.id);
+            let mut n = 2;
+            while taken.contains(&id) {
+                id = format!("E{next}-{}-{n}", t.id);
+                n += 1;
+            }
+            (t.id.clone(), id)
+        })
+        .collect();
+    let rename = |id: &str| {
+        renamed
+            .iter()
+            .find(|(old, _)| old == id)
+            .map_or(id.to_string(), |(_, new)| new.clone())
+    };
+    for mut task in new.tasks {
+        task.id = rename(&task.id);
+        task.depends_on = task.depends_on.iter().map(|d| rename(d)).collect();
+        task.extra.insert("epoch".into(), json!(next));
+        let supersedes = crate::task::coerce::string_list(task.extra.get("supersedes"));
+        for old in queue
+            .tasks
+            .iter_mut()
+            .filter(|t| supersedes.contains(&t.id))
+        {
+            old.extra
+                .insert("superseded_by".into(), json!(task.id.clone()));
+        }
+        queue.tasks.push(task);
+    }
+    if new.planning_source.is_some() {
+        queue.planning_source = new.planning_source;
+    }
+    queue.epoch_history = Some(history);
+    queue.refresh_statistics();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(value: serde_json::Value) -> TaskFile {
+        TaskFile::from_owned(value).expect("queue")
+    }
+
+    #[test]
+    fn epochs_accumulate_and_keep_ids_unique() {
+        let mut queue = file(json!({"tasks": [
+            {"id": "T1", "passes": true},
+            {"id": "T2", "blocked": true, "block_reason": "no credentials"}
+        ]}));
+        let new = file(json!({"tasks": [
+            {"id": "T1", "title": "again"},
+            {"id": "T3", "depends_on": ["T1"], "supersedes": ["T2"]}
+        ]}));
+        accumulate(&mut queue, new, 1, vec![json!({"epoch": 1})]);
+        let ids: Vec<&str> = queue.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["T1", "T2", "E2-T1", "T3"]);
+        assert_eq!(queue.tasks[0].extra["epoch"], 1);
+        assert_eq!(queue.tasks[2].extra["epoch"], 2);
+        assert_eq!(queue.tasks[3].depends_on, ["E2-T1"]);
+        assert!(
+            queue.tasks[1].blocked,
+            "a blocked task of epoch 1 stays blocked"
+        );
+        assert_eq!(queue.tasks[1].extra["superseded_by"], "T3");
+        assert_eq!(queue.epoch_history.as_ref().map(Vec::len), Some(1));
     }
 }

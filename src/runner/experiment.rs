@@ -279,6 +279,11 @@ impl Runner<'_> {
                 return Ok(TaskEnd::Interrupted);
             }
             iteration += 1;
+            if let Some(reason) = self.blocked_by_hand(&lab.task)? {
+                let task = lab.task.clone();
+                self.told_blocked_by_hand(&task, reason);
+                return Ok(TaskEnd::Blocked);
+            }
             match self.iterate(&mut lab, iteration).await? {
                 Step::Decided => {}
                 Step::Again => {
@@ -729,7 +734,7 @@ impl Runner<'_> {
             Some(lab.baseline.value()),
             false,
         );
-        self.record_completion(
+        let completed = self.record_completion(
             &lab.task,
             &AttemptRecord {
                 status: "completed",
@@ -741,7 +746,11 @@ impl Runner<'_> {
                 notes: &notes,
             },
         )?;
-        Ok(TaskEnd::Completed)
+        Ok(if completed {
+            TaskEnd::Completed
+        } else {
+            TaskEnd::Blocked
+        })
     }
 }
 

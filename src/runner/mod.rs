@@ -301,10 +301,7 @@ impl Runner<'_> {
             Some(end) => end,
             None => {
                 let queue = self.store.load()?;
-                let blocked = queue
-                    .tasks
-                    .iter()
-                    .any(|t| t.lifecycle() == Lifecycle::Blocked);
+                let blocked = queue.tasks.iter().any(still_blocked);
                 let waiting: Vec<String> = queue
                     .tasks
                     .iter()
@@ -392,12 +389,7 @@ impl Runner<'_> {
         let blocked = self
             .store
             .load()
-            .map(|q| {
-                q.tasks
-                    .iter()
-                    .filter(|t| t.lifecycle() == Lifecycle::Blocked)
-                    .count() as u32
-            })
+            .map(|q| q.tasks.iter().filter(|t| still_blocked(t)).count() as u32)
             .unwrap_or(0);
         self.sinks.emit(Event::RunFinished {
             end,
@@ -474,7 +466,10 @@ impl Runner<'_> {
     fn block(&mut self, task: &Task, reason: String) -> Result<TaskEnd> {
         let id = task.id.clone();
         self.store.update(Backup::None, |q| {
-            if let Some(t) = q.find_mut(&id) {
+            // A block a person made meanwhile keeps its own reason.
+            if let Some(t) = q.find_mut(&id)
+                && !t.blocked
+            {
                 t.block(&reason, crate::task::blocked_at_now());
             }
             q.refresh_statistics();
@@ -529,6 +524,10 @@ impl Runner<'_> {
                     (turn.report, turn.tee_error, turn.log_path, turn.changed)
                 }
             };
+            if let Some(reason) = self.blocked_by_hand(&task)? {
+                self.told_blocked_by_hand(&task, reason);
+                return Ok(TaskEnd::Blocked);
+            }
             let outcome = report.outcome;
             let checks = match policy::after_agent(outcome, tee_error.is_some()) {
                 policy::Next::HaltLogs => {
@@ -744,6 +743,10 @@ impl Runner<'_> {
         gate: &gate::GateReport,
         started: Option<(String, String)>,
     ) -> Result<TaskEnd> {
+        if let Some(reason) = self.blocked_by_hand(task)? {
+            self.told_blocked_by_hand(task, reason);
+            return Ok(TaskEnd::Blocked);
+        }
         if self.settings.config.git.auto_commit
             && let Err(why) = self.commit(task, changed, started).await
         {
@@ -753,9 +756,17 @@ impl Runner<'_> {
                 task.id
             )));
         }
-        self.complete(task, attempt, report, changed, gate)?;
-        Ok(TaskEnd::Completed)
+        Ok(if self.complete(task, attempt, report, changed, gate)? {
+            TaskEnd::Completed
+        } else {
+            TaskEnd::Blocked
+        })
     }
+}
+
+/// A blocked task that no later epoch's task superseded: what makes a run end with exit 2.
+fn still_blocked(task: &Task) -> bool {
+    task.lifecycle() == Lifecycle::Blocked && !task.extra.contains_key("superseded_by")
 }
 
 /// Why the run halts when the logs cannot be written.

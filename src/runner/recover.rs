@@ -299,8 +299,13 @@ impl Runner<'_> {
                          it completed"
                     ),
                 );
-                self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
-                Ok(Some(TaskEnd::Completed))
+                let completed =
+                    self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
+                Ok(Some(if completed {
+                    TaskEnd::Completed
+                } else {
+                    TaskEnd::Blocked
+                }))
             }
             Step::DropCandidate {
                 iteration,

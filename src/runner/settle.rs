@@ -196,7 +196,7 @@ impl Runner<'_> {
         report: &AgentReport,
         changed: &[String],
         gate: &GateReport,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut summary = format!("Completed on attempt {attempt}");
         if !task.last_reflection_summary.trim().is_empty() {
             summary = format!(
@@ -240,18 +240,23 @@ impl Runner<'_> {
         )
     }
 
-    /// Marks the task complete with `completed` as its last history entry, and tells it.
+    /// Marks the task complete with `completed` as its last history entry, and tells it; false
+    /// when a person blocked the task while it was worked (their block stands, and is told).
     pub(super) fn record_completion(
         &mut self,
         task: &Task,
         completed: &AttemptRecord,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let cap = self.settings.config.reflection.max_learning_notes as usize;
         let notes = completed.notes.to_vec();
-        self.record(task, completed, |t| {
+        let saved = self.record(task, completed, |t| {
             t.complete();
             append_unique(&mut t.learning_notes, &notes, cap);
         })?;
+        if saved.blocked && !task.blocked {
+            self.told_blocked_by_hand(task, saved.block_reason);
+            return Ok(false);
+        }
         self.sinks.emit(Event::TaskCompleted {
             task: task_ref(task),
             attempt: completed.attempt,
@@ -260,7 +265,35 @@ impl Runner<'_> {
             gate: Box::new(completed.gate.cloned().unwrap_or_default()),
             learning_notes: notes,
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// The reason a person blocked `task` (as the run knew it, unblocked) while it was worked.
+    pub(super) fn blocked_by_hand(&self, task: &Task) -> Result<Option<String>> {
+        if task.blocked {
+            return Ok(None);
+        }
+        let queue = self.store.load()?;
+        Ok(queue
+            .tasks
+            .into_iter()
+            .find(|t| t.id == task.id && t.blocked && !t.passes)
+            .map(|t| t.block_reason))
+    }
+
+    /// Tells that the task stops because a person blocked it while it was worked.
+    pub(super) fn told_blocked_by_hand(&mut self, task: &Task, reason: String) {
+        self.sinks.note(
+            Level::Warn,
+            format!(
+                "{} was blocked by hand while it was being worked; the run leaves it blocked",
+                task.id
+            ),
+        );
+        self.sinks.emit(Event::TaskBlocked {
+            task: task_ref(task),
+            reason,
+        });
     }
 
     /// Appends the attempt's history entry and (unless it was interrupted) a journal entry,
@@ -287,7 +320,10 @@ impl Runner<'_> {
                     &mut t.attempt_history,
                     reflection.max_attempt_history_entries as usize,
                 );
-                change(t);
+                // A block a person made while the attempt ran is not undone by the run.
+                if !t.blocked || task.blocked {
+                    change(t);
+                }
                 out = Some(t.clone());
             }
             // An interruption teaches nothing about the project.

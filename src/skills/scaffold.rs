@@ -33,6 +33,8 @@ pub struct InitReport {
     pub created: Vec<String>,
     /// Entries that already existed and were left as they were.
     pub kept: Vec<String>,
+    /// Existing files that got lines added (`.gitignore`), with what was added.
+    pub updated: Vec<(String, Vec<String>)>,
 }
 
 /// A TOML basic string holding `text`.
@@ -105,6 +107,49 @@ impl Writer {
         } else {
             self.report.kept.push(name);
         }
+        Ok(())
+    }
+
+    /// Makes `.gitignore` cover `lines`: a new file, or the missing lines appended to the
+    /// user's (nothing of theirs changes).
+    fn ignore(&mut self, lines: &[String]) -> Result<()> {
+        let path = self.root.join(".gitignore");
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let Some(mut text) = existing else {
+            let text = format!(
+                "# autodev's run logs, queue backups and temporary files\n{}\n",
+                lines.join("\n")
+            );
+            return self.file(&path, &text);
+        };
+        // `logs/` and `/logs/` both cover the folder at the top.
+        let have: Vec<&str> = text
+            .lines()
+            .map(|l| l.trim().trim_start_matches('/'))
+            .collect();
+        let missing: Vec<String> = lines
+            .iter()
+            .filter(|l| !have.contains(&l.trim_start_matches('/')))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            self.report.kept.push(".gitignore".into());
+            return Ok(());
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# autodev's run logs, queue backups and temporary files\n");
+        for line in &missing {
+            text.push_str(line);
+            text.push('\n');
+        }
+        durable::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io("write", &path, e))?;
+        self.report.updated.push((".gitignore".into(), missing));
         Ok(())
     }
 
@@ -192,6 +237,28 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Pretty JSON with a trailing newline, as every JSON file `init` writes.
+/// What a project's `.gitignore` needs for autodev: the log folder, the queue's backups and the
+/// temporary files an older autodev made beside the queue.
+fn ignore_lines(root: &Path, paths: &crate::config::ProjectPaths) -> Vec<String> {
+    let anchored = |path: &Path| {
+        let rel = rel(root, path);
+        if rel.starts_with('/') {
+            rel
+        } else {
+            format!("/{rel}")
+        }
+    };
+    let queue = anchored(&paths.task_json);
+    vec![
+        format!("{}/", anchored(&paths.log_dir)),
+        format!("{queue}.bak.*"),
+        {
+            let (dir, name) = queue.rsplit_once('/').unwrap_or(("", &queue));
+            format!("{dir}/.{name}.*.tmp")
+        },
+    ]
+}
+
 fn json_file(value: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
@@ -255,6 +322,7 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
             root: root.clone(),
             created: Vec::new(),
             kept: Vec::new(),
+            updated: Vec::new(),
         },
     };
 
@@ -271,6 +339,7 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
     let paths = &settings.paths;
     let queue = json!({"project": project, "learning_journal": [], "tasks": []});
     w.file(&paths.task_json, &json_file(&queue))?;
+    w.ignore(&ignore_lines(&root, paths))?;
     let vars = BTreeMap::from([
         ("project_name", project.clone()),
         ("tool_label", tool.label().to_string()),

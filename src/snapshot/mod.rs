@@ -34,6 +34,9 @@ use crate::error::Result;
 
 /// A file modified this close to the snapshot may be modified again without its mtime moving.
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+/// The largest file whose content is ever hashed (see [`RACY_WINDOW`]); a larger one is judged
+/// by its stat only.
+pub const HASH_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// What to track.
 #[derive(Debug, Clone)]
@@ -297,7 +300,12 @@ impl Walk<'_> {
         let mut stamp = Stamp::of(meta);
         let before = self.reference.and_then(|r| r.files.get(&rel));
         let recheck = before.is_some_and(|b| b.hash.is_some() && b.same_stat(&stamp));
-        if (stamp.mtime_ns >= self.racy_after || recheck) && meta.is_file() {
+        // A huge file (a disk image, a sparse file of many gigabytes) is never read: its stat
+        // alone decides, which can only count a change too many, never miss one.
+        if (stamp.mtime_ns >= self.racy_after || recheck)
+            && meta.is_file()
+            && meta.size() <= HASH_LIMIT
+        {
             stamp.hash = content_hash(&entry.path());
         }
         out.push((rel, stamp));

@@ -425,6 +425,88 @@ mod tests {
         }
     }
 
+    /// Any JSON value, small.
+    fn any(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> Value {
+        match next(if depth > 1 { 7 } else { 9 }) {
+            0 => Value::Null,
+            1 => Value::Bool(next(2) == 1),
+            2 => serde_json::json!(next(5) as i64 - 2),
+            3 => serde_json::json!(1e300 * next(3) as f64),
+            4 => serde_json::json!(
+                ["yes", "no", "T1", "", "12", "false", "iterative", "numeric"][next(8) as usize]
+            ),
+            5 => serde_json::json!(u64::MAX - next(3)),
+            6 => serde_json::json!(-0.5),
+            7 => Value::Array((0..next(3)).map(|_| any(next, depth + 1)).collect()),
+            _ => Value::Object(
+                [
+                    "kind",
+                    "strategy",
+                    "validate_commands",
+                    "max_iterations",
+                    "repeats",
+                    "target",
+                    "x",
+                ]
+                .iter()
+                .take(next(4) as usize)
+                .map(|k| (k.to_string(), any(next, depth + 1)))
+                .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn no_queue_makes_loading_panic_and_what_loads_writes_back_stably() {
+        let fields = [
+            "id",
+            "title",
+            "description",
+            "steps",
+            "docs",
+            "passes",
+            "blocked",
+            "block_reason",
+            "blocked_at",
+            "verification",
+            "gate",
+            "completion",
+            "execution",
+            "execution_mode",
+            "experiment",
+            "attempt_history",
+            "refinement_count",
+            "depends_on",
+            "learning_notes",
+        ];
+        let mut seed: u64 = 99;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let path = std::path::Path::new("task.json");
+        for _ in 0..2000 {
+            let mut tasks = Vec::new();
+            for _ in 0..1 + next(3) {
+                let mut task = Map::new();
+                for _ in 0..next(6) {
+                    let key = fields[next(fields.len() as u64) as usize];
+                    task.insert(key.to_string(), any(&mut next, 0));
+                }
+                tasks.push(Value::Object(task));
+            }
+            let text = serde_json::to_string_pretty(&serde_json::json!({"tasks": tasks})).unwrap();
+            if let Ok(file) = crate::task::store::parse(path, text.as_bytes()) {
+                let written = file.to_json_text();
+                let again = crate::task::store::parse(path, written.as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}\n{text}\n{written}"));
+                assert_eq!(again.to_json_text(), written);
+            }
+        }
+    }
+
     #[test]
     fn documented_lenient_forms_are_no_problem() {
         let text = r#"{"tasks": [{"id": 7, "title": 3, "steps": "one step", "passes": "yes",

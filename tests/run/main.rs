@@ -6,6 +6,7 @@ mod common;
 mod experiments;
 mod faults;
 mod harness;
+mod integrity;
 mod journal;
 mod planning;
 mod recovery;

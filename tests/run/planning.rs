@@ -318,7 +318,8 @@ fn epochs_replan_once_and_stop_when_nothing_is_left() {
     assert_eq!(repo.calls(), 5);
     assert!(run.stderr.contains("Epoch 1/3"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("Prepared epoch 2/3 with 1 task(s)"),
+        run.stderr
+            .contains("Prepared epoch 2/3: 1 new task(s) added to the queue"),
         "{}",
         run.stderr
     );
@@ -336,9 +337,14 @@ fn epochs_replan_once_and_stop_when_nothing_is_left() {
     let argv = std::fs::read_to_string(repo.state.join("call-3.argv")).unwrap();
     assert!(argv.contains("read-only"), "{argv}");
 
+    // Epochs accumulate: the first epoch's task stays, with its epoch recorded.
     let queue = repo.queue();
-    assert_eq!(queue["tasks"][0]["id"], "P0-2");
+    assert_eq!(queue["tasks"][0]["id"], "P0-1");
     assert_eq!(queue["tasks"][0]["passes"], true);
+    assert_eq!(queue["tasks"][0]["epoch"], 1);
+    assert_eq!(queue["tasks"][1]["id"], "P0-2");
+    assert_eq!(queue["tasks"][1]["passes"], true);
+    assert_eq!(queue["tasks"][1]["epoch"], 2);
     assert_eq!(queue["epoch_history"][0]["epoch"], 1);
     assert_eq!(queue["epoch_history"][0]["completed"], 1);
     assert!(
@@ -346,7 +352,42 @@ fn epochs_replan_once_and_stop_when_nothing_is_left() {
             .as_array()
             .is_some_and(|j| !j.is_empty())
     );
-    assert_eq!(queue["tasks"][0]["docs"][0], "prd.md");
+    assert_eq!(queue["tasks"][1]["docs"][0], "prd.md");
+}
+
+#[test]
+fn a_blocked_task_of_an_earlier_epoch_stays_and_the_run_exits_2() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "[reflection]\nenabled = false\n");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("prd.md", SPEC);
+    let one = r#"[{"id": "P0-1", "title": "Create greeting", "description": "hello.txt", "steps": ["write it"],
+      "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]"#;
+    answers(&repo, 1, &plan_json(one));
+    assert_eq!(repo.run(&["plan", "prd.md"]).code, 0);
+    crate::common::git(repo.path(), &["add", "-A"]);
+    crate::common::git(repo.path(), &["commit", "-qm", "planned"]);
+    // P0-1 fails its check and is blocked; the re-plan adds P0-2, which passes.
+    repo.script(
+        2,
+        "write hello.txt goodbye\ncat codex-exec-json-success.jsonl\n",
+    );
+    let more = r#"[{"id": "P0-2", "title": "Create farewell", "description": "bye.txt", "steps": ["write it"],
+      "verification": {"path_patterns": ["bye.txt"], "validate_commands": ["grep -q bye bye.txt"]}}]"#;
+    answers(&repo, 3, &plan_json(more));
+    repo.script(4, "write bye.txt bye\ncat codex-exec-json-success.jsonl\n");
+    let run = repo.run(&["run", "--epochs", "2", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(attempted=2, completed=1, blocked=1)"),
+        "{}",
+        run.stderr
+    );
+    let queue = repo.queue();
+    assert_eq!(queue["tasks"][0]["id"], "P0-1");
+    assert_eq!(queue["tasks"][0]["blocked"], true);
+    assert_eq!(queue["tasks"][1]["passes"], true);
+    let list = repo.run(&["task", "list"]);
+    assert!(list.stdout.contains("P0-1"), "{}", list.stdout);
 }
 
 #[test]

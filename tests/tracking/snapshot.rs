@@ -214,3 +214,28 @@ fn symlinks_are_recorded_not_followed() {
     });
     assert_eq!(c.added, ["link"]);
 }
+
+#[test]
+fn a_huge_sparse_file_is_judged_by_its_stat_and_never_read() {
+    let tree = Tree::new("");
+    let rules = tree.rules();
+    // 20 GiB of holes, written just now: a snapshot that read it would take a minute.
+    let huge = fs::File::create(tree.path("disk.img")).expect("create");
+    huge.set_len(20 * 1024 * 1024 * 1024).expect("sparse");
+    drop(huge);
+    tree.write("small.txt", "same\n");
+    let before = Snapshot::take(&rules, None);
+    // The same bytes again: a small recent file is compared by content, a huge one by stat.
+    tree.write("small.txt", "same\n");
+    let huge = fs::OpenOptions::new()
+        .write(true)
+        .open(tree.path("disk.img"))
+        .expect("open");
+    huge.set_len(20 * 1024 * 1024 * 1024).expect("same length");
+    huge.set_modified(SystemTime::now() + Duration::from_secs(1))
+        .expect("touch");
+    drop(huge);
+    let after = Snapshot::take(&rules, Some(&before));
+    let changes: Changes = diff(&before, &after);
+    assert_eq!(changes.modified, vec!["disk.img".to_string()]);
+}
