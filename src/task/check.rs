@@ -4,7 +4,7 @@
 //! and the field. Every load of `task.json` checks this ([`super::store::parse`]); nothing is
 //! written and no agent is called while a problem stands.
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 /// Where things stand in the file's text.
@@ -20,28 +20,39 @@ pub(crate) struct Layout {
 pub(crate) fn layout(text: &[u8]) -> Layout {
     struct Frame {
         object: bool,
-        keys: FxHashSet<String>,
+        /// Where this object's keys start in `keys` (objects are small: a scan beats a set).
+        keys_from: usize,
         expect_key: bool,
         tasks: bool,
     }
     let mut out = Layout::default();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut root_key = String::new();
-    let mut line = 1;
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut root_key: &[u8] = b"";
+    // Lines are counted only up to the places that are reported, moving forward.
+    let (mut counted_to, mut line) = (0, 1);
+    let mut line_at = |offset: usize| {
+        line += memchr::memchr_iter(b'\n', &text[counted_to..offset]).count();
+        counted_to = offset;
+        line
+    };
     let mut i = 0;
     while i < text.len() {
         match text[i] {
-            b'\n' => line += 1,
             b'"' => {
                 let start = i + 1;
-                i += 1;
-                while i < text.len() && text[i] != b'"' {
-                    if text[i] == b'\\' {
-                        i += 1;
+                let mut end = start;
+                // Strings are most of the text: jump to the next quote or escape.
+                while let Some(k) = memchr::memchr2(b'"', b'\\', &text[end..]) {
+                    if text[end + k] == b'\\' {
+                        end += k + 2;
+                    } else {
+                        end += k;
+                        break;
                     }
-                    i += 1;
                 }
-                let s = String::from_utf8_lossy(&text[start..i.min(text.len())]).into_owned();
+                let end = end.min(text.len());
+                let s = &text[start..end];
                 let depth = stack.len();
                 if let Some(top) = stack.last_mut()
                     && top.object
@@ -49,28 +60,33 @@ pub(crate) fn layout(text: &[u8]) -> Layout {
                 {
                     top.expect_key = false;
                     if depth == 1 {
-                        root_key = s.clone();
+                        root_key = s;
                     }
-                    if !top.keys.insert(s.clone()) {
-                        out.duplicate_keys.push((line, s));
+                    if keys[top.keys_from..].contains(&s) {
+                        out.duplicate_keys
+                            .push((line_at(i), String::from_utf8_lossy(s).into_owned()));
                     }
+                    keys.push(s);
                 }
+                i = end;
             }
             open @ (b'{' | b'[') => {
                 let in_tasks = stack.last().is_some_and(|f| f.tasks);
                 if open == b'{' && in_tasks {
-                    out.task_lines.push(line);
+                    out.task_lines.push(line_at(i));
                 }
-                let tasks = open == b'[' && stack.len() == 1 && root_key == "tasks";
+                let tasks = open == b'[' && stack.len() == 1 && root_key == b"tasks";
                 stack.push(Frame {
                     object: open == b'{',
-                    keys: FxHashSet::default(),
+                    keys_from: keys.len(),
                     expect_key: open == b'{',
                     tasks,
                 });
             }
             b'}' | b']' => {
-                stack.pop();
+                if let Some(frame) = stack.pop() {
+                    keys.truncate(frame.keys_from);
+                }
             }
             b',' => {
                 if let Some(top) = stack.last_mut()
@@ -280,10 +296,147 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
     out
 }
 
+/// A JSON value parsed like `serde_json::Value`, but counting the keys an object gives twice
+/// (a plain parse keeps the last silently). Costs nothing extra: the insert says so.
+pub(crate) fn parse_value(bytes: &[u8]) -> serde_json::Result<(Value, usize)> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::Cell;
+
+    struct Seed<'c>(&'c Cell<usize>);
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(item) = seq.next_element_seed(Seed(self.0))? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+            let mut map = Map::new();
+            while let Some(key) = access.next_key::<String>()? {
+                let value = access.next_value_seed(Seed(self.0))?;
+                if map.insert(key, value).is_some() {
+                    self.0.set(self.0.get() + 1);
+                }
+            }
+            Ok(Value::Object(map))
+        }
+    }
+
+    let twice = Cell::new(0);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Seed(&twice).deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, twice.get()))
+}
+
 /// Every problem of the document `root` (already known to be an object whose `tasks` is a list
-/// of objects), parsed from `text`, as `line L: task ID: …` sentences.
-pub(crate) fn problems(root: &Map<String, Value>, text: &[u8]) -> Vec<String> {
+/// of objects), parsed from `text` with `twice` keys given twice, as `line L: task ID: …`
+/// sentences. The text is scanned for line numbers only when there is something to report.
+pub(crate) fn problems(root: &Map<String, Value>, text: &[u8], twice: usize) -> Vec<String> {
+    // (task index, or none for the document; the sentence after the task's name)
+    let mut found: Vec<(Option<usize>, String)> = Vec::new();
+    if let Some(project) = root.get("project")
+        && let Some(p) = text_problem(project)
+    {
+        found.push((None, format!("field \"project\" {p}")));
+    }
+    if let Some(journal) = root.get("learning_journal")
+        && !matches!(journal, Value::Array(_) | Value::Null)
+    {
+        found.push((
+            None,
+            format!(
+                "field \"learning_journal\" must be a list of objects, not {}",
+                kind(journal)
+            ),
+        ));
+    }
+    let tasks: &[Value] = match root.get("tasks") {
+        Some(Value::Array(tasks)) => tasks,
+        _ => &[],
+    };
+    let mut first: FxHashMap<String, usize> = FxHashMap::default();
+    let id_of = |task: &Map<String, Value>| match task.get("id") {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    for (i, task) in tasks.iter().enumerate() {
+        let Value::Object(task) = task else { continue };
+        let id = id_of(task);
+        match task.get("id") {
+            None | Some(Value::Null) => found.push((
+                Some(i),
+                format!(
+                    " has no \"id\"; give every task a unique id such as \"T{}\"",
+                    i + 1
+                ),
+            )),
+            Some(Value::String(s)) if s.trim().is_empty() => found.push((
+                Some(i),
+                format!(
+                    " has an empty \"id\"; give every task a unique id such as \"T{}\"",
+                    i + 1
+                ),
+            )),
+            Some(Value::String(_) | Value::Number(_)) => {
+                if let Some(&j) = first.get(&id) {
+                    found.push((Some(i), format!("\u{0}{j}")));
+                } else {
+                    first.insert(id.clone(), i);
+                }
+            }
+            Some(other) => found.push((
+                Some(i),
+                format!(": field \"id\" must be text, not {}", kind(other)),
+            )),
+        }
+        for problem in task_problems(task) {
+            found.push((Some(i), format!(": {problem}")));
+        }
+    }
+    if found.is_empty() && twice == 0 {
+        return Vec::new();
+    }
     let layout = layout(text);
+    let line = |i: usize| layout.task_lines.get(i).copied().unwrap_or(0);
     let mut out: Vec<String> = layout
         .duplicate_keys
         .iter()
@@ -291,62 +444,28 @@ pub(crate) fn problems(root: &Map<String, Value>, text: &[u8]) -> Vec<String> {
             format!("line {line}: the key \"{key}\" is given twice in one object; only one can be kept, so remove the other")
         })
         .collect();
-    if let Some(project) = root.get("project")
-        && let Some(p) = text_problem(project)
-    {
-        out.push(format!("field \"project\" {p}"));
-    }
-    if let Some(journal) = root.get("learning_journal")
-        && !matches!(journal, Value::Array(_) | Value::Null)
-    {
-        out.push(format!(
-            "field \"learning_journal\" must be a list of objects, not {}",
-            kind(journal)
-        ));
-    }
-    let Some(Value::Array(tasks)) = root.get("tasks") else {
-        return out;
-    };
-    let mut first_line: FxHashMap<String, usize> = FxHashMap::default();
-    for (i, task) in tasks.iter().enumerate() {
-        let Value::Object(task) = task else { continue };
-        let line = layout.task_lines.get(i).copied().unwrap_or(0);
-        let id = match task.get("id") {
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => String::new(),
+    for (task, sentence) in found {
+        let Some(i) = task else {
+            out.push(sentence);
+            continue;
         };
-        let who = if id.is_empty() {
-            format!("line {line}: task #{}", i + 1)
-        } else {
-            format!("line {line}: task {id}")
+        let who = match id_of(tasks[i].as_object().unwrap_or(&Map::new())) {
+            id if id.is_empty() => format!("line {}: task #{}", line(i), i + 1),
+            id => format!("line {}: task {id}", line(i)),
         };
-        match task.get("id") {
-            None | Some(Value::Null) => out.push(format!(
-                "{who} has no \"id\"; give every task a unique id such as \"T{}\"",
-                i + 1
-            )),
-            Some(Value::String(s)) if s.trim().is_empty() => out.push(format!(
-                "{who} has an empty \"id\"; give every task a unique id such as \"T{}\"",
-                i + 1
-            )),
-            Some(Value::String(_) | Value::Number(_)) => {
-                if let Some(first) = first_line.get(&id) {
-                    out.push(format!(
-                        "{who}: the id {id} is already used by the task at line {first}; ids must be unique, so rename one"
-                    ));
-                } else {
-                    first_line.insert(id.clone(), line);
-                }
+        // A repeated id names the line of the task that has it first.
+        let sentence = match sentence.strip_prefix('\u{0}') {
+            Some(j) => {
+                let j: usize = j.parse().unwrap_or(0);
+                format!(
+                    ": the id {} is already used by the task at line {}; ids must be unique, so rename one",
+                    id_of(tasks[i].as_object().unwrap_or(&Map::new())),
+                    line(j)
+                )
             }
-            Some(other) => out.push(format!(
-                "{who}: field \"id\" must be text, not {}",
-                kind(other)
-            )),
-        }
-        for problem in task_problems(task) {
-            out.push(format!("{who}: {problem}"));
-        }
+            None => sentence,
+        };
+        out.push(format!("{who}{sentence}"));
     }
     out
 }
@@ -356,8 +475,8 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Vec<String> {
-        let root: Value = serde_json::from_str(text).expect("json");
-        problems(root.as_object().expect("object"), text.as_bytes())
+        let (root, twice) = parse_value(text.as_bytes()).expect("json");
+        problems(root.as_object().expect("object"), text.as_bytes(), twice)
     }
 
     #[test]

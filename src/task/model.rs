@@ -37,8 +37,8 @@ pub struct Task {
     pub depends_on: Vec<String>,
     /// Fields autodev does not know, kept as written.
     pub extra: Map<String, Value>,
-    /// The text the task was read from, which unchanged fields are written back as.
-    pub source: super::source::SourceText,
+    /// Where the task was read from: its unchanged fields are written back as that text.
+    pub origin: super::source::Origin,
 }
 
 impl Task {
@@ -72,7 +72,7 @@ impl Task {
             refinement_count: 0,
             depends_on: Vec::new(),
             extra: Map::new(),
-            source: Default::default(),
+            origin: Default::default(),
         };
         // The contract fields are read together (legacy forms depend on each other).
         let mut contract_parts = Map::new();

@@ -38,10 +38,22 @@ impl<'de> Deserialize<'de> for RawObject {
     }
 }
 
-/// The original text of a task or of the document, when it was read from a file. It takes no
-/// part in comparisons: two queues are equal when their contents are.
+/// The text a document was read from. It takes no part in comparisons: two queues are equal
+/// when their contents are.
 #[derive(Debug, Clone, Default)]
-pub struct SourceText(Option<Arc<RawObject>>);
+pub struct SourceText(Option<Arc<Source>>);
+
+#[derive(Debug)]
+struct Source {
+    /// Tells apart the documents tasks were read from (a task moved from one queue to another
+    /// does not take the other's text).
+    id: u64,
+    bytes: Vec<u8>,
+}
+
+/// Where a task was read from: the document, and its place in the document's `tasks`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin(Option<(u64, usize)>);
 
 impl PartialEq for SourceText {
     fn eq(&self, _: &SourceText) -> bool {
@@ -49,20 +61,25 @@ impl PartialEq for SourceText {
     }
 }
 
-/// Remembers, on `file` and on each of its tasks, the text `bytes` they were read from.
-pub(crate) fn attach(file: &mut TaskFile, bytes: &[u8]) {
-    let Ok(root) = serde_json::from_slice::<RawObject>(bytes) else {
-        return;
-    };
-    if let Some((_, tasks)) = root.0.iter().find(|(k, _)| k == "tasks")
-        && let Ok(raws) = serde_json::from_str::<Vec<RawObject>>(tasks.get())
-        && raws.len() == file.tasks.len()
-    {
-        for (task, raw) in file.tasks.iter_mut().zip(raws) {
-            task.source = SourceText(Some(Arc::new(raw)));
-        }
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
     }
-    file.source = SourceText(Some(Arc::new(root)));
+}
+
+/// Remembers that `file` was read from `bytes`, and where each of its tasks stood. Nothing is
+/// parsed here: reading stays as fast as before; only a write reads the text again.
+pub(crate) fn attach(file: &mut TaskFile, bytes: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    for (i, task) in file.tasks.iter_mut().enumerate() {
+        task.origin = Origin(Some((id, i)));
+    }
+    file.source = SourceText(Some(Arc::new(Source {
+        id,
+        bytes: bytes.to_vec(),
+    })));
 }
 
 /// What is written: original text, a canonical value, or a container of those.
@@ -160,22 +177,34 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-fn task_out(task: &Task) -> Out<'_> {
+fn task_out<'a>(task: &Task, raws: &'a [RawObject], id: u64) -> Out<'a> {
     let now = object(task.to_value());
-    match &task.source.0 {
-        None => Out::Val(Value::Object(now)),
-        Some(raw) => {
+    match task.origin.0 {
+        Some((from, i)) if from == id && i < raws.len() => {
+            let raw = &raws[i];
             let loaded = object(Task::from_owned(parsed(raw, "")).to_value());
             Out::Obj(merge(raw, &loaded, now, None))
         }
+        _ => Out::Val(Value::Object(now)),
     }
 }
 
 /// The file text of `file`: 2-space indent, non-ASCII kept, trailing newline.
 pub(crate) fn render(file: &TaskFile) -> String {
-    let out = match &file.source.0 {
+    let root: Option<(u64, RawObject)> = file.source.0.as_ref().and_then(|source| {
+        Some((
+            source.id,
+            serde_json::from_slice::<RawObject>(&source.bytes).ok()?,
+        ))
+    });
+    let raws: Vec<RawObject> = root
+        .as_ref()
+        .and_then(|(_, raw)| raw.0.iter().find(|(k, _)| k == "tasks"))
+        .and_then(|(_, tasks)| serde_json::from_str(tasks.get()).ok())
+        .unwrap_or_default();
+    let out = match &root {
         None => Out::Val(file.to_value()),
-        Some(raw) => {
+        Some((id, raw)) => {
             let mut now = object(file.to_value());
             now.shift_remove("tasks");
             let loaded = match TaskFile::from_owned(Value::Object(parsed(raw, "tasks"))) {
@@ -186,7 +215,7 @@ pub(crate) fn render(file: &TaskFile) -> String {
                 }
                 Err(_) => Map::new(),
             };
-            let tasks = Out::Arr(file.tasks.iter().map(task_out).collect());
+            let tasks = Out::Arr(file.tasks.iter().map(|t| task_out(t, &raws, *id)).collect());
             let keep_tasks = raw.0.iter().any(|(k, _)| k == "tasks") || !file.tasks.is_empty();
             let special = keep_tasks.then_some(("tasks", tasks));
             Out::Obj(merge(raw, &loaded, now, special))

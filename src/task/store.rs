@@ -137,7 +137,7 @@ impl TaskStore {
 /// Parses `task.json` bytes (a UTF-8 byte-order mark is accepted).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<TaskFile> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let (value, twice) = super::check::parse_value(bytes).map_err(|e| {
         let message = e.to_string();
         // serde_json appends " at line L column C"; the position is reported separately.
         let message = match message.rfind(" at line ") {
@@ -158,7 +158,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<TaskFile> {
                     .is_some_and(|items| items.iter().all(serde_json::Value::is_object))
             }) =>
         {
-            super::check::problems(root, bytes)
+            super::check::problems(root, bytes, twice)
         }
         _ => Vec::new(),
     };
