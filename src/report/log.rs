@@ -271,10 +271,18 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             Some("completed"),
             format!("Task {} completed on attempt {attempt}", task.id),
         )],
-        Event::TaskBlocked { task, reason } => vec![(
-            Some("blocked"),
-            format!("Task {} blocked: {reason}", task.id),
-        )],
+        Event::TaskBlocked {
+            task,
+            reason,
+            evidence,
+        } => {
+            let mut lines = vec![(
+                Some("blocked"),
+                format!("Task {} blocked: {reason}", task.id),
+            )];
+            lines.extend(evidence.iter().map(|l| (None, format!("  | {l}"))));
+            lines
+        }
         Event::Experiment {
             task,
             record,

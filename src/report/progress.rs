@@ -28,6 +28,7 @@ struct Record<'a> {
     summary: &'a str,
     notes: &'a [String],
     block_reason: &'a str,
+    evidence: &'a [String],
 }
 
 fn render(r: &Record) -> String {
@@ -72,6 +73,13 @@ fn render(r: &Record) -> String {
     if !r.block_reason.trim().is_empty() {
         out.push_str(&format!("### Block Reason\n{}\n\n", r.block_reason.trim()));
     }
+    if !r.evidence.is_empty() {
+        out.push_str("### Evidence\n");
+        for line in r.evidence {
+            out.push_str(&format!("    {line}\n"));
+        }
+        out.push('\n');
+    }
     out.push_str("---\n");
     out
 }
@@ -94,6 +102,7 @@ impl Sink for ProgressSink {
                 summary,
                 notes: learning_notes,
                 block_reason: "",
+                evidence: &[],
             },
             Event::TaskCompleted {
                 task,
@@ -110,8 +119,13 @@ impl Sink for ProgressSink {
                 summary,
                 notes: learning_notes,
                 block_reason: "",
+                evidence: &[],
             },
-            Event::TaskBlocked { task, reason } => Record {
+            Event::TaskBlocked {
+                task,
+                reason,
+                evidence,
+            } => Record {
                 task,
                 status: "blocked",
                 changed: &[],
@@ -119,6 +133,7 @@ impl Sink for ProgressSink {
                 summary: "",
                 notes: &[],
                 block_reason: reason,
+                evidence,
             },
             _ => return Ok(()),
         };

@@ -244,7 +244,7 @@ impl StatusWriter {
                     format!("Task completed: {}", task.title),
                 );
             }
-            Event::TaskBlocked { task, reason } => {
+            Event::TaskBlocked { task, reason, .. } => {
                 self.set(
                     "running",
                     format!("Task {} blocked; preparing next task", task.id),

@@ -188,6 +188,10 @@ pub enum Event {
     TaskBlocked {
         task: TaskRef,
         reason: String,
+        /// The first lines of what shows the cause: the failing check's output, the agent's
+        /// last message.
+        #[serde(default)]
+        evidence: Vec<String>,
     },
     /// An experiment's candidate was committed (and pinned at `git_ref`) before measurement.
     CandidateCommitted {

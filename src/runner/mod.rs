@@ -19,6 +19,7 @@ mod prompt;
 mod records;
 mod recover;
 mod settle;
+mod story;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -464,6 +465,16 @@ impl Runner<'_> {
 
     /// Blocks the task with `reason`, saved and told.
     fn block(&mut self, task: &Task, reason: String) -> Result<TaskEnd> {
+        self.block_with(task, reason, Vec::new())
+    }
+
+    /// Blocks the task with `reason` and the evidence behind it, saved and told.
+    fn block_with(
+        &mut self,
+        task: &Task,
+        reason: String,
+        evidence: Vec<String>,
+    ) -> Result<TaskEnd> {
         let id = task.id.clone();
         self.store.update(Backup::None, |q| {
             // A block a person made meanwhile keeps its own reason.
@@ -478,6 +489,7 @@ impl Runner<'_> {
         self.sinks.emit(Event::TaskBlocked {
             task: task_ref(task),
             reason,
+            evidence,
         });
         Ok(TaskEnd::Blocked)
     }
@@ -507,6 +519,7 @@ impl Runner<'_> {
         let mut attempt = 0;
         let mut breaker = Breaker::default();
         let mut tripped = None;
+        let mut last_failure: Option<story::Failure> = None;
         while attempt < max || resumed.is_some() {
             if self.cancel.level() != CancelLevel::None {
                 return Ok(TaskEnd::Interrupted);
@@ -592,7 +605,14 @@ impl Runner<'_> {
                     .join("; "),
                 None => report.summary(),
             };
-            tripped = breaker.record(changed.len(), &summary, &config.circuit_breaker);
+            let failure = story::failure(gate.as_ref(), &report);
+            let fingerprint = breaker::fingerprint(&settings.paths.code_dir, &changed);
+            tripped = breaker.record(
+                changed.len(),
+                &fingerprint,
+                &summary,
+                &config.circuit_breaker,
+            );
             let more = attempt < max && tripped.is_none();
             let mut learning_notes = Vec::new();
             let reflect = more
@@ -643,6 +663,7 @@ impl Runner<'_> {
                     notes: &learning_notes,
                 },
             )?;
+            last_failure = Some(failure);
             self.sinks.emit(Event::AttemptFailed {
                 task: task_ref(&task),
                 attempt,
@@ -654,12 +675,16 @@ impl Runner<'_> {
                 retry_in_seconds: more.then_some(config.run.delay_between_tasks),
             });
             if let Some(reason) = &tripped {
+                let left = max - attempt;
                 self.sinks.note(
                     Level::Warn,
-                    format!(
-                        "circuit breaker: {reason}; skipping the remaining {} attempt(s)",
-                        max - attempt
-                    ),
+                    if left > 0 {
+                        format!(
+                            "circuit breaker: {reason}; skipping the remaining {left} attempt(s)"
+                        )
+                    } else {
+                        format!("circuit breaker: {reason}")
+                    },
                 );
                 break;
             }
@@ -667,15 +692,17 @@ impl Runner<'_> {
                 return Ok(TaskEnd::Interrupted);
             }
         }
+        let cause = last_failure
+            .as_ref()
+            .map_or_else(|| "no attempt finished".to_string(), |f| f.cause.clone());
         let reason = match tripped {
-            Some(reason) => format!("Circuit breaker: {reason} ({})", durable::utc_now()),
-            None => format!(
-                "Automated execution failed: {} did not pass verification in {attempt} attempt(s) ({})",
-                self.options.backend.as_str(),
-                durable::utc_now()
+            Some(rule) => format!(
+                "Circuit breaker after {attempt} of {max} attempt(s) ({rule}); the last failure: {cause}"
             ),
+            None => format!("Failed {attempt} attempt(s); the last: {cause}"),
         };
-        self.block(&task, reason)
+        let evidence = last_failure.map(|f| f.evidence()).unwrap_or_default();
+        self.block_with(&task, reason, evidence)
     }
 
     /// Why the run halts for an environment the agent CLI cannot work in.

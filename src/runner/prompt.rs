@@ -82,10 +82,20 @@ fn attempt_history(task: &Task) -> String {
                 .get("attempt")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
-            match text("summary") {
+            let mut line = match text("summary") {
                 "" => format!("- Attempt {number} [{}]", text("status")),
                 summary => format!("- Attempt {number} [{}]: {summary}", text("status")),
+            };
+            // What the failing check printed, so the next attempt sees the real error.
+            if let Some(Value::Array(output)) = entry.get("check_output")
+                && !output.is_empty()
+            {
+                line.push_str("\n  The failing check printed (last lines):");
+                for item in output {
+                    line.push_str(&format!("\n    {}", item.as_str().unwrap_or("")));
+                }
             }
+            line
         })
         .collect();
     if lines.is_empty() {

@@ -31,7 +31,7 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    json!({
+    let mut entry = json!({
         "attempt": record.attempt,
         "status": record.status,
         "outcome": record.report.map(|r| r.outcome.as_str()),
@@ -40,5 +40,22 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
         "changed_files": record.changed.iter().take(20).collect::<Vec<_>>(),
         "verification_errors": errors,
         "finished_at": crate::durable::utc_now(),
-    })
+    });
+    // The evidence: the failing check's output, the agent's own last message, what it cost.
+    if let Some(report) = record.report {
+        let failure = super::story::failure(record.gate, report);
+        if record.status == "failed" {
+            entry["cause"] = json!(failure.cause);
+            entry["check_output"] = json!(failure.check_output);
+        }
+        entry["agent_message"] = json!(failure.agent_message);
+        entry["tokens"] = json!({
+            "input": report.usage.input,
+            "output": report.usage.output,
+            "cache_read": report.usage.cache_read,
+            "cache_write": report.usage.cache_write,
+        });
+        entry["cost_usd"] = json!(report.cost_usd);
+    }
+    entry
 }

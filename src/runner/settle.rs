@@ -293,6 +293,7 @@ impl Runner<'_> {
         self.sinks.emit(Event::TaskBlocked {
             task: task_ref(task),
             reason,
+            evidence: Vec::new(),
         });
     }
 

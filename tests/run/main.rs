@@ -11,3 +11,4 @@ mod journal;
 mod planning;
 mod recovery;
 mod scenarios;
+mod story;

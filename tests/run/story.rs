@@ -1,0 +1,116 @@
+//! The morning story: a blocked task says why, in the check's and the agent's own words, in
+//! `task.json`, `progress.txt` and the next prompt; the breaker stops only true repetition.
+
+use crate::harness::Repo;
+
+/// A codex turn whose last message is `message`.
+fn says(message: &str) -> String {
+    format!(
+        "print {{\"type\":\"thread.started\",\"thread_id\":\"t\"}}\nprint {{\"type\":\"item.completed\",\"item\":{{\"id\":\"i\",\"type\":\"agent_message\",\"text\":\"{message}\"}}}}\nprint {{\"type\":\"turn.completed\",\"usage\":{{\"input_tokens\":100,\"cached_input_tokens\":0,\"output_tokens\":7}}}}\n"
+    )
+}
+
+const CHECK: &str = "check_a.py";
+
+fn project() -> Repo {
+    let tasks = r#"{"tasks": [{"id": "T1", "title": "Publish the package",
+      "verification": {"path_patterns": ["out/**"], "validate_commands": ["sh check_a.sh"]}}]}"#;
+    let repo = Repo::new(tasks, "[reflection]\nenabled = false\n");
+    repo.write(
+        "check_a.sh",
+        "echo 'checking the release'\necho 'Traceback (most recent call last):' >&2\necho '  File \"check_a.py\", line 3' >&2\necho 'AssertionError: expected 3 files, got 2' >&2\nexit 1\n",
+    );
+    crate::common::git(repo.path(), &["add", "-A"]);
+    crate::common::git(repo.path(), &["commit", "-qm", CHECK]);
+    repo
+}
+
+#[test]
+fn a_blocked_task_says_why_in_the_checks_and_the_agents_own_words() {
+    let repo = project();
+    for n in 1..=2 {
+        repo.script(
+            n,
+            &format!(
+                "write out/attempt{n}.txt {n}\n{}",
+                says("I cannot publish: there are no credentials")
+            ),
+        );
+    }
+    let run = repo.run(&["run", "--max-retries", "2"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let task = repo.task("T1");
+    assert_eq!(
+        task["block_reason"],
+        "Failed 2 attempt(s); the last: check `sh check_a.sh` failed (exit 1): AssertionError: expected 3 files, got 2"
+    );
+    let last = &task["attempt_history"][1];
+    assert_eq!(
+        last["cause"],
+        "check `sh check_a.sh` failed (exit 1): AssertionError: expected 3 files, got 2"
+    );
+    assert_eq!(
+        last["agent_message"],
+        "I cannot publish: there are no credentials"
+    );
+    assert!(
+        last["check_output"].as_array().is_some_and(|o| o
+            .iter()
+            .any(|l| l == "AssertionError: expected 3 files, got 2")),
+        "{last}"
+    );
+    assert_eq!(last["tokens"]["input"], 100);
+    let progress = repo.read("progress.txt");
+    assert!(
+        progress.contains("### Block Reason\nFailed 2 attempt(s); the last: check `sh check_a.sh` failed (exit 1): AssertionError: expected 3 files, got 2"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("the agent said: I cannot publish: there are no credentials"),
+        "{progress}"
+    );
+    // The second attempt's prompt carried the failing output.
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("prompt");
+    assert!(
+        second.contains("    AssertionError: expected 3 files, got 2"),
+        "{second}"
+    );
+}
+
+#[test]
+fn a_different_change_failing_the_same_check_is_progress_not_repetition() {
+    let repo = project();
+    for n in 1..=5 {
+        repo.script(
+            n,
+            &format!("write out/attempt{n}.txt {n}\n{}", says("trying")),
+        );
+    }
+    let run = repo.run(&["run", "--max-retries", "5"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(repo.calls(), 5, "five different changes: five attempts");
+    assert!(!run.stderr.contains("circuit breaker"), "{}", run.stderr);
+}
+
+#[test]
+fn the_same_change_failing_the_same_way_trips_the_breaker_and_says_which_rule() {
+    let repo = project();
+    // The check cleans up after itself, so each attempt makes the very same change again.
+    repo.write(
+        "check_a.sh",
+        "rm -rf out\necho 'AssertionError: expected 3 files, got 2' >&2\nexit 1\n",
+    );
+    crate::common::git(repo.path(), &["commit", "-qam", "cleaning check"]);
+    repo.script(0, &format!("write out/same.txt same\n{}", says("trying")));
+    let run = repo.run(&["run", "--max-retries", "5"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(repo.calls(), 3, "{}", run.stderr);
+    let reason = repo.task("T1")["block_reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        reason.starts_with("Circuit breaker after 3 of 5 attempt(s) (the same change failed the same way 3 times in a row (circuit_breaker.repeated_error_threshold)); the last failure: check `sh check_a.sh` failed"),
+        "{reason}"
+    );
+}
