@@ -96,6 +96,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The usage a report carries, `None` when the CLI reported none (all counts zero).
+    pub fn reported(self) -> Option<Usage> {
+        (self != Usage::default()).then_some(self)
+    }
+
     pub fn add(&mut self, other: Usage) {
         self.input += other.input;
         self.output += other.output;

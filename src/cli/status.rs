@@ -34,16 +34,20 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         "Epoch: {}/{}\n",
         run.current_epoch, run.max_epochs
     ));
-    if run.tokens_input + run.tokens_output > 0 {
-        let cost = if run.cost_usd > 0.0 {
-            format!(", ${:.2}", run.cost_usd)
+    if !run.started_at.is_empty() && !run.dry_run {
+        let tokens = if run.tokens_reported {
+            format!(
+                "{} input + {} output tokens (cache: {} read, {} written)",
+                run.tokens_input, run.tokens_output, run.tokens_cache_read, run.tokens_cache_write
+            )
         } else {
-            String::new()
+            "tokens not reported".to_string()
         };
-        out.push_str(&format!(
-            "Usage: {} input + {} output tokens (cache: {} read, {} written){cost}\n",
-            run.tokens_input, run.tokens_output, run.tokens_cache_read, run.tokens_cache_write
-        ));
+        let cost = match run.cost_usd {
+            Some(c) => format!("${c:.2}"),
+            None => "cost not reported".to_string(),
+        };
+        out.push_str(&format!("Usage: {tokens}, {cost}\n"));
     }
     if !run.current_task_id.is_empty() {
         out.push_str(&format!(

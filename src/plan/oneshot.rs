@@ -16,6 +16,9 @@ use crate::exec::{self, Cancel, Limits, Tee};
 pub struct Answer {
     pub text: String,
     pub log: PathBuf,
+    /// What the call cost, as the CLI reported it.
+    pub usage: crate::backend::Usage,
+    pub cost_usd: Option<f64>,
 }
 
 /// The call's settings.
@@ -123,5 +126,7 @@ pub async fn ask(
     Ok(Answer {
         text: report.final_text,
         log,
+        usage: report.usage,
+        cost_usd: report.cost_usd,
     })
 }

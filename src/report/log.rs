@@ -63,18 +63,77 @@ impl LogSink {
 }
 
 fn tokens(report: &crate::backend::AgentReport) -> String {
-    let u = &report.usage;
-    let mut parts = vec![format!("{} in / {} out tokens", u.input, u.output)];
-    if u.cache_read + u.cache_write > 0 {
+    spend(report.usage.reported(), report.cost_usd, false)
+}
+
+/// Tokens and cost in words: counts, or "not reported" when the CLI gave none.
+fn spend(tokens: Option<crate::backend::Usage>, cost: Option<f64>, always_cost: bool) -> String {
+    let mut parts = vec![match tokens {
+        Some(u) => format!("{} in / {} out tokens", u.input, u.output),
+        None => "tokens not reported".to_string(),
+    }];
+    if let Some(u) = tokens
+        && u.cache_read + u.cache_write > 0
+    {
         parts.push(format!(
             "cache {} read / {} written",
             u.cache_read, u.cache_write
         ));
     }
-    if let Some(cost) = report.cost_usd {
-        parts.push(format!("${cost:.4}"));
+    match cost {
+        Some(cost) => parts.push(format!("${cost:.4}")),
+        None if always_cost => parts.push("cost not reported".to_string()),
+        None => {}
     }
     parts.join(", ")
+}
+
+/// `1h 02m`, `3m 05s`, `42s`.
+fn elapsed(seconds: u64) -> String {
+    match seconds {
+        s if s >= 3600 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m {:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The end of a run, as a person reads it in five seconds.
+pub fn summary_lines(s: &crate::runner::event::RunSummary) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Summary: {} completed, {} blocked, {} pending; {}; {}",
+        s.completed,
+        s.blocked,
+        s.pending,
+        elapsed(s.elapsed_seconds),
+        spend(s.tokens, s.cost_usd, true)
+    )];
+    for b in &s.blocked_tasks {
+        lines.push(format!(
+            "  blocked {}: {}",
+            b.id,
+            crate::backend::clip(&b.reason, 240)
+        ));
+    }
+    if s.blocked_before > 0 {
+        lines.push(format!(
+            "  ({} task(s) blocked by an earlier run are still blocked)",
+            s.blocked_before
+        ));
+    }
+    if s.blocked > 0 {
+        lines.push(
+            "Next: fix what blocks them, then `autodev task retry` (all, or --ids ID) and `autodev run`; `autodev task list` shows every reason"
+                .to_string(),
+        );
+    } else if s.pending > 0 {
+        lines.push(
+            "Next: `autodev run` works the pending tasks; `autodev status` shows the queue"
+                .to_string(),
+        );
+    } else {
+        lines.push("Next: `autodev status` shows the queue; `autodev plan` adds work".to_string());
+    }
+    lines
 }
 
 /// The line (and badge) an event is told as; `None` for events with nothing to say.
@@ -178,6 +237,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             vec![(Some("validating"), line)]
         }
         Event::ChangesFound { .. }
+        | Event::Spent { .. }
         | Event::CheckFinished { .. }
         | Event::CommitStarted { .. }
         | Event::CandidateCommitted { .. }
@@ -204,7 +264,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
         Event::Validating { task, checks } => vec![(
             Some("validating"),
-            format!("Running {checks} check(s) for {}", task.id),
+            format!("Running {checks} check command(s) for {}", task.id),
         )],
         Event::Judged { gate, .. } => {
             let mut lines = vec![(
@@ -218,10 +278,15 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             for check in gate.checks.iter().filter(|c| !c.passed) {
                 lines.push((Some("fail"), format!("{}: {}", check.name, check.detail)));
             }
+            let commands = gate
+                .checks
+                .iter()
+                .filter(|c| c.name.starts_with("check: "))
+                .count();
             lines.push((
                 Some(if gate.passed { "pass" } else { "fail" }),
                 format!(
-                    "Gate: {} of {} checks passed",
+                    "Gate: {} of {} checks passed, {commands} of them check commands",
                     gate.checks.iter().filter(|c| c.passed).count(),
                     gate.checks.len()
                 ),
@@ -236,7 +301,12 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             retry_in_seconds,
             ..
         } => vec![(
-            Some("retry"),
+            // RETRY only when another attempt follows.
+            Some(if retry_in_seconds.is_some() {
+                "retry"
+            } else {
+                "fail"
+            }),
             format!(
                 "Task {} attempt {attempt}/{max_attempts} failed: {summary}{}",
                 task.id,
@@ -310,10 +380,17 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             attempted,
             completed,
             blocked,
-        } => vec![(
-            Some(end.status()),
-            format!("{message} (attempted={attempted}, completed={completed}, blocked={blocked})"),
-        )],
+            summary,
+        } => {
+            let mut lines = vec![(
+                Some(end.status()),
+                format!(
+                    "{message} (attempted={attempted}, completed={completed}, blocked={blocked})"
+                ),
+            )];
+            lines.extend(summary_lines(summary).into_iter().map(|l| (None, l)));
+            lines
+        }
     }
 }
 

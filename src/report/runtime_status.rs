@@ -39,9 +39,9 @@ fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(crate::task::coerce::text(Some(&value)))
 }
 
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+fn lenient_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let value = Value::deserialize(d)?;
-    Ok(crate::task::coerce::number(Some(&value)).unwrap_or(0.0))
+    Ok(crate::task::coerce::number(Some(&value)))
 }
 
 fn one() -> u32 {
@@ -123,8 +123,14 @@ pub struct RunState {
     pub tokens_cache_read: u64,
     #[serde(deserialize_with = "lenient_u64")]
     pub tokens_cache_write: u64,
-    #[serde(deserialize_with = "lenient_f64")]
-    pub cost_usd: f64,
+    /// Whether any call reported tokens: zero counts then mean "not reported".
+    pub tokens_reported: bool,
+    /// Total cost in USD; `null` while no call reported a cost.
+    #[serde(deserialize_with = "lenient_opt_f64")]
+    pub cost_usd: Option<f64>,
+    /// The backend the run used.
+    #[serde(deserialize_with = "lenient_text")]
+    pub backend: String,
 }
 
 impl Default for RunState {
@@ -165,7 +171,9 @@ impl Default for RunState {
             tokens_output: 0,
             tokens_cache_read: 0,
             tokens_cache_write: 0,
-            cost_usd: 0.0,
+            tokens_reported: false,
+            cost_usd: None,
+            backend: String::new(),
         }
     }
 }
@@ -384,6 +392,12 @@ impl Snapshot {
         if run.status_label.is_empty() {
             run.status_label = status_label(&run.status);
         }
+        // The backend of the last run when there was one; the configured one otherwise.
+        let backend = if run.backend.is_empty() {
+            backend
+        } else {
+            run.backend.as_str()
+        };
         Snapshot {
             project,
             backend: backend.to_string(),

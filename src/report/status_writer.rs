@@ -108,6 +108,7 @@ impl StatusWriter {
                 ..
             } => {
                 self.set("starting", "Run initialized".into());
+                self.run.backend = backend.clone();
                 self.run.started_at = utc_now();
                 self.run.finished_at.clear();
                 self.run.dry_run = *dry_run;
@@ -191,14 +192,22 @@ impl StatusWriter {
                 };
                 self.set("running", format!("{} {doing}", task.id));
             }
-            Event::AgentFinished { task, report, .. } => {
-                let u = &report.usage;
-                self.run.tokens_input += u.input;
-                self.run.tokens_output += u.output;
-                self.run.tokens_cache_read += u.cache_read;
-                self.run.tokens_cache_write += u.cache_write;
-                self.run.cost_usd += report.cost_usd.unwrap_or(0.0);
+            Event::AgentFinished { task, .. } => {
                 self.set("running", format!("{} finished its turn", task.id));
+            }
+            Event::Spent {
+                tokens, cost_usd, ..
+            } => {
+                if let Some(u) = tokens {
+                    self.run.tokens_reported = true;
+                    self.run.tokens_input += u.input;
+                    self.run.tokens_output += u.output;
+                    self.run.tokens_cache_read += u.cache_read;
+                    self.run.tokens_cache_write += u.cache_write;
+                }
+                if let Some(c) = cost_usd {
+                    *self.run.cost_usd.get_or_insert(0.0) += c;
+                }
             }
             Event::Validating { task, checks } => {
                 self.set(
@@ -276,6 +285,10 @@ impl StatusWriter {
                 let status = end.status();
                 self.set(status, message.clone());
                 self.run.finished_at = utc_now();
+                // The run is over: no task is current any more.
+                self.run.current_task_id.clear();
+                self.run.current_task_title.clear();
+                self.run.current_attempt = 0;
                 self.push(status, None, message.clone());
             }
             // What `unseen` names changes nothing here.

@@ -161,7 +161,7 @@ impl Runner<'_> {
             last_size = size;
         };
         let beating = beat.is_some();
-        crate::call::call(
+        let called = crate::call::call(
             &config.backend,
             self.options.backend,
             invocation,
@@ -170,7 +170,12 @@ impl Runner<'_> {
             &self.cancel,
             beating.then_some(crate::call::Beat { every, on: &mut on }),
         )
-        .await
+        .await;
+        if let Ok((report, _)) = &called {
+            let purpose = if beating { "attempt" } else { "reflection" };
+            self.spend(purpose, report.usage, report.cost_usd);
+        }
+        called
     }
 }
 

@@ -65,7 +65,10 @@ impl Runner<'_> {
             label: "replan",
         };
         let answer = match oneshot::ask(&call, &prompt, &self.cancel, None).await {
-            Ok(answer) => answer,
+            Ok(answer) => {
+                self.spend("replan", answer.usage, answer.cost_usd);
+                answer
+            }
             Err(Error::Interrupted) => return Ok(Next::Stop(Some(super::interrupted()))),
             Err(e) => {
                 return Ok(Next::Stop(Some((

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::AgentReport;
+use crate::backend::{AgentReport, Usage};
 use crate::gate::GateReport;
 
 /// How loud a note is.
@@ -226,6 +226,15 @@ pub enum Event {
         record: Box<crate::experiment::Record>,
         progress: Box<ExperimentProgress>,
     },
+    /// What an agent call cost: every call of the run (attempts, reflection, re-planning).
+    Spent {
+        /// `attempt`, `reflection` or `replan`.
+        purpose: String,
+        /// `None`: the CLI reported no tokens.
+        tokens: Option<Usage>,
+        /// `None`: the CLI reported no cost.
+        cost_usd: Option<f64>,
+    },
     #[serde(rename = "run_ended")]
     RunFinished {
         end: RunEnd,
@@ -233,7 +242,33 @@ pub enum Event {
         attempted: u32,
         completed: u32,
         blocked: u32,
+        /// The whole run, for the summary a person reads in the morning.
+        #[serde(default)]
+        summary: RunSummary,
     },
+}
+
+/// The end-of-run summary.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub elapsed_seconds: u64,
+    /// Counts of the whole queue as the run leaves it.
+    pub completed: u32,
+    pub blocked: u32,
+    pub pending: u32,
+    /// The tasks this run blocked, with their one-line reasons.
+    pub blocked_tasks: Vec<BlockedTask>,
+    /// Tasks blocked by earlier runs, still blocked.
+    pub blocked_before: u32,
+    /// `None`: no call reported tokens (or cost).
+    pub tokens: Option<Usage>,
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BlockedTask {
+    pub id: String,
+    pub reason: String,
 }
 
 /// Where an experiment stands, for the run status.

@@ -166,6 +166,13 @@ struct Runner<'a> {
     carry: Option<Carried>,
     /// The newest commits shown in prompts, read again when `HEAD` moves.
     commits: crate::git::RecentCommits,
+    /// When the run began, for the summary.
+    started: Instant,
+    /// Tokens and cost of every agent call so far (`None`: none reported).
+    tokens: Option<crate::backend::Usage>,
+    cost_usd: Option<f64>,
+    /// The tasks this run blocked, with their reasons.
+    blocked_now: Vec<event::BlockedTask>,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -210,6 +217,10 @@ async fn run_async(
         wait_streak: 0,
         carry: None,
         commits: crate::git::RecentCommits::default(),
+        started: Instant::now(),
+        tokens: None,
+        cost_usd: None,
+        blocked_now: Vec::new(),
     };
     runner.go().await
 }
@@ -334,10 +345,16 @@ impl Runner<'_> {
                             waiting.join("; ")
                         ),
                     )
-                } else if blocked {
+                } else if blocked && !self.blocked_now.is_empty() {
                     (
                         RunEnd::Blocked,
                         "Run finished with blocked tasks".to_string(),
+                    )
+                } else if blocked {
+                    (
+                        RunEnd::Completed,
+                        "Every task this run could work is done; tasks blocked by an earlier run stay blocked"
+                            .to_string(),
                     )
                 } else {
                     (RunEnd::Completed, "All tasks done".to_string())
@@ -387,17 +404,32 @@ impl Runner<'_> {
         {
             self.sinks.note(Level::Warn, e.to_string());
         }
-        let blocked = self
-            .store
-            .load()
-            .map(|q| q.tasks.iter().filter(|t| still_blocked(t)).count() as u32)
-            .unwrap_or(0);
+        let queue = self.store.load().unwrap_or_default();
+        let count = |f: &dyn Fn(&Task) -> bool| queue.tasks.iter().filter(|t| f(t)).count() as u32;
+        let blocked = count(&still_blocked);
+        let blocked_tasks = self.blocked_now.clone();
+        let summary = event::RunSummary {
+            elapsed_seconds: self.started.elapsed().as_secs(),
+            completed: count(&|t| t.lifecycle() == Lifecycle::Completed),
+            blocked,
+            pending: count(&|t| t.lifecycle() == Lifecycle::Pending),
+            blocked_before: blocked.saturating_sub(
+                blocked_tasks
+                    .iter()
+                    .filter(|b| queue.tasks.iter().any(|t| t.id == b.id && still_blocked(t)))
+                    .count() as u32,
+            ),
+            blocked_tasks,
+            tokens: self.tokens,
+            cost_usd: self.cost_usd,
+        };
         self.sinks.emit(Event::RunFinished {
             end,
             message,
             attempted,
             completed,
             blocked,
+            summary,
         });
         match end {
             RunEnd::Completed | RunEnd::Paused => Exit::Success,
@@ -486,12 +518,32 @@ impl Runner<'_> {
             q.refresh_statistics();
             Ok(())
         })?;
+        self.blocked_now.push(event::BlockedTask {
+            id: task.id.clone(),
+            reason: reason.clone(),
+        });
         self.sinks.emit(Event::TaskBlocked {
             task: task_ref(task),
             reason,
             evidence,
         });
         Ok(TaskEnd::Blocked)
+    }
+
+    /// Adds what an agent call cost to the run's totals, and tells it.
+    fn spend(&mut self, purpose: &str, tokens: crate::backend::Usage, cost_usd: Option<f64>) {
+        let tokens = tokens.reported();
+        if let Some(t) = tokens {
+            self.tokens.get_or_insert_with(Default::default).add(t);
+        }
+        if let Some(c) = cost_usd {
+            *self.cost_usd.get_or_insert(0.0) += c;
+        }
+        self.sinks.emit(Event::Spent {
+            purpose: purpose.to_string(),
+            tokens,
+            cost_usd,
+        });
     }
 
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.

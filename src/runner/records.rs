@@ -49,12 +49,16 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
             entry["check_output"] = json!(failure.check_output);
         }
         entry["agent_message"] = json!(failure.agent_message);
-        entry["tokens"] = json!({
-            "input": report.usage.input,
-            "output": report.usage.output,
-            "cache_read": report.usage.cache_read,
-            "cache_write": report.usage.cache_write,
-        });
+        // `null` when the CLI reported none: not the same as zero.
+        entry["tokens"] = match report.usage.reported() {
+            Some(u) => json!({
+                "input": u.input,
+                "output": u.output,
+                "cache_read": u.cache_read,
+                "cache_write": u.cache_write,
+            }),
+            None => Value::Null,
+        };
         entry["cost_usd"] = json!(report.cost_usd);
     }
     entry

@@ -371,6 +371,7 @@ fn event_task(event: &Event) -> Option<&str> {
         | Event::CandidateKept { task, .. }
         | Event::Experiment { task, .. } => task,
         Event::RunStarted { .. }
+        | Event::Spent { .. }
         | Event::Note { .. }
         | Event::EpochStarted { .. }
         | Event::RunFinished { .. } => return None,
@@ -562,6 +563,7 @@ mod tests {
                             attempted: 1,
                             completed: 0,
                             blocked: 0,
+                            summary: Default::default(),
                         },
                     ],
                 ]

@@ -283,6 +283,10 @@ impl Runner<'_> {
 
     /// Tells that the task stops because a person blocked it while it was worked.
     pub(super) fn told_blocked_by_hand(&mut self, task: &Task, reason: String) {
+        self.blocked_now.push(super::event::BlockedTask {
+            id: task.id.clone(),
+            reason: reason.clone(),
+        });
         self.sinks.note(
             Level::Warn,
             format!(

@@ -17,7 +17,7 @@ fn redact(value: &mut Value, repo: &str) {
                 match key.as_str() {
                     "time" | "run_id" | "writer" | "version" => *v = Value::from("[redacted]"),
                     "sha" | "head" if v.is_string() => *v = Value::from("[sha]"),
-                    "elapsed_ms" => *v = Value::from(0),
+                    "elapsed_ms" | "elapsed_seconds" => *v = Value::from(0),
                     "log" => *v = Value::from("[attempt log]"),
                     _ => redact(v, repo),
                 }

@@ -114,3 +114,58 @@ fn the_same_change_failing_the_same_way_trips_the_breaker_and_says_which_rule() 
         "{reason}"
     );
 }
+
+/// Times and paths a snapshot must not depend on.
+fn redact(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let mut l = l.to_string();
+            if let Some(i) = l.find("## [") {
+                l = format!(
+                    "{}## [time] {}",
+                    &l[..i],
+                    l[i..].split_once("] ").map_or("", |x| x.1)
+                );
+            }
+            if let Some(i) = l.find(" blocked, ") {
+                // "Summary: 0 completed, 1 blocked, 0 pending; 3s; …": the elapsed time varies.
+                let rest = &l[i + 10..];
+                if let Some((pending, after)) = rest.split_once("; ")
+                    && let Some((_, spend)) = after.split_once("; ")
+                {
+                    l = format!("{}{pending}; [elapsed]; {spend}", &l[..i + 10]);
+                }
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_end_of_run_summary_and_the_blocked_record_read_in_five_seconds() {
+    let repo = project();
+    repo.script(
+        0,
+        &format!(
+            "write out/a.txt a\n{}",
+            says("I cannot publish: there are no credentials")
+        ),
+    );
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let end = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("Run finished"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("run_summary", redact(&end));
+    let progress = repo.read("progress.txt");
+    let blocked = progress
+        .split("\n## ")
+        .filter(|r| r.contains("### Status: blocked"))
+        .last()
+        .unwrap_or("");
+    insta::assert_snapshot!("blocked_progress_record", redact(&format!("## {blocked}")));
+}
