@@ -170,19 +170,19 @@ impl Error {
     pub fn hints(&self) -> Vec<String> {
         match self {
             Error::ConfigNotFound { .. } => vec![
-                "create one (`autodev.toml.example` lists every key), or pass `--config PATH`"
+                "create one with `autodev init` (it documents every key), or pass `--config PATH`"
                     .into(),
             ],
             Error::ConfigFileMissing { .. } => {
                 vec!["check the path given to `--config`".into()]
             }
             Error::ConfigSyntax { .. } => {
-                vec!["fix the TOML at that position; `autodev.toml.example` shows every key".into()]
+                vec!["fix the TOML at that position, then check it with `autodev config show`".into()]
             }
             Error::ConfigValue { origin, .. } | Error::UnknownSetting { origin, .. } => {
                 match origin {
                     ConfigOrigin::File { .. } => vec![
-                        "docs/configuration.md lists every key with its type and default".into(),
+                        "`autodev config show` lists every key with its value and where it was set".into(),
                     ],
                     ConfigOrigin::Env(name) => vec![format!("fix or unset {name}")],
                     ConfigOrigin::Flag(_) => {
@@ -191,7 +191,7 @@ impl Error {
                 }
             }
             Error::TaskFileMissing { .. } => vec![
-                "create it with a queue such as {\"tasks\": []} (docs/task-json.md has the format)"
+                "create it with `autodev init` or `autodev plan`, or write a queue such as {\"tasks\": []}"
                     .into(),
             ],
             Error::TaskFileSyntax { .. } | Error::TaskFileShape { .. } => vec![
@@ -208,7 +208,7 @@ impl Error {
             }
             Error::Setup { hint, .. } => vec![hint.clone()],
             Error::Setting { .. } => vec![
-                "`autodev config show` prints where it is set; docs/configuration.md explains it"
+                "`autodev config show` prints where it is set and what it is"
                     .into(),
             ],
             Error::Audit { .. } | Error::Io { .. } | Error::Interrupted => Vec::new(),

@@ -16,8 +16,18 @@ pub struct Args {
     #[arg(long)]
     name: Option<String>,
     /// The agent CLI to scaffold for: claude, codex, gemini or opencode
-    #[arg(long = "use", value_name = "TOOL", default_value = "codex")]
-    tool: String,
+    #[arg(long = "use", value_name = "TOOL", default_value = "codex", value_parser = parse_tool)]
+    tool: Tool,
+}
+
+/// A tool name on the command line; a wrong one is a usage error (exit 2).
+fn parse_tool(text: &str) -> std::result::Result<Tool, String> {
+    Tool::parse(text).map_err(|e| match e {
+        crate::error::Error::Setup { message, hint } => {
+            format!("{}; {hint}", message.trim_start_matches("--use: "))
+        }
+        other => other.to_string(),
+    })
 }
 
 /// "1 entry", "3 existing entries".
@@ -26,7 +36,7 @@ fn entries(n: usize, kind: &str) -> String {
 }
 
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
-    let tool = Tool::parse(&args.tool)?;
+    let tool = args.tool;
     let report = skills::init(&args.directory, args.name.as_deref(), tool)?;
     let mut out = String::new();
     if report.created.is_empty() {

@@ -5,6 +5,7 @@
 //! once; they print their own output, and leave errors to `main`.
 
 mod backend;
+mod completions;
 mod config;
 mod init;
 mod install_skills;
@@ -85,6 +86,8 @@ pub enum Command {
     InstallSkills(install_skills::Args),
     /// List, recommend and check skills
     Skills(skills::Args),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -165,6 +168,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Spec(args)) => spec::run(&context, args),
         Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
         Some(Command::Skills(args)) => skills::run(&context, args),
+        Some(Command::Completions(args)) => completions::run(&context, args),
     }
 }
 

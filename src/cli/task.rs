@@ -259,21 +259,32 @@ fn change(
             .filter(|id| !id.is_empty())
             .collect()
     });
-    let (count, unknown) = if dry_run {
+    // An id that names no task changes nothing, like `task block` of an unknown id.
+    let unknown_ids = |unknown: &[String]| Error::TaskNotFound {
+        id: unknown.join(", "),
+        path: store.path().to_path_buf(),
+    };
+    let count = if dry_run {
         let mut queue = store.load()?;
-        apply(&mut queue, change, ids.as_deref())
+        let (count, unknown) = apply(&mut queue, change, ids.as_deref());
+        if !unknown.is_empty() {
+            return Err(unknown_ids(&unknown));
+        }
+        count
     } else {
         let updated = store.update(Backup::Before, |queue| {
-            Ok(apply(queue, change, ids.as_deref()))
+            let (count, unknown) = apply(queue, change, ids.as_deref());
+            if unknown.is_empty() {
+                Ok(count)
+            } else {
+                Err(unknown_ids(&unknown))
+            }
         })?;
         if let Some(backup) = &updated.backup {
             context.print(&format!("Backup: {}\n", backup.display()))?;
         }
         updated.value
     };
-    for id in &unknown {
-        context.ui.warn(&format!("no task with id `{id}`; skipped"));
-    }
     let message = match (change, dry_run, count) {
         (Change::Reset, true, n) => format!("[DRY RUN] Would reset {n} field(s)"),
         (Change::Reset, false, 0) => "Nothing to reset".to_string(),

@@ -43,18 +43,14 @@ impl Runner<'_> {
                 task: task_ref(task),
                 number: i as u32 + 1,
             });
-            let preview: String = prompt.chars().take(600).collect();
+            // The whole prompt: its steps and checks are what a dry run exists to show.
             self.sinks.note(
                 Level::Info,
                 format!(
-                    "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{preview}{}",
+                    "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{prompt}\n[DRY RUN] end of the prompt of {}",
                     invocation.spec.command_line(),
                     prompt.chars().count(),
-                    if prompt.chars().count() > 600 {
-                        "\n..."
-                    } else {
-                        ""
-                    }
+                    task.id
                 ),
             );
         }

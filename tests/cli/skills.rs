@@ -186,7 +186,7 @@ fn a_bad_tool_is_refused_before_anything_is_written() {
     for bad in ["claude,codex", "all", "vim"] {
         let p = Project::empty();
         let run = p.run(&["init", "x", "--use", bad]);
-        assert_eq!(run.code, 1, "{bad}");
+        assert_eq!(run.code, 2, "a usage error: {bad}");
         assert!(run.stderr.contains("--use"), "{}", run.stderr);
         assert!(
             run.stderr.contains("claude, codex, gemini, opencode"),

@@ -127,14 +127,19 @@ fn next_prints_the_first_pending_task_and_exits_1_when_none() {
 #[test]
 fn reset_with_ids_changes_only_those_and_backs_up_first() {
     let project = Project::new(MIXED_QUEUE);
-    let run = project.run(&["task", "reset", "--ids", "T1, T2,nope"]);
+    // An unknown id changes nothing and exits 1, as `task block NOPE` does.
+    let wrong = project.run(&["task", "reset", "--ids", "T1, T2,nope"]);
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("task nope not found"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(project.read("task.json"), MIXED_QUEUE);
+    assert!(project.backups().is_empty());
+    let run = project.run(&["task", "reset", "--ids", "T1, T2"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("Reset 3 field(s)"), "{}", run.stdout);
-    assert!(
-        run.stderr.contains("no task with id `nope`"),
-        "{}",
-        run.stderr
-    );
     let backups = project.backups();
     assert_eq!(backups.len(), 1);
     assert!(run.stdout.contains(&backups[0]));

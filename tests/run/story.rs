@@ -169,3 +169,22 @@ fn the_end_of_run_summary_and_the_blocked_record_read_in_five_seconds() {
         .unwrap_or("");
     insta::assert_snapshot!("blocked_progress_record", redact(&format!("## {blocked}")));
 }
+
+#[test]
+fn a_dry_run_shows_each_prompt_whole() {
+    let steps: Vec<String> = (1..=40)
+        .map(|i| format!("\"step {i}: a step long enough to push the checks far past six hundred characters\""))
+        .collect();
+    let tasks = format!(
+        r#"{{"tasks": [{{"id": "T1", "title": "Long", "steps": [{}],
+          "verification": {{"validate_commands": ["grep -q the-last-check out.txt"]}}}}]}}"#,
+        steps.join(", ")
+    );
+    let repo = Repo::new(&tasks, "");
+    let run = repo.run(&["run", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("step 40: a step long enough"), "{all}");
+    assert!(all.contains("grep -q the-last-check out.txt"), "{all}");
+    assert!(all.contains("[DRY RUN] end of the prompt of T1"), "{all}");
+}
