@@ -163,9 +163,19 @@ pub async fn write_spec(
     )
     .await?;
     drop(spinner);
-    let spec = plan::clean_spec(&answer.text).map_err(|why| Error::Setup {
-        message: format!("{} gave no spec: {why}", call.backend.as_str()),
-        hint: format!("its whole output is in {}", answer.log.display()),
+    let spec = plan::clean_spec(&answer.text).map_err(|why| {
+        // Nothing is written where the spec would go; the answer is kept for a look.
+        let saved = answer.log.with_extension("answer.txt");
+        let kept = match std::fs::write(&saved, &answer.text) {
+            Ok(()) => saved.display().to_string(),
+            Err(_) => answer.log.display().to_string(),
+        };
+        Error::Setup {
+            message: format!("{} gave no spec: {why}", call.backend.as_str()),
+            hint: format!(
+                "its whole answer is in {kept}; give more detail in the intent, then run spec again"
+            ),
+        }
     })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;

@@ -48,18 +48,22 @@ pub struct Source {
     pub file: Option<PathBuf>,
 }
 
+/// The four section headings of a COCA spec.
+const COCA_HEADINGS: [&str; 4] = ["Context", "Outcome", "Constraints", "Assertions"];
+
+/// The COCA section headings `text` lacks (compared in any case).
+fn missing_coca_sections(text: &str) -> Vec<&'static str> {
+    let lower = text.to_lowercase();
+    COCA_HEADINGS
+        .into_iter()
+        .filter(|h| !lower.contains(&format!("## {}", h.to_lowercase())))
+        .collect()
+}
+
 /// Whether `text` is already a COCA spec: it has the four section headings (any case, any
 /// order).
 pub fn is_coca(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    [
-        "## context",
-        "## outcome",
-        "## constraints",
-        "## assertions",
-    ]
-    .iter()
-    .all(|heading| lower.contains(heading))
+    missing_coca_sections(text).is_empty()
 }
 
 /// A file-name slug: lower case, runs of anything but `a-z0-9` become one `-`, no `-` at either
@@ -109,6 +113,19 @@ pub fn clean_spec(answer: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("the answer was empty".into());
+    }
+    let missing = missing_coca_sections(text);
+    if !missing.is_empty() {
+        let start: String = text.chars().take(200).collect();
+        return Err(format!(
+            "the answer is not a COCA spec: it has no {} section (it begins: {:?})",
+            missing
+                .iter()
+                .map(|h| format!("`## {h}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            start
+        ));
     }
     Ok(format!("{text}\n"))
 }
@@ -411,14 +428,23 @@ mod tests {
     }
 
     #[test]
-    fn specs_lose_a_wrapping_fence() {
+    fn specs_lose_a_wrapping_fence_and_must_have_the_coca_sections() {
+        let spec = "# A\n## Context\nc\n## Outcome\no\n## Constraints\nx\n## Assertions\na";
         assert_eq!(
-            clean_spec("```markdown\n# A\n## Context\n```\n").unwrap(),
-            "# A\n## Context\n"
+            clean_spec(&format!("```markdown\n{spec}\n```\n")).unwrap(),
+            format!("{spec}\n")
         );
-        assert_eq!(clean_spec("  # A  \n").unwrap(), "# A\n");
+        assert_eq!(
+            clean_spec(&format!("  {spec}  \n")).unwrap(),
+            format!("{spec}\n")
+        );
         assert!(clean_spec("```\n```").is_err());
         assert!(clean_spec("   ").is_err());
+        assert_eq!(
+            clean_spec("Sorry, I need more details").unwrap_err(),
+            "the answer is not a COCA spec: it has no `## Context`, `## Outcome`, `## Constraints`, `## Assertions` section (it begins: \"Sorry, I need more details\")"
+        );
+        assert!(clean_spec("# A\n## Context\n## Outcome\n## Constraints\n").is_err());
     }
 
     fn answer(tasks: &str) -> String {

@@ -410,3 +410,29 @@ fn epochs_without_a_planning_source_say_how_to_enable_replanning() {
     );
     assert!(run.stderr.contains("autodev plan"), "{}", run.stderr);
 }
+
+#[test]
+fn spec_refuses_an_answer_that_is_not_a_coca_spec() {
+    let repo = Repo::new(r#"{"tasks": []}"#, "");
+    answers(&repo, 1, "Sorry, I need more details");
+    let run = repo.run(&["spec", "--intent", "Build a todo API"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the answer is not a COCA spec"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !repo.path().join("docs/specs").exists(),
+        "nothing is written where the spec would go"
+    );
+    let saved: Vec<String> = std::fs::read_dir(repo.path().join("logs/planning"))
+        .expect("planning logs")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".answer.txt"))
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let text = repo.read(&format!("logs/planning/{}", saved[0]));
+    assert_eq!(text, "Sorry, I need more details");
+}
