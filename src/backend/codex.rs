@@ -149,6 +149,9 @@ fn classify_failure(message: &str) -> Outcome {
     if message.starts_with("Missing environment variable") {
         return Outcome::Auth;
     }
+    if Outcome::says_quota(message) {
+        return Outcome::QuotaExhausted;
+    }
     status_in(message)
         .and_then(Outcome::from_http_status)
         .unwrap_or(Outcome::Crashed)
@@ -205,6 +208,10 @@ mod tests {
         assert_eq!(
             classify_failure("unexpected status 429 Too Many Requests"),
             Outcome::RateLimited
+        );
+        assert_eq!(
+            classify_failure("Quota exceeded. Check your plan and billing details."),
+            Outcome::QuotaExhausted
         );
     }
 }

@@ -218,7 +218,15 @@ impl Parser for GeminiParser {
         } else if let Some(error) = error {
             classify_error(error, run.exit.code())
         } else if let Some((outcome, detail)) = classify_exit(run.exit.code()) {
-            (outcome, detail.to_string())
+            // For a bad input, sandbox or configuration, gemini's own words say which file and
+            // setting are wrong: quote them.
+            let generic = matches!(run.exit.code(), 42 | 44 | 52);
+            match super::report::last_line(&run.stderr.tail_lines(5)) {
+                Some(said) if generic && !detail.contains(said.as_str()) => {
+                    (outcome, format!("{detail}: {}", clip(&said, 300)))
+                }
+                _ => (outcome, detail.to_string()),
+            }
         } else {
             run.exit_report()
         };

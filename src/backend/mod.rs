@@ -20,7 +20,7 @@ mod opencode;
 mod preflight;
 mod report;
 
-pub use preflight::{Preflight, find_program, install_hint, preflight};
+pub use preflight::{Preflight, find_program, fix_hint, install_hint, preflight};
 pub use report::{AgentReport, Finished, Outcome, Usage, clip};
 
 use std::path::{Path, PathBuf};

@@ -122,10 +122,14 @@ impl Observer for OpencodeParser {
 fn classify_error(error: &Value) -> (Outcome, String) {
     let data = &error["data"];
     let message = str_of(data, "message");
-    let outcome = data["statusCode"]
-        .as_u64()
-        .and_then(Outcome::from_http_status)
-        .unwrap_or(Outcome::Crashed);
+    let outcome = if Outcome::says_quota(message) {
+        Outcome::QuotaExhausted
+    } else {
+        data["statusCode"]
+            .as_u64()
+            .and_then(Outcome::from_http_status)
+            .unwrap_or(Outcome::Crashed)
+    };
     let mut detail = clip(message, 300);
     if str_of(error, "name") == "UnknownError" {
         detail.push_str(

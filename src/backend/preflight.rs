@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Outcome;
 use super::report::{clip, strip_ansi};
 use crate::config::{BackendName, Config};
 use crate::error::{Error, Result};
@@ -18,6 +19,38 @@ pub struct Preflight {
     pub path: PathBuf,
     /// The first line the CLI printed for `--version`, when it answered in time.
     pub version: Option<String>,
+}
+
+/// What a person does when a backend halts the run for its environment: what to set or run.
+pub fn fix_hint(name: BackendName, outcome: Outcome) -> Option<&'static str> {
+    Some(match (outcome, name) {
+        (Outcome::Auth, BackendName::Claude) => {
+            "log in: run `claude` and then `/login` (`claude auth status` checks it), or set ANTHROPIC_API_KEY"
+        }
+        (Outcome::Auth, BackendName::Codex) => {
+            "log in with `codex login` (`codex login status` checks it), or set OPENAI_API_KEY \
+             (a custom provider reads the variable its env_key names)"
+        }
+        (Outcome::Auth, BackendName::Gemini) => {
+            "set GEMINI_API_KEY (or GOOGLE_GENAI_USE_VERTEXAI / GOOGLE_GENAI_USE_GCA), or choose an \
+             auth method in ~/.gemini/settings.json"
+        }
+        (Outcome::Auth, BackendName::Opencode) => {
+            "log in with `opencode auth login` (`opencode auth list` shows what is set), or set the \
+             provider's API key variable"
+        }
+        (Outcome::Auth, BackendName::Command) => {
+            "set the credentials your command needs in the environment autodev runs in"
+        }
+        (Outcome::QuotaExhausted, _) => {
+            "the provider says the account has no quota or credit left: check its plan and \
+             billing, or switch with --backend, then run again"
+        }
+        (Outcome::Misconfigured, _) => {
+            "the CLI's own words are above; `autodev backend` shows the exact command autodev runs"
+        }
+        _ => return None,
+    })
 }
 
 /// How to install a backend's CLI.

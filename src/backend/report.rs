@@ -35,6 +35,9 @@ pub enum Outcome {
     Interrupted,
     /// The CLI is not installed (not on PATH).
     NotInstalled,
+    /// The account behind the credentials has no quota or credit left: nothing will work until
+    /// a person acts (unlike a rate limit, waiting does not help).
+    QuotaExhausted,
 }
 
 impl Outcome {
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::TimedOut => "timed_out",
             Outcome::Interrupted => "interrupted",
             Outcome::NotInstalled => "not_installed",
+            Outcome::QuotaExhausted => "quota_exhausted",
         }
     }
 
@@ -71,7 +75,24 @@ impl Outcome {
             Outcome::TimedOut => "timed out",
             Outcome::Interrupted => "was interrupted",
             Outcome::NotInstalled => "is not installed",
+            Outcome::QuotaExhausted => "found its account out of quota or credit",
         }
+    }
+
+    /// Whether a provider's error message says the account's quota or credit is used up (the
+    /// wording the CLIs pass on, such as codex's "Quota exceeded. Check your plan and billing
+    /// details." or OpenAI's `insufficient_quota`), as opposed to a passing rate limit.
+    pub fn says_quota(message: &str) -> bool {
+        let lower = message.to_lowercase();
+        [
+            "quota exceeded",
+            "insufficient_quota",
+            "exceeded your current quota",
+            "billing details",
+            "credit balance is too low",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
     }
 
     /// Classifies an HTTP status reported by a provider.
@@ -130,6 +151,14 @@ pub struct AgentReport {
 }
 
 impl AgentReport {
+    /// Whether a read-only one-shot call answered: it finished, or its only trouble was the
+    /// read-only mode refusing a tool the model tried (the mode working as meant), with an
+    /// answer given.
+    pub fn answered(&self) -> bool {
+        self.outcome == Outcome::Ok
+            || (self.outcome == Outcome::PermissionDenied && !self.final_text.trim().is_empty())
+    }
+
     /// What became of the call, in a phrase: `the agent timed out: no output for 1800 s`.
     pub fn summary(&self) -> String {
         if self.detail.is_empty() {
@@ -282,6 +311,37 @@ mod tests {
         for outcome in [Outcome::Ok, Outcome::RateLimited, Outcome::NotInstalled] {
             assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
         }
+    }
+
+    #[test]
+    fn a_read_only_call_that_answered_despite_a_refused_tool_answered() {
+        let mut report = AgentReport::bare(
+            Outcome::PermissionDenied,
+            "Write was denied".into(),
+            Exit::Code(0),
+            None,
+        );
+        assert!(!report.answered(), "no answer: a failure");
+        report.final_text = "## Context\n...".into();
+        assert!(
+            report.answered(),
+            "the read-only mode worked and the model answered"
+        );
+        report.outcome = Outcome::Crashed;
+        assert!(!report.answered());
+    }
+
+    #[test]
+    fn quota_words_are_told_from_rate_limits() {
+        assert!(Outcome::says_quota(
+            "Quota exceeded. Check your plan and billing details."
+        ));
+        assert!(Outcome::says_quota(
+            "You exceeded your current quota (insufficient_quota)"
+        ));
+        assert!(!Outcome::says_quota(
+            "unexpected status 429 Too Many Requests"
+        ));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub async fn ask(
     if report.outcome == Outcome::Interrupted {
         return Err(Error::Interrupted);
     }
-    if report.outcome != Outcome::Ok {
+    if !report.answered() {
         let why = if report.outcome == Outcome::TimedOut {
             format!("took longer than planning.timeout_seconds = {seconds}")
         } else {
@@ -120,7 +120,9 @@ pub async fn ask(
                 },
                 log.display()
             ),
-            hint: "check the CLI with `autodev backend`, then try again".into(),
+            hint: backend::fix_hint(call.backend, report.outcome)
+                .unwrap_or("check the CLI with `autodev backend`, then try again")
+                .into(),
         });
     }
     Ok(Answer {

@@ -382,12 +382,15 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             blocked,
             summary,
         } => {
+            // A halt's message may carry `hint:` lines: the counts go on its first line.
+            let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
             let mut lines = vec![(
                 Some(end.status()),
                 format!(
-                    "{message} (attempted={attempted}, completed={completed}, blocked={blocked})"
+                    "{first} (attempted={attempted}, completed={completed}, blocked={blocked})"
                 ),
             )];
+            lines.extend(rest.lines().map(|l| (None, l.to_string())));
             lines.extend(summary_lines(summary).into_iter().map(|l| (None, l)));
             lines
         }

@@ -759,11 +759,19 @@ impl Runner<'_> {
 
     /// Why the run halts for an environment the agent CLI cannot work in.
     fn environment_halt(&self, report: &crate::backend::AgentReport, task_id: &str) -> String {
-        format!(
+        let mut message = format!(
             "{}: {} (task {task_id} untouched; fix this, then run again)",
             self.options.backend.as_str(),
-            report.detail,
-        )
+            if report.detail.is_empty() {
+                report.summary()
+            } else {
+                report.detail.clone()
+            },
+        );
+        if let Some(hint) = backend::fix_hint(self.options.backend, report.outcome) {
+            message.push_str(&format!("\nhint: {hint}"));
+        }
+        message
     }
 
     /// Runs the task's checks on `changed` and judges them, telling each step; `None` when a

@@ -28,7 +28,10 @@ pub(super) fn after_agent(outcome: Outcome, log_failed: bool) -> Next {
     }
     match outcome {
         Outcome::Interrupted => Next::Interrupted,
-        Outcome::Auth | Outcome::NotInstalled | Outcome::Misconfigured => Next::HaltEnvironment,
+        Outcome::Auth
+        | Outcome::NotInstalled
+        | Outcome::Misconfigured
+        | Outcome::QuotaExhausted => Next::HaltEnvironment,
         Outcome::RateLimited | Outcome::Overloaded | Outcome::NetworkDown => Next::Wait,
         Outcome::Ok => Next::Judge { checks: true },
         Outcome::PermissionDenied | Outcome::MaxTurns | Outcome::Crashed | Outcome::TimedOut => {
@@ -48,6 +51,7 @@ mod tests {
             (Outcome::Auth, Next::HaltEnvironment),
             (Outcome::NotInstalled, Next::HaltEnvironment),
             (Outcome::Misconfigured, Next::HaltEnvironment),
+            (Outcome::QuotaExhausted, Next::HaltEnvironment),
             (Outcome::RateLimited, Next::Wait),
             (Outcome::Overloaded, Next::Wait),
             (Outcome::NetworkDown, Next::Wait),

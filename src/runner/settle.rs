@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::event::{Event, Level};
 use super::records::{AttemptRecord, history_entry};
 use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, pause, task_ref};
-use crate::backend::{self, AgentReport, Outcome, Purpose, Request};
+use crate::backend::{self, AgentReport, Purpose, Request};
 use crate::error::Result;
 use crate::exec::{self, Tee};
 use crate::gate::GateReport;
@@ -54,7 +54,7 @@ impl Runner<'_> {
             .call(&invocation, &limits, &mut tee, None)
             .await
             .map_err(|e| e.to_string())?;
-        if report.outcome != Outcome::Ok {
+        if !report.answered() {
             return Err(format!(
                 "the reflection call {}: {}",
                 report.outcome.describe(),

@@ -159,6 +159,17 @@ const CASES: &[Case] = &[
         None,
         Outcome::NetworkDown,
     ),
+    // Made from codex's recorded wording for an exhausted quota (the format of its other
+    // failures): a halt, not a crash.
+    case(
+        "codex_json_quota",
+        Codex,
+        None,
+        Some("codex-exec-json-quota.jsonl"),
+        None,
+        Some(1),
+        Outcome::QuotaExhausted,
+    ),
     case(
         "codex_json_success",
         Codex,
@@ -239,6 +250,16 @@ const CASES: &[Case] = &[
         None,
         Some(0),
         Outcome::Ok,
+    ),
+    // Exit 52 (invalid configuration), with gemini's own message quoted in the detail.
+    case(
+        "gemini_invalid_config",
+        Gemini,
+        None,
+        None,
+        Some("gemini-invalid-config.stderr.txt"),
+        Some(52),
+        Outcome::Misconfigured,
     ),
     case(
         "gemini_untrusted_folder",

@@ -188,3 +188,39 @@ fn a_dry_run_shows_each_prompt_whole() {
     assert!(all.contains("grep -q the-last-check out.txt"), "{all}");
     assert!(all.contains("[DRY RUN] end of the prompt of T1"), "{all}");
 }
+
+#[test]
+fn an_exhausted_quota_halts_like_an_auth_failure_and_says_what_to_do() {
+    let tasks = r#"{"tasks": [{"id": "T1", "title": "Create hello",
+      "verification": {"path_patterns": ["hello.txt"]}}]}"#;
+    for (sample, hint) in [
+        (
+            "codex-exec-json-quota.jsonl",
+            "hint: the provider says the account has no quota or credit left",
+        ),
+        (
+            "codex-exec-json-401.jsonl",
+            "hint: log in with `codex login` (`codex login status` checks it), or set OPENAI_API_KEY",
+        ),
+    ] {
+        let repo = Repo::new(tasks, "");
+        repo.sample(sample);
+        repo.script(0, &format!("cat {sample}\nexit 1\n"));
+        let run = repo.run(&["run"]);
+        assert_eq!(run.code, 1, "{sample}: {}", run.stderr);
+        assert_eq!(repo.calls(), 1, "{sample}: one call, no retry");
+        assert!(run.stderr.contains(hint), "{sample}: {}", run.stderr);
+        let task = repo.task("T1");
+        assert_ne!(task["blocked"], true, "{sample}: the task is untouched");
+        assert_eq!(
+            task["attempt_history"].as_array().map_or(0, Vec::len),
+            0,
+            "{sample}: no attempt is counted"
+        );
+        assert_eq!(
+            repo.read("task.json"),
+            tasks,
+            "{sample}: not even rewritten"
+        );
+    }
+}
