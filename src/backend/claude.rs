@@ -106,6 +106,22 @@ pub struct ClaudeParser {
     denied: Vec<String>,
     /// A refusal printed on stderr before any event.
     refusal: Option<(Outcome, String)>,
+    /// The usage of each assistant message seen so far, by message id: what a call cut short
+    /// before its `result` has spent (a message's events repeat the same usage).
+    partial: Vec<(String, Usage)>,
+}
+
+/// Usage as the Anthropic API reports it.
+fn usage_of(usage: &Value) -> Usage {
+    Usage {
+        input: usage["input_tokens"].as_u64().unwrap_or(0),
+        output: usage["output_tokens"].as_u64().unwrap_or(0),
+        cache_read: usage["cache_read_input_tokens"].as_u64().unwrap_or(0),
+        cache_write: usage["cache_creation_input_tokens"].as_u64().unwrap_or(0),
+        reasoning: usage["output_tokens_details"]["thinking_tokens"]
+            .as_u64()
+            .unwrap_or(0),
+    }
 }
 
 impl Observer for ClaudeParser {
@@ -123,6 +139,14 @@ impl Observer for ClaudeParser {
         match str_of(&event, "type") {
             "assistant" => {
                 let message = &event["message"];
+                if message["usage"].is_object() {
+                    let id = str_of(message, "id").to_string();
+                    let usage = usage_of(&message["usage"]);
+                    match self.partial.iter_mut().find(|(seen, _)| *seen == id) {
+                        Some(entry) => entry.1 = usage,
+                        None => self.partial.push((id, usage)),
+                    }
+                }
                 for block in message["content"].as_array().into_iter().flatten() {
                     if str_of(block, "type") == "text" {
                         self.last_text = str_of(block, "text").to_string();
@@ -269,20 +293,17 @@ impl Parser for ClaudeParser {
         report.session_id = self.session_id.clone();
         report.denied_tools = self.denied.clone();
         report.final_text = self.last_text.clone();
+        // Cut short before its result (a timeout, a signal): what the messages so far spent.
+        for (_, usage) in &self.partial {
+            report.usage.add(*usage);
+        }
         if let Some(result) = &self.result {
             if let Some(text) = result["result"].as_str() {
                 report.final_text = text.to_string();
             }
-            let usage = &result["usage"];
-            report.usage = Usage {
-                input: usage["input_tokens"].as_u64().unwrap_or(0),
-                output: usage["output_tokens"].as_u64().unwrap_or(0),
-                cache_read: usage["cache_read_input_tokens"].as_u64().unwrap_or(0),
-                cache_write: usage["cache_creation_input_tokens"].as_u64().unwrap_or(0),
-                reasoning: usage["output_tokens_details"]["thinking_tokens"]
-                    .as_u64()
-                    .unwrap_or(0),
-            };
+            if result["usage"].is_object() {
+                report.usage = usage_of(&result["usage"]);
+            }
             report.cost_usd = result["total_cost_usd"].as_f64();
             report.turns = result["num_turns"].as_u64();
         }

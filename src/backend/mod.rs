@@ -16,6 +16,7 @@ mod claude;
 mod codex;
 mod command;
 mod gemini;
+pub mod narrate;
 mod opencode;
 mod preflight;
 mod report;

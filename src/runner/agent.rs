@@ -90,7 +90,11 @@ impl Runner<'_> {
         let mut sinks: Vec<Box<dyn std::io::Write + Send>> =
             vec![Box::new(attempt_log), Box::new(append(&main_log)?)];
         if self.options.console {
-            sinks.push(Box::new(std::io::stdout()));
+            // The terminal gets the narrative; the raw output is in the logs.
+            sinks.push(Box::new(backend::narrate::Narrator::new(
+                self.options.backend,
+                std::io::stdout(),
+            )));
         }
         let mut tee = Tee::new(sinks);
         self.sinks.emit(Event::AttemptStarted {

@@ -5,5 +5,6 @@ mod argv;
 #[path = "../common/mod.rs"]
 mod common;
 mod fake;
+mod narrative;
 mod samples;
 mod supervision;

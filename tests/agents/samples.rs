@@ -458,3 +458,44 @@ fn denied_tools_are_named() {
     );
     assert_eq!(opencode.denied_tools, ["write"]);
 }
+
+#[test]
+fn a_claude_call_cut_short_still_counts_the_tokens_its_messages_used() {
+    let config = Config::default();
+    let mut parser = backend::parser(&config.backend, Claude);
+    let text = std::fs::read_to_string(fixture("claude-stream-json-partial-bash.jsonl")).unwrap();
+    // Everything but the final `result`: the call was stopped by its time limit.
+    let mut captured = Captured::default();
+    for line in text.lines().filter(|l| !l.contains("\"type\":\"result\"")) {
+        captured.push(format!("{line}\n").as_bytes());
+        parser.line(Stream::Stdout, line);
+    }
+    let report = parser.finish(&Finished {
+        exit: Exit::Signal(15),
+        stopped: Some(StopReason::WallTimeout),
+        stdout: &captured,
+        stderr: &Captured::default(),
+        last_message: None,
+        wall_seconds: 7200,
+        idle_seconds: 1800,
+    });
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert!(
+        report.usage.input > 0 && report.usage.output > 0,
+        "{:?}",
+        report.usage
+    );
+    // Each message counts once, though its events repeat its usage: never more than the
+    // whole call's own total.
+    let result: serde_json::Value = text
+        .lines()
+        .find(|l| l.contains("\"type\":\"result\""))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("the recorded result");
+    let total = result["usage"]["output_tokens"].as_u64().unwrap_or(0);
+    assert!(
+        report.usage.output <= total,
+        "{:?} vs {total}",
+        report.usage
+    );
+}

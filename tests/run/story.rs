@@ -224,3 +224,37 @@ fn an_exhausted_quota_halts_like_an_auth_failure_and_says_what_to_do() {
         );
     }
 }
+
+#[test]
+fn the_terminal_shows_a_narrative_and_the_raw_events_stay_in_the_log() {
+    let tasks = r#"{"tasks": [{"id": "T1", "title": "Create hello",
+      "verification": {"path_patterns": ["hello.txt"]}}]}"#;
+    let repo = Repo::new(tasks, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("  → run: /bin/bash -lc"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  codex: Done: created hello.txt."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("\"type\""),
+        "no raw JSON on the terminal: {}",
+        run.stdout
+    );
+    let log = std::fs::read_to_string(&repo.attempt_logs()[0]).expect("log");
+    assert!(
+        log.contains("\"turn.completed\""),
+        "the attempt log keeps the raw events"
+    );
+}
