@@ -109,3 +109,29 @@ fn first_line(text: &str) -> Option<String> {
         .map(|l| strip_ansi(l).trim().to_string())
         .find(|l| !l.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_halt_names_what_to_set_or_run() {
+        let table = [
+            (BackendName::Claude, Outcome::Auth, "ANTHROPIC_API_KEY"),
+            (BackendName::Codex, Outcome::Auth, "OPENAI_API_KEY"),
+            (BackendName::Gemini, Outcome::Auth, "GEMINI_API_KEY"),
+            (BackendName::Opencode, Outcome::Auth, "opencode auth login"),
+            (BackendName::Codex, Outcome::QuotaExhausted, "billing"),
+            (
+                BackendName::Gemini,
+                Outcome::Misconfigured,
+                "autodev backend",
+            ),
+        ];
+        for (name, outcome, words) in table {
+            let hint = fix_hint(name, outcome).unwrap_or_default();
+            assert!(hint.contains(words), "{name:?} {outcome:?}: {hint}");
+        }
+        assert_eq!(fix_hint(BackendName::Codex, Outcome::Crashed), None);
+    }
+}
