@@ -38,6 +38,19 @@ fn entries(n: usize, kind: &str) -> String {
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let tool = args.tool;
     let report = skills::init(&args.directory, args.name.as_deref(), tool)?;
+    // This user's registry of projects (what `autodev list` and the dashboards read).
+    let options = crate::config::LoadOptions {
+        config_path: Some(report.root.join("autodev.toml")),
+        cwd: report.root.clone(),
+        overrides: Vec::new(),
+    };
+    if let Ok(settings) = crate::config::load(&options, std::iter::empty())
+        && let Err(e) = crate::projects::remember(&settings, &settings.config.project.name, None)
+    {
+        context
+            .ui
+            .warn(&format!("the project registry was not updated: {e}"));
+    }
     let mut out = String::new();
     if report.created.is_empty() {
         out.push_str(&format!(

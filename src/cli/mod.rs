@@ -11,6 +11,7 @@ mod init;
 mod install_skills;
 mod plan;
 mod run;
+mod sessions;
 mod skills;
 mod spec;
 mod status;
@@ -86,6 +87,12 @@ pub enum Command {
     InstallSkills(install_skills::Args),
     /// List, recommend and check skills
     Skills(skills::Args),
+    /// The detached runs autodev started in tmux, with their status
+    List(sessions::ListArgs),
+    /// Attach the terminal to a detached run (detach again with Ctrl-b d)
+    Attach(sessions::AttachArgs),
+    /// Stop a detached run gracefully (it records the interruption), or every one with --all
+    Stop(sessions::StopArgs),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::Args),
 }
@@ -169,6 +176,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
         Some(Command::Skills(args)) => skills::run(&context, args),
         Some(Command::Completions(args)) => completions::run(&context, args),
+        Some(Command::List(args)) => sessions::list(&context, args),
+        Some(Command::Attach(args)) => sessions::attach(&context, args),
+        Some(Command::Stop(args)) => sessions::stop(&context, args),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::report::status_writer::StatusWriter;
 use crate::runner::{self, Options, RunLock};
 use crate::task::TaskStore;
 use crate::ui::Ui;
+use crate::{projects, session};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +36,10 @@ pub struct Args {
     /// Print nothing while running (everything still goes to the logs)
     #[arg(long, short)]
     quiet: bool,
+    /// Start the run in a tmux session of its own and return at once (see `autodev list`,
+    /// `attach`, `stop`)
+    #[arg(long, conflicts_with = "dry_run")]
+    detach: bool,
 }
 
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
@@ -50,6 +55,9 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         dry_run: args.dry_run,
         console: !args.quiet,
     };
+    if args.detach {
+        return detach(context, &settings);
+    }
     // A dry run writes nothing, not even the lock.
     let _lock = if options.dry_run {
         None
@@ -57,7 +65,160 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         Some(RunLock::acquire(&settings.paths.log_dir.join("run.lock"))?)
     };
     let sinks = sinks(&settings, &options, context.ui)?;
+    if !options.dry_run {
+        remember(context, &settings, None);
+    }
     runner::run(&settings, &options, sinks)
+}
+
+/// The project's name, as `status` shows it.
+fn project_name(settings: &Settings) -> String {
+    TaskStore::new(&settings.paths)
+        .load()
+        .map(|q| q.project_name(&settings.config.project.name).to_string())
+        .unwrap_or_else(|_| settings.config.project.name.clone())
+}
+
+/// Records the project (and a session) in this user's registry; a failure there is only told.
+fn remember(context: &Context, settings: &Settings, session: Option<projects::SessionRecord>) {
+    if let Err(e) = projects::remember(settings, &project_name(settings), session) {
+        context
+            .ui
+            .warn(&format!("the project registry was not updated: {e}"));
+    }
+}
+
+/// The arguments this command was given, for the run inside tmux: without `--detach`, and with
+/// the configuration file named by its absolute path.
+fn inner_arguments(settings: &Settings) -> Vec<String> {
+    let mut out = vec!["--config".to_string(), settings.file.display().to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--detach" => {}
+            "-c" | "--config" => {
+                args.next();
+            }
+            a if a.starts_with("--config=")
+                || (a.starts_with("-c") && a.len() > 2 && !a.starts_with("--")) => {}
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
+/// `run --detach`: the same run in a new tmux session; returns once it is under way, or with
+/// its error when it ended at once.
+fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
+    session::require_tmux()?;
+    let name = session::session_name(
+        &settings.config.detach.tmux_session_prefix,
+        &project_name(settings),
+    );
+    if session::exists(&name) {
+        return Err(Error::Setup {
+            message: format!(
+                "a detached run of this project is already running in tmux session {name}"
+            ),
+            hint: format!(
+                "watch it with `autodev attach {name}`, or stop it with `autodev stop {name}`"
+            ),
+        });
+    }
+    // A foreground run holds the lock: say so now, before any session exists. (No run of ours
+    // exists yet to be in the way of this brief look.)
+    drop(RunLock::acquire(&settings.paths.log_dir.join("run.lock"))?);
+    let exe = std::env::current_exe().map_err(|e| Error::io("find", "the autodev program", e))?;
+    let mut command = vec![exe.display().to_string()];
+    command.extend(inner_arguments(settings));
+    session::start(&name, &context.cwd, &command)?;
+    remember(
+        context,
+        settings,
+        Some(projects::SessionRecord {
+            name: name.clone(),
+            started_at: crate::durable::utc_now(),
+        }),
+    );
+    let journal = settings.paths.events_log();
+    let pid = std::cell::Cell::new(None);
+    let started = || {
+        let Some(found) = session::pane_pid(&name) else {
+            return false;
+        };
+        pid.set(Some(found));
+        let suffix = format!("-{found}");
+        // Under way: past its preflight and recovery, at its first task (a run that is about to
+        // fail has journalled its start already).
+        use crate::runner::event::Event;
+        journal::read_tail(&journal).iter().any(|e| {
+            e.run_id.ends_with(&suffix)
+                && matches!(
+                    e.event,
+                    Event::TaskStarted { .. }
+                        | Event::Recovered { .. }
+                        | Event::EpochStarted { .. }
+                )
+        })
+    };
+    let settled = session::settle(&name, std::time::Duration::from_secs(5), started);
+    if let Err((code, screen)) = settled {
+        // tmux may not know the status of a run that ended at once: the run's journal does.
+        let code = code.or_else(|| {
+            use crate::runner::event::{Event, RunEnd};
+            let suffix = format!("-{}", pid.get()?);
+            journal::read_tail(&journal)
+                .iter()
+                .rev()
+                .find_map(|e| match &e.event {
+                    Event::RunFinished { end, .. } if e.run_id.ends_with(&suffix) => {
+                        Some(match end {
+                            RunEnd::Completed | RunEnd::Paused => 0,
+                            RunEnd::Blocked => 2,
+                            RunEnd::Interrupted => 130,
+                            RunEnd::EnvError => 1,
+                        })
+                    }
+                    _ => None,
+                })
+        });
+        if code == Some(0) {
+            context.print(&format!(
+                "The run in tmux session {name} finished at once: {}\n",
+                screen
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains("[COMPLETED]"))
+                    .unwrap_or("nothing was left to do")
+                    .trim()
+            ))?;
+            return Ok(Exit::Success);
+        }
+        // The run's own last words: without tmux's "Pane is dead" and the blank rest of the pane.
+        let lines: Vec<&str> = screen
+            .lines()
+            .filter(|l| !l.starts_with("Pane is dead"))
+            .collect();
+        let end = lines
+            .iter()
+            .rposition(|l| !l.trim().is_empty())
+            .map_or(0, |i| i + 1);
+        let tail = &lines[end.saturating_sub(15)..end];
+        return Err(Error::Setup {
+            message: format!(
+                "the run in tmux session {name} ended at once{}:\n{}",
+                code.map(|c| format!(" (exit {c})")).unwrap_or_default(),
+                tail.join("\n")
+            ),
+            hint: "fix this, then start it again; `autodev run` in the foreground shows the same"
+                .into(),
+        });
+    }
+    context.print(&format!(
+        "Started the run in tmux session {name}\n  watch:   autodev attach {name}   (detach again with Ctrl-b d)\n  status:  autodev status, autodev list\n  stop:    autodev stop {name}\n  logs:    {}\n",
+        settings.paths.log_dir.display()
+    ))?;
+    Ok(Exit::Success)
 }
 
 /// The report sinks of this run, the journal first: every other record is derived from the same

@@ -11,6 +11,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_autodev");
 
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// This user's state directory (the project registry), outside the project.
+    state: tempfile::TempDir,
 }
 
 impl Project {
@@ -25,6 +27,7 @@ impl Project {
     pub fn empty() -> Project {
         Project {
             dir: tempfile::tempdir().expect("temp dir"),
+            state: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -57,6 +60,7 @@ impl Project {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
+            .env("XDG_STATE_HOME", self.state.path())
             .stdin(Stdio::null());
         command
     }

@@ -103,6 +103,8 @@ impl Repo {
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("HOME", self.path())
+            // This user's project registry: outside the project.
+            .env("XDG_STATE_HOME", self.state.join("xdg-state"))
             .env("FAKE_AGENT_DIR", &self.state)
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_AUTHOR_NAME", "t")

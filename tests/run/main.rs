@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod detach;
 mod experiments;
 mod faults;
 mod harness;
