@@ -111,19 +111,33 @@ fn inner_arguments(settings: &Settings) -> Vec<String> {
 /// its error when it ended at once.
 fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
     session::require_tmux()?;
-    let name = session::session_name(
+    let base = session::session_name(
         &settings.config.detach.tmux_session_prefix,
         &project_name(settings),
     );
-    if session::exists(&name) {
-        return Err(Error::Setup {
-            message: format!(
-                "a detached run of this project is already running in tmux session {name}"
-            ),
-            hint: format!(
-                "watch it with `autodev attach {name}`, or stop it with `autodev stop {name}`"
-            ),
-        });
+    // A live session of this name is this project's own run (refused) or another project's of
+    // the same name (this one takes the next free name).
+    let owner = |name: &str| {
+        projects::list()
+            .into_iter()
+            .find(|p| p.sessions.iter().any(|s| s.name == name))
+            .map(|p| p.root)
+    };
+    let mut name = base.clone();
+    let mut n = 1;
+    while session::exists(&name) {
+        if owner(&name).is_none_or(|root| root == settings.paths.root) {
+            return Err(Error::Setup {
+                message: format!(
+                    "a detached run of this project is already running in tmux session {name}"
+                ),
+                hint: format!(
+                    "watch it with `autodev attach {name}`, or stop it with `autodev stop {name}`"
+                ),
+            });
+        }
+        n += 1;
+        name = format!("{base}-{n}");
     }
     // A foreground run holds the lock: say so now, before any session exists. (No run of ours
     // exists yet to be in the way of this brief look.)

@@ -331,3 +331,55 @@ fn a_run_with_nothing_to_do_is_no_failure() {
     assert!(run.stdout.contains("finished at once"), "{}", run.stdout);
     assert!(!tmux.has("autodev-demo"));
 }
+
+#[test]
+fn two_projects_run_side_by_side_even_with_the_same_name() {
+    let tmux = Tmux::new();
+    let one = repo("write hello.txt hello\nsleep 2\ncat codex-exec-json-success.jsonl\n");
+    let two = repo("write hello.txt hello\nsleep 2\ncat codex-exec-json-success.jsonl\n");
+    assert_eq!(tmux.autodev(&one, &["run", "--detach"]).code, 0);
+    let second = tmux.autodev(&two, &["run", "--detach"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stdout.contains("tmux session autodev-demo-2"),
+        "{}",
+        second.stdout
+    );
+    assert!(tmux.has("autodev-demo") && tmux.has("autodev-demo-2"));
+    for repo in [&one, &two] {
+        wait_until("both tasks", Duration::from_secs(30), || {
+            repo.read("task.json").contains("\"passes\": true")
+        });
+    }
+    let list = listed(&tmux, &one);
+    assert_eq!(list["sessions"].as_array().map(Vec::len), Some(2), "{list}");
+}
+
+#[test]
+fn attach_names_the_known_sessions_and_says_when_a_run_has_ended() {
+    let tmux = Tmux::new();
+    let repo = repo("write hello.txt hello\ncat codex-exec-json-success.jsonl\n");
+    let none = tmux.autodev(&repo, &["attach", "autodev-demo"]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr
+            .contains("none: start one with `autodev run --detach`"),
+        "{}",
+        none.stderr
+    );
+    assert_eq!(tmux.autodev(&repo, &["run", "--detach"]).code, 0);
+    wait_until("the run to end", Duration::from_secs(30), || {
+        !tmux.has("autodev-demo")
+    });
+    let ended = tmux.autodev(&repo, &["attach", "autodev-demo"]);
+    assert_eq!(ended.code, 1);
+    assert!(ended.stderr.contains("has ended"), "{}", ended.stderr);
+    let wrong = tmux.autodev(&repo, &["attach", "autodev"]);
+    assert!(
+        wrong
+            .stderr
+            .contains("the sessions autodev started: autodev-demo"),
+        "{}",
+        wrong.stderr
+    );
+}
