@@ -253,13 +253,16 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
         Box::new(LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?),
         Box::new(ProgressSink::new(paths.progress.clone())),
         Box::new(ExperimentsSink::new(paths.experiments_log())),
-        Box::new(StatusWriter::new(
-            paths.runtime_status(),
-            TaskStore::new(paths),
-            queue
-                .project_name(&settings.config.project.name)
-                .to_string(),
-            options.backend.as_str().to_string(),
-        )),
+        Box::new(
+            StatusWriter::new(
+                paths.runtime_status(),
+                TaskStore::new(paths),
+                queue
+                    .project_name(&settings.config.project.name)
+                    .to_string(),
+                options.backend.as_str().to_string(),
+            )
+            .with_dashboard(paths.log_dir.join("dashboard.html")),
+        ),
     ])
 }

@@ -53,6 +53,13 @@ pub struct StatusWriter {
     backend: String,
     run: RunState,
     events: Vec<StatusEvent>,
+    /// `logs/dashboard.html`, rendered from the same snapshot (see [`super::dashboard`]).
+    dashboard: Option<PathBuf>,
+    /// The run's experiment measurements, for the dashboard's chart.
+    records: Vec<crate::experiment::Record>,
+    /// When the dashboard was last written: it is rewritten at most once a second, and always
+    /// when a task or the run ends.
+    dashboard_at: Option<std::time::Instant>,
 }
 
 impl StatusWriter {
@@ -70,7 +77,16 @@ impl StatusWriter {
                 ..RunState::default()
             },
             events: previous.events,
+            dashboard: None,
+            records: Vec::new(),
+            dashboard_at: None,
         }
+    }
+
+    /// Also keeps `path` (`logs/dashboard.html`) up to date.
+    pub fn with_dashboard(mut self, path: PathBuf) -> Self {
+        self.dashboard = Some(path);
+        self
     }
 
     fn set(&mut self, status: &str, message: String) {
@@ -260,7 +276,17 @@ impl StatusWriter {
                 );
                 self.push("blocked", Some(task), reason.clone());
             }
-            Event::Experiment { task, progress, .. } => {
+            Event::Experiment {
+                task,
+                progress,
+                record,
+            } => {
+                self.records.push((**record).clone());
+                let drop = self
+                    .records
+                    .len()
+                    .saturating_sub(super::dashboard::CHART_POINTS);
+                self.records.drain(..drop);
                 let p = progress;
                 let run = &mut self.run;
                 run.execution_mode = "experiment".into();
@@ -296,7 +322,9 @@ impl StatusWriter {
         }
     }
 
-    fn write(&mut self) -> io::Result<()> {
+    /// Writes the status file, and the dashboard when it is due (`force`: a task or the run
+    /// ended, or an experiment measured).
+    fn write(&mut self, force: bool) -> io::Result<()> {
         self.run.updated_at = utc_now();
         // Counts and rows follow task.json, read again only when it changed; a queue that cannot
         // be read right now (mid-edit by a person) leaves the rows empty rather than failing.
@@ -318,7 +346,26 @@ impl StatusWriter {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        durable::write_atomic_unsynced(&self.path, text.as_bytes())
+        durable::write_atomic_unsynced(&self.path, text.as_bytes())?;
+        self.write_dashboard(&snapshot, force)
+    }
+
+    fn write_dashboard(&mut self, snapshot: &Snapshot, force: bool) -> io::Result<()> {
+        let Some(path) = &self.dashboard else {
+            return Ok(());
+        };
+        let due = force
+            || self
+                .dashboard_at
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+        if !due {
+            return Ok(());
+        }
+        let live = self.run.finished_at.is_empty();
+        let page = super::dashboard::render(snapshot, &self.records, live, &utc_now());
+        durable::write_atomic_unsynced(path, page.as_bytes())?;
+        self.dashboard_at = Some(std::time::Instant::now());
+        Ok(())
     }
 }
 
@@ -336,6 +383,13 @@ impl Sink for StatusWriter {
         ) {
             return Ok(());
         }
-        self.write()
+        let force = matches!(
+            event,
+            Event::TaskCompleted { .. }
+                | Event::TaskBlocked { .. }
+                | Event::RunFinished { .. }
+                | Event::Experiment { .. }
+        );
+        self.write(force)
     }
 }
