@@ -16,6 +16,7 @@ pub mod durable;
 pub mod error;
 pub mod exec;
 pub mod experiment;
+pub mod fake_agent;
 pub mod gate;
 pub mod git;
 pub mod plan;

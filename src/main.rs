@@ -14,11 +14,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let mut raw = std::env::args_os();
-    if raw
-        .nth(1)
-        .is_some_and(|a| a == autodev::exec::keeper::SUBCOMMAND)
-    {
-        autodev::exec::keeper::main(raw.collect());
+    // The hidden helpers: the keeper of supervised children, the scripted stand-in agent.
+    match raw.nth(1) {
+        Some(a) if a == autodev::exec::keeper::SUBCOMMAND => {
+            autodev::exec::keeper::main(raw.collect())
+        }
+        Some(a) if a == autodev::fake_agent::SUBCOMMAND => autodev::fake_agent::main(raw.collect()),
+        _ => {}
     }
     autodev::exec::enable_keeper();
     // `autodev run` must never die of SIGINT, SIGTERM or SIGHUP, even in its first moments:

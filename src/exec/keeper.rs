@@ -11,7 +11,8 @@
 //!
 //! The keeper blocks the signals it waits for and takes them with `sigwait`; a group-wide
 //! SIGTERM from autodev's own graceful stop reaches the program while the keeper stays to report
-//! how it ended. The program starts with an empty signal mask and default dispositions.
+//! how it ended. The program starts with an empty signal mask (set between fork and exec: the
+//! mask would otherwise be inherited) and SIGPIPE at its default.
 
 use std::ffi::OsString;
 use std::process::{Child, Command};
@@ -56,7 +57,20 @@ pub fn main(args: Vec<OsString>) -> ! {
     if parent.is_some_and(|p| getppid() != Pid::from_raw(p)) {
         std::process::exit(137);
     }
-    let child = match Command::new(&program).args(args).spawn() {
+    let mut command = Command::new(&program);
+    command.args(args);
+    // The program starts as a program normally does: nothing blocked (the keeper's own mask is
+    // inherited through exec otherwise) and SIGPIPE at its default.
+    // SAFETY: sigprocmask and signal are async-signal-safe, as pre_exec requires.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)?;
+            Ok(())
+        });
+    }
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             eprintln!(

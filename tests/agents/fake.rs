@@ -1,13 +1,11 @@
-//! The scripted fake agent (`tests/fake-agent/fake-agent`), installed under the names of the
-//! real CLIs in a private bin directory, with its own state directory.
+//! The scripted fake agent (`autodev __fake-agent`), installed under the names of the real
+//! CLIs in a private bin directory, with its own state directory.
 
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use autodev::exec::{self, Cancel, Ignore, Limits, Observer, Outcome, Spec, Tee};
 
-pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
 pub const NAMES: [&str; 5] = ["claude", "codex", "gemini", "opencode", "my-agent"];
 
 pub struct Fake {
@@ -24,7 +22,7 @@ impl Fake {
             work: tempfile::tempdir().expect("work dir"),
         };
         for name in NAMES {
-            symlink(SCRIPT, fake.bin.path().join(name)).expect("link fake agent");
+            crate::common::install_fake(fake.bin.path(), name);
         }
         fake
     }

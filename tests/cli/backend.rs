@@ -1,11 +1,7 @@
 //! `autodev backend`: preflight of the agent CLI and a preview of the commands, with the fake
 //! agent standing in for the real CLI.
 
-use std::os::unix::fs::symlink;
-
 use crate::harness::Project;
-
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
 
 /// A project whose PATH holds a fake `gemini` and the system tools, nothing else.
 fn project_with_fake_gemini() -> (Project, String) {
@@ -13,7 +9,7 @@ fn project_with_fake_gemini() -> (Project, String) {
     project.write("autodev.toml", "[backend]\ndefault = \"gemini\"\n");
     let bin = project.file("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
-    symlink(FAKE, bin.join("gemini")).expect("link fake");
+    crate::common::install_fake(&bin, "gemini");
     let path = format!("{}:/usr/bin:/bin", bin.display());
     (project, path)
 }

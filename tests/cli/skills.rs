@@ -6,8 +6,6 @@ use std::path::Path;
 
 use crate::harness::Project;
 
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
-
 const TOOLS: [(&str, &str, &str); 4] = [
     ("claude", ".claude", "CLAUDE.md"),
     ("codex", ".codex", "AGENTS.md"),
@@ -348,8 +346,8 @@ fn install_skills_drives_the_claude_and_gemini_clis() {
     let state = outside.path().join("state");
     fs::create_dir_all(&bin).expect("bin");
     fs::create_dir_all(&state).expect("state");
-    std::os::unix::fs::symlink(FAKE, bin.join("claude")).expect("claude");
-    std::os::unix::fs::symlink(FAKE, bin.join("gemini")).expect("gemini");
+    crate::common::install_fake(&bin, "claude");
+    crate::common::install_fake(&bin, "gemini");
     let path = format!(
         "{}:{}",
         bin.display(),

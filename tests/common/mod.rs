@@ -5,6 +5,19 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Installs the scripted stand-in agent (`autodev __fake-agent`, the same one `autodev demo`
+/// runs) in `bin` under the name of the CLI it stands in for.
+pub fn install_fake(bin: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = bin.join(name);
+    let shim = format!(
+        "#!/bin/sh\nexec '{}' __fake-agent {name} \"$@\"\n",
+        env!("CARGO_BIN_EXE_autodev")
+    );
+    std::fs::write(&path, shim).expect("fake agent");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 /// The result of one run of the binary.
 pub struct Run {
     pub code: i32,

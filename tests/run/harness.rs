@@ -2,7 +2,6 @@
 //! `autodev run` in it.
 
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -10,7 +9,6 @@ pub use crate::common::Run;
 use crate::common::git;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_autodev");
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent/fake-agent");
 pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clis");
 
 pub struct Repo {
@@ -30,7 +28,7 @@ impl Repo {
         let bin = outside.path().join("bin");
         fs::create_dir_all(&state).expect("state");
         fs::create_dir_all(&bin).expect("bin");
-        symlink(FAKE, bin.join("codex")).expect("link");
+        crate::common::install_fake(&bin, "codex");
         let repo = Repo {
             dir,
             state,

@@ -72,13 +72,22 @@ fn a_canned_run_journals_every_step_in_order() {
 fn a_run_leaves_a_dashboard_derived_from_the_same_events() {
     let repo = Repo::new(TASKS, "");
     repo.sample("codex-exec-json-success.jsonl");
-    repo.script(0, "write hello.txt hello\ncat codex-exec-json-success.jsonl\n");
+    repo.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let page = repo.read("logs/dashboard.html");
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
     assert!(page.contains("<td class=\"id\">T1</td>"), "{page}");
     assert!(page.contains(">COMPLETED</span>"), "{page}");
-    assert!(page.contains("20697 in / 50 out"), "the run's tokens: {page}");
-    assert!(!page.contains("http-equiv=\"refresh\""), "a finished run's page stays still");
+    assert!(
+        page.contains("20697 in / 50 out"),
+        "the run's tokens: {page}"
+    );
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "a finished run's page stays still"
+    );
 }

@@ -363,3 +363,26 @@ fn a_sigterm_at_once_still_exits_130() {
     }
     no_leftovers(&repo);
 }
+
+#[test]
+fn the_agent_starts_with_no_signal_blocked() {
+    let repo = project(|_| {
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt"}]}"#
+            .into()
+    });
+    repo.script(0, "hang\n");
+    let child = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    let agent = pid(&repo, "call-1.pid");
+    let status = std::fs::read_to_string(format!("/proc/{agent}/status")).unwrap_or_default();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(str::trim)
+        .unwrap_or("?")
+        .to_string();
+    kill9(child);
+    gone(&[agent]);
+    // Otherwise a graceful stop (SIGTERM to the group) would not reach it.
+    assert_eq!(blocked, "0000000000000000");
+}
