@@ -7,6 +7,7 @@
 mod backend;
 mod completions;
 mod config;
+mod demo;
 mod init;
 mod install_skills;
 mod plan;
@@ -95,6 +96,8 @@ pub enum Command {
     Stop(sessions::StopArgs),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::Args),
+    /// See the whole loop on a small example project, offline, with a scripted stand-in agent
+    Demo(demo::Args),
 }
 
 /// What every command gets: styling, the working directory, and how to load settings.
@@ -176,6 +179,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
         Some(Command::Skills(args)) => skills::run(&context, args),
         Some(Command::Completions(args)) => completions::run(&context, args),
+        Some(Command::Demo(args)) => demo::run(&context, args),
         Some(Command::List(args)) => sessions::list(&context, args),
         Some(Command::Attach(args)) => sessions::attach(&context, args),
         Some(Command::Stop(args)) => sessions::stop(&context, args),

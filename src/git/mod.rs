@@ -383,6 +383,50 @@ pub fn clean_commit_leftovers(dir: &Path) {
     }
 }
 
+/// The environment that makes git independent of this user's configuration: no global or
+/// system config (hooks, signing, templates), and a fixed identity. For `autodev demo`.
+pub fn hermetic_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_AUTHOR_NAME", "autodev demo"),
+        ("GIT_AUTHOR_EMAIL", "demo@autodev.invalid"),
+        ("GIT_COMMITTER_NAME", "autodev demo"),
+        ("GIT_COMMITTER_EMAIL", "demo@autodev.invalid"),
+    ]
+}
+
+/// Makes `dir` a git repository with everything in it as the first commit, with `env`.
+pub async fn init_repo(
+    dir: &Path,
+    message: &str,
+    env: &[(&str, &str)],
+) -> std::result::Result<(), String> {
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec!["commit", "-q", "-m", message],
+    ] {
+        let mut spec = Spec::new("git", dir);
+        spec.args = args.iter().map(|a| a.to_string()).collect();
+        spec.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        finish(exec::quick(&spec, GIT_TIMEOUT).await)?;
+    }
+    Ok(())
+}
+
+/// The subjects of the newest `count` commits of `dir`, newest first.
+pub async fn subjects(dir: &Path, count: usize) -> Vec<String> {
+    let limit = format!("-n{count}");
+    git(dir, &["log", &limit, "--format=%s"])
+        .await
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// The first characters of a commit id, as people read it.
 pub fn short_sha(sha: &str) -> &str {
     &sha[..sha.len().min(10)]

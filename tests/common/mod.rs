@@ -18,6 +18,22 @@ pub fn install_fake(bin: &Path, name: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
+/// A folder holding links to exactly these programs (found on this PATH), to be a whole PATH:
+/// proof that nothing else is needed.
+pub fn path_of_only(dir: &Path, tools: &[&str]) -> std::path::PathBuf {
+    let bin = dir.join("only-bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .expect("which");
+        let real = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        std::os::unix::fs::symlink(real, bin.join(tool)).expect("link");
+    }
+    bin
+}
+
 /// The result of one run of the binary.
 pub struct Run {
     pub code: i32,

@@ -288,16 +288,7 @@ fn without_tmux_detached_commands_say_how_to_install_it() {
     let tmux = Tmux::new();
     let repo = repo("exit 0\n");
     // A PATH with git and sh but no tmux.
-    let bin = tmux.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    for tool in ["git", "sh"] {
-        let path = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .expect("which");
-        let real = String::from_utf8_lossy(&path.stdout).trim().to_string();
-        std::os::unix::fs::symlink(real, bin.join(tool)).expect("link");
-    }
+    let bin = crate::common::path_of_only(tmux.dir.path(), &["git", "sh"]);
     for args in [
         &["run", "--detach"][..],
         &["list"],

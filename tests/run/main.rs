@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod demo;
 mod detach;
 mod experiments;
 mod faults;
