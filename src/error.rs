@@ -17,6 +17,8 @@ pub enum Exit {
     Failure,
     /// 2: the queue finished with blocked tasks remaining (clap usage errors also exit 2).
     Blocked,
+    /// 3: `run` stopped at its budget (`--max-cost`, `--max-tokens`), tasks left pending.
+    Budget,
     /// 130: interrupted by a signal.
     Interrupted,
 }
@@ -27,6 +29,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Blocked => 2,
+            Exit::Budget => 3,
             Exit::Interrupted => 130,
         }
     }

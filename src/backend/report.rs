@@ -38,6 +38,10 @@ pub enum Outcome {
     /// The account behind the credentials has no quota or credit left: nothing will work until
     /// a person acts (unlike a rate limit, waiting does not help).
     QuotaExhausted,
+    /// Not called: the run's budget is spent (or the next call would likely pass it).
+    OverBudget,
+    /// Not called: the task's own budget (`max_cost_usd` on the task) is spent.
+    OverTaskBudget,
 }
 
 impl Outcome {
@@ -57,6 +61,8 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::NotInstalled => "not_installed",
             Outcome::QuotaExhausted => "quota_exhausted",
+            Outcome::OverBudget => "over_budget",
+            Outcome::OverTaskBudget => "over_task_budget",
         }
     }
 
@@ -76,6 +82,8 @@ impl Outcome {
             Outcome::Interrupted => "was interrupted",
             Outcome::NotInstalled => "is not installed",
             Outcome::QuotaExhausted => "found its account out of quota or credit",
+            Outcome::OverBudget => "was not called: the run's budget is spent",
+            Outcome::OverTaskBudget => "was not called: the task's budget is spent",
         }
     }
 

@@ -36,6 +36,17 @@ pub struct Args {
     /// Print nothing while running (everything still goes to the logs)
     #[arg(long, short)]
     quiet: bool,
+    /// Stop before spending more than this, in USD, over every agent call (default:
+    /// run.max_cost_usd; 0: no cap)
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    max_cost: Option<f64>,
+    /// Stop before using more tokens (input + output) than this (default: run.max_tokens)
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Run even when the backend reports nothing a --max-cost or --max-tokens cap could be
+    /// enforced with
+    #[arg(long)]
+    force: bool,
     /// Start the run in a tmux session of its own and return at once (see `autodev list`,
     /// `attach`, `stop`)
     #[arg(long, conflicts_with = "dry_run")]
@@ -54,6 +65,9 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         backend: args.backend.unwrap_or(config.backend.default),
         dry_run: args.dry_run,
         console: !args.quiet,
+        max_cost_usd: Some(args.max_cost.unwrap_or(config.run.max_cost_usd)).filter(|c| *c > 0.0),
+        max_tokens: Some(args.max_tokens.unwrap_or(config.run.max_tokens)).filter(|t| *t > 0),
+        force: args.force,
     };
     if args.detach {
         return detach(context, &settings);
@@ -69,6 +83,14 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         remember(context, &settings, None);
     }
     runner::run(&settings, &options, sinks)
+}
+
+/// A dollar amount on the command line: a finite number from 0 to 1,000,000.
+fn parse_usd(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=1_000_000.0).contains(&v) => Ok(v),
+        _ => Err("expected an amount in USD from 0 to 1000000, such as 5 or 2.50".into()),
+    }
 }
 
 /// The project's name, as `status` shows it.
@@ -191,6 +213,7 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
                             RunEnd::Blocked => 2,
                             RunEnd::Interrupted => 130,
                             RunEnd::EnvError => 1,
+                            RunEnd::Budget => 3,
                         })
                     }
                     _ => None,

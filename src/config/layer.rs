@@ -553,8 +553,10 @@ fn out_of_range(config: &Config) -> Option<(String, String)> {
                 MAX_SECONDS,
                 "a number of seconds from 0 to 31536000 (a year)",
             )
+        } else if key.ends_with("max_tokens") {
+            (1e12, "a whole number of tokens from 0 to 1000000000000")
         } else {
-            (MAX_COUNT, "a whole number from 0 to 1000000")
+            (MAX_COUNT, "a number from 0 to 1000000")
         };
         if !value.is_finite() || !(0.0..=max).contains(&value) {
             found = Some((key.to_string(), format!("must be {what}; got {shown}")));

@@ -25,6 +25,41 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerSection,
     pub git: GitSection,
     pub detach: DetachSection,
+    /// What tokens cost, to estimate the cost of CLIs that report tokens but no cost.
+    pub pricing: PricingSection,
+}
+
+/// USD per million tokens: `input_per_million` / `output_per_million` for any model, and
+/// `models."<model>" = { input = …, output = … }` for the model a backend is configured with.
+/// All 0 (the default): no estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PricingSection {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
+    pub models: BTreeMap<String, Price>,
+}
+
+/// What a model costs, in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl PricingSection {
+    /// The price of `model` (a configured model name; empty when none is set), if one is known.
+    pub fn price_of(&self, model: &str) -> Option<Price> {
+        if let Some(price) = self.models.get(model) {
+            return Some(*price);
+        }
+        let price = Price {
+            input: self.input_per_million,
+            output: self.output_per_million,
+        };
+        (price.input > 0.0 || price.output > 0.0).then_some(price)
+    }
 }
 
 impl Config {
@@ -423,6 +458,10 @@ pub struct RunSection {
     pub reset_tasks_on_start: bool,
     /// Seconds to pause between attempts and tasks.
     pub delay_between_tasks: f64,
+    /// The most the run may spend, in USD, over every agent call (0: no cap).
+    pub max_cost_usd: f64,
+    /// The most tokens (input + output) the run may use (0: no cap).
+    pub max_tokens: u64,
     pub root_mode: RootModeSettings,
 }
 
@@ -436,6 +475,8 @@ impl Default for RunSection {
             keep_attempt_logs: true,
             reset_tasks_on_start: false,
             delay_between_tasks: 2.0,
+            max_cost_usd: 0.0,
+            max_tokens: 0,
             root_mode: RootModeSettings::default(),
         }
     }

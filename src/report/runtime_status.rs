@@ -131,6 +131,8 @@ pub struct RunState {
     /// The backend the run used.
     #[serde(deserialize_with = "lenient_text")]
     pub backend: String,
+    /// Some of the cost is estimated from `[pricing]` (the CLI reported tokens only).
+    pub cost_estimated: bool,
 }
 
 impl Default for RunState {
@@ -174,6 +176,7 @@ impl Default for RunState {
             tokens_reported: false,
             cost_usd: None,
             backend: String::new(),
+            cost_estimated: false,
         }
     }
 }

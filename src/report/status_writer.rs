@@ -19,7 +19,7 @@ fn status_class(status: &str) -> &'static str {
     match status {
         "starting" | "running" | "validating" => "running",
         "retry_wait" | "waiting" => "waiting",
-        "retry" | "interrupted" => "warning",
+        "retry" | "interrupted" | "budget_stopped" => "warning",
         "completed" => "completed",
         "blocked" | "env_error" | "failed" => "blocked",
         "pending" => "pending",
@@ -212,8 +212,12 @@ impl StatusWriter {
                 self.set("running", format!("{} finished its turn", task.id));
             }
             Event::Spent {
-                tokens, cost_usd, ..
+                tokens,
+                cost_usd,
+                estimated,
+                ..
             } => {
+                self.run.cost_estimated |= *estimated;
                 if let Some(u) = tokens {
                     self.run.tokens_reported = true;
                     self.run.tokens_input += u.input;

@@ -143,6 +143,10 @@ impl Runner<'_> {
         tee: &mut Tee,
         beat: Option<Beat<'_>>,
     ) -> std::result::Result<(AgentReport, Option<std::io::Error>), exec::SpawnError> {
+        // The budget is judged before every call; a call it forbids is not made.
+        if let Some(refused) = self.budget_gate() {
+            return Ok((refused, None));
+        }
         let settings = self.settings;
         let config = &settings.config;
         let every = Duration::from_secs(config.run.heartbeat_interval.max(1));

@@ -64,6 +64,9 @@ impl Runner<'_> {
             log_dir: &paths.log_dir,
             label: "replan",
         };
+        if let Some(refused) = self.budget_gate() {
+            return Ok(Next::Stop(Some((RunEnd::Budget, refused.detail))));
+        }
         let answer = match oneshot::ask(&call, &prompt, &self.cancel, None).await {
             Ok(answer) => {
                 self.spend("replan", answer.usage, answer.cost_usd);

@@ -36,6 +36,8 @@ pub enum RunEnd {
     Interrupted,
     /// The environment is broken (credentials, a missing CLI, unwritable logs).
     EnvError,
+    /// The budget is spent (`--max-cost`, `--max-tokens`); tasks stay pending.
+    Budget,
 }
 
 impl RunEnd {
@@ -46,6 +48,7 @@ impl RunEnd {
             RunEnd::Blocked => "blocked",
             RunEnd::Interrupted => "interrupted",
             RunEnd::EnvError => "env_error",
+            RunEnd::Budget => "budget_stopped",
         }
     }
 }
@@ -232,8 +235,11 @@ pub enum Event {
         purpose: String,
         /// `None`: the CLI reported no tokens.
         tokens: Option<Usage>,
-        /// `None`: the CLI reported no cost.
+        /// `None`: the CLI reported no cost (and no price was configured to estimate it).
         cost_usd: Option<f64>,
+        /// The cost is an estimate from `[pricing]`, not the CLI's own figure.
+        #[serde(default)]
+        estimated: bool,
     },
     #[serde(rename = "run_ended")]
     RunFinished {

@@ -357,6 +357,12 @@ impl Runner<'_> {
                 }
                 return Ok(Step::End(TaskEnd::Interrupted));
             }
+            Next::StopBudget => return Ok(Step::End(TaskEnd::Budget(report.detail))),
+            Next::BlockBudget => {
+                let task = lab.task.clone();
+                let reason = format!("Stopped by {}", report.detail);
+                return self.block(&task, reason).map(Step::End);
+            }
             Next::Wait | Next::Judge { .. } => {}
         }
         let waiting = next == Next::Wait;

@@ -10,6 +10,7 @@
 
 mod agent;
 mod breaker;
+mod budget;
 mod epoch;
 pub mod event;
 mod experiment;
@@ -55,6 +56,11 @@ pub struct Options {
     pub dry_run: bool,
     /// Print the narrative on stderr (and the agent's output on stdout).
     pub console: bool,
+    /// The run's budget: USD and tokens over every agent call (`None`: no cap).
+    pub max_cost_usd: Option<f64>,
+    pub max_tokens: Option<u64>,
+    /// Run even when the backend reports nothing a cap could be enforced with.
+    pub force: bool,
 }
 
 /// How one task ended.
@@ -64,6 +70,8 @@ enum TaskEnd {
     /// Stop the run: the environment is broken.
     Halt(String),
     Interrupted,
+    /// Stop the run: its budget is spent (the task stays pending).
+    Budget(String),
 }
 
 /// The sinks, fed in order. A sink that fails is dropped and its error kept: the attempt that
@@ -173,6 +181,13 @@ struct Runner<'a> {
     cost_usd: Option<f64>,
     /// The tasks this run blocked, with their reasons.
     blocked_now: Vec<event::BlockedTask>,
+    /// What the run has spent, for its budget; whether the 80% warning was given.
+    spent: budget::Spent,
+    budget_warned: bool,
+    /// Whether any cost so far is an estimate from `[pricing]`.
+    cost_estimated: bool,
+    /// The task being worked and its own budget: its cap and the run's spend when it began.
+    task_budget: Option<(f64, budget::Spent)>,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -221,6 +236,10 @@ async fn run_async(
         tokens: None,
         cost_usd: None,
         blocked_now: Vec::new(),
+        spent: budget::Spent::default(),
+        budget_warned: false,
+        cost_estimated: false,
+        task_budget: None,
     };
     runner.go().await
 }
@@ -267,6 +286,9 @@ impl Runner<'_> {
             }
             return Ok(self.finish(RunEnd::EnvError, message, (0, 0)).await);
         }
+        if let Err(why) = self.budget_enforceable() {
+            return Ok(self.finish(RunEnd::EnvError, why, (0, 0)).await);
+        }
         self.write_brief(&prompt::idle_brief(paths))?;
         durable::clean_stale_temps(&[&paths.code_dir, &paths.log_dir]);
         crate::git::clean_commit_leftovers(&paths.code_dir);
@@ -285,6 +307,11 @@ impl Runner<'_> {
                 TaskEnd::Interrupted => {
                     let (end, why) = interrupted();
                     return Ok(self.finish(end, why, (attempted, completed)).await);
+                }
+                TaskEnd::Budget(why) => {
+                    return Ok(self
+                        .finish(RunEnd::Budget, why, (attempted, completed))
+                        .await);
                 }
             }
         }
@@ -388,6 +415,10 @@ impl Runner<'_> {
                     return Ok((attempted, completed, Some((RunEnd::EnvError, why))));
                 }
                 TaskEnd::Interrupted => return Ok((attempted, completed, Some(interrupted()))),
+                TaskEnd::Budget(why) => {
+                    // The task was not worked: it stays pending and is not counted.
+                    return Ok((attempted - 1, completed, Some((RunEnd::Budget, why))));
+                }
             }
         }
         Ok((attempted, completed, None))
@@ -436,6 +467,7 @@ impl Runner<'_> {
             RunEnd::Blocked => Exit::Blocked,
             RunEnd::Interrupted => Exit::Interrupted,
             RunEnd::EnvError => Exit::Failure,
+            RunEnd::Budget => Exit::Budget,
         }
     }
 
@@ -530,24 +562,140 @@ impl Runner<'_> {
         Ok(TaskEnd::Blocked)
     }
 
-    /// Adds what an agent call cost to the run's totals, and tells it.
+    /// Adds what an agent call cost to the run's totals, and tells it. A CLI that reports tokens
+    /// but no cost gets an estimate from `[pricing]`, marked as such.
     fn spend(&mut self, purpose: &str, tokens: crate::backend::Usage, cost_usd: Option<f64>) {
         let tokens = tokens.reported();
+        let price = self.price();
+        let (cost_usd, estimated) = match (cost_usd, tokens, price) {
+            (Some(c), _, _) => (Some(c), false),
+            (None, Some(t), Some(p)) => (
+                Some(
+                    (t.input + t.cache_write) as f64 * p.input / 1e6
+                        + t.output as f64 * p.output / 1e6,
+                ),
+                true,
+            ),
+            _ => (None, false),
+        };
         if let Some(t) = tokens {
             self.tokens.get_or_insert_with(Default::default).add(t);
+            self.spent.tokens += t.input + t.output;
+            self.spent.token_calls += 1;
         }
         if let Some(c) = cost_usd {
             *self.cost_usd.get_or_insert(0.0) += c;
+            self.spent.cost += c;
+            self.spent.costed_calls += 1;
         }
+        self.cost_estimated |= estimated;
         self.sinks.emit(Event::Spent {
             purpose: purpose.to_string(),
             tokens,
             cost_usd,
+            estimated,
         });
+    }
+
+    /// The price of the backend's configured model, when `[pricing]` knows one.
+    fn price(&self) -> Option<crate::config::model::Price> {
+        let b = &self.settings.config.backend;
+        let model = match self.options.backend {
+            BackendName::Claude => b.claude.model.as_str(),
+            BackendName::Codex => b.codex.model.as_str(),
+            BackendName::Gemini => b.gemini.model.as_str(),
+            BackendName::Opencode => b.opencode.model.as_str(),
+            BackendName::Command => "",
+        };
+        self.settings.config.pricing.price_of(model)
+    }
+
+    /// Whether the next agent call may be made: the run's budget, then the task's. The
+    /// report to use instead of the call when it may not.
+    fn budget_gate(&mut self) -> Option<crate::backend::AgentReport> {
+        use crate::backend::{AgentReport, Outcome};
+        let caps = budget::Caps {
+            cost: self.options.max_cost_usd,
+            tokens: self.options.max_tokens,
+        };
+        let verdict = budget::check(caps, self.spent, self.budget_warned);
+        if let Some(text) = verdict.warn {
+            self.budget_warned = true;
+            self.sinks.note(Level::Warn, text);
+        }
+        if let Some(why) = verdict.stop {
+            return Some(AgentReport::bare(
+                Outcome::OverBudget,
+                format!("stopped: {why}"),
+                crate::exec::Exit::Code(0),
+                None,
+            ));
+        }
+        let (cap, start) = self.task_budget?;
+        let mine = budget::Spent {
+            cost: self.spent.cost - start.cost,
+            tokens: self.spent.tokens - start.tokens,
+            costed_calls: self.spent.costed_calls - start.costed_calls,
+            token_calls: self.spent.token_calls - start.token_calls,
+        };
+        let task_caps = budget::Caps {
+            cost: Some(cap),
+            tokens: None,
+        };
+        budget::check(task_caps, mine, true).stop.map(|why| {
+            AgentReport::bare(
+                Outcome::OverTaskBudget,
+                format!("the task's {why}"),
+                crate::exec::Exit::Code(0),
+                None,
+            )
+        })
+    }
+
+    /// Whether the caps in force can be enforced with what the backend reports; the refusal
+    /// when not (unless `--force`).
+    fn budget_enforceable(&mut self) -> std::result::Result<(), String> {
+        let backend = self.options.backend;
+        let reports_cost = matches!(backend, BackendName::Claude | BackendName::Opencode);
+        let reports_tokens = backend != BackendName::Command;
+        let mut problems = Vec::new();
+        if self.options.max_cost_usd.is_some() && !reports_cost && self.price().is_none() {
+            problems.push(format!(
+                "{} reports no cost, so a cost cap cannot be enforced (set [pricing] to estimate it from tokens{})",
+                backend.as_str(),
+                if reports_tokens { "" } else { ", though this backend reports no tokens either" }
+            ));
+        }
+        if self.options.max_tokens.is_some() && !reports_tokens {
+            problems.push(format!(
+                "{} reports no tokens, so a token cap cannot be enforced",
+                backend.as_str()
+            ));
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let text = problems.join("; ");
+        if self.options.force {
+            self.sinks
+                .note(Level::Warn, format!("{text}; running anyway (--force)"));
+            Ok(())
+        } else {
+            Err(format!(
+                "{text}\nhint: pass --force to run without the cap being enforced"
+            ))
+        }
     }
 
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
     async fn work(&mut self, task: Task) -> Result<TaskEnd> {
+        // A task's own budget: `max_cost_usd` on it.
+        self.task_budget = task
+            .extra
+            .get("max_cost_usd")
+            .and_then(serde_json::Value::as_f64)
+            .filter(|c| *c > 0.0)
+            .map(|cap| (cap, self.spent));
         if matches!(
             task.execution,
             crate::task::contract::Execution::Iterative(_)
@@ -623,6 +771,11 @@ impl Runner<'_> {
                         },
                     )?;
                     return Ok(TaskEnd::Interrupted);
+                }
+                policy::Next::StopBudget => return Ok(TaskEnd::Budget(report.detail)),
+                policy::Next::BlockBudget => {
+                    let reason = format!("Stopped by {}", report.detail);
+                    return self.block(&task, reason);
                 }
                 policy::Next::Judge { checks } => checks,
             };

@@ -15,6 +15,10 @@ pub(super) enum Next {
     Wait,
     /// A signal stopped the turn: record it, leave the task pending.
     Interrupted,
+    /// The run's budget is spent: stop the run, the task stays pending, no attempt counted.
+    StopBudget,
+    /// The task's own budget is spent: block that task.
+    BlockBudget,
     /// Judge what the turn left (the gate, or the experiment's measurement); `Ok` alone is
     /// worth running checks on, any other outcome is a failed attempt as it stands.
     Judge { checks: bool },
@@ -28,6 +32,8 @@ pub(super) fn after_agent(outcome: Outcome, log_failed: bool) -> Next {
     }
     match outcome {
         Outcome::Interrupted => Next::Interrupted,
+        Outcome::OverBudget => Next::StopBudget,
+        Outcome::OverTaskBudget => Next::BlockBudget,
         Outcome::Auth
         | Outcome::NotInstalled
         | Outcome::Misconfigured
@@ -56,6 +62,8 @@ mod tests {
             (Outcome::Overloaded, Next::Wait),
             (Outcome::NetworkDown, Next::Wait),
             (Outcome::Interrupted, Next::Interrupted),
+            (Outcome::OverBudget, Next::StopBudget),
+            (Outcome::OverTaskBudget, Next::BlockBudget),
             (Outcome::PermissionDenied, Next::Judge { checks: false }),
             (Outcome::MaxTurns, Next::Judge { checks: false }),
             (Outcome::Crashed, Next::Judge { checks: false }),
