@@ -22,7 +22,7 @@ mod preflight;
 mod report;
 
 pub use preflight::{Preflight, find_program, fix_hint, install_hint, preflight};
-pub use report::{AgentReport, Finished, Outcome, Usage, clip};
+pub use report::{AgentReport, Finished, Outcome, Usage, clip, last_line};
 
 use std::path::{Path, PathBuf};
 

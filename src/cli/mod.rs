@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod init;
 mod install_skills;
+mod notify;
 mod plan;
 mod run;
 mod sessions;
@@ -94,6 +95,8 @@ pub enum Command {
     Attach(sessions::AttachArgs),
     /// Stop a detached run gracefully (it records the interruption), or every one with --all
     Stop(sessions::StopArgs),
+    /// Check the notification channels ([notify]) with a sample notification
+    Notify(notify::Args),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::Args),
     /// See the whole loop on a small example project, offline, with a scripted stand-in agent
@@ -179,6 +182,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::InstallSkills(args)) => install_skills::run(&context, args),
         Some(Command::Skills(args)) => skills::run(&context, args),
         Some(Command::Completions(args)) => completions::run(&context, args),
+        Some(Command::Notify(args)) => notify::run(&context, args),
         Some(Command::Demo(args)) => demo::run(&context, args),
         Some(Command::List(args)) => sessions::list(&context, args),
         Some(Command::Attach(args)) => sessions::attach(&context, args),

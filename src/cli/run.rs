@@ -268,7 +268,20 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
     let journal = paths.events_log();
     let log = paths.log_dir.join("autodev.log");
     let queue = TaskStore::new(paths).load()?;
-    Ok(vec![
+    let name = queue
+        .project_name(&settings.config.project.name)
+        .to_string();
+    let mut list: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(channels) = crate::notify::Channels::of(&settings.config.notify, &paths.code_dir) {
+        list.push(Box::new(crate::notify::NotifySink::new(
+            channels,
+            settings.config.notify.events.clone(),
+            name,
+            paths.root.clone(),
+            paths.log_dir.clone(),
+        )));
+    }
+    let mut sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(
             JournalSink::open(&journal, journal::new_run_id())
                 .map_err(|e| Error::io("open", &journal, e))?,
@@ -287,5 +300,8 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
             )
             .with_dashboard(paths.log_dir.join("dashboard.html")),
         ),
-    ])
+    ];
+    // Notifications last: they tell what the other sinks already recorded.
+    sinks.extend(list);
+    Ok(sinks)
 }

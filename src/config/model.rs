@@ -27,6 +27,44 @@ pub struct Config {
     pub detach: DetachSection,
     /// What tokens cost, to estimate the cost of CLIs that report tokens but no cost.
     pub pricing: PricingSection,
+    pub notify: NotifySection,
+}
+
+/// Notifications of what a run does (`docs/notify.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifySection {
+    /// HTTP(S) address the JSON body is POSTed to ("": none).
+    pub webhook_url: String,
+    /// A shell command run with the JSON body on stdin ("": none).
+    pub command: String,
+    /// Which events notify: task_blocked, run_halted, budget_warning, budget_stopped,
+    /// run_finished.
+    pub events: Vec<String>,
+    /// Further tries of a failed delivery, with backoff (1 s, 2 s, 4 s, …).
+    pub retries: u32,
+    /// Seconds one delivery may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for NotifySection {
+    fn default() -> Self {
+        NotifySection {
+            webhook_url: String::new(),
+            command: String::new(),
+            events: [
+                "task_blocked",
+                "run_halted",
+                "budget_warning",
+                "budget_stopped",
+                "run_finished",
+            ]
+            .map(String::from)
+            .to_vec(),
+            retries: 3,
+            timeout_seconds: 10,
+        }
+    }
 }
 
 /// USD per million tokens: `input_per_million` / `output_per_million` for any model, and

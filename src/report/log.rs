@@ -262,6 +262,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             format!("Could not commit the files of {}: {reason}", task.id),
         )],
         Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
+        Event::BudgetWarning { message } => vec![(None, format!("warning: {message}"))],
         Event::Validating { task, checks } => vec![(
             Some("validating"),
             format!("Running {checks} check command(s) for {}", task.id),

@@ -41,6 +41,7 @@ fn unseen(event: &Event) -> bool {
             | Event::DiscardStarted { .. }
             | Event::CandidateDiscarded { .. }
             | Event::CandidateKept { .. }
+            | Event::BudgetWarning { .. }
     )
 }
 

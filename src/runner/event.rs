@@ -229,6 +229,10 @@ pub enum Event {
         record: Box<crate::experiment::Record>,
         progress: Box<ExperimentProgress>,
     },
+    /// 80% of a budget is spent.
+    BudgetWarning {
+        message: String,
+    },
     /// What an agent call cost: every call of the run (attempts, reflection, re-planning).
     Spent {
         /// `attempt`, `reflection` or `replan`.

@@ -619,9 +619,9 @@ impl Runner<'_> {
             tokens: self.options.max_tokens,
         };
         let verdict = budget::check(caps, self.spent, self.budget_warned);
-        if let Some(text) = verdict.warn {
+        if let Some(message) = verdict.warn {
             self.budget_warned = true;
-            self.sinks.note(Level::Warn, text);
+            self.sinks.emit(Event::BudgetWarning { message });
         }
         if let Some(why) = verdict.stop {
             return Some(AgentReport::bare(

@@ -372,6 +372,7 @@ fn event_task(event: &Event) -> Option<&str> {
         | Event::Experiment { task, .. } => task,
         Event::RunStarted { .. }
         | Event::Spent { .. }
+        | Event::BudgetWarning { .. }
         | Event::Note { .. }
         | Event::EpochStarted { .. }
         | Event::RunFinished { .. } => return None,

@@ -11,6 +11,7 @@ mod faults;
 mod harness;
 mod integrity;
 mod journal;
+mod notify;
 mod planning;
 mod recovery;
 mod scenarios;
