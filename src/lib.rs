@@ -31,3 +31,4 @@ pub mod snapshot;
 pub mod task;
 pub mod template;
 pub mod ui;
+pub mod web;

@@ -119,7 +119,6 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         .args(["--config", "autodev.toml", "run"])
         .current_dir(&dir)
         .envs(env.iter().copied())
-        .env("XDG_STATE_HOME", dir.join("logs/state"))
         .env_remove("DEMO_PUBLISH_TOKEN")
         .status()
         .map_err(|e| Error::io("start", &exe, e))?;
@@ -223,7 +222,7 @@ async fn summary(dir: &Path) -> Summary {
         text.push_str(&format!("  {subject}\n"));
     }
     text.push_str(&format!(
-        "\nLook at:\n  {0}/progress.txt          what happened to each task, with the evidence\n  {0}/logs/events.jsonl     the run journal, every event\n  {0}/logs/dashboard.html   the run at a glance (open it in a browser)\n  autodev --config {0}/autodev.toml status\n",
+        "\nLook at:\n  {0}/progress.txt          what happened to each task, with the evidence\n  {0}/logs/events.jsonl     the run journal, every event\n  {0}/logs/dashboard.html   the run at a glance (open it in a browser)\n  autodev --config {0}/autodev.toml status\n  autodev web                      every project of yours, live, at http://127.0.0.1:8080\n",
         dir.display()
     ));
     text.push_str(if as_designed {

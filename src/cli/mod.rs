@@ -19,6 +19,7 @@ mod spec;
 mod status;
 mod task;
 mod verify;
+mod web;
 
 use std::path::PathBuf;
 
@@ -95,6 +96,8 @@ pub enum Command {
     Attach(sessions::AttachArgs),
     /// Stop a detached run gracefully (it records the interruption), or every one with --all
     Stop(sessions::StopArgs),
+    /// Serve this user's projects on a local page and a JSON API
+    Web(web::Args),
     /// Check the notification channels ([notify]) with a sample notification
     Notify(notify::Args),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Skills(args)) => skills::run(&context, args),
         Some(Command::Completions(args)) => completions::run(&context, args),
         Some(Command::Notify(args)) => notify::run(&context, args),
+        Some(Command::Web(args)) => web::run(&context, args),
         Some(Command::Demo(args)) => demo::run(&context, args),
         Some(Command::List(args)) => sessions::list(&context, args),
         Some(Command::Attach(args)) => sessions::attach(&context, args),

@@ -16,3 +16,4 @@ mod planning;
 mod recovery;
 mod scenarios;
 mod story;
+mod web;

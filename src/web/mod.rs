@@ -1,0 +1,337 @@
+//! `autodev web`: this user's projects, read from their files (a run is another process, often in
+//! tmux), served on loopback. This first slice serves a JSON API and each project's
+//! `logs/dashboard.html` as its page; the live pages with server-sent events come next.
+//!
+//! Safety: it binds to loopback unless told otherwise, and a non-loopback address requires an
+//! access token (a generated one is printed) that every request must carry. Every request's
+//! `Host` must name the address served (against DNS rebinding). Nothing here writes or runs
+//! anything; file reads happen off the async runtime's thread, so one slow project stalls
+//! nothing else.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::projects::{self, Project};
+
+/// The API's format version.
+pub const API_VERSION: u32 = 1;
+/// The most log lines `/log` gives.
+const MAX_LOG_LINES: usize = 1000;
+/// The most events `/events` gives at once.
+const MAX_EVENTS: usize = 500;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// The `Host` values a request may carry.
+    hosts: Arc<Vec<String>>,
+    /// Required on every request when set.
+    token: Option<Arc<String>>,
+}
+
+/// A project's id: a short hash of its folder, stable across runs.
+pub fn project_id(root: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    root.hash(&mut h);
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": message, "version": API_VERSION})),
+    )
+        .into_response()
+}
+
+/// Refuses a request whose `Host` is not the address served, or that lacks the token.
+async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !shared.hosts.iter().any(|h| h == host) {
+        return json_error(StatusCode::FORBIDDEN, "unexpected Host header");
+    }
+    if let Some(token) = &shared.token {
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        let query = request.uri().query().unwrap_or("");
+        let in_query = query
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("token="))
+            .any(|t| t == token.as_str());
+        if bearer != Some(token.as_str()) && !in_query {
+            return json_error(StatusCode::UNAUTHORIZED, "an access token is required");
+        }
+    }
+    next.run(request).await
+}
+
+/// Runs blocking file work off the runtime's thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
+fn find(id: &str) -> Option<Project> {
+    projects::list()
+        .into_iter()
+        .find(|p| project_id(&p.root) == id)
+}
+
+/// One project as listed: where it is and how its run stands.
+fn summary(project: &Project) -> Value {
+    let status: Option<Value> = std::fs::read(project.runtime_status())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let exists = project.exists();
+    let (state, run) = match &status {
+        Some(s) => (
+            s["run"]["status"].as_str().unwrap_or("idle").to_string(),
+            s["run"].clone(),
+        ),
+        None if project.runtime_status().exists() => ("unreadable".to_string(), Value::Null),
+        None => ("idle".to_string(), Value::Null),
+    };
+    json!({
+        "id": project_id(&project.root),
+        "name": project.name,
+        "path": project.root,
+        "missing": !exists,
+        "status": if exists { state } else { "missing".to_string() },
+        "current_task": run["current_task_id"],
+        "cost_usd": run["cost_usd"],
+        "updated_at": run["updated_at"],
+        "counts": status.as_ref().map(|s| s["counts"].clone()).unwrap_or(Value::Null),
+        "sessions": project.sessions,
+    })
+}
+
+async fn list_projects() -> Response {
+    let rows = blocking(|| projects::list().iter().map(summary).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    axum::Json(json!({"version": API_VERSION, "projects": rows})).into_response()
+}
+
+async fn project(UrlPath(id): UrlPath<String>) -> Response {
+    let found = blocking(move || {
+        let p = find(&id)?;
+        let raw = std::fs::read(p.runtime_status()).ok();
+        let status = raw
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        Some((summary(&p), status, raw.is_some()))
+    })
+    .await
+    .flatten();
+    match found {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some((summary, status, present)) => axum::Json(json!({
+            "version": API_VERSION,
+            "project": summary,
+            "status": match (status, present) {
+                (Some(s), _) => s,
+                (None, true) => json!({"unreadable": true}),
+                (None, false) => Value::Null,
+            },
+        }))
+        .into_response(),
+    }
+}
+
+async fn tasks(UrlPath(id): UrlPath<String>) -> Response {
+    let found = blocking(move || {
+        let p = find(&id)?;
+        let settings = crate::config::load(
+            &crate::config::LoadOptions {
+                config_path: Some(p.config.clone()),
+                cwd: p.root.clone(),
+                overrides: Vec::new(),
+            },
+            std::iter::empty(),
+        );
+        Some(
+            match settings.and_then(|s| crate::task::TaskStore::new(&s.paths).load()) {
+                Ok(queue) => Ok(queue.to_value()["tasks"].clone()),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+    })
+    .await
+    .flatten();
+    match found {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(Ok(tasks)) => {
+            axum::Json(json!({"version": API_VERSION, "tasks": tasks})).into_response()
+        }
+        Some(Err(why)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, &why),
+    }
+}
+
+async fn events(
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let after: Option<u64> = query.get("after").and_then(|a| a.parse().ok());
+    let found = blocking(move || {
+        let p = find(&id)?;
+        let text = crate::durable::read_tail(&p.log_dir.join("events.jsonl"), 4 * 1024 * 1024)
+            .unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| after.is_none_or(|a| v["seq"].as_u64().is_some_and(|s| s > a)))
+            .collect();
+        let skip = lines.len().saturating_sub(MAX_EVENTS);
+        Some(lines[skip..].to_vec())
+    })
+    .await
+    .flatten();
+    match found {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(events) => {
+            axum::Json(json!({"version": API_VERSION, "events": events})).into_response()
+        }
+    }
+}
+
+async fn log(
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let lines: usize = query
+        .get("lines")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+        .min(MAX_LOG_LINES);
+    let found = blocking(move || {
+        let p = find(&id)?;
+        let text = crate::durable::read_tail(&p.log_dir.join("autodev.log"), 1024 * 1024)
+            .unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        Some(all[all.len().saturating_sub(lines)..].join("\n"))
+    })
+    .await
+    .flatten();
+    match found {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(text) => {
+            axum::Json(json!({"version": API_VERSION, "lines": text.lines().collect::<Vec<_>>()}))
+                .into_response()
+        }
+    }
+}
+
+/// A project's page: its `logs/dashboard.html` (it reloads itself while the run is live).
+async fn page(UrlPath(id): UrlPath<String>) -> Response {
+    let found = blocking(move || {
+        let p = find(&id)?;
+        Some(std::fs::read_to_string(p.log_dir.join("dashboard.html")).ok())
+    })
+    .await
+    .flatten();
+    match found {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(Some(html)) => Html(html).into_response(),
+        Some(None) => Html(
+            "<!DOCTYPE html><p>No run has written a dashboard for this project yet.</p>"
+                .to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// The project list, as a plain page (everything escaped).
+async fn index() -> Response {
+    let rows = blocking(|| projects::list().iter().map(summary).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut body = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta http-equiv=\"refresh\" content=\"10\"><title>autodev</title></head><body style=\"font-family:sans-serif;max-width:900px;margin:auto;padding:12px\"><h1>autodev projects</h1><ul>",
+    );
+    for row in &rows {
+        body.push_str(&format!(
+            "<li><a href=\"/projects/{}\">{}</a> <code>{}</code> — {}</li>",
+            escape(row["id"].as_str().unwrap_or("")),
+            escape(row["name"].as_str().unwrap_or("")),
+            escape(row["path"].as_str().unwrap_or("")),
+            escape(row["status"].as_str().unwrap_or(""))
+        ));
+    }
+    body.push_str("</ul></body></html>");
+    Html(body).into_response()
+}
+
+/// The router, with the guard in front of every route.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/projects/{id}", get(page))
+        .route("/api/projects", get(list_projects))
+        .route("/api/projects/{id}", get(project))
+        .route("/api/projects/{id}/tasks", get(tasks))
+        .route("/api/projects/{id}/events", get(events))
+        .route("/api/projects/{id}/log", get(log))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such page") })
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .with_state(shared)
+}
+
+/// Serves on `addr` until SIGINT or SIGTERM; `on_ready` is told the address bound (the port may
+/// have been 0).
+pub async fn serve(
+    addr: SocketAddr,
+    token: Option<String>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let port = bound.port();
+    let mut hosts = vec![format!("{}:{port}", bound.ip())];
+    if bound.ip().is_loopback() {
+        hosts.push(format!("localhost:{port}"));
+        hosts.push(format!("127.0.0.1:{port}"));
+    }
+    let shared = Shared {
+        hosts: Arc::new(hosts),
+        token: token.map(Arc::new),
+    };
+    // Signals are turned into a clean stop before the address is announced.
+    let cancel = crate::exec::Cancel::default();
+    crate::exec::cancel_on_signals(&cancel)?;
+    on_ready(bound);
+    let stop = async move {
+        while cancel.level() == crate::exec::CancelLevel::None {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// Where the registry says a project's files are, for the CLI's messages.
+pub fn registry_file() -> Option<PathBuf> {
+    projects::state_dir().map(|d| d.join("projects.json"))
+}
