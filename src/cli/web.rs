@@ -19,20 +19,12 @@ pub struct Args {
     token: Option<String>,
 }
 
-fn generated_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for _ in 0..2 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+/// 128 bits from the kernel's random source, in hex.
+fn generated_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
@@ -41,7 +33,9 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let token = match (args.token, args.host.is_loopback()) {
         (Some(t), _) => Some(t),
         (None, true) => None,
-        (None, false) => Some(generated_token()),
+        (None, false) => {
+            Some(generated_token().map_err(|e| Error::io("read", "/dev/urandom for a token", e))?)
+        }
     };
     let addr = SocketAddr::new(args.host, args.port);
     let runtime = crate::exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;

@@ -32,8 +32,9 @@ const MAX_EVENTS: usize = 500;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct Shared {
-    /// The `Host` values a request may carry.
-    hosts: Arc<Vec<String>>,
+    /// The `Host` values a request may carry, on a loopback bind. A server reachable from other
+    /// machines is reached under names it cannot know; its token is what protects it.
+    hosts: Option<Arc<Vec<String>>>,
     /// Required on every request when set.
     token: Option<Arc<String>>,
 }
@@ -61,7 +62,9 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !shared.hosts.iter().any(|h| h == host) {
+    if let Some(hosts) = &shared.hosts
+        && !hosts.iter().any(|h| h == host)
+    {
         return json_error(StatusCode::FORBIDDEN, "unexpected Host header");
     }
     if let Some(token) = &shared.token {
@@ -308,13 +311,20 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let port = bound.port();
-    let mut hosts = vec![format!("{}:{port}", bound.ip())];
-    if bound.ip().is_loopback() {
-        hosts.push(format!("localhost:{port}"));
-        hosts.push(format!("127.0.0.1:{port}"));
+    let hosts = bound.ip().is_loopback().then(|| {
+        Arc::new(vec![
+            format!("{}:{port}", bound.ip()),
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+        ])
+    });
+    if hosts.is_none() && token.is_none() {
+        return Err(std::io::Error::other(
+            "a server reachable from other machines needs an access token",
+        ));
     }
     let shared = Shared {
-        hosts: Arc::new(hosts),
+        hosts,
         token: token.map(Arc::new),
     };
     // Signals are turned into a clean stop before the address is announced.

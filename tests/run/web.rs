@@ -8,6 +8,8 @@ use crate::harness::Repo;
 struct Server {
     child: Child,
     base: String,
+    /// The token the address line carries, if any.
+    token: Option<String>,
 }
 
 impl Server {
@@ -24,15 +26,15 @@ impl Server {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut first)
             .expect("address");
-        let base = first
+        let address = first
             .trim()
             .strip_prefix("autodev web: ")
-            .expect("the address line")
-            .split("/?")
-            .next()
-            .unwrap_or("")
-            .to_string();
-        Server { child, base }
+            .expect("the address line");
+        let (base, token) = match address.split_once("/?token=") {
+            Some((base, token)) => (base.to_string(), Some(token.to_string())),
+            None => (address.to_string(), None),
+        };
+        Server { child, base, token }
     }
 
     fn get(&self, path: &str) -> (u16, serde_json::Value) {
@@ -40,11 +42,15 @@ impl Server {
     }
 
     fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        self.get_url(&format!("{}{path}", self.base), headers)
+    }
+
+    fn get_url(&self, url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
-        let mut request = agent.get(format!("{}{path}", self.base));
+        let mut request = agent.get(url);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -182,6 +188,28 @@ fn a_foreign_host_is_refused_and_a_token_is_required_when_set() {
     assert_eq!(status, 200);
     let (status, _) = server.get_with("/api/projects", &[("Authorization", "Bearer wrong")]);
     assert_eq!(status, 401);
+}
+
+#[test]
+fn a_server_open_to_other_machines_generates_a_token_and_accepts_any_host_with_it() {
+    let repo = ran();
+    let server = Server::start(&repo, &["--host", "0.0.0.0"]);
+    let token = server
+        .token
+        .clone()
+        .expect("a generated token in the address line");
+    assert_eq!(token.len(), 32, "{token}");
+    let local = server.base.replace("0.0.0.0", "127.0.0.1");
+    let get = |url: String, headers: &[(&str, &str)]| server.get_url(&url, headers).0;
+    assert_eq!(get(format!("{local}/api/projects"), &[]), 401);
+    assert_eq!(
+        get(
+            format!("{local}/api/projects?token={token}"),
+            &[("Host", "192.0.2.7:8080")]
+        ),
+        200,
+        "reached under a name the server cannot know, the token is what counts"
+    );
 }
 
 #[test]
