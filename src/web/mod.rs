@@ -1,6 +1,7 @@
 //! `autodev web`: this user's projects, read from their files (a run is another process, often in
-//! tmux), served on loopback. This first slice serves a JSON API and each project's
-//! `logs/dashboard.html` as its page; the live pages with server-sent events come next.
+//! tmux), served on loopback: a JSON API, the project list, and each project's
+//! `logs/dashboard.html` as its page, kept current without a reload by the journal's
+//! server-sent events (`stream`).
 //!
 //! Safety: it binds to loopback unless told otherwise, and a non-loopback address requires an
 //! access token (a generated one is printed) that every request must carry. Every request's
@@ -22,6 +23,8 @@ use serde_json::{Value, json};
 
 use crate::projects::{self, Project};
 
+mod stream;
+
 /// The API's format version.
 pub const API_VERSION: u32 = 1;
 /// The most log lines `/log` gives.
@@ -37,7 +40,13 @@ pub struct Shared {
     hosts: Option<Arc<Vec<String>>>,
     /// Required on every request when set.
     token: Option<Arc<String>>,
+    /// Raised when the server stops, so that live streams end and shutdown never waits on them.
+    cancel: crate::exec::Cancel,
 }
+
+/// The cookie a browser gets after opening the printed address with its `?token=`, so that the
+/// page's links and requests carry the token without it in every URL.
+const TOKEN_COOKIE: &str = "autodev_token";
 
 /// A project's id: a short hash of its folder, stable across runs.
 pub fn project_id(root: &Path) -> String {
@@ -78,8 +87,25 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
             .split('&')
             .filter_map(|kv| kv.strip_prefix("token="))
             .any(|t| t == token.as_str());
-        if bearer != Some(token.as_str()) && !in_query {
+        let in_cookie = request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|kv| kv.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+            .any(|t| t == token.as_str());
+        if bearer != Some(token.as_str()) && !in_query && !in_cookie {
             return json_error(StatusCode::UNAUTHORIZED, "an access token is required");
+        }
+        if in_query {
+            let mut response = next.run(request).await;
+            if let Ok(cookie) = header::HeaderValue::from_str(&format!(
+                "{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+            )) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            return response;
         }
     }
     next.run(request).await
@@ -240,22 +266,100 @@ async fn log(
     }
 }
 
-/// A project's page: its `logs/dashboard.html` (it reloads itself while the run is live).
+/// What a project's page adds to its dashboard: instead of reloading itself, it follows the
+/// journal's stream and swaps in the rewritten dashboard after each event; without a stream it
+/// polls. Nothing in it comes from a project's files but its id (hex digits).
+const LIVE_SCRIPT: &str = r#"<script>
+(function () {
+  var id = "__ID__", timers = [], es = null;
+  function refresh() {
+    fetch("/projects/" + id + "/dashboard.html", {cache: "no-store", credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (text) {
+        if (text === null) return;
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        document.body.innerHTML = doc.body.innerHTML;
+        document.title = doc.title;
+        document.documentElement.setAttribute("data-live", es && es.readyState === 1 ? "stream" : "poll");
+      })
+      .catch(function () {});
+  }
+  function soon() {
+    timers.forEach(clearTimeout);
+    // Once now, and once after the run's next throttled rewrite of the dashboard.
+    timers = [setTimeout(refresh, 200), setTimeout(refresh, 1500)];
+  }
+  if (window.EventSource) {
+    es = new EventSource("/api/projects/" + id + "/stream");
+    es.addEventListener("journal", soon);
+    es.onopen = function () { document.documentElement.setAttribute("data-live", "stream"); };
+  }
+  setInterval(function () { if (!es || es.readyState === 2) refresh(); }, 5000);
+})();
+</script>
+"#;
+
+/// A project's page: its `logs/dashboard.html`, kept current by `LIVE_SCRIPT`.
 async fn page(UrlPath(id): UrlPath<String>) -> Response {
-    let found = blocking(move || {
+    let script = LIVE_SCRIPT.replace("__ID__", &id);
+    match dashboard_html(id).await {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(html) => {
+            let html = html.replace(r#"<meta http-equiv="refresh" content="5">"#, "");
+            let html = match html.rfind("</body>") {
+                Some(at) => format!("{}{script}{}", &html[..at], &html[at..]),
+                None => format!("{html}{script}"),
+            };
+            Html(html).into_response()
+        }
+    }
+}
+
+/// The project's dashboard as the run last wrote it (what the page swaps in).
+async fn dashboard(UrlPath(id): UrlPath<String>) -> Response {
+    match dashboard_html(id).await {
+        None => json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+    }
+}
+
+async fn dashboard_html(id: String) -> Option<String> {
+    blocking(move || {
         let p = find(&id)?;
-        Some(std::fs::read_to_string(p.log_dir.join("dashboard.html")).ok())
+        Some(
+            std::fs::read_to_string(p.log_dir.join("dashboard.html")).unwrap_or_else(|_| {
+                "<!DOCTYPE html><html><body><p>No run has written a dashboard for this project \
+                 yet.</p></body></html>"
+                    .to_string()
+            }),
+        )
+    })
+    .await
+    .flatten()
+}
+
+/// The journal as server-sent events: lines after `Last-Event-ID` (a reconnect) or `?after=SEQ`,
+/// otherwise from now on.
+async fn stream(
+    State(shared): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: header::HeaderMap,
+) -> Response {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|h| h.to_str().ok())
+        .or(query.get("after").map(String::as_str))
+        .and_then(|a| a.trim().parse::<u64>().ok());
+    let follower = blocking(move || {
+        let p = find(&id)?;
+        Some(stream::Follower::new(p.log_dir.join("events.jsonl"), after))
     })
     .await
     .flatten();
-    match found {
+    match follower {
         None => json_error(StatusCode::NOT_FOUND, "no such project"),
-        Some(Some(html)) => Html(html).into_response(),
-        Some(None) => Html(
-            "<!DOCTYPE html><p>No run has written a dashboard for this project yet.</p>"
-                .to_string(),
-        )
-        .into_response(),
+        Some(f) => stream::response(f, shared.cancel.clone()),
     }
 }
 
@@ -291,11 +395,13 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/projects/{id}", get(page))
+        .route("/projects/{id}/dashboard.html", get(dashboard))
         .route("/api/projects", get(list_projects))
         .route("/api/projects/{id}", get(project))
         .route("/api/projects/{id}/tasks", get(tasks))
         .route("/api/projects/{id}/events", get(events))
         .route("/api/projects/{id}/log", get(log))
+        .route("/api/projects/{id}/stream", get(stream))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
@@ -323,13 +429,14 @@ pub async fn serve(
             "a server reachable from other machines needs an access token",
         ));
     }
-    let shared = Shared {
-        hosts,
-        token: token.map(Arc::new),
-    };
     // Signals are turned into a clean stop before the address is announced.
     let cancel = crate::exec::Cancel::default();
     crate::exec::cancel_on_signals(&cancel)?;
+    let shared = Shared {
+        hosts,
+        token: token.map(Arc::new),
+        cancel: cancel.clone(),
+    };
     on_ready(bound);
     let stop = async move {
         while cancel.level() == crate::exec::CancelLevel::None {

@@ -131,7 +131,25 @@ fn the_api_lists_projects_and_serves_their_status_tasks_events_and_log() {
     assert_eq!(missing["error"], "no such project");
     let (status, page) = server.get(&format!("/projects/{id}"));
     assert_eq!(status, 200);
-    assert!(page.as_str().unwrap_or("").contains("<!DOCTYPE html>"));
+    let page = page.as_str().expect("an HTML page");
+    assert!(page.contains("<!DOCTYPE html>"));
+    assert!(
+        page.contains("Create &#60;b&#62;hello&#60;/b&#62;"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("var id = \"{id}\"")), "{page}");
+    assert!(page.contains("new EventSource("), "{page}");
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "the page updates itself, never reloads"
+    );
+    let (status, raw) = server.get(&format!("/projects/{id}/dashboard.html"));
+    assert_eq!(status, 200);
+    assert!(
+        raw.as_str()
+            .unwrap()
+            .contains("Create &#60;b&#62;hello&#60;/b&#62;")
+    );
     let (status, index) = server.get("/");
     assert_eq!(status, 200);
     assert!(
@@ -182,8 +200,27 @@ fn a_foreign_host_is_refused_and_a_token_is_required_when_set() {
     let server = Server::start(&repo, &["--token", "s3cret"]);
     let (status, _) = server.get("/api/projects");
     assert_eq!(status, 401);
-    let (status, _) = server.get("/api/projects?token=s3cret");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let opened = agent
+        .get(format!("{}/?token=s3cret", server.base))
+        .call()
+        .expect("the printed address");
+    assert_eq!(opened.status().as_u16(), 200);
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(pair, "autodev_token=s3cret");
+    // The page's links then work without the token in them.
+    let (status, _) = server.get_with("/api/projects", &[("Cookie", pair)]);
     assert_eq!(status, 200);
+    let (status, _) = server.get_with("/api/projects", &[("Cookie", "autodev_token=wrong")]);
+    assert_eq!(status, 401);
     let (status, _) = server.get_with("/api/projects", &[("Authorization", "Bearer s3cret")]);
     assert_eq!(status, 200);
     let (status, _) = server.get_with("/api/projects", &[("Authorization", "Bearer wrong")]);
@@ -210,6 +247,103 @@ fn a_server_open_to_other_machines_generates_a_token_and_accepts_any_host_with_i
         200,
         "reached under a name the server cannot know, the token is what counts"
     );
+}
+
+/// Reads a server-sent-events response on a thread: each event as (id, event name, data).
+fn sse(url: &str, headers: &[(&str, &str)]) -> std::sync::mpsc::Receiver<(u64, String, String)> {
+    let mut request = ureq::get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.call().expect("stream");
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let reader = BufReader::new(response.into_body().into_reader());
+        let (mut id, mut name, mut data) = (0, String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                name = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = v.to_string();
+            } else if line.is_empty()
+                && !data.is_empty()
+                && tx
+                    .send((id, std::mem::take(&mut name), std::mem::take(&mut data)))
+                    .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let (_, project) = server.get("/api/projects");
+    let id = project["projects"][0]["id"].as_str().unwrap().to_string();
+    let (_, all) = server.get(&format!("/api/projects/{id}/events"));
+    let seqs: Vec<u64> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.len() > 3, "{all}");
+    let wait = std::time::Duration::from_secs(10);
+
+    // A browser that reconnects sends the last id it saw and gets what followed, in order.
+    let url = format!("{}/api/projects/{id}/stream", server.base);
+    let resumed = sse(&url, &[("Last-Event-ID", &seqs[1].to_string())]);
+    let mut got = Vec::new();
+    while got.len() < seqs.len() - 2 {
+        let (seq, name, data) = resumed.recv_timeout(wait).expect("a resumed event");
+        assert_eq!(name, "journal");
+        let line: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(line["seq"].as_u64(), Some(seq));
+        got.push(seq);
+    }
+    assert_eq!(got, seqs[2..]);
+
+    // A fresh stream starts from now, and shows the next run's events as they are written.
+    let live = sse(&url, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(repo.run(&["run"]).code, 0);
+    let (seq, _, data) = live.recv_timeout(wait).expect("the next run's first event");
+    assert!(seq > *seqs.last().unwrap(), "{seq} after {seqs:?}");
+    let types: Vec<String> = std::iter::once(data)
+        .chain(std::iter::from_fn(|| {
+            live.recv_timeout(wait).ok().map(|e| e.2)
+        }))
+        .map(|d| serde_json::from_str::<serde_json::Value>(&d).unwrap()["type"].to_string())
+        .take_while(|t| t != "\"run_ended\"")
+        .collect();
+    assert!(types.iter().any(|t| t == "\"run_started\""), "{types:?}");
+    assert!(
+        live.recv_timeout(std::time::Duration::from_millis(900))
+            .is_err(),
+        "nothing after the run ended"
+    );
+
+    // An open stream never holds up a clean stop.
+    let mut server = server;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let started = std::time::Instant::now();
+    assert_eq!(server.child.wait().expect("exit").code(), Some(0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]

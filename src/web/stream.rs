@@ -1,0 +1,187 @@
+//! Live journal lines for the web pages: a follower that reads what a run appends to
+//! `logs/events.jsonl` (by byte offset, never the whole file again), and the server-sent-events
+//! stream built on it. Each event's SSE id is its journal `seq`, so a browser that reconnects
+//! (sending `Last-Event-ID`) resumes where it stopped.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+
+use crate::exec::{Cancel, CancelLevel};
+
+/// How far back a follower that resumes from a `seq` looks, and the most one poll reads.
+const WINDOW: u64 = 4 * 1024 * 1024;
+/// How often the journal is looked at.
+const POLL: Duration = Duration::from_millis(400);
+
+/// Reads the journal lines appended since the last poll.
+pub(crate) struct Follower {
+    path: PathBuf,
+    offset: u64,
+    /// The file read last: a rotated journal is a new file, read from its start.
+    inode: Option<u64>,
+    /// Lines at or below this `seq` were given already (or were asked to be skipped).
+    after: Option<u64>,
+}
+
+impl Follower {
+    /// From the end of the file when `after` is `None` (only what comes next); otherwise from
+    /// the lines after that `seq` still in the file's last window.
+    pub(crate) fn new(path: PathBuf, after: Option<u64>) -> Follower {
+        let meta = std::fs::metadata(&path).ok();
+        let len = meta.as_ref().map_or(0, |m| m.len());
+        let offset = match after {
+            None => len,
+            Some(_) => len.saturating_sub(WINDOW),
+        };
+        Follower {
+            path,
+            offset,
+            inode: meta.map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
+            after,
+        }
+    }
+
+    /// The complete lines appended since the last poll, with their `seq`, oldest first. A line
+    /// still being written waits for the next poll; a rotated journal is read from its start.
+    pub(crate) fn poll(&mut self) -> Vec<(u64, String)> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let Ok(meta) = file.metadata() else {
+            return Vec::new();
+        };
+        let len = meta.len();
+        let inode = Some(std::os::unix::fs::MetadataExt::ino(&meta));
+        if len < self.offset || (self.inode.is_some() && inode != self.inode) {
+            self.offset = 0;
+        }
+        self.inode = inode;
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if file.take(WINDOW).read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+            // One line longer than the window is skipped rather than held forever.
+            if bytes.len() as u64 >= WINDOW {
+                self.offset += bytes.len() as u64;
+            }
+            return Vec::new();
+        };
+        self.offset += end as u64 + 1;
+        let mut out = Vec::new();
+        for line in String::from_utf8_lossy(&bytes[..end]).lines() {
+            let Some(seq) = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["seq"].as_u64())
+            else {
+                continue;
+            };
+            if self.after.is_some_and(|a| seq <= a) {
+                continue;
+            }
+            self.after = Some(seq);
+            out.push((seq, line.to_string()));
+        }
+        out
+    }
+}
+
+/// The SSE response: `journal` events (data: the journal line) until the client goes away or
+/// the server stops.
+pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
+    let state = (Some(follower), VecDeque::<(u64, String)>::new(), cancel);
+    let events = futures_util::stream::unfold(state, |(mut follower, mut pending, cancel)| async {
+        loop {
+            if let Some((seq, line)) = pending.pop_front() {
+                let event = Event::default()
+                    .event("journal")
+                    .id(seq.to_string())
+                    .data(line);
+                return Some((Ok::<_, Infallible>(event), (follower, pending, cancel)));
+            }
+            if cancel.level() != CancelLevel::None {
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+            let mut f = follower.take()?;
+            let (f, batch) = tokio::task::spawn_blocking(move || {
+                let batch = f.poll();
+                (f, batch)
+            })
+            .await
+            .ok()?;
+            follower = Some(f);
+            pending.extend(batch);
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn line(seq: u64) -> String {
+        format!("{{\"seq\":{seq},\"type\":\"x\"}}\n")
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn seqs(batch: Vec<(u64, String)>) -> Vec<u64> {
+        batch.into_iter().map(|(s, _)| s).collect()
+    }
+
+    #[test]
+    fn follows_appends_waits_for_whole_lines_and_survives_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        append(&path, &(line(1) + &line(2)));
+        let mut from_end = Follower::new(path.clone(), None);
+        let mut resumed = Follower::new(path.clone(), Some(1));
+        assert!(from_end.poll().is_empty());
+        assert_eq!(seqs(resumed.poll()), [2]);
+
+        append(&path, &(line(3) + "{\"seq\":4,"));
+        assert_eq!(seqs(from_end.poll()), [3]);
+        append(&path, "\"type\":\"x\"}\n");
+        assert_eq!(seqs(from_end.poll()), [4]);
+        assert_eq!(seqs(resumed.poll()), [3, 4]);
+
+        // Rotation: the journal starts again, smaller, with higher numbers.
+        std::fs::rename(&path, dir.path().join("events.1.jsonl")).unwrap();
+        std::fs::write(&path, line(5)).unwrap();
+        assert_eq!(seqs(from_end.poll()), [5]);
+        // A garbled line and one already given are skipped.
+        append(&path, &("garbage\n".to_string() + &line(5) + &line(6)));
+        assert_eq!(seqs(from_end.poll()), [6]);
+    }
+
+    #[test]
+    fn a_missing_journal_gives_nothing_until_it_appears() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut f = Follower::new(path.clone(), None);
+        assert!(f.poll().is_empty());
+        append(&path, &line(1));
+        assert_eq!(seqs(f.poll()), [1]);
+    }
+}
