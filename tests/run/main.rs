@@ -1,6 +1,7 @@
 //! `autodev run` end to end: the real binary in a temporary git repository, with the scripted
 //! fake agent standing in for codex.
 
+mod browser;
 mod budget;
 #[path = "../common/mod.rs"]
 mod common;

@@ -5,15 +5,15 @@ use std::process::{Child, Stdio};
 
 use crate::harness::Repo;
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     /// The token the address line carries, if any.
     token: Option<String>,
 }
 
 impl Server {
-    fn start(repo: &Repo, extra: &[&str]) -> Server {
+    pub(crate) fn start(repo: &Repo, extra: &[&str]) -> Server {
         let mut args = vec!["web", "--port", "0"];
         args.extend_from_slice(extra);
         let mut child = repo
@@ -37,7 +37,7 @@ impl Server {
         Server { child, base, token }
     }
 
-    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.get_with(path, &[])
     }
 
