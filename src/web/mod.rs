@@ -1,13 +1,13 @@
 //! `autodev web`: this user's projects, read from their files (a run is another process, often in
 //! tmux), served on loopback: a JSON API, the project list, and each project's
 //! `logs/dashboard.html` as its page, kept current without a reload by the journal's
-//! server-sent events (`stream`).
+//! server-sent events (`stream`). The only changes it makes are in `actions`.
 //!
 //! Safety: it binds to loopback unless told otherwise, and a non-loopback address requires an
-//! access token (a generated one is printed) that every request must carry. Every request's
-//! `Host` must name the address served (against DNS rebinding). Nothing here writes or runs
-//! anything; file reads happen off the async runtime's thread, so one slow project stalls
-//! nothing else.
+//! access token (a generated one is printed) that every request must carry. On loopback every
+//! request's `Host` must name the address served (against DNS rebinding), and every change must
+//! come from the server's own origin. File and process work happens off the async runtime's
+//! thread, so one slow project stalls nothing else.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,11 +18,12 @@ use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::projects::{self, Project};
 
+mod actions;
 mod stream;
 
 /// The API's format version.
@@ -75,6 +76,20 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
         && !hosts.iter().any(|h| h == host)
     {
         return json_error(StatusCode::FORBIDDEN, "unexpected Host header");
+    }
+    // A change may come only from this server's own page: a browser names the page's origin
+    // on every POST, and a page elsewhere cannot make it this one.
+    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok());
+        if origin != Some(format!("http://{host}").as_str()) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "a change must come from this server's own page (Origin)",
+            );
+        }
     }
     if let Some(token) = &shared.token {
         let bearer = request
@@ -147,6 +162,7 @@ fn summary(project: &Project) -> Value {
         "updated_at": run["updated_at"],
         "counts": status.as_ref().map(|s| s["counts"].clone()).unwrap_or(Value::Null),
         "sessions": project.sessions,
+        "live_sessions": actions::live_sessions(project),
     })
 }
 
@@ -363,31 +379,77 @@ async fn stream(
     }
 }
 
-/// The project list, as a plain page (everything escaped).
-async fn index() -> Response {
-    let rows = blocking(|| projects::list().iter().map(summary).collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let mut body = String::from(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta http-equiv=\"refresh\" content=\"10\"><title>autodev</title></head><body style=\"font-family:sans-serif;max-width:900px;margin:auto;padding:12px\"><h1>autodev projects</h1><ul>",
-    );
-    for row in &rows {
-        body.push_str(&format!(
-            "<li><a href=\"/projects/{}\">{}</a> <code>{}</code> — {}</li>",
-            escape(row["id"].as_str().unwrap_or("")),
-            escape(row["name"].as_str().unwrap_or("")),
-            escape(row["path"].as_str().unwrap_or("")),
-            escape(row["status"].as_str().unwrap_or(""))
-        ));
+/// One project on the list page.
+struct Row {
+    id: String,
+    name: String,
+    path: String,
+    status: String,
+    missing: bool,
+    live: bool,
+    total: u64,
+    completed: u64,
+    blocked: u64,
+    current_task: String,
+    cost: String,
+    updated_at: String,
+}
+
+impl Row {
+    fn of(summary: &Value) -> Row {
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let count = |k: &str| summary["counts"][k].as_u64().unwrap_or(0);
+        Row {
+            id: text(&summary["id"]),
+            name: text(&summary["name"]),
+            path: text(&summary["path"]),
+            status: text(&summary["status"]),
+            missing: summary["missing"] == true,
+            live: summary["live_sessions"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            total: count("total"),
+            completed: count("completed"),
+            blocked: count("blocked"),
+            current_task: summary["current_task"].as_str().unwrap_or("—").to_string(),
+            cost: summary["cost_usd"]
+                .as_f64()
+                .map_or("not reported".to_string(), |c| format!("${c:.2}")),
+            updated_at: summary["updated_at"].as_str().unwrap_or("—").to_string(),
+        }
     }
-    body.push_str("</ul></body></html>");
-    Html(body).into_response()
+}
+
+/// The project list page; every value from a project's files is escaped by askama.
+#[derive(askama::Template)]
+#[template(path = "projects.html")]
+struct ListPage {
+    projects: Vec<Row>,
+    /// Whether detached runs can be started here (tmux is on `PATH`).
+    tmux: bool,
+}
+
+/// The project list, updated in place every few seconds by its own script.
+async fn index() -> Response {
+    let page = blocking(|| {
+        let projects = projects::list()
+            .iter()
+            .map(|p| Row::of(&summary(p)))
+            .collect();
+        ListPage {
+            projects,
+            tmux: crate::session::require_tmux().is_ok(),
+        }
+    })
+    .await;
+    match page.map(|p| askama::Template::render(&p)) {
+        Some(Ok(html)) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Some(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        None => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page could not be built",
+        ),
+    }
 }
 
 /// The router, with the guard in front of every route.
@@ -402,6 +464,9 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/projects/{id}/events", get(events))
         .route("/api/projects/{id}/log", get(log))
         .route("/api/projects/{id}/stream", get(stream))
+        .route("/api/projects/{id}/start", post(actions::start))
+        .route("/api/projects/{id}/stop", post(actions::stop))
+        .route("/api/projects/{id}/forget", post(actions::forget))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)

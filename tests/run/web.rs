@@ -16,8 +16,12 @@ impl Server {
     pub(crate) fn start(repo: &Repo, extra: &[&str]) -> Server {
         let mut args = vec!["web", "--port", "0"];
         args.extend_from_slice(extra);
-        let mut child = repo
-            .command(&args)
+        Server::spawn(repo.command(&args))
+    }
+
+    /// Starts `autodev web --port 0 …` as built by the caller.
+    fn spawn(mut command: std::process::Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -344,6 +348,157 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
     let started = std::time::Instant::now();
     assert_eq!(server.child.wait().expect("exit").code(), Some(0));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+fn post(server: &Server, path: &str, origin: Option<&str>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(format!("{}{path}", server.base));
+    if let Some(origin) = origin {
+        request = request.header("Origin", origin);
+    }
+    let mut response = request.send_empty().expect("request");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
+}
+
+#[test]
+fn changes_come_only_from_the_page_s_origin_and_only_a_missing_project_is_forgotten() {
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().unwrap().to_string();
+    let origin = server.base.clone();
+
+    for bad in [None, Some("http://attacker.example"), Some("null")] {
+        let (status, body) = post(&server, &format!("/api/projects/{id}/forget"), bad);
+        assert_eq!(status, 403, "{bad:?}: {body}");
+    }
+    let (status, body) = post(
+        &server,
+        &format!("/api/projects/{id}/forget"),
+        Some(&origin),
+    );
+    assert_eq!(
+        status, 409,
+        "a project still there is not forgotten: {body}"
+    );
+    let (status, _) = post(&server, "/api/projects/nope/forget", Some(&origin));
+    assert_eq!(status, 404);
+    let (status, body) = post(&server, &format!("/api/projects/{id}/stop"), Some(&origin));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "no detached run of this project is live");
+
+    // Moved away, it shows as missing and can be forgotten.
+    let away = repo.path().with_extension("moved");
+    std::fs::rename(repo.path(), &away).unwrap();
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"][0]["status"], "missing");
+    let (_, page) = server.get("/");
+    assert!(
+        page.as_str().unwrap().contains("data-action=\"forget\""),
+        "{page}"
+    );
+    let (status, body) = post(
+        &server,
+        &format!("/api/projects/{id}/forget"),
+        Some(&origin),
+    );
+    std::fs::rename(&away, repo.path()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"], serde_json::json!([]));
+}
+
+#[test]
+fn the_page_starts_and_stops_a_detached_run_in_tmux() {
+    let repo = Repo::new(
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "verification": {"path_patterns": ["hello.txt"]}}]}"#,
+        "",
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(
+        0,
+        "write hello.txt hello\nsleep 30\ncat codex-exec-json-success.jsonl\n",
+    );
+    // `init` registers the project; it keeps the existing autodev.toml and task.json.
+    let init = repo.run(&["init"]);
+    assert_eq!(init.code, 0, "{}{}", init.stdout, init.stderr);
+    let tmux_dir = tempfile::tempdir().unwrap();
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .env("TMUX_TMPDIR", tmux_dir.path())
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux")
+    };
+    let mut command = repo.command(&["web", "--port", "0"]);
+    command.env("TMUX_TMPDIR", tmux_dir.path());
+    let server = Server::spawn(command);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"]
+        .as_str()
+        .expect("listed")
+        .to_string();
+    let (_, page) = server.get("/");
+    assert!(
+        page.as_str().unwrap().contains("data-action=\"start\""),
+        "{page}"
+    );
+
+    let origin = server.base.clone();
+    let (status, body) = post(&server, &format!("/api/projects/{id}/start"), Some(&origin));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    assert!(
+        body["output"].as_str().unwrap().contains("autodev attach"),
+        "{body}"
+    );
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(
+        list["projects"][0]["live_sessions"],
+        serde_json::json!(["autodev-demo"])
+    );
+    let (_, page) = server.get("/");
+    assert!(
+        page.as_str().unwrap().contains("data-action=\"stop\""),
+        "{page}"
+    );
+    // A second start while the run is live is refused with the run's own reason.
+    let (status, body) = post(&server, &format!("/api/projects/{id}/start"), Some(&origin));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["ok"], false);
+
+    let (status, body) = post(&server, &format!("/api/projects/{id}/stop"), Some(&origin));
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state = repo.status()["run"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if state == "interrupted" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run still says {state}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let t1 = repo.task("T1");
+    assert!(
+        t1["status"].is_null() || t1["status"] == "pending",
+        "nothing is marked done that is not: {t1}"
+    );
+    tmux(&["kill-server"]);
 }
 
 #[test]
