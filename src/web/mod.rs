@@ -228,6 +228,86 @@ async fn tasks(UrlPath(id): UrlPath<String>) -> Response {
     }
 }
 
+/// `GET /api/projects/{id}/tasks/{task}`: one task as the queue holds it (its attempts and their
+/// evidence), the commit the journal last recorded for it, and that commit's changed files.
+async fn task_detail(UrlPath((id, task_id)): UrlPath<(String, String)>) -> Response {
+    let wanted = task_id.clone();
+    let found = blocking(move || {
+        let p = find(&id)?;
+        let settings = crate::config::load(
+            &crate::config::LoadOptions {
+                config_path: Some(p.config.clone()),
+                cwd: p.root.clone(),
+                overrides: Vec::new(),
+            },
+            std::iter::empty(),
+        );
+        let queue = settings.and_then(|s| crate::task::TaskStore::new(&s.paths).load());
+        let task = queue.map(|q| {
+            q.to_value()["tasks"]
+                .as_array()
+                .and_then(|tasks| tasks.iter().find(|t| t["id"] == wanted.as_str()).cloned())
+        });
+        let text = crate::durable::read_tail(&p.log_dir.join("events.jsonl"), 4 * 1024 * 1024)
+            .unwrap_or_default();
+        let commit = text
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["type"] == "commit_made" && v["task"]["id"] == wanted.as_str())
+            .and_then(|v| v["sha"].as_str().map(str::to_string));
+        Some((p.root, task.map_err(|e| e.to_string()), commit))
+    })
+    .await
+    .flatten();
+    let (root, task, commit) = match found {
+        None => return json_error(StatusCode::NOT_FOUND, "no such project"),
+        Some((_, Err(why), _)) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, &why),
+        Some((_, Ok(None), _)) => return json_error(StatusCode::NOT_FOUND, "no such task"),
+        Some((root, Ok(Some(task)), commit)) => (root, task, commit),
+    };
+    let files = match &commit {
+        Some(sha) => changed_files(&root, sha).await,
+        None => Vec::new(),
+    };
+    let state = if task["passes"] == true {
+        "completed"
+    } else if task["blocked"] == true {
+        "blocked"
+    } else {
+        "pending"
+    };
+    axum::Json(json!({
+        "version": API_VERSION,
+        "state": state,
+        "task": task,
+        "commit": commit.map(|sha| json!({"sha": sha, "files": files})),
+    }))
+    .into_response()
+}
+
+/// The paths a commit changed, with git's one-letter status, from an awaited child process.
+async fn changed_files(root: &Path, sha: &str) -> Vec<Value> {
+    if !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let output = tokio::process::Command::new("git")
+        .args(["show", "--no-renames", "--name-status", "--format=", sha])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let Ok(Ok(output)) = tokio::time::timeout(std::time::Duration::from_secs(10), output).await
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(status, path)| json!({"status": status, "path": path}))
+        .collect()
+}
+
 async fn events(
     UrlPath(id): UrlPath<String>,
     Query(query): Query<std::collections::HashMap<String, String>>,
@@ -285,35 +365,79 @@ async fn log(
 /// What a project's page adds to its dashboard: instead of reloading itself, it follows the
 /// journal's stream and swaps in the rewritten dashboard after each event; without a stream it
 /// polls. Nothing in it comes from a project's files but its id (hex digits).
-const LIVE_SCRIPT: &str = r#"<script>
+const LIVE_SCRIPT: &str = r##"<style>#more pre { white-space: pre-wrap; word-break: break-word; } #more h3 { font-size: .9rem; margin: 10px 0 4px; }</style>
+<div id="more" style="max-width:960px;margin:0 auto;padding:0 12px 12px">
+<section id="detail"><h2>Task</h2><p class="muted">Tap a task in the queue for its attempts, the failing check's output, the agent's last message and its commit.</p></section>
+<section><h2>Log</h2><pre id="log" class="muted" style="white-space:pre-wrap;word-break:break-word;margin:0;max-height:24em;overflow:auto"></pre></section>
+</div>
+<script>
 (function () {
-  var id = "__ID__", timers = [], es = null;
+  var id = "__ID__", base = "/api/projects/" + id, timers = [], es = null, shown = null;
+  function get(path) {
+    return fetch(path, {cache: "no-store", credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r : Promise.reject(r.status); });
+  }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function showTask(taskId) {
+    shown = taskId;
+    get(base + "/tasks/" + encodeURIComponent(taskId)).then(function (r) { return r.json(); }).then(function (a) {
+      var box = document.getElementById("detail"), t = a.task;
+      box.replaceChildren(el("h2", t.id + " · " + (t.title || "")));
+      box.appendChild(el("p", "State: " + a.state, "muted"));
+      if (t.block_reason) box.appendChild(el("p", t.block_reason, "reason"));
+      (t.attempt_history || []).forEach(function (h, i) {
+        box.appendChild(el("h3", "Attempt " + (h.attempt || i + 1) + (h.outcome ? " · " + h.outcome : "")));
+        if (h.cause) box.appendChild(el("p", h.cause, "reason"));
+        if (h.check_output && h.check_output.length) box.appendChild(el("pre", [].concat(h.check_output).join("\n"), "muted"));
+        if (h.agent_message) box.appendChild(el("p", "The agent said: " + h.agent_message));
+      });
+      if (a.commit) {
+        box.appendChild(el("h3", "Commit " + a.commit.sha.slice(0, 12)));
+        var ul = el("ul");
+        a.commit.files.forEach(function (f) { ul.appendChild(el("li", f.status + " " + f.path)); });
+        box.appendChild(ul);
+      }
+    }).catch(function () {});
+  }
   function refresh() {
-    fetch("/projects/" + id + "/dashboard.html", {cache: "no-store", credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (text) {
-        if (text === null) return;
-        var doc = new DOMParser().parseFromString(text, "text/html");
-        document.body.innerHTML = doc.body.innerHTML;
-        document.title = doc.title;
-        document.documentElement.setAttribute("data-live", es && es.readyState === 1 ? "stream" : "poll");
-      })
-      .catch(function () {});
+    get("/projects/" + id + "/dashboard.html").then(function (r) { return r.text(); }).then(function (text) {
+      var doc = new DOMParser().parseFromString(text, "text/html"), main = doc.querySelector("main");
+      if (main) document.querySelector("main").innerHTML = main.innerHTML;
+      document.title = doc.title;
+      document.documentElement.setAttribute("data-live", es && es.readyState === 1 ? "stream" : "poll");
+      if (shown) showTask(shown);
+    }).catch(function () {});
+    get(base + "/log?lines=40").then(function (r) { return r.json(); }).then(function (a) {
+      document.getElementById("log").textContent = a.lines.join("\n");
+    }).catch(function () {});
   }
   function soon() {
     timers.forEach(clearTimeout);
     // Once now, and once after the run's next throttled rewrite of the dashboard.
     timers = [setTimeout(refresh, 200), setTimeout(refresh, 1500)];
   }
+  document.addEventListener("click", function (e) {
+    var row = e.target.closest("tr");
+    if (row && row.cells[0] && !row.closest("#more")) {
+      showTask(row.cells[0].textContent.trim());
+      document.getElementById("detail").scrollIntoView();
+    }
+  });
   if (window.EventSource) {
-    es = new EventSource("/api/projects/" + id + "/stream");
+    es = new EventSource(base + "/stream");
     es.addEventListener("journal", soon);
     es.onopen = function () { document.documentElement.setAttribute("data-live", "stream"); };
   }
   setInterval(function () { if (!es || es.readyState === 2) refresh(); }, 5000);
+  refresh();
 })();
 </script>
-"#;
+"##;
 
 /// A project's page: its `logs/dashboard.html`, kept current by `LIVE_SCRIPT`.
 async fn page(UrlPath(id): UrlPath<String>) -> Response {
@@ -461,6 +585,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/projects", get(list_projects))
         .route("/api/projects/{id}", get(project))
         .route("/api/projects/{id}/tasks", get(tasks))
+        .route("/api/projects/{id}/tasks/{task}", get(task_detail))
         .route("/api/projects/{id}/events", get(events))
         .route("/api/projects/{id}/log", get(log))
         .route("/api/projects/{id}/stream", get(stream))

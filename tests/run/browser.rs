@@ -256,12 +256,41 @@ fn the_page_follows_a_real_run_without_a_reload_and_shows_a_hostile_title_as_tex
         0
     );
 
+    // A task's details: its attempts, the agent's last message, its commit and files; the log.
+    browser.eval(
+        "Array.from(document.querySelectorAll('main tr')).find(r => r.cells[0].textContent === 'T1').click()",
+    );
+    browser.wait_for(
+        "document.getElementById('detail').innerText.includes('one.txt')",
+        "T1's commit and its files",
+    );
+    let detail = browser.eval("document.getElementById('detail').innerText");
+    let detail = detail.as_str().unwrap_or("");
+    assert!(detail.contains("Attempt 1"), "{detail}");
+    assert!(
+        detail.contains(hostile),
+        "the title is text here too: {detail}"
+    );
+    assert!(detail.contains("Commit "), "{detail}");
+    browser.wait_for(
+        "document.getElementById('log').textContent.length > 0",
+        "the log tail",
+    );
+    assert_eq!(browser.dialogs(), 0, "{:?}", browser.events);
+
     // At phone width the page fits; the screenshot is kept for a person to look at.
     browser.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true}),
     );
     browser.open(&format!("{}/projects/{id}", server.base));
+    browser.eval(
+        "Array.from(document.querySelectorAll('main tr')).find(r => r.cells[0].textContent === 'T1').click()",
+    );
+    browser.wait_for(
+        "document.getElementById('detail').innerText.includes('one.txt')",
+        "T1's details at phone width",
+    );
     assert_eq!(
         browser.eval("document.documentElement.scrollWidth <= 375"),
         Value::Bool(true),
