@@ -503,6 +503,11 @@ async fn stream(
     }
 }
 
+/// Every project's new journal lines as server-sent events (what the list page follows).
+async fn stream_all(State(shared): State<Shared>) -> Response {
+    stream::all_response(shared.cancel.clone())
+}
+
 /// One project on the list page.
 struct Row {
     id: String,
@@ -589,6 +594,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/projects/{id}/events", get(events))
         .route("/api/projects/{id}/log", get(log))
         .route("/api/projects/{id}/stream", get(stream))
+        .route("/api/stream", get(stream_all))
         .route("/api/projects/{id}/start", post(actions::start))
         .route("/api/projects/{id}/stop", post(actions::stop))
         .route("/api/projects/{id}/forget", post(actions::forget))

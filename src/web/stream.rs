@@ -128,6 +128,62 @@ pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
         .into_response()
 }
 
+/// Every registered project's journal at once, for the project list: each new line as a
+/// `journal` event whose data is `{"project": ID, "event": LINE}`. The registry is read again
+/// on each poll, so a project registered later is followed from then on.
+pub(crate) fn all_response(cancel: Cancel) -> Response {
+    type Followers = std::collections::HashMap<PathBuf, Follower>;
+    let state = (
+        Some(Followers::new()),
+        VecDeque::<String>::new(),
+        cancel,
+        true,
+    );
+    let events = futures_util::stream::unfold(
+        state,
+        |(mut followers, mut pending, cancel, mut first)| async move {
+            loop {
+                if let Some(data) = pending.pop_front() {
+                    let event = Event::default().event("journal").data(data);
+                    return Some((
+                        Ok::<_, Infallible>(event),
+                        (followers, pending, cancel, first),
+                    ));
+                }
+                if cancel.level() != CancelLevel::None {
+                    return None;
+                }
+                if !first {
+                    tokio::time::sleep(POLL).await;
+                }
+                let mut all = followers.take()?;
+                let (all, batch) = tokio::task::spawn_blocking(move || {
+                    let mut batch = Vec::new();
+                    for project in crate::projects::list() {
+                        let journal = project.log_dir.join("events.jsonl");
+                        let id = super::project_id(&project.root);
+                        let follower = all
+                            .entry(journal.clone())
+                            .or_insert_with(|| Follower::new(journal, None));
+                        for (_, line) in follower.poll() {
+                            batch.push(format!("{{\"project\":\"{id}\",\"event\":{line}}}"));
+                        }
+                    }
+                    (all, batch)
+                })
+                .await
+                .ok()?;
+                first = false;
+                followers = Some(all);
+                pending.extend(batch);
+            }
+        },
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -336,8 +336,20 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
 
     // A fresh stream starts from now, and shows the next run's events as they are written.
     let live = sse(&url, &[]);
+    let every = sse(&format!("{}/api/stream", server.base), &[]);
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert_eq!(repo.run(&["run"]).code, 0);
+    // The list page's stream carries every project's lines, each naming its project.
+    let (_, name, data) = every
+        .recv_timeout(wait)
+        .expect("a line on the list's stream");
+    assert_eq!(name, "journal");
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data["project"], id.as_str());
+    assert!(
+        data["event"]["seq"].as_u64().unwrap() > *seqs.last().unwrap(),
+        "{data}"
+    );
     let (seq, _, data) = live.recv_timeout(wait).expect("the next run's first event");
     assert!(seq > *seqs.last().unwrap(), "{seq} after {seqs:?}");
     let types: Vec<String> = std::iter::once(data)
