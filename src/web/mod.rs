@@ -441,6 +441,10 @@ const LIVE_SCRIPT: &str = r##"<style>#more pre { white-space: pre-wrap; word-bre
 
 /// A project's page: its `logs/dashboard.html`, kept current by `LIVE_SCRIPT`.
 async fn page(UrlPath(id): UrlPath<String>) -> Response {
+    // The id goes into the page's script: only an id as `project_id` makes one gets that far.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return json_error(StatusCode::NOT_FOUND, "no such project");
+    }
     let script = LIVE_SCRIPT.replace("__ID__", &id);
     match dashboard_html(id).await {
         None => json_error(StatusCode::NOT_FOUND, "no such project"),

@@ -144,6 +144,8 @@ fn the_api_lists_projects_and_serves_their_status_tasks_events_and_log() {
         detail["commit"]["files"],
         serde_json::json!([{"status": "A", "path": "hello.txt"}])
     );
+    let (status, _) = server.get("/projects/%22%3Balert(1)%2F%2F");
+    assert_eq!(status, 404);
     let (status, _) = server.get(&format!("/api/projects/{id}/tasks/NOPE"));
     assert_eq!(status, 404);
     let (status, missing) = server.get("/api/projects/nope");
