@@ -266,7 +266,7 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
         return Ok(vec![Box::new(LogSink::console_only(ui))]);
     }
     let journal = paths.events_log();
-    let log = paths.log_dir.join("autodev.log");
+    let log = paths.run_log();
     let queue = TaskStore::new(paths).load()?;
     let name = queue
         .project_name(&settings.config.project.name)
@@ -298,7 +298,7 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
                     .to_string(),
                 options.backend.as_str().to_string(),
             )
-            .with_dashboard(paths.log_dir.join("dashboard.html")),
+            .with_dashboard(paths.dashboard()),
         ),
     ];
     // Notifications last: they tell what the other sinks already recorded.

@@ -88,7 +88,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         c.pending,
         c.total
     ));
-    let dashboard = settings.paths.log_dir.join("dashboard.html");
+    let dashboard = settings.paths.dashboard();
     if dashboard.is_file() {
         out.push_str(&format!("Dashboard: {}\n", dashboard.display()));
     }

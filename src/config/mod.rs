@@ -81,13 +81,32 @@ impl ProjectPaths {
 
     /// Where the run journal `logs/events.jsonl` lives.
     pub fn events_log(&self) -> PathBuf {
-        self.log_dir.join("events.jsonl")
+        self.log_dir.join(log_files::EVENTS)
     }
 
     /// Where `logs/runtime-status.json` lives.
     pub fn runtime_status(&self) -> PathBuf {
-        self.log_dir.join("runtime-status.json")
+        self.log_dir.join(log_files::RUNTIME_STATUS)
     }
+
+    /// Where `logs/dashboard.html` lives.
+    pub fn dashboard(&self) -> PathBuf {
+        self.log_dir.join(log_files::DASHBOARD)
+    }
+
+    /// Where the run's log `logs/autodev.log` lives.
+    pub fn run_log(&self) -> PathBuf {
+        self.log_dir.join(log_files::RUN_LOG)
+    }
+}
+
+/// The names of the files a run writes in its log folder, for the places that know only the
+/// folder (the project registry and what reads it).
+pub mod log_files {
+    pub const EVENTS: &str = "events.jsonl";
+    pub const RUNTIME_STATUS: &str = "runtime-status.json";
+    pub const DASHBOARD: &str = "dashboard.html";
+    pub const RUN_LOG: &str = "autodev.log";
 }
 
 /// Joins `path` onto `base` unless absolute, and removes `.` and `..` lexically.

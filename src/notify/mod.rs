@@ -59,7 +59,7 @@ pub fn body(
         "event": event,
         "time": crate::durable::utc_now(),
         "project": {"name": project, "path": path},
-        "dashboard": log_dir.join("dashboard.html"),
+        "dashboard": log_dir.join(crate::config::log_files::DASHBOARD),
         "message": message,
     });
     if let (Value::Object(b), Value::Object(d)) = (&mut body, data) {

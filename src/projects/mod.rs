@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::{Settings, log_files};
 use crate::durable::{self, FileLock};
 use crate::error::{Error, Result};
 
@@ -41,7 +41,22 @@ pub struct Project {
 impl Project {
     /// Its run status file.
     pub fn runtime_status(&self) -> PathBuf {
-        self.log_dir.join("runtime-status.json")
+        self.log_dir.join(log_files::RUNTIME_STATUS)
+    }
+
+    /// Its run journal.
+    pub fn journal(&self) -> PathBuf {
+        self.log_dir.join(log_files::EVENTS)
+    }
+
+    /// Its dashboard page.
+    pub fn dashboard(&self) -> PathBuf {
+        self.log_dir.join(log_files::DASHBOARD)
+    }
+
+    /// Its run log.
+    pub fn run_log(&self) -> PathBuf {
+        self.log_dir.join(log_files::RUN_LOG)
     }
 
     /// Whether the project is still where it was.

@@ -223,9 +223,19 @@ impl Sink for JournalSink {
 /// The events at the end of the journal, oldest first; lines that do not parse (a cut-off last
 /// line, a type from a newer autodev, the header) are skipped.
 pub fn read_tail(path: &Path) -> Vec<Entry> {
+    parsed_tail(path)
+}
+
+/// The lines at the end of the journal as plain JSON, oldest first, every type and the headers
+/// kept: what the web API passes on. Lines that do not parse are skipped.
+pub fn read_tail_lines(path: &Path) -> Vec<serde_json::Value> {
+    parsed_tail(path)
+}
+
+fn parsed_tail<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     let text = crate::durable::read_tail(path, TAIL_BYTES).unwrap_or_default();
     text.lines()
-        .filter_map(|line| serde_json::from_str::<Entry>(line).ok())
+        .filter_map(|line| serde_json::from_str::<T>(line).ok())
         .collect()
 }
 

@@ -75,7 +75,7 @@ impl Runner<'_> {
     ) -> Result<(AgentReport, Option<String>)> {
         let settings = self.settings;
         let config = &settings.config;
-        let main_log = settings.paths.log_dir.join("autodev.log");
+        let main_log = settings.paths.run_log();
         let mut attempt_log = append(log_path)?;
         {
             use std::io::Write;

@@ -137,19 +137,36 @@ fn find(id: &str) -> Option<Project> {
         .find(|p| project_id(&p.root) == id)
 }
 
+/// A project's `runtime-status.json`, read once per answer.
+enum StatusFile {
+    Absent,
+    Unreadable,
+    Read(Value),
+}
+
+impl StatusFile {
+    fn of(project: &Project) -> StatusFile {
+        match std::fs::read(project.runtime_status()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
+            Err(_) => StatusFile::Unreadable,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_or(StatusFile::Unreadable, StatusFile::Read)
+            }
+        }
+    }
+}
+
 /// One project as listed: where it is and how its run stands.
-fn summary(project: &Project) -> Value {
-    let status: Option<Value> = std::fs::read(project.runtime_status())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+fn summary(project: &Project, status: &StatusFile) -> Value {
     let exists = project.exists();
-    let (state, run) = match &status {
-        Some(s) => (
+    let (state, run, counts) = match status {
+        StatusFile::Read(s) => (
             s["run"]["status"].as_str().unwrap_or("idle").to_string(),
             s["run"].clone(),
+            s["counts"].clone(),
         ),
-        None if project.runtime_status().exists() => ("unreadable".to_string(), Value::Null),
-        None => ("idle".to_string(), Value::Null),
+        StatusFile::Unreadable => ("unreadable".to_string(), Value::Null, Value::Null),
+        StatusFile::Absent => ("idle".to_string(), Value::Null, Value::Null),
     };
     json!({
         "id": project_id(&project.root),
@@ -160,65 +177,66 @@ fn summary(project: &Project) -> Value {
         "current_task": run["current_task_id"],
         "cost_usd": run["cost_usd"],
         "updated_at": run["updated_at"],
-        "counts": status.as_ref().map(|s| s["counts"].clone()).unwrap_or(Value::Null),
+        "counts": counts,
         "sessions": project.sessions,
         "live_sessions": actions::live_sessions(project),
     })
 }
 
+/// Every registered project, as listed.
+fn summaries() -> Vec<Value> {
+    projects::list()
+        .iter()
+        .map(|p| summary(p, &StatusFile::of(p)))
+        .collect()
+}
+
 async fn list_projects() -> Response {
-    let rows = blocking(|| projects::list().iter().map(summary).collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
+    let rows = blocking(summaries).await.unwrap_or_default();
     axum::Json(json!({"version": API_VERSION, "projects": rows})).into_response()
 }
 
 async fn project(UrlPath(id): UrlPath<String>) -> Response {
     let found = blocking(move || {
         let p = find(&id)?;
-        let raw = std::fs::read(p.runtime_status()).ok();
-        let status = raw
-            .as_deref()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-        Some((summary(&p), status, raw.is_some()))
+        let status = StatusFile::of(&p);
+        Some((summary(&p, &status), status))
     })
     .await
     .flatten();
     match found {
         None => json_error(StatusCode::NOT_FOUND, "no such project"),
-        Some((summary, status, present)) => axum::Json(json!({
+        Some((summary, status)) => axum::Json(json!({
             "version": API_VERSION,
             "project": summary,
-            "status": match (status, present) {
-                (Some(s), _) => s,
-                (None, true) => json!({"unreadable": true}),
-                (None, false) => Value::Null,
+            "status": match status {
+                StatusFile::Read(s) => s,
+                StatusFile::Unreadable => json!({"unreadable": true}),
+                StatusFile::Absent => Value::Null,
             },
         }))
         .into_response(),
     }
 }
 
+/// A project's queue as JSON, loaded (and validated) with its own settings as every command
+/// does; the loader's message when it cannot be read.
+fn load_tasks(p: &Project) -> std::result::Result<Value, String> {
+    let options = crate::config::LoadOptions {
+        config_path: Some(p.config.clone()),
+        cwd: p.root.clone(),
+        overrides: Vec::new(),
+    };
+    crate::config::load(&options, std::iter::empty())
+        .and_then(|s| crate::task::TaskStore::new(&s.paths).load())
+        .map(|queue| queue.to_value()["tasks"].clone())
+        .map_err(|e| e.to_string())
+}
+
 async fn tasks(UrlPath(id): UrlPath<String>) -> Response {
-    let found = blocking(move || {
-        let p = find(&id)?;
-        let settings = crate::config::load(
-            &crate::config::LoadOptions {
-                config_path: Some(p.config.clone()),
-                cwd: p.root.clone(),
-                overrides: Vec::new(),
-            },
-            std::iter::empty(),
-        );
-        Some(
-            match settings.and_then(|s| crate::task::TaskStore::new(&s.paths).load()) {
-                Ok(queue) => Ok(queue.to_value()["tasks"].clone()),
-                Err(e) => Err(e.to_string()),
-            },
-        )
-    })
-    .await
-    .flatten();
+    let found = blocking(move || Some(load_tasks(&find(&id)?)))
+        .await
+        .flatten();
     match found {
         None => json_error(StatusCode::NOT_FOUND, "no such project"),
         Some(Ok(tasks)) => {
@@ -230,33 +248,20 @@ async fn tasks(UrlPath(id): UrlPath<String>) -> Response {
 
 /// `GET /api/projects/{id}/tasks/{task}`: one task as the queue holds it (its attempts and their
 /// evidence), the commit the journal last recorded for it, and that commit's changed files.
-async fn task_detail(UrlPath((id, task_id)): UrlPath<(String, String)>) -> Response {
-    let wanted = task_id.clone();
+async fn task_detail(UrlPath((id, wanted)): UrlPath<(String, String)>) -> Response {
     let found = blocking(move || {
         let p = find(&id)?;
-        let settings = crate::config::load(
-            &crate::config::LoadOptions {
-                config_path: Some(p.config.clone()),
-                cwd: p.root.clone(),
-                overrides: Vec::new(),
-            },
-            std::iter::empty(),
-        );
-        let queue = settings.and_then(|s| crate::task::TaskStore::new(&s.paths).load());
-        let task = queue.map(|q| {
-            q.to_value()["tasks"]
+        let task = load_tasks(&p).map(|tasks| {
+            tasks
                 .as_array()
                 .and_then(|tasks| tasks.iter().find(|t| t["id"] == wanted.as_str()).cloned())
         });
-        let text = crate::durable::read_tail(&p.log_dir.join("events.jsonl"), 4 * 1024 * 1024)
-            .unwrap_or_default();
-        let commit = text
-            .lines()
+        let commit = crate::report::journal::read_tail_lines(&p.journal())
+            .into_iter()
             .rev()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|v| v["type"] == "commit_made" && v["task"]["id"] == wanted.as_str())
             .and_then(|v| v["sha"].as_str().map(str::to_string));
-        Some((p.root, task.map_err(|e| e.to_string()), commit))
+        Some((p.root, task, commit))
     })
     .await
     .flatten();
@@ -315,11 +320,8 @@ async fn events(
     let after: Option<u64> = query.get("after").and_then(|a| a.parse().ok());
     let found = blocking(move || {
         let p = find(&id)?;
-        let text = crate::durable::read_tail(&p.log_dir.join("events.jsonl"), 4 * 1024 * 1024)
-            .unwrap_or_default();
-        let lines: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        let lines: Vec<Value> = crate::report::journal::read_tail_lines(&p.journal())
+            .into_iter()
             .filter(|v| after.is_none_or(|a| v["seq"].as_u64().is_some_and(|s| s > a)))
             .collect();
         let skip = lines.len().saturating_sub(MAX_EVENTS);
@@ -346,8 +348,7 @@ async fn log(
         .min(MAX_LOG_LINES);
     let found = blocking(move || {
         let p = find(&id)?;
-        let text = crate::durable::read_tail(&p.log_dir.join("autodev.log"), 1024 * 1024)
-            .unwrap_or_default();
+        let text = crate::durable::read_tail(&p.run_log(), 1024 * 1024).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         Some(all[all.len().saturating_sub(lines)..].join("\n"))
     })
@@ -470,13 +471,11 @@ async fn dashboard(UrlPath(id): UrlPath<String>) -> Response {
 async fn dashboard_html(id: String) -> Option<String> {
     blocking(move || {
         let p = find(&id)?;
-        Some(
-            std::fs::read_to_string(p.log_dir.join("dashboard.html")).unwrap_or_else(|_| {
-                "<!DOCTYPE html><html><body><p>No run has written a dashboard for this project \
+        Some(std::fs::read_to_string(p.dashboard()).unwrap_or_else(|_| {
+            "<!DOCTYPE html><html><body><p>No run has written a dashboard for this project \
                  yet.</p></body></html>"
-                    .to_string()
-            }),
-        )
+                .to_string()
+        }))
     })
     .await
     .flatten()
@@ -497,7 +496,7 @@ async fn stream(
         .and_then(|a| a.trim().parse::<u64>().ok());
     let follower = blocking(move || {
         let p = find(&id)?;
-        Some(stream::Follower::new(p.log_dir.join("events.jsonl"), after))
+        Some(stream::Follower::new(p.journal(), after))
     })
     .await
     .flatten();
@@ -565,10 +564,7 @@ struct ListPage {
 /// The project list, updated in place every few seconds by its own script.
 async fn index() -> Response {
     let page = blocking(|| {
-        let projects = projects::list()
-            .iter()
-            .map(|p| Row::of(&summary(p)))
-            .collect();
+        let projects = summaries().iter().map(Row::of).collect();
         ListPage {
             projects,
             tmux: crate::session::require_tmux().is_ok(),

@@ -95,60 +95,16 @@ impl Follower {
     }
 }
 
-/// The SSE response: `journal` events (data: the journal line) until the client goes away or
-/// the server stops.
-pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
-    let state = (Some(follower), VecDeque::<(u64, String)>::new(), cancel);
-    let events = futures_util::stream::unfold(state, |(mut follower, mut pending, cancel)| async {
-        loop {
-            if let Some((seq, line)) = pending.pop_front() {
-                let event = Event::default()
-                    .event("journal")
-                    .id(seq.to_string())
-                    .data(line);
-                return Some((Ok::<_, Infallible>(event), (follower, pending, cancel)));
-            }
-            if cancel.level() != CancelLevel::None {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
-            let mut f = follower.take()?;
-            let (f, batch) = tokio::task::spawn_blocking(move || {
-                let batch = f.poll();
-                (f, batch)
-            })
-            .await
-            .ok()?;
-            follower = Some(f);
-            pending.extend(batch);
-        }
-    });
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-/// Every registered project's journal at once, for the project list: each new line as a
-/// `journal` event whose data is `{"project": ID, "event": LINE}`. The registry is read again
-/// on each poll, so a project registered later is followed from then on.
-pub(crate) fn all_response(cancel: Cancel) -> Response {
-    type Followers = std::collections::HashMap<PathBuf, Follower>;
-    let state = (
-        Some(Followers::new()),
-        VecDeque::<String>::new(),
-        cancel,
-        true,
-    );
+/// An SSE response fed by `poll`, run off the runtime now and then every `POLL`, until the
+/// client goes away or the server stops (`cancel`).
+fn polled<S: Send + 'static>(state: S, poll: fn(&mut S) -> Vec<Event>, cancel: Cancel) -> Response {
+    let start = (Some(state), VecDeque::<Event>::new(), cancel, true);
     let events = futures_util::stream::unfold(
-        state,
-        |(mut followers, mut pending, cancel, mut first)| async move {
+        start,
+        move |(mut state, mut pending, cancel, mut first)| async move {
             loop {
-                if let Some(data) = pending.pop_front() {
-                    let event = Event::default().event("journal").data(data);
-                    return Some((
-                        Ok::<_, Infallible>(event),
-                        (followers, pending, cancel, first),
-                    ));
+                if let Some(event) = pending.pop_front() {
+                    return Some((Ok::<_, Infallible>(event), (state, pending, cancel, first)));
                 }
                 if cancel.level() != CancelLevel::None {
                     return None;
@@ -156,25 +112,15 @@ pub(crate) fn all_response(cancel: Cancel) -> Response {
                 if !first {
                     tokio::time::sleep(POLL).await;
                 }
-                let mut all = followers.take()?;
-                let (all, batch) = tokio::task::spawn_blocking(move || {
-                    let mut batch = Vec::new();
-                    for project in crate::projects::list() {
-                        let journal = project.log_dir.join("events.jsonl");
-                        let id = super::project_id(&project.root);
-                        let follower = all
-                            .entry(journal.clone())
-                            .or_insert_with(|| Follower::new(journal, None));
-                        for (_, line) in follower.poll() {
-                            batch.push(format!("{{\"project\":\"{id}\",\"event\":{line}}}"));
-                        }
-                    }
-                    (all, batch)
+                first = false;
+                let mut s = state.take()?;
+                let (s, batch) = tokio::task::spawn_blocking(move || {
+                    let batch = poll(&mut s);
+                    (s, batch)
                 })
                 .await
                 .ok()?;
-                first = false;
-                followers = Some(all);
+                state = Some(s);
                 pending.extend(batch);
             }
         },
@@ -182,6 +128,50 @@ pub(crate) fn all_response(cancel: Cancel) -> Response {
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The SSE response: `journal` events (data: the journal line, id: its `seq`).
+pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
+    polled(
+        follower,
+        |f| {
+            f.poll()
+                .into_iter()
+                .map(|(seq, line)| {
+                    Event::default()
+                        .event("journal")
+                        .id(seq.to_string())
+                        .data(line)
+                })
+                .collect()
+        },
+        cancel,
+    )
+}
+
+/// Every registered project's journal at once, for the project list: each new line as a
+/// `journal` event whose data is `{"project": ID, "event": LINE}`. The registry is read again
+/// on each poll, so a project registered later is followed from then on.
+pub(crate) fn all_response(cancel: Cancel) -> Response {
+    polled(
+        std::collections::HashMap::<PathBuf, Follower>::new(),
+        |followers| {
+            let mut batch = Vec::new();
+            for project in crate::projects::list() {
+                let journal = project.journal();
+                let id = super::project_id(&project.root);
+                let follower = followers
+                    .entry(journal.clone())
+                    .or_insert_with(|| Follower::new(journal, None));
+                for (_, line) in follower.poll() {
+                    let data = format!("{{\"project\":\"{id}\",\"event\":{line}}}");
+                    batch.push(Event::default().event("journal").data(data));
+                }
+            }
+            batch
+        },
+        cancel,
+    )
 }
 
 #[cfg(test)]

@@ -50,21 +50,11 @@ impl Server {
     }
 
     fn get_url(&self, url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut request = agent.get(url);
+        let mut request = agent().get(url);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let mut response = request.call().expect("request");
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
-        )
+        answer(request.call().expect("request"))
     }
 }
 
@@ -222,11 +212,7 @@ fn a_foreign_host_is_refused_and_a_token_is_required_when_set() {
     let server = Server::start(&repo, &["--token", "s3cret"]);
     let (status, _) = server.get("/api/projects");
     assert_eq!(status, 401);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let opened = agent
+    let opened = agent()
         .get(format!("{}/?token=s3cret", server.base))
         .call()
         .expect("the printed address");
@@ -381,15 +367,23 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
 }
 
 fn post(server: &Server, path: &str, origin: Option<&str>) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.post(format!("{}{path}", server.base));
+    let mut request = agent().post(format!("{}{path}", server.base));
     if let Some(origin) = origin {
         request = request.header("Origin", origin);
     }
-    let mut response = request.send_empty().expect("request");
+    answer(request.send_empty().expect("request"))
+}
+
+/// A client that hands back every status instead of failing on 4xx and 5xx.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The status and the body: JSON when it parses, the text otherwise.
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().unwrap_or_default();
     (
