@@ -9,6 +9,13 @@
 # true value; normal noise with a 5% standard deviation (wider tails) is printed beside it. The
 # repeats = 1 rows are the single-sample policy every peer but one uses.
 #
+# The second table (issue 20) puts the same decision on a drifting machine: linear drift (0.3%
+# faster per sample) and a 2% step at a random moment, under normal and skewed 1% noise, at
+# repeats 3, 5 and 9. For each it prints false keeps of no-op changes and keeps of true 5% gains,
+# measured sequentially (the reference's series, then the candidate's, as every peer does) and
+# interleaved (ABBA pairs judged by a paired test, as `autodev run` does with repeats >= 3).
+# Goals at repeats = 5 under the linear drift: <= 5% false keeps, >= 90% of true 5% gains kept.
+#
 # Usage: bench/experiment.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,8 +4,14 @@
 //!
 //! Each trial measures a baseline and a candidate, each with `repeats` samples of
 //! `true value × (1 + noise)`, and asks `autodev::experiment::decide` whether to keep it.
+//!
+//! The second table adds a drifting machine: every sample is also scaled by a drift that moves
+//! with time (a linear trend, or a step at a random moment). Measured one series after the other
+//! (the reference, then the candidate), the later series rides the drift; measured interleaved
+//! (pairs in ABBA order, judged by `decide_pairs`), the drift cancels.
 
-use autodev::experiment::{Action, Policy, Series, decide};
+use autodev::experiment::stats::{Arm, order};
+use autodev::experiment::{Action, Policy, Series, decide, decide_pairs};
 
 /// SplitMix64: small, seeded, good enough for simulation.
 struct Rng(u64);
@@ -38,6 +44,9 @@ enum Noise {
     Uniform(f64),
     /// Normal with a standard deviation of level × the true value.
     Normal(f64),
+    /// Skewed like real timings: an exponential tail of slow samples with the same standard
+    /// deviation (level × the true value) and a mean of zero.
+    Skewed(f64),
 }
 
 impl Noise {
@@ -45,6 +54,10 @@ impl Noise {
         match self {
             Noise::Uniform(level) => truth * (1.0 + level * (2.0 * rng.unit() - 1.0)),
             Noise::Normal(level) => truth * (1.0 + level * rng.normal()),
+            Noise::Skewed(level) => {
+                let tail = -(1.0 - rng.unit()).ln();
+                truth * (1.0 + level * (tail - 1.0))
+            }
         }
     }
 
@@ -52,6 +65,7 @@ impl Noise {
         match self {
             Noise::Uniform(l) => format!("uniform ±{:.0}%", l * 100.0),
             Noise::Normal(l) => format!("normal σ={:.0}%", l * 100.0),
+            Noise::Skewed(l) => format!("skewed σ={:.0}%", l * 100.0),
         }
     }
 }
@@ -79,6 +93,84 @@ fn keep_rate(
         }
     }
     f64::from(kept) / f64::from(TRIALS)
+}
+
+/// How the machine drifts over the samples of one comparison.
+#[derive(Clone, Copy)]
+enum Drift {
+    /// Each sample `rate` faster than the one before (0.003: 0.3% per sample).
+    Linear(f64),
+    /// At a random moment the machine gets `size` faster and stays so.
+    Step(f64),
+}
+
+impl Drift {
+    /// The factors of the `samples` samples of one trial, in time order.
+    fn factors(self, rng: &mut Rng, samples: usize) -> Vec<f64> {
+        match self {
+            Drift::Linear(rate) => (0..samples).map(|t| 1.0 - rate * t as f64).collect(),
+            Drift::Step(size) => {
+                let at = (rng.unit() * samples as f64) as usize;
+                (0..samples)
+                    .map(|t| if t >= at { 1.0 - size } else { 1.0 })
+                    .collect()
+            }
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Drift::Linear(r) => format!("linear {:.1}%/sample", r * 100.0),
+            Drift::Step(s) => format!("step {:.0}%", s * 100.0),
+        }
+    }
+}
+
+/// Keep rates on a drifting machine, measured sequentially and interleaved: a candidate at
+/// `candidate_truth` against a reference at 100.
+fn drift_rates(
+    policy: &Policy,
+    noise: Noise,
+    drift: Drift,
+    repeats: usize,
+    candidate_truth: f64,
+    seed: u64,
+) -> (f64, f64) {
+    const TRIALS: u32 = 20_000;
+    let mut rng = Rng(seed);
+    let (mut sequential, mut interleaved) = (0, 0);
+    for _ in 0..TRIALS {
+        // One series after the other: the reference first, then the candidate.
+        let factors = drift.factors(&mut rng, 2 * repeats);
+        let (r, c): (Vec<f64>, Vec<f64>) = (
+            factors[..repeats]
+                .iter()
+                .map(|f| f * noise.sample(&mut rng, 100.0))
+                .collect(),
+            factors[repeats..]
+                .iter()
+                .map(|f| f * noise.sample(&mut rng, candidate_truth))
+                .collect(),
+        );
+        if decide(policy, &Series::new(r), Ok(&Series::new(c))).action == Action::Keep {
+            sequential += 1;
+        }
+        // Interleaved pairs over the same span of time.
+        let factors = drift.factors(&mut rng, 2 * repeats);
+        let (mut r, mut c) = (Vec::new(), Vec::new());
+        for (arm, f) in order(repeats).into_iter().zip(factors) {
+            match arm {
+                Arm::Reference => r.push(f * noise.sample(&mut rng, 100.0)),
+                Arm::Candidate => c.push(f * noise.sample(&mut rng, candidate_truth)),
+            }
+        }
+        let (r, c) = (Series::new(r), Series::new(c));
+        if decide_pairs(policy, Ok((&r, &c)), None).action == Action::Keep {
+            interleaved += 1;
+        }
+    }
+    let rate = |n: u32| f64::from(n) / f64::from(TRIALS);
+    (rate(sequential), rate(interleaved))
 }
 
 fn main() {
@@ -121,6 +213,39 @@ fn main() {
                 rate(90.0, 11),
                 rate(95.0, 13),
             );
+        }
+    }
+    println!();
+    println!(
+        "on a drifting machine (the benchmark speeds up as it runs), 1% noise; sequential measures"
+    );
+    println!(
+        "the reference's series, then the candidate's; interleaved measures them in ABBA pairs"
+    );
+    println!(
+        "goal at repeats = 5, linear 0.3%/sample drift: ≤ 5% false keeps, ≥ 90% of 5% gains kept"
+    );
+    println!();
+    println!(
+        "{:<20} {:<15} {:>7}  {:>18}  {:>18}",
+        "drift", "noise", "repeats", "false keeps s / i", "5% gains kept s / i"
+    );
+    for drift in [Drift::Linear(0.003), Drift::Step(0.02)] {
+        for noise in [Noise::Normal(0.01), Noise::Skewed(0.01)] {
+            for repeats in [3usize, 5, 9] {
+                let pair = |truth: f64, seed: u64| {
+                    let (s, i) = drift_rates(&policy, noise, drift, repeats, truth, seed);
+                    format!("{:.1}% / {:.1}%", 100.0 * s, 100.0 * i)
+                };
+                println!(
+                    "{:<20} {:<15} {:>7}  {:>18}  {:>18}",
+                    drift.label(),
+                    noise.label(),
+                    repeats,
+                    pair(100.0, 17),
+                    pair(95.0, 19),
+                );
+            }
         }
     }
 }

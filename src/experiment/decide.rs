@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::stats::{Series, compare};
+use super::stats::{Comparison, Series, compare, compare_pairs};
 use crate::task::contract::{Iterative, NumericCompletion, format_number};
 
 /// The chance of keeping a candidate that changed nothing, when samples are repeated: a gain
@@ -17,17 +17,35 @@ pub enum Outcome {
     Baseline,
     Improved,
     Unchanged,
+    /// Interleaved measurement: the mean pair difference sits inside the noise floor.
+    Equivalent,
     Regressed,
     Invalid,
     TargetMet,
 }
 
 impl Outcome {
+    /// The outcome named `name` in `experiments.jsonl`.
+    pub fn parse(name: &str) -> Option<Outcome> {
+        [
+            Outcome::Baseline,
+            Outcome::Improved,
+            Outcome::Unchanged,
+            Outcome::Equivalent,
+            Outcome::Regressed,
+            Outcome::Invalid,
+            Outcome::TargetMet,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Baseline => "baseline",
             Outcome::Improved => "improved",
             Outcome::Unchanged => "unchanged",
+            Outcome::Equivalent => "equivalent",
             Outcome::Regressed => "regressed",
             Outcome::Invalid => "invalid",
             Outcome::TargetMet => "target_met",
@@ -45,6 +63,23 @@ pub enum Action {
     Discard,
     /// `rollback_on_failure = false`: it stays on the branch and the task stops for a person.
     Hold,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Discard => "discard",
+            Action::Hold => "hold",
+        }
+    }
+
+    /// The action named `name` in `experiments.jsonl`.
+    pub fn parse(name: &str) -> Option<Action> {
+        [Action::Keep, Action::Discard, Action::Hold]
+            .into_iter()
+            .find(|a| a.as_str() == name)
+    }
 }
 
 /// The settings that decide, read from the task's completion and execution.
@@ -156,7 +191,6 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
         Err(why) => return invalid(policy, why.to_string()),
     };
     let (value, before) = (candidate.value(), reference.value());
-    let delta = policy.better_by(before, value);
     let oriented = |s: &Series| -> Vec<f64> {
         s.samples
             .iter()
@@ -164,6 +198,76 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
             .collect()
     };
     let comparison = compare(&oriented(reference), &oriented(candidate), policy.alpha);
+    judge(
+        policy,
+        Measures {
+            value,
+            before,
+            delta: policy.better_by(before, value),
+            comparison,
+            floor: None,
+        },
+    )
+}
+
+/// Judges an interleaved measurement: `pairs` of (reference, candidate) samples taken next to
+/// each other, compared by their differences with a paired test. The gain is the mean pair
+/// difference, which a drift of the machine does not bias (see [`super::stats::order`]);
+/// `floor` is the noise floor an A/A measurement found, inside which the two are called
+/// equivalent.
+pub fn decide_pairs(
+    policy: &Policy,
+    pairs: Result<(&Series, &Series), &str>,
+    floor: Option<f64>,
+) -> Decision {
+    let (reference, candidate) = match pairs {
+        Ok((r, c)) if !c.is_empty() && r.len() == c.len() => (r, c),
+        Ok(_) => return invalid(policy, "the pairs of samples are incomplete".into()),
+        Err(why) => return invalid(policy, why.to_string()),
+    };
+    let gains: Vec<f64> = reference
+        .samples
+        .iter()
+        .zip(&candidate.samples)
+        .map(|(r, c)| policy.better_by(*r, *c))
+        .collect();
+    let paired = compare_pairs(&gains, policy.alpha);
+    let delta = match &paired {
+        Some(p) => p.mean,
+        None => gains.iter().sum::<f64>() / gains.len() as f64,
+    };
+    judge(
+        policy,
+        Measures {
+            value: candidate.value(),
+            before: reference.value(),
+            delta,
+            comparison: paired.map(|p| p.comparison),
+            floor,
+        },
+    )
+}
+
+/// What a decision is made from.
+struct Measures {
+    /// The candidate's value and the reference's (medians).
+    value: f64,
+    before: f64,
+    /// The gain (negative: a loss).
+    delta: f64,
+    comparison: Option<Comparison>,
+    /// The noise floor, for an interleaved measurement.
+    floor: Option<f64>,
+}
+
+fn judge(policy: &Policy, m: Measures) -> Decision {
+    let Measures {
+        value,
+        before,
+        delta,
+        comparison,
+        floor,
+    } = m;
     let sure = 100.0 * (1.0 - policy.alpha);
     let decision = |outcome, action, reason: String| Decision {
         outcome,
@@ -194,6 +298,7 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
         .as_ref()
         .is_none_or(|c| c.p_worse <= policy.alpha);
     let beyond_tolerance = delta.abs() > policy.unchanged_tolerance;
+    let paired = if floor.is_some() { " (paired)" } else { "" };
     if delta > 0.0 && beyond_tolerance && delta >= policy.min_improvement && clear_gain {
         let sureness = match comparison.as_ref().and_then(|c| c.lower_bound) {
             Some(bound) => format!(", at least {} with {sure:.0}% confidence", short(bound)),
@@ -203,7 +308,7 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
             Outcome::Improved,
             Action::Keep,
             format!(
-                "better by {}{}{sureness}",
+                "better by {}{}{paired}{sureness}",
                 short(delta),
                 percent(delta, before)
             ),
@@ -218,7 +323,29 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
         return decision(
             Outcome::Regressed,
             action,
-            format!("worse by {}{}", short(-delta), percent(-delta, before)),
+            format!(
+                "worse by {}{}{paired}",
+                short(-delta),
+                percent(-delta, before)
+            ),
+        );
+    }
+    let on_equal = if policy.keep_on_equal {
+        Action::Keep
+    } else {
+        Action::Discard
+    };
+    if let Some(floor) = floor
+        && delta.abs() <= floor
+    {
+        return decision(
+            Outcome::Equivalent,
+            on_equal,
+            format!(
+                "equivalent: the pairs differ by {} on average, inside the noise floor {}",
+                short(delta),
+                short(floor)
+            ),
         );
     }
     let why = if !beyond_tolerance {
@@ -238,17 +365,12 @@ pub fn decide(policy: &Policy, reference: &Series, candidate: Result<&Series, &s
             .map(|c| 100.0 * (1.0 - c.p_better.min(c.p_worse)))
             .unwrap_or(0.0);
         format!(
-            "{} by {}, which noise could explain (only {confidence:.0}% sure, {sure:.0}% needed)",
+            "{} by {}{paired}, which noise could explain (only {confidence:.0}% sure, {sure:.0}% needed)",
             if delta > 0.0 { "better" } else { "worse" },
             short(delta.abs())
         )
     };
-    let action = if policy.keep_on_equal {
-        Action::Keep
-    } else {
-        Action::Discard
-    };
-    decision(Outcome::Unchanged, action, why)
+    decision(Outcome::Unchanged, on_equal, why)
 }
 
 fn invalid(policy: &Policy, reason: String) -> Decision {
@@ -283,20 +405,39 @@ pub struct Tally {
 
 impl Tally {
     pub fn record(&mut self, decision: &Decision) {
+        self.count(decision.outcome, decision.action);
+    }
+
+    /// The tally of the iterations recorded in `experiments.jsonl` (for a resumed experiment).
+    pub fn replay(records: &[super::Record]) -> Tally {
+        let mut tally = Tally::default();
+        for r in records {
+            if let (Some(outcome), Some(action)) =
+                (Outcome::parse(&r.outcome), Action::parse(&r.action))
+                && r.iteration > 0
+                && outcome != Outcome::Baseline
+            {
+                tally.count(outcome, action);
+            }
+        }
+        tally
+    }
+
+    fn count(&mut self, outcome: Outcome, action: Action) {
         self.iterations += 1;
-        match decision.outcome {
+        match outcome {
             Outcome::Improved | Outcome::TargetMet => self.no_improvement_streak = 0,
             _ => self.no_improvement_streak += 1,
         }
-        if decision.outcome == Outcome::Invalid {
+        if outcome == Outcome::Invalid {
             self.invalid += 1;
         }
-        if decision.outcome == Outcome::TargetMet {
+        if outcome == Outcome::TargetMet {
             self.target_met = true;
         }
-        match decision.action {
+        match action {
             Action::Keep | Action::Hold => {
-                if decision.action == Action::Keep && decision.outcome != Outcome::Invalid {
+                if action == Action::Keep && outcome != Outcome::Invalid {
                     self.kept += 1;
                 }
                 self.discards_in_a_row = 0;
@@ -526,6 +667,59 @@ mod tests {
                 d.reason
             );
         }
+    }
+
+    #[test]
+    fn paired_decisions() {
+        let p = policy();
+        // latency, lower is better; the machine speeds up by 1 per sample (ABBA order).
+        let drift = |k: usize| k as f64;
+        let order = crate::experiment::stats::order(5);
+        let measure = |gain: f64| {
+            let (mut r, mut c) = (Vec::new(), Vec::new());
+            for (k, arm) in order.iter().enumerate() {
+                match arm {
+                    crate::experiment::stats::Arm::Reference => r.push(100.0 - drift(k)),
+                    crate::experiment::stats::Arm::Candidate => c.push(100.0 - gain - drift(k)),
+                }
+            }
+            (s(&r), s(&c))
+        };
+        // No change under drift: the pairs straddle zero, equivalent inside the floor.
+        let (r, c) = measure(0.0);
+        let d = decide_pairs(&p, Ok((&r, &c)), Some(1.5));
+        assert_eq!(
+            (d.outcome, d.action),
+            (Outcome::Equivalent, Action::Discard)
+        );
+        assert!(
+            d.reason.contains("equivalent: the pairs differ by"),
+            "{d:?}"
+        );
+        assert!(d.reason.contains("inside the noise floor 1.5"), "{d:?}");
+        // Without a floor it is merely unchanged.
+        let d = decide_pairs(&p, Ok((&r, &c)), None);
+        assert_eq!(d.outcome, Outcome::Unchanged, "{d:?}");
+        // A real gain of 10 is found and sized by the pairs, not by the drift.
+        let (r, c) = measure(10.0);
+        let d = decide_pairs(&p, Ok((&r, &c)), Some(1.5));
+        assert_eq!(
+            (d.outcome, d.action),
+            (Outcome::Improved, Action::Keep),
+            "{d:?}"
+        );
+        assert!((d.improvement.unwrap() - 10.0).abs() < 1.01, "{d:?}");
+        assert!(d.reason.contains("(paired)"), "{d:?}");
+        assert!(d.confidence.unwrap() > 0.95);
+        // A real loss is discarded.
+        let (r, c) = measure(-10.0);
+        let d = decide_pairs(&p, Ok((&r, &c)), Some(1.5));
+        assert_eq!((d.outcome, d.action), (Outcome::Regressed, Action::Discard));
+        // Broken or lopsided measurements are invalid.
+        let d = decide_pairs(&p, Err("sample 2 of 5: exit 1"), None);
+        assert_eq!(d.outcome, Outcome::Invalid);
+        let d = decide_pairs(&p, Ok((&s(&[1.0, 2.0]), &s(&[1.0]))), None);
+        assert_eq!(d.outcome, Outcome::Invalid);
     }
 
     #[test]

@@ -19,7 +19,20 @@ pub struct Record {
     pub best_before: Option<f64>,
     pub measured_value: Option<f64>,
     pub samples: Vec<f64>,
-    /// `baseline`, `improved`, `unchanged`, `regressed`, `invalid` or `target_met`.
+    /// Interleaved measurement: the reference's samples, pair by pair with `samples` (for the
+    /// A/A measurement that opens an experiment, the second tree's samples of the same commit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reference_samples: Vec<f64>,
+    /// The order the samples were taken in, `A` for the reference and `B` for the candidate
+    /// (`ABBAABBAAB` for five pairs); empty when not interleaved.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub order: String,
+    /// Interleaved measurement: the smallest mean pair difference these repeats can tell from
+    /// noise, from the A/A measurement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor: Option<f64>,
+    /// `baseline`, `improved`, `unchanged`, `equivalent`, `regressed`, `invalid` or
+    /// `target_met`.
     pub outcome: String,
     /// `keep`, `discard`, `hold`, or empty for a baseline.
     pub action: String,

@@ -11,6 +11,8 @@ pub mod decide;
 pub mod journal;
 pub mod stats;
 
-pub use decide::{Action, Conclusion, Decision, Outcome, Policy, Tally, conclude, decide};
+pub use decide::{
+    Action, Conclusion, Decision, Outcome, Policy, Tally, conclude, decide, decide_pairs,
+};
 pub use journal::Record;
 pub use stats::Series;

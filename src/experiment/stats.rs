@@ -6,6 +6,13 @@
 //! outliers), and under "no change" it keeps a candidate at most `alpha` of the time whatever the
 //! noise. Its companion, the Hodges–Lehmann lower confidence bound, says how large a gain the
 //! samples guarantee.
+//!
+//! Interleaved measurements come in pairs (the reference and the candidate measured next to each
+//! other, see [`order`]) and are judged by [`compare_pairs`], a one-sided paired t-test on the
+//! pair differences. When nothing changed, the two samples of a pair come from the same
+//! distribution, so their difference is symmetric about zero however skewed the noise is; that
+//! symmetry is what the t-test needs to hold its false-keep rate, and unlike a sign or
+//! signed-rank test it can reach 95% with three pairs (those cannot go below 1/8).
 
 /// The samples of one measurement, in the order they were taken.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -168,6 +175,231 @@ impl RankSum {
     }
 }
 
+/// Which tree a sample of an interleaved measurement is taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    /// The reference: the last kept commit (`A` in a recorded order).
+    Reference,
+    /// The candidate (`B`).
+    Candidate,
+}
+
+impl Arm {
+    pub fn letter(self) -> char {
+        match self {
+            Arm::Reference => 'A',
+            Arm::Candidate => 'B',
+        }
+    }
+}
+
+/// The order of `pairs` interleaved pairs: A B, B A, A B, B A, … (ABBA blocks). Within a block
+/// both arms sit at the same mean time, so a drift linear in time adds as much to one arm as to
+/// the other; between pairs the sign of its effect alternates, so the mean pair difference
+/// carries at most one step of drift divided by the number of pairs.
+pub fn order(pairs: usize) -> Vec<Arm> {
+    (0..pairs)
+        .flat_map(|k| {
+            if k % 2 == 0 {
+                [Arm::Reference, Arm::Candidate]
+            } else {
+                [Arm::Candidate, Arm::Reference]
+            }
+        })
+        .collect()
+}
+
+/// What a paired comparison found, in the direction where larger gains are positive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// The mean pair difference (candidate minus reference).
+    pub mean: f64,
+    /// The standard deviation of the pair differences.
+    pub sd: f64,
+    pub comparison: Comparison,
+}
+
+/// The weight of each of `pairs` pairs taken in [`order`]: 1, except that with an odd count the
+/// first and the last pair weigh one half. A drift linear in time adds its step to an AB pair's
+/// difference and takes it from a BA pair's; with an odd count there is one AB pair more, and
+/// halving the two end pairs (both AB) balances them, so the weighted mean carries no linear
+/// drift at all.
+pub fn pair_weights(pairs: usize) -> Vec<f64> {
+    let mut weights = vec![1.0; pairs];
+    if pairs % 2 == 1 && pairs > 1 {
+        weights[0] = 0.5;
+        weights[pairs - 1] = 0.5;
+    }
+    weights
+}
+
+/// How much less a mean over `pairs` pair differences, weighted as [`pair_weights`] says, varies
+/// than one difference: its standard error is `sd × this`.
+fn se_factor(pairs: usize) -> f64 {
+    let w = pair_weights(pairs);
+    let total: f64 = w.iter().sum();
+    w.iter().map(|x| x * x).sum::<f64>().sqrt() / total
+}
+
+/// Compares pair differences `gains` (candidate minus reference, turned so that larger is
+/// better, in the order they were taken by [`order`]) with a one-sided paired t-test at `alpha`
+/// on their drift-balanced weighted mean. `None` with fewer than two pairs.
+pub fn compare_pairs(gains: &[f64], alpha: f64) -> Option<Paired> {
+    let n = gains.len();
+    if n < 2 {
+        return None;
+    }
+    let weights = pair_weights(n);
+    let total: f64 = weights.iter().sum();
+    let mean = gains.iter().zip(&weights).map(|(g, w)| g * w).sum::<f64>() / total;
+    let plain = gains.iter().sum::<f64>() / n as f64;
+    let var = gains.iter().map(|g| (g - plain).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let sd = var.sqrt();
+    let df = (n - 1) as f64;
+    let se = sd * se_factor(n);
+    let scale = mean.abs().max(1.0);
+    let (p_better, p_worse) = if se <= scale * 1e-12 {
+        // No spread at all (a deterministic metric): the sign of the difference is certain.
+        match mean.partial_cmp(&0.0) {
+            Some(std::cmp::Ordering::Greater) => (0.0, 1.0),
+            Some(std::cmp::Ordering::Less) => (1.0, 0.0),
+            _ => (1.0, 1.0),
+        }
+    } else {
+        let t = mean / se;
+        (t_upper(t, df), t_upper(-t, df))
+    };
+    let margin = t_critical(alpha, df) * se;
+    Some(Paired {
+        mean,
+        sd,
+        comparison: Comparison {
+            p_better,
+            p_worse,
+            lower_bound: Some(mean - margin),
+            loss_bound: Some(-mean - margin),
+        },
+    })
+}
+
+/// The smallest mean pair difference that `pairs` pairs with spread `sd` can call clear at
+/// `alpha`: the noise floor of a measurement (a true gain this large is kept about half the
+/// time).
+pub fn detectable(sd: f64, pairs: usize, alpha: f64) -> f64 {
+    if pairs < 2 {
+        return f64::INFINITY;
+    }
+    t_critical(alpha, (pairs - 1) as f64) * sd * se_factor(pairs)
+}
+
+/// The fewest pairs (at least 3, at most `limit`) with which a true gain of `gain` is kept at
+/// least 4 times in 5 when pair differences spread by `sd`; `None` when even `limit` is not enough.
+pub fn pairs_needed(sd: f64, gain: f64, alpha: f64, limit: usize) -> Option<usize> {
+    (3..=limit).find(|&n| {
+        let df = (n - 1) as f64;
+        (t_critical(alpha, df) + t_critical(0.2, df)) * sd * se_factor(n) <= gain
+    })
+}
+
+/// P(T >= t) for Student's t distribution with `df` degrees of freedom.
+pub fn t_upper(t: f64, df: f64) -> f64 {
+    if t.is_nan() {
+        return 1.0;
+    }
+    if t.is_infinite() {
+        return if t > 0.0 { 0.0 } else { 1.0 };
+    }
+    let tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t));
+    if t >= 0.0 { tail } else { 1.0 - tail }
+}
+
+/// The `t` with P(T >= t) = `p` (0 < p < 1), found by bisection.
+pub fn t_critical(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (-1e6_f64, 1e6_f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if t_upper(mid, df) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients; about 15 correct digits).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut sum = G[0];
+    for (i, g) in G.iter().enumerate().skip(1) {
+        sum += g / (x + i as f64);
+    }
+    let t = x + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// The regularized incomplete beta function I_x(a, b), by its continued fraction (modified
+/// Lentz), using the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where that converges faster.
+fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - incomplete_beta(b, a, 1.0 - x);
+    }
+    const TINY: f64 = 1e-300;
+    let mut c = 1.0;
+    let mut d = 1.0 - (a + b) * x / (a + 1.0);
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut f = d;
+    for m in 1..300 {
+        let m = m as f64;
+        for numerator in [
+            m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0)),
+        ] {
+            d = 1.0 + numerator * d;
+            if d.abs() < TINY {
+                d = TINY;
+            }
+            c = 1.0 + numerator / c;
+            if c.abs() < TINY {
+                c = TINY;
+            }
+            d = 1.0 / d;
+            f *= c * d;
+        }
+        if (c * d - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    front * f / a
+}
+
 /// The standard normal cumulative distribution at `x` (Abramowitz–Stegun 7.1.26 for erf;
 /// absolute error below 1.5e-7).
 pub fn normal_cdf(x: f64) -> f64 {
@@ -233,6 +465,81 @@ mod tests {
         let flat = compare(&[100.0; 3], &[110.0; 3], 0.05).unwrap();
         assert!(flat.p_better <= 0.05);
         assert_eq!(flat.lower_bound, Some(10.0));
+    }
+
+    #[test]
+    fn student_t_matches_tables() {
+        // One-sided 5% critical values for 2, 4 and 8 degrees of freedom, and 2.5% for 10.
+        for (p, df, t) in [
+            (0.05, 2.0, 2.919_986),
+            (0.05, 4.0, 2.131_847),
+            (0.05, 8.0, 1.859_548),
+            (0.025, 10.0, 2.228_139),
+            (0.2, 4.0, 0.940_965),
+        ] {
+            let got = t_critical(p, df);
+            assert!((got - t).abs() < 1e-5, "t({p}, {df}) = {got}, not {t}");
+            assert!((t_upper(t, df) - p).abs() < 1e-6);
+        }
+        assert!((t_upper(0.0, 3.0) - 0.5).abs() < 1e-12);
+        // Many degrees of freedom approach the normal distribution.
+        assert!((t_upper(1.96, 10_000.0) - 0.025).abs() < 1e-3);
+    }
+
+    #[test]
+    fn interleaving_order_is_abba() {
+        let letters: String = order(5).iter().map(|a| a.letter()).collect();
+        assert_eq!(letters, "ABBAABBAAB");
+        assert!(order(0).is_empty());
+    }
+
+    #[test]
+    fn weighted_pairs_cancel_a_linear_drift() {
+        // A drift of 1 per sample in ABBA order: AB pairs gain 1, BA pairs lose 1.
+        for n in [3usize, 4, 5, 9] {
+            let gains: Vec<f64> = (0..n)
+                .map(|k| if k % 2 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            let p = compare_pairs(&gains, 0.05).unwrap();
+            assert!(p.mean.abs() < 1e-12, "{n} pairs: {p:?}");
+        }
+    }
+
+    #[test]
+    fn paired_comparisons() {
+        // A clear gain of about 5 with a little spread: the end pairs of five weigh half.
+        assert_eq!(pair_weights(5), [0.5, 1.0, 1.0, 1.0, 0.5]);
+        assert_eq!(pair_weights(4), [1.0; 4]);
+        let gains = [5.2, 4.9, 5.1, 4.8, 5.0];
+        let p = compare_pairs(&gains, 0.05).unwrap();
+        assert!((p.mean - 4.975).abs() < 1e-9, "{p:?}");
+        assert!(p.comparison.p_better < 0.001, "{p:?}");
+        let bound = p.comparison.lower_bound.unwrap();
+        assert!(bound > 4.5 && bound < 5.0, "{p:?}");
+        // Differences that straddle zero are not clear either way.
+        let p = compare_pairs(&[1.0, -1.2, 0.5, -0.4, 0.2], 0.05).unwrap();
+        assert!(p.comparison.p_better > 0.05 && p.comparison.p_worse > 0.05);
+        // A deterministic metric: no spread, the sign is certain.
+        let p = compare_pairs(&[-2.0, -2.0, -2.0], 0.05).unwrap();
+        assert_eq!((p.comparison.p_better, p.comparison.p_worse), (1.0, 0.0));
+        assert_eq!(compare_pairs(&[1.0], 0.05), None);
+        // Three pairs can reach 95%, which no sign or signed-rank test can.
+        let p = compare_pairs(&[3.0, 3.3, 2.8], 0.05).unwrap();
+        assert!(p.comparison.p_better < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn noise_floor_and_repeats_needed() {
+        // Pair differences spread by 1: four pairs detect about 1.18, nine about 0.65 (the
+        // half-weighted end pairs of an odd count cost a little).
+        assert!((detectable(1.0, 4, 0.05) - 1.177).abs() < 0.001);
+        let nine = detectable(1.0, 9, 0.05);
+        assert!((nine - 0.6365).abs() < 0.001, "{nine}");
+        assert_eq!(detectable(1.0, 1, 0.05), f64::INFINITY);
+        // To keep a gain of one spread 4 times in 5 takes 8 pairs; of a tenth of it, too many.
+        assert_eq!(pairs_needed(1.0, 1.0, 0.05, 100), Some(8));
+        assert_eq!(pairs_needed(1.0, 0.1, 0.05, 100), None);
+        assert_eq!(pairs_needed(0.0, 0.1, 0.05, 100), Some(3));
     }
 
     #[test]

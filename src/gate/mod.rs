@@ -91,6 +91,17 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The same plan for the copy of the code directory `from` at `to` (a linked worktree): a
+    /// working directory inside `from` moves to the same place inside `to`.
+    pub fn in_tree(mut self, from: &std::path::Path, to: &std::path::Path) -> Plan {
+        if let Ok(rest) = self.workdir.strip_prefix(from) {
+            self.workdir = to.join(rest);
+        }
+        self
+    }
+}
+
 /// One validate command as it ran.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckRun {
@@ -409,20 +420,27 @@ pub fn sample(plan: &Plan, runs: &[CheckRun]) -> Result<f64, String> {
     let Completion::Numeric(numeric) = &plan.completion else {
         return Err("the task's completion is not numeric".into());
     };
-    if let Some(failed) = runs.iter().find(|r| !r.succeeded()) {
-        let tail = failed.output_tail();
-        return Err(format!(
-            "check `{}` failed: {}{}",
-            failed.command,
-            failed.failure(plan.timeout_seconds),
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!("\n{tail}")
-            }
-        ));
+    if let Some(failure) = first_failure(plan, runs) {
+        return Err(format!("check {failure}"));
     }
     read_metric(numeric, runs)
+}
+
+/// How the first run that failed failed: "`COMMAND` failed: REASON", with the end of its
+/// output on the lines after; `None` when every run succeeded.
+pub fn first_failure(plan: &Plan, runs: &[CheckRun]) -> Option<String> {
+    let failed = runs.iter().find(|r| !r.succeeded())?;
+    let tail = failed.output_tail();
+    Some(format!(
+        "`{}` failed: {}{}",
+        failed.command,
+        failed.failure(plan.timeout_seconds),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("\n{tail}")
+        }
+    ))
 }
 
 /// The metric from the last successful check that yields one; otherwise why none did.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::exec::{self, Spec};
 
+pub mod worktree;
+
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A commit runs the project's hooks (formatters, linters, tests), which may take a while.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -20,9 +22,10 @@ async fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
     finish(exec::quick(&spec, GIT_TIMEOUT).await)
 }
 
-/// `git commit` with `env`, under a keeper (its hooks are the project's programs and must not
-/// outlive a killed run) and with the commit time limit.
-async fn git_commit(
+/// A git command that runs the project's hooks (`commit`, `merge`, `checkout`, `worktree add`),
+/// with `env`: under a keeper (hooks are the project's programs and must not outlive a killed
+/// run) and with the commit time limit.
+async fn git_with_hooks(
     dir: &Path,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -325,7 +328,7 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
         if has_head && git_private(dir, &index, diff).await.is_ok() {
             return Ok(None);
         }
-        git_commit(
+        git_with_hooks(
             dir,
             vec!["commit".into(), "-q".into(), "-m".into(), message.into()],
             vec![("GIT_INDEX_FILE".into(), index.display().to_string())],

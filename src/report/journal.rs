@@ -172,6 +172,8 @@ fn must_sync(event: &Event) -> bool {
             | Event::DiscardStarted { .. }
             | Event::CandidateDiscarded { .. }
             | Event::CandidateKept { .. }
+            | Event::ExperimentStarted { .. }
+            | Event::ExperimentEnded { .. }
             | Event::Recovered { .. }
             | Event::RunFinished { .. }
     )

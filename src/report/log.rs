@@ -114,6 +114,9 @@ pub fn summary_lines(s: &crate::runner::event::RunSummary) -> Vec<String> {
             crate::backend::clip(&b.reason, 240)
         ));
     }
+    for m in &s.to_merge {
+        lines.push(format!("  to merge {}: {}", m.id, m.reason));
+    }
     if s.blocked_before > 0 {
         lines.push(format!(
             "  ({} task(s) blocked by an earlier run are still blocked)",
@@ -244,6 +247,31 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         | Event::DiscardStarted { .. }
         | Event::CandidateDiscarded { .. }
         | Event::CandidateKept { .. } => Vec::new(),
+        Event::ExperimentStarted {
+            task,
+            branch,
+            worktree,
+            resumed,
+            ..
+        } => vec![(
+            None,
+            format!(
+                "Experiment {} {} in its own worktree {} on branch {branch}; your working tree is not touched",
+                task.id,
+                if *resumed { "resumes" } else { "runs" },
+                worktree.display()
+            ),
+        )],
+        Event::ExperimentEnded {
+            on_branch, message, ..
+        } => vec![(
+            None,
+            if *on_branch {
+                format!("warning: {message}")
+            } else {
+                message.clone()
+            },
+        )],
         Event::CommitMade { sha, ignored, .. } => {
             let mut lines = vec![(None, format!("Committed {}", crate::git::short_sha(sha)))];
             if !ignored.is_empty() {

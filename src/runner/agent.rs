@@ -218,7 +218,7 @@ impl Runner<'_> {
         experiment: Option<&ExperimentContext>,
     ) -> Result<Turn> {
         let paths = &self.settings.paths;
-        let before = self.opening_snapshot();
+        let before = self.tree.opening_snapshot();
         // Kept until the turn is journalled: a run killed during the agent resumes from it, so
         // the work the agent did before the kill still counts as this task's change.
         let saved = paths.opening_snapshot();
@@ -229,7 +229,7 @@ impl Runner<'_> {
         .map_err(|e| Error::io("write", &saved, e))?;
         let guard = match &self.protected {
             Some(patterns) => Some(Guard::capture(
-                paths.code_dir.clone(),
+                self.tree.dir.clone(),
                 patterns.clone(),
                 &before,
             )?),
@@ -256,7 +256,7 @@ impl Runner<'_> {
             attempt: number,
             report: Box::new(report.clone()),
         });
-        let after = Snapshot::take(&self.rules, Some(&before));
+        let after = Snapshot::take(&self.tree.rules, Some(&before));
         let changed = snapshot::diff(&before, &after).all();
         let mut restored = Vec::new();
         if let Some(guard) = &guard {
@@ -279,7 +279,7 @@ impl Runner<'_> {
             log: log_path.clone(),
         });
         if restored.is_empty() {
-            self.carry = Some(super::Carried::now(after));
+            self.tree.carry = Some(super::Carried::now(after));
         }
         Ok(Turn {
             report,

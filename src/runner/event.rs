@@ -176,7 +176,7 @@ pub enum Event {
     /// A step cut short by an earlier run's death is being finished.
     Recovered {
         task: TaskRef,
-        /// `verify`, `commit`, `mark_completed` or `drop_candidate`.
+        /// `verify`, `commit`, `mark_completed` or `resume_experiment`.
         step: String,
         message: String,
     },
@@ -195,6 +195,30 @@ pub enum Event {
         /// last message.
         #[serde(default)]
         evidence: Vec<String>,
+    },
+    /// An experiment's worktrees exist and it begins (or resumes) in them: the candidate tree on
+    /// `branch`, the reference tree (interleaved measurement only) detached at the kept commit.
+    ExperimentStarted {
+        task: TaskRef,
+        branch: String,
+        worktree: PathBuf,
+        reference_worktree: Option<PathBuf>,
+        /// The user's `HEAD` the experiment started from, and the branch it was on (`None`:
+        /// detached).
+        start: String,
+        start_ref: Option<String>,
+        resumed: bool,
+    },
+    /// An experiment is over and its result was brought to the user's branch (`merged`) or left
+    /// on its own branch; `message` says which and how to merge it.
+    ExperimentEnded {
+        task: TaskRef,
+        branch: String,
+        kept: String,
+        merged: bool,
+        /// Kept work waits on `branch`, not merged.
+        on_branch: bool,
+        message: String,
     },
     /// An experiment's candidate was committed (and pinned at `git_ref`) before measurement.
     CandidateCommitted {
@@ -270,6 +294,9 @@ pub struct RunSummary {
     pub blocked_tasks: Vec<BlockedTask>,
     /// Tasks blocked by earlier runs, still blocked.
     pub blocked_before: u32,
+    /// Experiments of this run whose kept result waits on its own branch, with how to merge it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_merge: Vec<BlockedTask>,
     /// `None`: no call reported tokens (or cost).
     pub tokens: Option<Usage>,
     pub cost_usd: Option<f64>,

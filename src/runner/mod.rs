@@ -21,6 +21,7 @@ mod records;
 mod recover;
 mod settle;
 mod story;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,16 +33,15 @@ use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel, CancelLevel, Tee};
 use crate::gate::{self, Plan};
 use crate::report::Sink;
-use crate::snapshot::{PathPatterns, Rules, Snapshot};
+use crate::snapshot::{PathPatterns, Rules};
 use crate::task::{Backup, Lifecycle, Task, TaskStore};
 use breaker::Breaker;
 use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
 pub use prompt::idle_brief;
 use records::AttemptRecord;
+use tree::{Carried, Tree};
 
-/// How long an attempt's closing snapshot may stand in for the next attempt's opening one.
-const CARRY_WINDOW: Duration = Duration::from_secs(1);
 /// Longest single wait for a rate-limited or overloaded provider.
 const MAX_SINGLE_WAIT: u64 = 1800;
 
@@ -138,30 +138,13 @@ async fn pause(seconds: f64, cancel: &Cancel) -> bool {
     cancel.level() != CancelLevel::None
 }
 
-/// An attempt's closing snapshot, with the moment it was taken and how many children autodev
-/// had started by then.
-struct Carried {
-    taken: Instant,
-    spawned: u64,
-    snapshot: Snapshot,
-}
-
-impl Carried {
-    fn now(snapshot: Snapshot) -> Carried {
-        Carried {
-            taken: Instant::now(),
-            spawned: exec::spawned(),
-            snapshot,
-        }
-    }
-}
-
 /// Everything the loop needs, borrowed for the run.
 struct Runner<'a> {
     settings: &'a Settings,
     options: &'a Options,
     store: TaskStore,
-    rules: Rules,
+    /// The tree the current task works in (the user's, or an experiment's worktree).
+    tree: Tree,
     protected: Option<PathPatterns>,
     template: String,
     sinks: Sinks,
@@ -170,8 +153,6 @@ struct Runner<'a> {
     waited: u64,
     /// Consecutive provider waits, for the backoff.
     wait_streak: u32,
-    /// The last attempt's closing snapshot: see [`Runner::opening_snapshot`].
-    carry: Option<Carried>,
     /// The newest commits shown in prompts, read again when `HEAD` moves.
     commits: crate::git::RecentCommits,
     /// When the run began, for the summary.
@@ -181,6 +162,8 @@ struct Runner<'a> {
     cost_usd: Option<f64>,
     /// The tasks this run blocked, with their reasons.
     blocked_now: Vec<event::BlockedTask>,
+    /// Experiments whose result waits on its branch, with how to merge it.
+    to_merge: Vec<event::BlockedTask>,
     /// What the run has spent, for its budget; whether the 80% warning was given.
     spent: budget::Spent,
     budget_warned: bool,
@@ -220,7 +203,7 @@ async fn run_async(
         settings,
         options,
         store,
-        rules,
+        tree: Tree::new(paths.code_dir.clone(), rules),
         protected,
         template: prompt::template(config, paths)?,
         sinks: Sinks {
@@ -230,12 +213,12 @@ async fn run_async(
         cancel,
         waited: 0,
         wait_streak: 0,
-        carry: None,
         commits: crate::git::RecentCommits::default(),
         started: Instant::now(),
         tokens: None,
         cost_usd: None,
         blocked_now: Vec::new(),
+        to_merge: Vec::new(),
         spent: budget::Spent::default(),
         budget_warned: false,
         cost_estimated: false,
@@ -451,6 +434,7 @@ impl Runner<'_> {
                     .count() as u32,
             ),
             blocked_tasks,
+            to_merge: self.to_merge.clone(),
             tokens: self.tokens,
             cost_usd: self.cost_usd,
         };
@@ -471,20 +455,6 @@ impl Runner<'_> {
         }
     }
 
-    /// The snapshot an attempt starts from. The previous attempt's closing snapshot serves when
-    /// it was taken moments ago and no child has been started since (checks, reflection, a
-    /// commit, a git query: anything that could write into the tree); otherwise the tree is
-    /// walked again. Autodev's own writes in between (task.json, logs, TASK.md) are not tracked,
-    /// so the two would be the same. A restored protected file is never carried (see `turn`).
-    fn opening_snapshot(&mut self) -> Snapshot {
-        match self.carry.take() {
-            Some(c) if c.taken.elapsed() < CARRY_WINDOW && c.spawned == exec::spawned() => {
-                c.snapshot
-            }
-            _ => Snapshot::take(&self.rules, None),
-        }
-    }
-
     fn write_brief(&self, text: &str) -> Result<()> {
         let path = &self.settings.paths.task_brief;
         durable::write_atomic_unsynced(path, text.as_bytes())
@@ -497,15 +467,12 @@ impl Runner<'_> {
         experiment: Option<&prompt::ExperimentContext>,
     ) -> Result<String> {
         let queue = self.store.load()?;
-        let commits = self
-            .commits
-            .get(&self.settings.paths.code_dir, 3)
-            .await
-            .to_vec();
+        let commits = self.commits.get(&self.tree.dir, 3).await.to_vec();
         let input = prompt::PromptInput {
             task,
             config: &self.settings.config,
             paths: &self.settings.paths,
+            code_dir: &self.tree.dir,
             project_name: queue.project_name(&self.settings.config.project.name),
             journal: queue.learning_journal.as_deref().unwrap_or(&[]),
             commits: &commits,
@@ -521,7 +488,7 @@ impl Runner<'_> {
         Request {
             purpose: Purpose::Attempt,
             prompt,
-            cwd: &self.settings.paths.code_dir,
+            cwd: &self.tree.dir,
             scratch,
             as_root: nix::unistd::geteuid().is_root(),
         }
@@ -700,7 +667,7 @@ impl Runner<'_> {
             task.execution,
             crate::task::contract::Execution::Iterative(_)
         ) {
-            return self.experiment(task).await;
+            return self.experiment(task, None).await;
         }
         self.deliver(task, None).await
     }
@@ -811,7 +778,7 @@ impl Runner<'_> {
                 None => report.summary(),
             };
             let failure = story::failure(gate.as_ref(), &report);
-            let fingerprint = breaker::fingerprint(&settings.paths.code_dir, &changed);
+            let fingerprint = breaker::fingerprint(&self.tree.dir, &changed);
             tripped = breaker.record(
                 changed.len(),
                 &fingerprint,

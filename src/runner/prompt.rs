@@ -117,6 +117,8 @@ pub struct PromptInput<'a> {
     pub task: &'a Task,
     pub config: &'a Config,
     pub paths: &'a ProjectPaths,
+    /// Where the agent works: the project's code directory, or an experiment's worktree.
+    pub code_dir: &'a Path,
     pub project_name: &'a str,
     pub journal: &'a [Map<String, Value>],
     pub commits: &'a [Commit],
@@ -198,7 +200,7 @@ pub fn variables(input: &PromptInput) -> BTreeMap<&'static str, String> {
     vars.insert("task_brief", path_text(&paths.task_brief));
     vars.insert("progress_file", path_text(&paths.progress));
     vars.insert("execution_guide", path_text(&paths.execution_guide));
-    vars.insert("code_dir", path_text(&paths.code_dir));
+    vars.insert("code_dir", path_text(input.code_dir));
     vars.insert("project_name", input.project_name.to_string());
     vars
 }

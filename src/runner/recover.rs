@@ -8,7 +8,7 @@
 //! | the journal shows                              | the next step                         |
 //! | ---------------------------------------------- | ------------------------------------- |
 //! | the task completed or blocked                  | nothing                               |
-//! | an experiment candidate committed (or a discard begun) and not yet kept or discarded | take it off the branch |
+//! | an experiment begun in its worktree, not ended   | resume it there from its last kept commit (an undecided candidate is dropped) |
 //! | the commit made, the task not marked           | mark it completed                     |
 //! | the gate passed, no commit made (or it failed) | commit its paths, then mark it        |
 //! | the agent's changes, no passing gate           | run the gate on them, no agent call   |
@@ -64,14 +64,26 @@ pub(super) enum Step {
         turn: Turned,
         gate: GateReport,
     },
-    /// An experiment candidate that was never decided, or whose discard was cut short: take it
-    /// off the branch, back to the last kept commit.
-    DropCandidate {
+    /// An experiment was cut off in its worktree: resume it there.
+    ResumeExperiment {
         task: String,
-        iteration: u32,
-        sha: String,
-        kept: String,
+        resume: Resume,
     },
+}
+
+/// Where a cut-off experiment stood, as journalled.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Resume {
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub reference_worktree: Option<PathBuf>,
+    pub start: String,
+    pub start_ref: Option<String>,
+    /// The last kept commit: where the branch goes back to.
+    pub kept: String,
+    /// A candidate committed but never decided (or whose discard was cut short): its
+    /// iteration and commit, dropped when the experiment resumes.
+    pub undecided: Option<(u32, String)>,
 }
 
 /// The step a new run must finish first, from the journal's last entries (oldest first).
@@ -91,8 +103,7 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
     let mut gate: Option<GateReport> = None;
     let mut commit_started: Option<(String, String)> = None;
     let mut committed = false;
-    let mut experiment = false;
-    let mut candidate: Option<(u32, String, String)> = None;
+    let mut experiment: Option<Resume> = None;
     let mut cut_off: Option<u32> = None;
     for entry in &entries[start..] {
         let event = &entry.event;
@@ -143,7 +154,26 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
             }
             Event::CommitMade { .. } => committed = true,
             Event::CommitFailed { .. } => commit_started = None,
-            Event::Experiment { .. } => experiment = true,
+            Event::ExperimentStarted {
+                branch,
+                worktree,
+                reference_worktree,
+                start,
+                start_ref,
+                ..
+            } => {
+                experiment = Some(Resume {
+                    branch: branch.clone(),
+                    worktree: worktree.clone(),
+                    reference_worktree: reference_worktree.clone(),
+                    start: start.clone(),
+                    start_ref: start_ref.clone(),
+                    kept: start.clone(),
+                    undecided: None,
+                });
+            }
+            // Over: its result was merged or left on its branch; a new run starts afresh.
+            Event::ExperimentEnded { .. } => return Step::Nothing,
             Event::CandidateCommitted {
                 iteration,
                 sha,
@@ -156,23 +186,27 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 kept,
                 ..
             } => {
-                experiment = true;
-                candidate = Some((*iteration, sha.clone(), kept.clone()));
+                if let Some(e) = &mut experiment {
+                    e.kept = kept.clone();
+                    e.undecided = Some((*iteration, sha.clone()));
+                }
             }
-            Event::CandidateKept { .. } | Event::CandidateDiscarded { .. } => candidate = None,
+            Event::CandidateKept { sha, .. } => {
+                if let Some(e) = &mut experiment {
+                    e.kept = sha.clone();
+                    e.undecided = None;
+                }
+            }
+            Event::CandidateDiscarded { .. } => {
+                if let Some(e) = &mut experiment {
+                    e.undecided = None;
+                }
+            }
             _ => {}
         }
     }
-    if experiment {
-        return match candidate {
-            Some((iteration, sha, kept)) => Step::DropCandidate {
-                task: id,
-                iteration,
-                sha,
-                kept,
-            },
-            None => Step::Nothing,
-        };
+    if let Some(resume) = experiment {
+        return Step::ResumeExperiment { task: id, resume };
     }
     let Some(turn) = turn else {
         return match cut_off {
@@ -208,7 +242,7 @@ impl Runner<'_> {
             | Step::Verify { task, .. }
             | Step::Commit { task, .. }
             | Step::MarkCompleted { task, .. }
-            | Step::DropCandidate { task, .. } => task.clone(),
+            | Step::ResumeExperiment { task, .. } => task.clone(),
         };
         let queue = self.store.load()?;
         let Some(task) = queue
@@ -249,7 +283,7 @@ impl Runner<'_> {
                          running it again, and what it had already changed counts"
                     ),
                 );
-                self.carry = Some(super::Carried::now(saved));
+                self.tree.carry = Some(super::Carried::now(saved));
                 Ok(Some(self.deliver(task.clone(), None).await?))
             }
             Step::Verify { turn, .. } if !iterative => {
@@ -307,37 +341,25 @@ impl Runner<'_> {
                     TaskEnd::Blocked
                 }))
             }
-            Step::DropCandidate {
-                iteration,
-                sha,
-                kept,
-                ..
-            } if iterative => {
+            Step::ResumeExperiment { resume, .. } if iterative => {
+                let dropped = match &resume.undecided {
+                    Some((iteration, sha)) => format!(
+                        "; candidate {} of iteration {iteration} was not decided, so it is dropped",
+                        crate::git::short_sha(sha)
+                    ),
+                    None => String::new(),
+                };
                 tell(
                     self,
-                    "drop_candidate",
+                    "resume_experiment",
                     format!(
-                        "resuming {id}: candidate {} of iteration {iteration} was not decided \
-                         before the last run stopped; taking it off the branch, back to {}",
-                        crate::git::short_sha(&sha),
-                        crate::git::short_sha(&kept)
+                        "resuming {id}: its experiment was cut off; it goes on in {} from the \
+                         kept commit {}{dropped}",
+                        resume.worktree.display(),
+                        crate::git::short_sha(&resume.kept)
                     ),
                 );
-                let dir = self.settings.paths.code_dir.clone();
-                match crate::git::discard(&dir, &kept, &sha).await {
-                    Ok(()) => {
-                        self.sinks.emit(Event::CandidateDiscarded {
-                            task: task_ref(&task),
-                            iteration,
-                            sha,
-                        });
-                        Ok(None)
-                    }
-                    Err(why) => Ok(Some(TaskEnd::Halt(format!(
-                        "could not take the unmeasured candidate {} of {id} off the branch: {why}",
-                        crate::git::short_sha(&sha)
-                    )))),
-                }
+                Ok(Some(self.experiment(task.clone(), Some(resume)).await?))
             }
             // A task whose kind changed since (edited by hand) starts afresh.
             _ => Ok(None),
@@ -366,6 +388,8 @@ fn event_task(event: &Event) -> Option<&str> {
         | Event::TaskCompleted { task, .. }
         | Event::TaskBlocked { task, .. }
         | Event::CandidateCommitted { task, .. }
+        | Event::ExperimentStarted { task, .. }
+        | Event::ExperimentEnded { task, .. }
         | Event::DiscardStarted { task, .. }
         | Event::CandidateDiscarded { task, .. }
         | Event::CandidateKept { task, .. }
@@ -474,6 +498,37 @@ mod tests {
             sha: format!("c{iteration}"),
             kept: "k".into(),
             git_ref: String::new(),
+        }
+    }
+
+    fn task_started(id: &str) -> Event {
+        Event::TaskStarted {
+            task: t(id),
+            number: 1,
+        }
+    }
+
+    fn experiment_started() -> Event {
+        Event::ExperimentStarted {
+            task: t("E"),
+            branch: "autodev/E".into(),
+            worktree: "/w/E".into(),
+            reference_worktree: None,
+            start: "s".into(),
+            start_ref: Some("refs/heads/main".into()),
+            resumed: false,
+        }
+    }
+
+    fn resume(kept: &str, undecided: Option<(u32, &str)>) -> Resume {
+        Resume {
+            branch: "autodev/E".into(),
+            worktree: "/w/E".into(),
+            reference_worktree: None,
+            start: "s".into(),
+            start_ref: Some("refs/heads/main".into()),
+            kept: kept.into(),
+            undecided: undecided.map(|(i, s)| (i, s.to_string())),
         }
     }
 
@@ -654,28 +709,26 @@ mod tests {
                 Step::Nothing,
             ),
             (
-                "an experiment candidate committed, not measured",
-                vec![
-                    Event::TaskStarted {
-                        task: t("E"),
-                        number: 1,
-                    },
-                    candidate(1),
-                ],
-                Step::DropCandidate {
+                "an experiment begun, nothing decided yet",
+                vec![task_started("E"), experiment_started()],
+                Step::ResumeExperiment {
                     task: "E".into(),
-                    iteration: 1,
-                    sha: "c1".into(),
-                    kept: "k".into(),
+                    resume: resume("s", None),
+                },
+            ),
+            (
+                "an experiment candidate committed, not measured",
+                vec![task_started("E"), experiment_started(), candidate(1)],
+                Step::ResumeExperiment {
+                    task: "E".into(),
+                    resume: resume("k", Some((1, "c1"))),
                 },
             ),
             (
                 "a discard cut short",
                 vec![
-                    Event::TaskStarted {
-                        task: t("E"),
-                        number: 1,
-                    },
+                    task_started("E"),
+                    experiment_started(),
                     candidate(1),
                     Event::DiscardStarted {
                         task: t("E"),
@@ -684,20 +737,16 @@ mod tests {
                         kept: "k".into(),
                     },
                 ],
-                Step::DropCandidate {
+                Step::ResumeExperiment {
                     task: "E".into(),
-                    iteration: 1,
-                    sha: "c1".into(),
-                    kept: "k".into(),
+                    resume: resume("k", Some((1, "c1"))),
                 },
             ),
             (
-                "a kept candidate needs nothing",
+                "a kept candidate is where it goes on from",
                 vec![
-                    Event::TaskStarted {
-                        task: t("E"),
-                        number: 1,
-                    },
+                    task_started("E"),
+                    experiment_started(),
                     candidate(1),
                     Event::CandidateKept {
                         task: t("E"),
@@ -705,6 +754,30 @@ mod tests {
                         sha: "c1".into(),
                     },
                 ],
+                Step::ResumeExperiment {
+                    task: "E".into(),
+                    resume: resume("c1", None),
+                },
+            ),
+            (
+                "an experiment that ended starts afresh",
+                vec![
+                    task_started("E"),
+                    experiment_started(),
+                    Event::ExperimentEnded {
+                        task: t("E"),
+                        branch: "autodev/E".into(),
+                        kept: "c1".into(),
+                        merged: true,
+                        on_branch: false,
+                        message: String::new(),
+                    },
+                ],
+                Step::Nothing,
+            ),
+            (
+                "cut off before its worktree existed",
+                vec![task_started("E"), candidate(1)],
                 Step::Nothing,
             ),
         ];

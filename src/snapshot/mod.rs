@@ -102,6 +102,15 @@ impl Rules {
         &self.root
     }
 
+    /// The same rules for another copy of the tree rooted at `root` (a linked worktree): the
+    /// same relative paths are watched, ignored and kept as autodev's own.
+    pub fn rooted_at(&self, root: &Path) -> Rules {
+        Rules {
+            root: root.to_path_buf(),
+            ..self.clone()
+        }
+    }
+
     /// Whether `rel` is one of autodev's own files (the queue, the progress file, `TASK.md`, the
     /// logs) or inside one of its directories.
     pub fn is_runtime(&self, rel: &str) -> bool {

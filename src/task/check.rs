@@ -271,7 +271,9 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
                     let name = format!("{key}.{k}");
                     match k.as_str() {
                         "kind" | "source" | "name" | "direction" | "json_path" | "strategy"
-                        | "commit_prefix" | "success_when" => field(&name, text_problem(inner)),
+                        | "commit_prefix" | "success_when" | "build_command" => {
+                            field(&name, text_problem(inner))
+                        }
                         "min_improvement" | "unchanged_tolerance" | "target" => {
                             field(&name, number_problem(inner));
                         }

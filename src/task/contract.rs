@@ -245,6 +245,9 @@ pub struct Iterative {
     pub stop_after_invalid: u32,
     /// Measure the reference again after this many discards in a row (drift); 0: never.
     pub remeasure_after_discards: u32,
+    /// Run once in a tree before it is measured, whenever its commit changed (a compile step);
+    /// the measuring checks then never build.
+    pub build_command: Option<String>,
     pub extra: Map<String, Value>,
 }
 
@@ -258,12 +261,13 @@ impl Default for Iterative {
             stop_after_no_improvement: 3,
             stop_after_invalid: 2,
             remeasure_after_discards: 2,
+            build_command: None,
             extra: Map::new(),
         }
     }
 }
 
-const ITERATIVE_KEYS: [&str; 8] = [
+const ITERATIVE_KEYS: [&str; 9] = [
     "strategy",
     "max_iterations",
     "rollback_on_failure",
@@ -272,6 +276,7 @@ const ITERATIVE_KEYS: [&str; 8] = [
     "stop_after_no_improvement",
     "stop_after_invalid",
     "remeasure_after_discards",
+    "build_command",
 ];
 
 impl Iterative {
@@ -316,6 +321,9 @@ impl Iterative {
             ))
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(d.remeasure_after_discards),
+            build_command: Some(coerce::text(field("build_command", "build_command")))
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty()),
             extra,
         }
     }
@@ -341,6 +349,9 @@ impl Execution {
                     "remeasure_after_discards".into(),
                     json!(it.remeasure_after_discards),
                 );
+                if let Some(build) = &it.build_command {
+                    map.insert("build_command".into(), json!(build));
+                }
                 map.extend(it.extra.clone());
                 Value::Object(map)
             }

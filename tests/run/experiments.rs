@@ -21,6 +21,14 @@ fn tasks(completion_extra: &str, execution_extra: &str) -> String {
     )
 }
 
+/// [`tasks`] with `max_iterations` set to `n`.
+fn tasks_n(n: u32, completion_extra: &str, execution_extra: &str) -> String {
+    tasks(completion_extra, execution_extra).replace(
+        r#""max_iterations": 3"#,
+        &format!(r#""max_iterations": {n}"#),
+    )
+}
+
 /// A committed project with the benchmark; `toml` is added to autodev.toml.
 fn project(tasks: &str, toml: &str) -> Repo {
     let repo = Repo::new(tasks, toml);
@@ -269,30 +277,242 @@ fn a_broken_baseline_blocks_before_the_agent_runs() {
     assert!(reason.contains("is not a number"), "{reason}");
 }
 
+/// What `git status` and the index say of the user's tree, for byte-for-byte comparisons.
+fn user_state(repo: &Repo) -> (String, String) {
+    (
+        git(
+            repo.path(),
+            &["status", "--porcelain", "--untracked-files=all"],
+        ),
+        git(repo.path(), &["diff", "--cached"]),
+    )
+}
+
 #[test]
-fn uncommitted_work_makes_the_experiment_refuse_to_start() {
-    let repo = project(&tasks("", ""), "");
-    repo.write("notes.md", "my unsaved thoughts\n");
+fn a_dirty_tree_is_never_touched_and_the_result_is_fast_forwarded() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    // A tracked edit, an untracked file and a staged file of the user's.
     repo.write(
         "bench.sh",
-        "echo \"METRIC latency=$(cat speed.txt)\" # tuned\n",
+        "echo \"METRIC latency=$(cat speed.txt)\" # tuned by hand\n",
+    );
+    repo.write("notes.md", "my unsaved thoughts\n");
+    repo.write("staged.txt", "staged, not committed\n");
+    git(repo.path(), &["add", "staged.txt"]);
+    let before = user_state(&repo);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]);
+    // The agent also checks where it works: in its own tree, not the user's.
+    repo.script(
+        1,
+        &format!(
+            "sh pwd > {}/agent-cwd\n{}",
+            repo.state.display(),
+            sets("100")
+        ),
     );
     let run = repo.run(&["run"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(repo.calls(), 0);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let cwd = std::fs::read_to_string(repo.state.join("agent-cwd")).expect("cwd");
+    assert!(
+        cwd.trim().ends_with(".git/autodev/worktrees/E1"),
+        "the agent worked in {cwd}"
+    );
+    // The user's edits are as they were, byte for byte, and still uncommitted.
+    assert_eq!(
+        repo.read("bench.sh"),
+        "echo \"METRIC latency=$(cat speed.txt)\" # tuned by hand\n"
+    );
+    assert_eq!(repo.read("notes.md"), "my unsaved thoughts\n");
+    assert_eq!(
+        git(repo.path(), &["diff", "--cached"]),
+        before.1,
+        "the staged change is still staged, and nothing else is"
+    );
+    let status = user_state(&repo).0;
+    for line in [" M bench.sh", "?? notes.md", "A  staged.txt"] {
+        assert!(status.contains(line), "{line:?} in:\n{status}");
+    }
+    // The kept result came to the user's branch by a fast-forward.
+    assert_eq!(head_file(&repo, "speed.txt"), "100\n");
+    assert_eq!(repo.read("speed.txt"), "100\n");
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "HEAD~1"]),
+        start,
+        "a fast-forward: the candidate's parent is where the user was"
+    );
     assert!(
         run.stderr
-            .contains("uncommitted changes: bench.sh, notes.md"),
+            .contains("the result is on your branch: fast-forwarded"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("git stash -u"), "{}", run.stderr);
-    // Nothing of the user's was touched, and the task waits.
-    assert_eq!(repo.read("notes.md"), "my unsaved thoughts\n");
-    assert!(repo.read("bench.sh").contains("# tuned"));
+    // The worktree and the branch are gone; the candidate stays under its ref.
+    let worktrees = git(repo.path(), &["worktree", "list"]);
+    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+    assert!(!repo.path().join(".git/autodev/worktrees/E1").exists());
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
     let task = repo.task("E1");
-    assert_ne!(task["passes"], true);
-    assert_ne!(task["blocked"], true);
+    assert_eq!(task["passes"], true);
+    let summary = task["attempt_history"][0]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("fast-forwarded"), "{summary}");
+}
+
+#[test]
+fn overlapping_uncommitted_changes_leave_the_result_on_its_branch() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    // The user is editing the very file the experiment changes.
+    repo.write("speed.txt", "118\n");
+    let start = git(repo.path(), &["rev-parse", "HEAD"]);
+    repo.script(1, &sets("100"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The baseline was the committed 120, not the user's edit.
+    assert_eq!(records(&repo)[0]["measured_value"], 120.0);
+    assert_eq!(repo.read("speed.txt"), "118\n", "the user's edit stands");
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), start);
+    let told = "the result stays on branch autodev/E1 (1 commit(s) on top of";
+    assert!(run.stderr.contains(told), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("your uncommitted changes touch what it changed (speed.txt)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("merge it with `git merge autodev/E1`"),
+        "{}",
+        run.stderr
+    );
+    // The end-of-run summary repeats it for the morning.
+    let summary_at = run.stderr.find("Summary:").expect("a summary");
+    assert!(
+        run.stderr[summary_at..].contains("to merge E1: the result stays on branch autodev/E1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(git(repo.path(), &["show", "autodev/E1:speed.txt"]), "100\n");
+    let summary = repo.task("E1")["attempt_history"][0]["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(summary.contains("git merge autodev/E1"), "{summary}");
+    // The worktree is removed; the branch is what is left to merge.
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn a_branch_that_moved_leaves_the_result_on_its_branch_with_instructions() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    // While the agent works, the person commits on their branch.
+    repo.script(
+        1,
+        &format!(
+            "sh git -C {} commit -q --allow-empty -m 'late-night fix'\n{}",
+            repo.path().display(),
+            sets("100")
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(subjects(&repo)[0], "late-night fix");
+    assert_eq!(repo.read("speed.txt"), "120\n");
+    assert!(
+        run.stderr.contains("your branch moved while it ran"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("merge it with `git merge autodev/E1`"),
+        "{}",
+        run.stderr
+    );
+    // Following the instruction brings the result over.
+    git(repo.path(), &["merge", "-q", "--no-edit", "autodev/E1"]);
+    assert_eq!(repo.read("speed.txt"), "100\n");
+}
+
+#[test]
+fn a_second_experiment_of_the_task_keeps_an_unmerged_branch() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    repo.write("speed.txt", "118\n");
+    repo.script(1, &sets("100"));
+    assert_eq!(repo.run(&["run"]).code, 0);
+    // Again, after a reset: the first result still waits on autodev/E1.
+    assert_eq!(repo.run(&["task", "reset", "--ids", "E1"]).code, 0);
+    repo.script(2, &sets("90"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(git(repo.path(), &["show", "autodev/E1:speed.txt"]), "100\n");
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/E1-2:speed.txt"]),
+        "90\n"
+    );
+}
+
+#[test]
+fn the_build_step_runs_once_per_tree_and_commit() {
+    // The benchmark measures what the build made; the build counts itself.
+    let repo = project(
+        &tasks_n(
+            2,
+            r#", "repeats": 3"#,
+            r#", "build_command": "sh build.sh""#,
+        ),
+        "",
+    );
+    let builds = repo.state.join("builds");
+    repo.write(
+        "build.sh",
+        &format!(
+            "cp speed.txt built.txt\necho \"$(basename $(pwd)) $(cat speed.txt)\" >> {}\n",
+            builds.display()
+        ),
+    );
+    repo.write("bench.sh", "echo \"METRIC latency=$(cat built.txt)\"\n");
+    repo.write(".gitignore", "logs/\nbuilt.txt\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "build step"]);
+    repo.script(1, &sets("100"));
+    repo.script(2, &sets("130"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = std::fs::read_to_string(&builds).expect("builds");
+    let lines: Vec<&str> = log.lines().collect();
+    // A/A: each tree builds the start; iteration 1: the candidate builds its commit (the
+    // reference is already built); iteration 2: the reference builds the newly kept commit and
+    // the candidate builds its own. Never once per sample.
+    assert_eq!(
+        lines,
+        [
+            "E1.reference 120",
+            "E1 120",
+            "E1 100",
+            "E1.reference 100",
+            "E1 130",
+        ],
+        "{log}"
+    );
+    assert_eq!(repo.read("speed.txt"), "100\n");
+}
+
+#[test]
+fn a_failing_build_makes_the_candidate_invalid() {
+    let repo = project(
+        &tasks(
+            "",
+            r#", "stop_after_invalid": 1, "build_command": "test \"$(cat speed.txt)\" != 99""#,
+        ),
+        "",
+    );
+    repo.script(1, &sets("99"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let all = records(&repo);
+    assert_eq!(all[1]["outcome"], "invalid");
+    let notes = all[1]["notes"].as_str().unwrap_or("");
+    assert!(notes.starts_with("the build `test"), "{notes}");
+    assert!(notes.contains("failed: exit 1"), "{notes}");
 }
 
 #[test]
@@ -319,44 +539,132 @@ fn tampering_with_the_benchmark_is_discarded_and_restored() {
     assert_eq!(head_file(&repo, "bench.sh"), repo.read("bench.sh"));
 }
 
+/// A committed benchmark that adds `jitter` (shell arithmetic over `n`, the number of samples
+/// taken so far in either tree) to the value in `speed.txt`.
+fn noisy_bench(repo: &Repo, jitter: &str) {
+    let count = repo.state.join("count");
+    let c = count.display();
+    repo.write(
+        "bench.sh",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); echo $((n + 1)) > {c}\n\
+             jitter=$(( {jitter} ))\n\
+             echo \"METRIC latency=$(( $(cat speed.txt) + jitter ))\"\n"
+        ),
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "noisy benchmark"]);
+}
+
 #[test]
-fn repeated_samples_are_recorded_and_judged_against_noise() {
+fn repeated_samples_are_measured_in_interleaved_pairs() {
     // Each run of the benchmark prints the next value of a noisy sequence around speed.txt.
     let repo = project(
         &tasks(r#", "repeats": 3"#, "").replace(r#""max_iterations": 3"#, r#""max_iterations": 2"#),
         "",
     );
-    repo.write(
-        "bench.sh",
-        "n=$(cat .count 2>/dev/null || echo 0); echo $((n + 1)) > .count\n\
-         jitter=$(( (n % 3) - 1 ))\n\
-         echo \"METRIC latency=$(( $(cat speed.txt) + jitter ))\"\n",
-    );
-    repo.write(".gitignore", "logs/\n.count\n");
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-qm", "noisy benchmark"]);
-    // A clear gain, then one smaller than the noise.
+    // A one-step sawtooth: what a drifting machine looks like to alternating pairs.
+    noisy_bench(&repo, "n % 2");
+    // A clear gain, then a change that measures the same.
     repo.script(1, &sets("100"));
-    repo.script(2, &sets("99"));
+    repo.script(2, &sets("+100"));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let all = records(&repo);
+    assert_eq!(all.len(), 3, "no separate re-measurements: {all:?}");
+    // The A/A measurement of the start: both trees, in ABBA order, and a noise floor.
+    assert_eq!(all[0]["outcome"], "baseline");
+    assert_eq!(all[0]["order"], "ABBAAB");
     assert_eq!(all[0]["samples"].as_array().map(Vec::len), Some(3));
-    assert_eq!(all[0]["measured_value"], 120.0);
-    assert_eq!(all[1]["outcome"], "improved");
+    assert_eq!(
+        all[0]["reference_samples"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(all[0]["measured_value"], 120.5);
+    let floor = all[0]["noise_floor"].as_f64().expect("a noise floor");
+    assert!(floor > 0.0 && floor < 10.0, "{floor}");
+    assert!(run.stderr.contains("noise floor of E1"), "{}", run.stderr);
+    // The clear gain is kept, paired and sure.
+    assert_eq!(all[1]["outcome"], "improved", "{}", all[1]);
+    assert_eq!(all[1]["order"], "ABBAAB");
+    assert_eq!(
+        all[1]["reference_samples"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert!(
         all[1]["confidence"].as_f64().unwrap_or(0.0) >= 0.95,
         "{}",
         all[1]
     );
-    assert_eq!(all[3]["outcome"], "unchanged", "{}", all[3]);
     assert!(
-        all[3]["notes"]
+        all[1]["notes"].as_str().unwrap_or("").contains("(paired)"),
+        "{}",
+        all[1]
+    );
+    // A candidate equal to the kept commit is equivalent, and discarded.
+    assert_eq!(all[2]["outcome"], "equivalent", "{}", all[2]);
+    assert_eq!(all[2]["action"], "discard");
+    assert!(
+        all[2]["notes"]
             .as_str()
             .unwrap_or("")
-            .contains("which noise could explain"),
+            .contains("inside the noise floor"),
         "{}",
-        all[3]
+        all[2]
     );
     assert_eq!(repo.read("speed.txt"), "100\n");
+}
+
+#[test]
+fn a_noise_floor_above_min_improvement_is_reported_before_any_agent_call() {
+    let repo = project(
+        &tasks_n(1, r#", "repeats": 3, "min_improvement": 1"#, ""),
+        "",
+    );
+    // Swings of ±3 around the value, above the 1 asked for.
+    noisy_bench(&repo, "n * 37 % 7 - 3");
+    repo.script(1, &sets("119"));
+    let run = repo.run(&["run"]);
+    let warning = run
+        .stderr
+        .find("that is above min_improvement 1")
+        .unwrap_or_else(|| panic!("no warning in:\n{}", run.stderr));
+    let first_call = run.stderr.find("iteration 1/1").expect("the iteration");
+    assert!(warning < first_call, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("set completion.repeats to"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_code_directory_below_the_top_works_in_the_same_place_of_the_worktree() {
+    let repo = Repo::new(&tasks_n(1, "", ""), "");
+    let toml = repo
+        .read("autodev.toml")
+        .replace("[project]\n", "[project]\ncode_dir = \"app\"\n");
+    repo.write("autodev.toml", &toml);
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("app/speed.txt", "120\n");
+    repo.write("app/bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark in app/"]);
+    repo.script(
+        1,
+        &format!(
+            "sh pwd > {}/agent-cwd\n{}",
+            repo.state.display(),
+            sets("100")
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cwd = std::fs::read_to_string(repo.state.join("agent-cwd")).expect("cwd");
+    assert!(
+        cwd.trim().ends_with(".git/autodev/worktrees/E1/app"),
+        "{cwd}"
+    );
+    assert_eq!(head_file(&repo, "app/speed.txt"), "100\n");
+    assert!(!repo.path().join("speed.txt").exists());
 }

@@ -76,6 +76,25 @@ fn no_leftovers(repo: &Repo) {
     assert_eq!(staged, "", "the index holds: {staged}");
 }
 
+/// Installs git hook `name`: while `$STATE/slow` exists it records its pid, touches
+/// `$STATE/hooking` and sleeps 30 s ignoring TERM.
+fn slow_hook(repo: &Repo, name: &str) {
+    let s = repo.state.display();
+    let hook = repo.path().join(".git/hooks").join(name);
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ntest ! -f {s}/slow || {{ echo $$ > {s}/hook.pid; touch {s}/hooking; trap '' TERM; sleep 30; }}\n"
+        ),
+    )
+    .expect("hook");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&hook)
+        .status()
+        .expect("chmod");
+}
+
 fn committed(repo: &Repo, rel: &str) -> String {
     git(repo.path(), &["show", &format!("HEAD:{rel}")])
 }
@@ -163,20 +182,7 @@ fn killed_in_a_slow_pre_commit_hook_the_task_stays_pending_and_is_committed_next
             .into()
     });
     repo.script(0, SUCCESS);
-    let s = repo.state.display();
-    let hook = repo.path().join(".git/hooks/pre-commit");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ntest ! -f {s}/slow || {{ echo $$ > {s}/hook.pid; touch {s}/hooking; trap '' TERM; sleep 30; }}\n"
-        ),
-    )
-    .expect("hook");
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&hook)
-        .status()
-        .expect("chmod");
+    slow_hook(&repo, "pre-commit");
     repo.write_outside("slow");
     let child = repo.spawn(&["run"]);
     wait_for(&repo.state.join("hooking"));
@@ -246,6 +252,11 @@ fn baselines(repo: &Repo) -> Vec<f64> {
         .collect()
 }
 
+/// The experiment's worktree.
+fn worktree(repo: &Repo) -> std::path::PathBuf {
+    repo.path().join(".git/autodev/worktrees/E1")
+}
+
 /// Kills the run while it measures a worse candidate (130); the head it started from.
 fn kill_while_measuring(repo: &Repo) -> String {
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
@@ -263,12 +274,41 @@ fn kill_while_measuring(repo: &Repo) -> String {
     kill9(child);
     gone(&[pid(repo, "bench.pid")]);
     assert_eq!(
-        committed(repo, "speed.txt"),
+        git(repo.path(), &["show", "autodev/E1:speed.txt"]),
         "130\n",
-        "the candidate was committed"
+        "the candidate was committed on the experiment's branch"
     );
+    // The user's branch and tree never saw it.
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]).trim(), start);
+    assert_eq!(repo.read("speed.txt"), "120\n");
     std::fs::remove_file(repo.state.join("slow")).expect("fast bench");
     start
+}
+
+/// After the resumed run: the kept 100 is on the user's branch by a fast-forward from `start`,
+/// and no worktree or branch of the experiment is left.
+fn resumed_and_landed(repo: &Repo, start: &str, run: &crate::common::Run) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Experiment E1 resumes in its own worktree"),
+        "{}",
+        run.stderr
+    );
+    // The baseline is always a measured kept commit: 120, never the unmeasured 130.
+    assert_eq!(baselines(repo)[..2], [120.0, 120.0]);
+    assert_eq!(committed(repo, "speed.txt"), "100\n");
+    assert_eq!(repo.read("speed.txt"), "100\n");
+    let parent = git(repo.path(), &["rev-parse", "HEAD~1"]);
+    assert_eq!(
+        parent.trim(),
+        start,
+        "the dropped candidate is not in the history"
+    );
+    assert_eq!(repo.task("E1")["passes"], true);
+    assert!(!worktree(repo).exists());
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+    no_leftovers(repo);
 }
 
 #[test]
@@ -276,41 +316,115 @@ fn an_unmeasured_candidate_is_dropped_before_the_experiment_goes_on() {
     let repo = experiment_project();
     let start = kill_while_measuring(&repo);
     let run = repo.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("was not decided before the last run stopped"),
+        run.stderr.contains("was not decided, so it is dropped"),
         "{}",
         run.stderr
     );
-    // The baseline is always a measured kept commit: 120, never the unmeasured 130.
-    // (The third is the kept commit measured again.)
-    assert_eq!(baselines(&repo)[..2], [120.0, 120.0]);
-    assert_eq!(committed(&repo, "speed.txt"), "100\n");
-    let parent = git(repo.path(), &["rev-parse", "HEAD~1"]);
-    assert_eq!(
-        parent.trim(),
-        start,
-        "the dropped candidate is not in the history"
-    );
-    no_leftovers(&repo);
+    resumed_and_landed(&repo, &start, &run);
 }
 
 #[test]
 fn a_discard_cut_short_is_finished_by_the_next_run() {
     let repo = experiment_project();
     let start = kill_while_measuring(&repo);
-    // What a discard killed after its reset leaves: HEAD back, the candidate still staged.
-    git(repo.path(), &["reset", "-q", "--soft", &start]);
+    // What a discard killed after its reset leaves in the worktree: HEAD back, the candidate
+    // still staged.
+    git(&worktree(&repo), &["reset", "-q", "--soft", &start]);
     assert_eq!(
-        git(repo.path(), &["diff", "--cached", "--name-only"]),
+        git(&worktree(&repo), &["diff", "--cached", "--name-only"]),
         "speed.txt\n"
     );
     let run = repo.run(&["run"]);
+    resumed_and_landed(&repo, &start, &run);
+}
+
+#[test]
+fn an_experiment_killed_while_its_agent_works_leaves_the_users_tree_alone() {
+    let repo = experiment_project();
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // The user has uncommitted work; the agent is killed half-way through its change.
+    repo.write("notes.md", "mine\n");
+    repo.script(
+        1,
+        "write speed.txt 110\nwrite half-done.txt x\ngrandchild\nhang\n",
+    );
+    repo.script(
+        2,
+        "write speed.txt 100\ncat codex-exec-json-success.jsonl\n",
+    );
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("grandchild.pid"));
+    kill9(child);
+    gone(&[pid(&repo, "call-1.pid"), pid(&repo, "grandchild.pid")]);
+    // Nothing of the agent's reached the user's tree (TASK.md is autodev's brief).
+    let status = git(
+        repo.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    let theirs: Vec<&str> = status.lines().filter(|l| !l.ends_with("TASK.md")).collect();
+    assert_eq!(theirs, ["?? notes.md"], "{status}");
+    assert!(worktree(&repo).join("half-done.txt").exists());
+
+    let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // (The third is the kept commit measured again.)
-    assert_eq!(baselines(&repo)[..2], [120.0, 120.0]);
+    assert!(
+        run.stderr
+            .contains("Experiment E1 resumes in its own worktree"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 2);
     assert_eq!(committed(&repo, "speed.txt"), "100\n");
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "HEAD~1"]).trim(),
+        start,
+        "the killed agent's edits were dropped, not committed"
+    );
+    assert!(!repo.path().join("half-done.txt").exists());
+    assert_eq!(repo.read("notes.md"), "mine\n");
+    assert!(!worktree(&repo).exists());
+}
+
+#[test]
+fn killed_inside_the_fast_forward_the_next_run_finds_the_result_already_there() {
+    let repo = experiment_project();
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.script(
+        1,
+        "write speed.txt 100\ncat codex-exec-json-success.jsonl\n",
+    );
+    // The fast-forward runs the project's post-merge hook, which is slow and ignores TERM.
+    slow_hook(&repo, "post-merge");
+    repo.write_outside("slow");
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("hooking"));
+    kill9(child);
+    gone(&[pid(&repo, "hook.pid")]);
+    std::fs::remove_file(repo.state.join("slow")).expect("fast hook");
+    assert_ne!(repo.task("E1")["passes"], true);
+
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        repo.calls(),
+        1,
+        "no agent call: the experiment had run its course"
+    );
+    assert_eq!(repo.task("E1")["passes"], true);
+    assert_eq!(committed(&repo, "speed.txt"), "100\n");
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "HEAD~1"]).trim(),
+        start,
+        "one fast-forward, no merge commit"
+    );
+    assert!(
+        run.stderr.contains("the result is on your branch"),
+        "{}",
+        run.stderr
+    );
+    assert!(!worktree(&repo).exists());
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
     no_leftovers(&repo);
 }
 

@@ -1,46 +1,54 @@
 //! Iterative tasks: the experiment loop.
 //!
+//! An experiment runs in a git worktree of its own on a branch `autodev/<task>`, made from the
+//! user's `HEAD` ([`trees`]): the agent works there and the checks measure there, so the user's
+//! working tree, index and uncommitted work are never touched while it runs. With `repeats` of
+//! 3 or more a second, detached worktree holds the reference (the last kept commit) and the two
+//! are measured in interleaved pairs ([`measure`]); the first such measurement, of the start
+//! against itself (A/A), gives the noise floor.
+//!
 //! The baseline is measured first. Each iteration then asks the agent for one change, commits
 //! it (commit-before-compare), pins the commit under
 //! `refs/autodev/experiments/<task>/<run>/<iteration>`, measures it, and lets
 //! [`crate::experiment::decide`] keep it (the branch stays on it) or discard it (the branch goes
-//! back to the last kept commit, with no revert commit). The reference is measured again after a
-//! keep and after a run of discards. The loop ends at the target, a stop threshold or the last
-//! iteration; the task completes only if the kept result beats the baseline.
+//! back to the last kept commit, with no revert commit). Measured one series at a time, the
+//! reference is measured again after a keep and after a run of discards. The loop ends at the
+//! target, a stop threshold or the last iteration; the task completes only if the kept result
+//! beats the baseline, and the result is then fast-forwarded onto the user's branch when that is
+//! safe, or left on its branch with the command that merges it.
+
+mod measure;
+mod trees;
 
 use std::path::PathBuf;
 use std::time::Instant;
+
+use measure::{Bench, Measured};
+use trees::Trees;
 
 use super::agent::Turn;
 use super::event::{Event, ExperimentProgress, Level};
 use super::policy::{self, Next};
 use super::prompt::ExperimentContext;
 use super::records::AttemptRecord;
-use super::{Runner, TaskEnd, append, pause, task_ref};
+use super::recover::Resume;
+use super::{Runner, TaskEnd, pause, task_ref};
 use crate::backend::{AgentReport, Outcome as AgentOutcome};
 use crate::durable;
 use crate::error::Result;
-use crate::exec::{CancelLevel, Tee};
+use crate::exec::CancelLevel;
 use crate::experiment::decide::short;
+use crate::experiment::stats::{self, detectable, pairs_needed};
 use crate::experiment::{
-    Action, Outcome, Policy, Record, Series, Tally, conclude, decide, journal,
+    Action, Outcome, Policy, Record, Series, Tally, conclude, decide, decide_pairs, journal,
 };
 use crate::gate::{self, CheckRun, Plan};
-use crate::git::{self, Committed};
+use crate::git::{self, Committed, worktree};
 use crate::task::Task;
 use crate::task::contract::{Completion, Execution, Iterative};
 
 /// Records of earlier measurements shown in an iteration's prompt.
 const HISTORY_IN_PROMPT: usize = 5;
-
-/// One measurement: its samples, or why it has none.
-struct Measured {
-    series: std::result::Result<Series, String>,
-    /// The check runs of the last sample.
-    runs: Vec<CheckRun>,
-    elapsed_ms: u64,
-    interrupted: bool,
-}
 
 /// The state of one experiment.
 struct Lab {
@@ -49,7 +57,13 @@ struct Lab {
     policy: Policy,
     target_summary: String,
     repeats: u32,
-    plan: Plan,
+    /// The candidate's tree (where the agent works) and, for interleaved measurement, the
+    /// reference's tree with its root.
+    candidate: Bench,
+    reference_bench: Option<(Bench, PathBuf)>,
+    build: Option<String>,
+    /// Interleaved measurement: the noise floor the A/A measurement found.
+    floor: Option<f64>,
     /// The run's ref directory: `refs/autodev/experiments/<task>/<stamp>`.
     refs: String,
     baseline: Series,
@@ -63,6 +77,16 @@ struct Lab {
     last_report: Option<AgentReport>,
     /// Every file a kept candidate changed.
     kept_files: Vec<String>,
+    /// The iterations done before this run (a resumed experiment).
+    done_before: u32,
+}
+
+/// How the loop ended.
+enum Ended {
+    /// It ran its course: the summary, and whether the goal was met.
+    Concluded { summary: String, completed: bool },
+    /// It stopped early; the worktrees stay.
+    Early(TaskEnd),
 }
 
 impl Lab {
@@ -161,8 +185,13 @@ fn commit_message(task: &Task, prefix: &str, iteration: u32) -> String {
 }
 
 impl Runner<'_> {
-    /// Works an iterative task as an experiment.
-    pub(super) async fn experiment(&mut self, task: Task) -> Result<TaskEnd> {
+    /// Works an iterative task as an experiment in its own worktree; `resume` continues one a
+    /// crash cut off.
+    pub(super) async fn experiment(
+        &mut self,
+        task: Task,
+        resume: Option<Resume>,
+    ) -> Result<TaskEnd> {
         let (Execution::Iterative(settings), Completion::Numeric(numeric)) =
             (&task.execution, &task.completion)
         else {
@@ -176,35 +205,22 @@ impl Runner<'_> {
             Ok(policy) => policy,
             Err(why) => return self.block(&task, why),
         };
-        let dir = self.settings.paths.code_dir.clone();
-        let kept_sha = match git::head(&dir).await {
-            Ok(sha) => sha,
-            Err(why) => {
-                return self.block(
-                    &task,
-                    format!(
-                        "Experiment mode needs a git repository with at least one commit \
-                         (commit-before-compare and rollback are done in git): {why}"
-                    ),
-                );
-            }
+        let repeats = numeric.repeats.max(1);
+        let interleaved = repeats >= 3;
+        let trees = match self.open_trees(&task, interleaved, resume).await? {
+            Ok(trees) => trees,
+            Err(why) => return self.block(&task, why),
         };
-        let dirty: Vec<String> = git::changed_files(&dir)
-            .await?
-            .into_iter()
-            .filter(|p| !self.rules.is_runtime(p))
-            .collect();
-        if !dirty.is_empty() {
-            return Ok(TaskEnd::Halt(format!(
-                "experiment {} needs a clean working tree, and these files have uncommitted \
-                 changes: {}. Commit them (git add -A && git commit) or stash them (git stash -u), \
-                 then run again; an experiment moves the branch between candidates and must not \
-                 touch your work (task {} untouched)",
-                task.id,
-                crate::report::log::preview(&dirty, 10),
-                task.id
-            )));
-        }
+        let user_dir = self.settings.paths.code_dir.clone();
+        let candidate_dir = trees.layout.inside(&trees.candidate);
+        let plan = Plan::new(&task, &self.settings.config, &self.settings.paths);
+        let reference_bench = trees.reference.as_ref().map(|root| {
+            let dir = trees.layout.inside(root);
+            (
+                Bench::new(plan.clone().in_tree(&user_dir, &dir), &trees.kept),
+                root.clone(),
+            )
+        });
         let refs = format!(
             "refs/autodev/experiments/{}/{}",
             crate::task::safe_id(&task.id),
@@ -216,87 +232,193 @@ impl Runner<'_> {
             HISTORY_IN_PROMPT,
         );
         let mut lab = Lab {
-            plan: Plan::new(&task, &self.settings.config, &self.settings.paths),
+            candidate: Bench::new(plan.in_tree(&user_dir, &candidate_dir), &trees.kept),
+            reference_bench,
+            build: settings.build_command.clone(),
+            floor: None,
             target_summary: task.completion.target_summary(),
-            repeats: numeric.repeats.max(1),
+            repeats,
             settings: settings.clone(),
             policy,
             refs,
             baseline: Series::default(),
             reference: Series::default(),
             reference_runs: Vec::new(),
-            kept_sha,
+            kept_sha: trees.kept.clone(),
             tally: Tally::default(),
             history,
             last: None,
             last_report: None,
             kept_files: Vec::new(),
+            done_before: 0,
             task,
         };
+        // The agent and the checks work in the candidate's tree until the experiment ends.
+        let inner = self.tree.copy_at(&candidate_dir);
+        let user_tree = std::mem::replace(&mut self.tree, inner);
+        let ended = self.run_lab(&mut lab, &trees).await;
+        self.tree = user_tree;
+        let task = lab.task.clone();
+        match ended? {
+            Ended::Early(end) => {
+                if matches!(end, TaskEnd::Blocked) {
+                    self.keep_trees(&task, &trees);
+                }
+                Ok(end)
+            }
+            Ended::Concluded { summary, completed } => {
+                if let Some(reason) = self.blocked_by_hand(&task)? {
+                    self.land(&task, &trees, &lab.kept_sha.clone(), false).await;
+                    self.told_blocked_by_hand(&task, reason);
+                    return Ok(TaskEnd::Blocked);
+                }
+                let kept = lab.kept_sha.clone();
+                let landing = self.land(&task, &trees, &kept, completed).await;
+                let summary = match landing.message {
+                    Some(message) => format!("{summary}; {message}"),
+                    None => summary,
+                };
+                self.finish_experiment(&lab, summary, completed)
+            }
+        }
+    }
+
+    /// The experiment itself, in its trees: the baseline, then the iterations.
+    async fn run_lab(&mut self, lab: &mut Lab, trees: &Trees) -> Result<Ended> {
+        let resumed =
+            trees.resumed && (self.resumed_records(lab, trees) || trees.kept != trees.start);
         self.sinks.note(
             Level::Info,
             format!(
-                "Experiment {}: baseline, then up to {} iteration(s); {} sample(s) per measurement",
-                lab.task.id, lab.settings.max_iterations, lab.repeats
+                "Experiment {}: {}, then up to {} iteration(s); {} sample(s) per measurement{}",
+                lab.task.id,
+                if resumed {
+                    "the kept commit measured again"
+                } else {
+                    "baseline"
+                },
+                lab.settings.max_iterations,
+                lab.repeats,
+                if lab.reference_bench.is_some() {
+                    ", each interleaved with the reference's in ABBA order"
+                } else {
+                    ""
+                }
             ),
         );
 
-        // The baseline.
+        // The baseline (or, resumed, the kept commit measured afresh).
         let log = self.step_log(&lab.task, "baseline")?;
-        let measured = self.measure(&lab, "baseline", log).await?;
+        let build = lab.build.clone();
+        let measured = match &mut lab.reference_bench {
+            Some((reference, _)) => {
+                self.measure_pairs(
+                    &lab.task,
+                    (reference, &mut lab.candidate),
+                    build.as_deref(),
+                    ("A/A: the start against itself", lab.repeats),
+                    log,
+                )
+                .await?
+            }
+            None => {
+                self.measure_series(
+                    &lab.task,
+                    &mut lab.candidate,
+                    build.as_deref(),
+                    ("baseline", lab.repeats),
+                    log,
+                )
+                .await?
+            }
+        };
         if measured.interrupted {
-            return Ok(TaskEnd::Interrupted);
+            return Ok(Ended::Early(TaskEnd::Interrupted));
         }
-        match measured.series {
-            Ok(series) => {
-                lab.baseline = series.clone();
-                lab.reference = series;
-                lab.reference_runs = measured.runs;
-            }
-            Err(why) => {
+        let first = match (&measured.series, &measured.reference) {
+            (Err(why), _) | (_, Some(Err(why))) => {
                 let task = lab.task.clone();
-                return self.block(&task, format!("Experiment baseline failed: {why}"));
+                let end = self.block(&task, format!("Experiment baseline failed: {why}"))?;
+                return Ok(Ended::Early(end));
             }
+            (Ok(b), Some(Ok(a))) => {
+                let gains: Vec<f64> = a
+                    .samples
+                    .iter()
+                    .zip(&b.samples)
+                    .map(|(a, b)| b - a)
+                    .collect();
+                let sd = stats::compare_pairs(&gains, lab.policy.alpha).map_or(0.0, |p| p.sd);
+                lab.floor = Some(detectable(sd, lab.repeats as usize, lab.policy.alpha));
+                let mut all = a.samples.clone();
+                all.extend(&b.samples);
+                let all = Series::new(all);
+                self.tell_noise_floor(lab, sd, all.value());
+                all
+            }
+            (Ok(series), None) => series.clone(),
+        };
+        lab.reference = first.clone();
+        lab.reference_runs = measured.runs.clone();
+        if resumed {
+            let message = format!(
+                "the kept commit {} measured again after a restart: {}",
+                git::short_sha(&lab.kept_sha),
+                lab.policy.show(lab.reference.value())
+            );
+            self.log_reference(lab, lab.done_before, &measured, message);
+        } else {
+            lab.baseline = first;
+            let message = format!(
+                "baseline {} from {} sample(s)",
+                lab.policy.show(lab.baseline.value()),
+                lab.baseline.len()
+            );
+            self.log_reference(lab, 0, &measured, message);
         }
-        let message = format!(
-            "baseline {} from {} sample(s)",
-            lab.policy.show(lab.baseline.value()),
-            lab.baseline.len()
-        );
-        self.log_reference(&mut lab, 0, measured.elapsed_ms, message);
-        if lab.policy.meets_target(lab.baseline.value()) {
+        if lab.policy.meets_target(lab.reference.value()) {
             lab.tally.target_met = true;
             let summary = format!(
-                "The baseline already meets the target: {}",
-                lab.policy.show(lab.baseline.value())
+                "The {} already meets the target: {}",
+                if resumed { "kept commit" } else { "baseline" },
+                lab.policy.show(lab.reference.value())
             );
-            return self.finish_experiment(&lab, summary, true);
+            return Ok(Ended::Concluded {
+                summary,
+                completed: true,
+            });
         }
 
-        let mut iteration = 0;
+        let mut iteration = lab.done_before;
         let stop = loop {
+            if let Some(stop) = (iteration > 0 && iteration == lab.done_before)
+                .then(|| lab.tally.stop(&lab.settings))
+                .flatten()
+            {
+                break stop;
+            }
             if self.cancel.level() != CancelLevel::None {
-                return Ok(TaskEnd::Interrupted);
+                return Ok(Ended::Early(TaskEnd::Interrupted));
             }
             iteration += 1;
             if let Some(reason) = self.blocked_by_hand(&lab.task)? {
                 let task = lab.task.clone();
                 self.told_blocked_by_hand(&task, reason);
-                return Ok(TaskEnd::Blocked);
+                return Ok(Ended::Early(TaskEnd::Blocked));
             }
-            match self.iterate(&mut lab, iteration).await? {
+            match self.iterate(lab, iteration).await? {
                 Step::Decided => {}
                 Step::Again => {
                     iteration -= 1;
                     continue;
                 }
-                Step::End(end) => return Ok(end),
+                Step::End(end) => return Ok(Ended::Early(end)),
             }
             if let Some(stop) = lab.tally.stop(&lab.settings) {
                 break stop;
             }
             if pause(self.settings.config.run.delay_between_tasks, &self.cancel).await {
-                return Ok(TaskEnd::Interrupted);
+                return Ok(Ended::Early(TaskEnd::Interrupted));
             }
         };
         let conclusion = conclude(
@@ -306,12 +428,100 @@ impl Runner<'_> {
             &lab.tally,
             &stop,
         );
-        self.finish_experiment(&lab, conclusion.summary, conclusion.completed)
+        Ok(Ended::Concluded {
+            summary: conclusion.summary,
+            completed: conclusion.completed,
+        })
+    }
+
+    /// For a resumed experiment: the baseline and the tally recorded before the restart, read
+    /// from `experiments.jsonl`; whether there were any.
+    fn resumed_records(&mut self, lab: &mut Lab, trees: &Trees) -> bool {
+        let records = journal::recent(&self.settings.paths.experiments_log(), &lab.task.id, 10_000);
+        let Some(at) = records.iter().rposition(|r| {
+            r.iteration == 0 && r.outcome == "baseline" && r.commit_sha == trees.start
+        }) else {
+            if trees.kept != trees.start {
+                self.sinks.note(
+                    Level::Warn,
+                    format!(
+                        "the baseline of the resumed experiment {} is not in experiments.jsonl; \
+                         the kept commit {} stands in for it",
+                        lab.task.id,
+                        git::short_sha(&trees.kept)
+                    ),
+                );
+            }
+            return false;
+        };
+        let since = &records[at..];
+        lab.baseline = Series::new(since[0].samples.clone());
+        if !since[0].reference_samples.is_empty() {
+            lab.baseline.samples.extend(&since[0].reference_samples);
+        }
+        if let Some(value) = since[0].measured_value
+            && lab.baseline.is_empty()
+        {
+            lab.baseline = Series::new(vec![value]);
+        }
+        lab.tally = Tally::replay(since);
+        lab.done_before = since.iter().map(|r| r.iteration).max().unwrap_or(0);
+        lab.floor = since[0].noise_floor;
+        true
+    }
+
+    /// Says what the A/A measurement found, and warns when the noise floor is above the
+    /// smallest gain the task asks for, with the repeats that would be needed.
+    fn tell_noise_floor(&mut self, lab: &Lab, sd: f64, value: f64) {
+        let Some(floor) = lab.floor else { return };
+        let p = &lab.policy;
+        let base = value.abs().max(f64::MIN_POSITIVE);
+        if sd == 0.0 {
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "noise floor of {}: the start measured the same in both trees every time (a \
+                     deterministic metric), so any difference counts",
+                    lab.task.id
+                ),
+            );
+            return;
+        }
+        let told = format!(
+            "noise floor of {}: pairs of the same commit differ by {} (standard deviation), so \
+             with {} pair(s) a gain must exceed about {} ({:.2}%) to be told from noise",
+            lab.task.id,
+            short(sd),
+            lab.repeats,
+            short(floor),
+            100.0 * floor / base
+        );
+        if p.min_improvement > 0.0 && floor > p.min_improvement {
+            let needed = match pairs_needed(sd, p.min_improvement, p.alpha, 1000) {
+                Some(n) => format!(
+                    "set completion.repeats to {n} to keep a real gain of {} four times in five",
+                    short(p.min_improvement)
+                ),
+                None => "even 1000 repeats would not be enough: quiet the benchmark or raise \
+                         min_improvement"
+                    .to_string(),
+            };
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "{told}; that is above min_improvement {}, so most real gains of that size \
+                     will be discarded: {needed}",
+                    short(p.min_improvement)
+                ),
+            );
+        } else {
+            self.sinks.note(Level::Info, told);
+        }
     }
 
     /// One iteration: the agent's change, its commit, its measurement, the decision.
     async fn iterate(&mut self, lab: &mut Lab, iteration: u32) -> Result<Step> {
-        let dir = self.settings.paths.code_dir.clone();
+        let dir = self.tree.dir.clone();
         let max = lab.settings.max_iterations;
         let context = lab.context(iteration);
         let started = Instant::now();
@@ -345,18 +555,7 @@ impl Runner<'_> {
                     self.environment_halt(&report, &lab.task.id),
                 )));
             }
-            Next::Interrupted => {
-                if !changed.is_empty() {
-                    self.sinks.note(
-                        Level::Warn,
-                        format!(
-                            "iteration {iteration} was interrupted; its uncommitted changes are left in the tree: {}",
-                            crate::report::log::preview(&changed, 10)
-                        ),
-                    );
-                }
-                return Ok(Step::End(TaskEnd::Interrupted));
-            }
+            Next::Interrupted => return Ok(Step::End(TaskEnd::Interrupted)),
             Next::StopBudget => return Ok(Step::End(TaskEnd::Budget(report.detail))),
             Next::BlockBudget => {
                 let task = lab.task.clone();
@@ -394,7 +593,7 @@ impl Runner<'_> {
                             format!(
                                 "Experiment iteration {iteration} could not commit its candidate \
                                  (commit-before-compare is required): {why}; the changes are left \
-                                 in the working tree"
+                                 in the experiment's worktree"
                             ),
                         )
                         .map(Step::End);
@@ -403,6 +602,7 @@ impl Runner<'_> {
         };
         let git_ref = format!("{}/{iteration}", lab.refs);
         if let Some(sha) = &candidate {
+            lab.candidate.at = sha.clone();
             if let Err(why) = git::set_ref(&dir, &git_ref, sha).await {
                 self.sinks
                     .note(Level::Warn, format!("could not create {git_ref}: {why}"));
@@ -437,40 +637,98 @@ impl Runner<'_> {
 
         let mut measured_runs = Vec::new();
         let mut samples = Vec::new();
-        let decision = if outcome != AgentOutcome::Ok {
-            decide(&lab.policy, &lab.reference, Err(&report.summary()))
+        let mut measured_pairs: Option<Measured> = None;
+        let invalid = if outcome != AgentOutcome::Ok {
+            Some(report.summary())
         } else if !restored.is_empty() {
-            decide(
-                &lab.policy,
-                &lab.reference,
-                Err(&format!(
-                    "tampering: the candidate changed protected files ({}), which were put back",
-                    restored.join(", ")
-                )),
-            )
+            Some(format!(
+                "tampering: the candidate changed protected files ({}), which were put back",
+                restored.join(", ")
+            ))
         } else if candidate.is_none() {
-            decide(
-                &lab.policy,
-                &lab.reference,
-                Err("no candidate: the agent changed no files"),
-            )
-        } else if let Some(first) = gate::change_errors(&lab.plan, &changed).first() {
-            decide(&lab.policy, &lab.reference, Err(first))
+            Some("no candidate: the agent changed no files".to_string())
         } else {
-            let measured = self
-                .measure(lab, &format!("iteration {iteration}"), log_path.clone())
-                .await?;
+            gate::change_errors(&lab.candidate.plan, &changed)
+                .first()
+                .cloned()
+        };
+        let decision = if let Some(why) = invalid {
+            decide(&lab.policy, &lab.reference, Err(&why))
+        } else {
+            let log = log_path.clone();
+            let what = format!("iteration {iteration}");
+            let build = lab.build.clone();
+            let measured = match &mut lab.reference_bench {
+                Some((reference, root)) => {
+                    if reference.at != lab.kept_sha {
+                        if let Err(why) = worktree::check_out(root, &lab.kept_sha).await {
+                            let task = lab.task.clone();
+                            return self
+                                .block(
+                                    &task,
+                                    format!(
+                                        "the reference worktree could not check out the kept \
+                                         commit {}: {why}",
+                                        git::short_sha(&lab.kept_sha)
+                                    ),
+                                )
+                                .map(Step::End);
+                        }
+                        reference.at = lab.kept_sha.clone();
+                    }
+                    self.measure_pairs(
+                        &lab.task,
+                        (reference, &mut lab.candidate),
+                        build.as_deref(),
+                        (&what, lab.repeats),
+                        log,
+                    )
+                    .await?
+                }
+                None => {
+                    self.measure_series(
+                        &lab.task,
+                        &mut lab.candidate,
+                        build.as_deref(),
+                        (&what, lab.repeats),
+                        log,
+                    )
+                    .await?
+                }
+            };
             if measured.interrupted {
                 return Ok(Step::End(TaskEnd::Interrupted));
             }
-            measured_runs = measured.runs;
-            match &measured.series {
-                Ok(series) => {
-                    samples = series.samples.clone();
-                    decide(&lab.policy, &lab.reference, Ok(series))
-                }
-                Err(why) => decide(&lab.policy, &lab.reference, Err(why)),
+            measured_runs = measured.runs.clone();
+            if let Ok(series) = &measured.series {
+                samples = series.samples.clone();
             }
+            let decision = match &measured.reference {
+                None => decide(
+                    &lab.policy,
+                    &lab.reference,
+                    measured.series.as_ref().map_err(String::as_str),
+                ),
+                Some(Err(why)) => {
+                    return self.kept_unmeasurable(lab, why);
+                }
+                Some(Ok(fresh)) => {
+                    self.tell_drift(lab, fresh);
+                    lab.reference = fresh.clone();
+                    lab.reference_runs = measured.reference_runs.clone();
+                    decide_pairs(
+                        &lab.policy,
+                        measured
+                            .series
+                            .as_ref()
+                            .map(|c| (fresh, c))
+                            .map_err(String::as_str),
+                        lab.floor,
+                    )
+                }
+            };
+            measured_pairs = Some(measured);
+            decision
         };
 
         // Apply it.
@@ -514,6 +772,17 @@ impl Runner<'_> {
             lab.reference = Series::new(samples.clone());
             lab.reference_runs = measured_runs;
         }
+        let (reference_samples, order) = match &measured_pairs {
+            Some(m) => (
+                m.reference
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .map(|r| r.samples.clone())
+                    .unwrap_or_default(),
+                m.order.clone(),
+            ),
+            None => (Vec::new(), String::new()),
+        };
         let record = Record {
             task_id: lab.task.id.clone(),
             iteration,
@@ -522,8 +791,11 @@ impl Runner<'_> {
             best_before: Some(best_before),
             measured_value: decision.value,
             samples,
+            reference_samples,
+            order,
+            noise_floor: lab.floor,
             outcome: decision.outcome.as_str().to_string(),
-            action: action_name(decision.action).to_string(),
+            action: decision.action.as_str().to_string(),
             noise: decision.noise,
             confidence: decision.confidence,
             commit_sha: candidate.clone().unwrap_or_default(),
@@ -551,7 +823,7 @@ impl Runner<'_> {
                     &task,
                     format!(
                         "Experiment iteration {iteration} ended {} with rollback_on_failure = false: \
-                         the candidate {} stays on the branch for a person to review ({})",
+                         the candidate {} stays on the experiment's branch for a person to review ({})",
                         decision.outcome.as_str(),
                         candidate
                             .as_deref()
@@ -562,7 +834,10 @@ impl Runner<'_> {
                 )
                 .map(Step::End);
         }
-        if !lab.tally.target_met
+        // Interleaved, every comparison measures the reference afresh; one series at a time,
+        // it is measured again after a keep and after runs of discards.
+        if lab.reference_bench.is_none()
+            && !lab.tally.target_met
             && lab
                 .tally
                 .remeasure_due(&decision, lab.settings.remeasure_after_discards)
@@ -573,91 +848,76 @@ impl Runner<'_> {
                 "after discards in a row (drift check)"
             };
             let log = self.step_log(&lab.task, "reference")?;
-            let measured = self.measure(lab, "reference", log).await?;
+            let build = lab.build.clone();
+            let measured = self
+                .measure_series(
+                    &lab.task,
+                    &mut lab.candidate,
+                    build.as_deref(),
+                    ("reference", lab.repeats),
+                    log,
+                )
+                .await?;
             if measured.interrupted {
                 return Ok(Step::End(TaskEnd::Interrupted));
             }
-            match measured.series {
+            match &measured.series {
                 Ok(series) => {
                     let before = lab.reference.value();
-                    lab.reference = series;
-                    lab.reference_runs = measured.runs;
+                    lab.reference = series.clone();
+                    lab.reference_runs = measured.runs.clone();
                     let message = format!(
                         "reference measured again {why}: {} (was {})",
                         lab.policy.show(lab.reference.value()),
                         short(before)
                     );
-                    self.log_reference(lab, iteration, measured.elapsed_ms, message);
+                    self.log_reference(lab, iteration, &measured, message);
                 }
                 Err(why) => {
-                    let task = lab.task.clone();
-                    return self
-                        .block(
-                            &task,
-                            format!(
-                                "the kept commit {} no longer measures: {why}",
-                                git::short_sha(&lab.kept_sha)
-                            ),
-                        )
-                        .map(Step::End);
+                    return self.kept_unmeasurable(lab, why);
                 }
             }
         }
         Ok(Step::Decided)
     }
 
-    /// Measures the current tree `repeats` times, the checks' output appended to `log_path`;
-    /// stops at the first sample that fails.
-    async fn measure(&mut self, lab: &Lab, what: &str, log_path: PathBuf) -> Result<Measured> {
-        self.sinks.emit(Event::Validating {
-            task: task_ref(&lab.task),
-            checks: lab.plan.commands.len(),
-        });
-        let started = Instant::now();
-        let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
-        let mut samples = Vec::new();
-        let mut runs = Vec::new();
-        for k in 1..=lab.repeats {
-            tee.note(&format!("# {what}: sample {k} of {}", lab.repeats));
-            runs = gate::run_checks(&lab.plan, &mut tee, &self.cancel).await;
-            if self.cancel.level() != CancelLevel::None {
-                return Ok(Measured {
-                    series: Err("interrupted".into()),
-                    runs,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    interrupted: true,
-                });
-            }
-            match gate::sample(&lab.plan, &runs) {
-                Ok(value) => samples.push(value),
-                Err(why) => {
-                    let why = super::first_line(&why).to_string();
-                    return Ok(Measured {
-                        series: Err(if lab.repeats > 1 {
-                            format!("sample {k} of {}: {why}", lab.repeats)
-                        } else {
-                            why
-                        }),
-                        runs,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                        interrupted: false,
-                    });
-                }
-            }
-        }
-        Ok(Measured {
-            series: Ok(Series::new(samples)),
-            runs,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            interrupted: false,
-        })
+    /// Blocks the task because its kept commit no longer measures.
+    fn kept_unmeasurable(&mut self, lab: &Lab, why: &str) -> Result<Step> {
+        let task = lab.task.clone();
+        self.block(
+            &task,
+            format!(
+                "the kept commit {} no longer measures: {why}",
+                git::short_sha(&lab.kept_sha)
+            ),
+        )
+        .map(Step::End)
     }
 
-    /// Takes candidate `sha` off the branch, back to the last kept commit, journalling the
-    /// start and the end so that a discard cut short is finished by the next run.
+    /// Notes a move of the reference beyond the noise floor between two comparisons: the
+    /// machine drifted (interleaving keeps it out of the decision).
+    fn tell_drift(&mut self, lab: &Lab, fresh: &Series) {
+        let Some(floor) = lab.floor else { return };
+        let (before, now) = (lab.reference.value(), fresh.value());
+        if (now - before).abs() > floor.max(lab.policy.unchanged_tolerance) {
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "drift: the kept commit {} measures {} now against {} before; the pairs \
+                     cancel it",
+                    git::short_sha(&lab.kept_sha),
+                    short(now),
+                    short(before)
+                ),
+            );
+        }
+    }
+
+    /// Takes candidate `sha` off the experiment's branch, back to the last kept commit,
+    /// journalling the start and the end so that a discard cut short is finished by the next run.
     async fn take_off(
         &mut self,
-        lab: &Lab,
+        lab: &mut Lab,
         iteration: u32,
         sha: &str,
     ) -> std::result::Result<(), String> {
@@ -667,7 +927,8 @@ impl Runner<'_> {
             sha: sha.to_string(),
             kept: lab.kept_sha.clone(),
         });
-        git::discard(&self.settings.paths.code_dir, &lab.kept_sha, sha).await?;
+        git::discard(&self.tree.dir, &lab.kept_sha, sha).await?;
+        lab.candidate.at = lab.kept_sha.clone();
         self.sinks.emit(Event::CandidateDiscarded {
             task: task_ref(&lab.task),
             iteration,
@@ -677,15 +938,32 @@ impl Runner<'_> {
     }
 
     /// Records a measurement of the reference (the baseline, or the kept commit again).
-    fn log_reference(&mut self, lab: &mut Lab, iteration: u32, elapsed_ms: u64, message: String) {
+    fn log_reference(
+        &mut self,
+        lab: &mut Lab,
+        iteration: u32,
+        measured: &Measured,
+        message: String,
+    ) {
+        let (samples, reference_samples) = match (&measured.series, &measured.reference) {
+            (Ok(b), Some(Ok(a))) => (b.samples.clone(), a.samples.clone()),
+            _ => (lab.reference.samples.clone(), Vec::new()),
+        };
         let record = Record {
             task_id: lab.task.id.clone(),
             iteration,
             metric_name: lab.policy.name.clone(),
-            baseline_value: Some(lab.baseline.value()),
+            baseline_value: Some(if lab.baseline.is_empty() {
+                lab.reference.value()
+            } else {
+                lab.baseline.value()
+            }),
             best_before: None,
             measured_value: Some(lab.reference.value()),
-            samples: lab.reference.samples.clone(),
+            samples,
+            reference_samples,
+            order: measured.order.clone(),
+            noise_floor: lab.floor,
             outcome: Outcome::Baseline.as_str().to_string(),
             action: String::new(),
             noise: None,
@@ -694,7 +972,7 @@ impl Runner<'_> {
             reverted_sha: String::new(),
             git_ref: String::new(),
             notes: message.clone(),
-            duration_ms: elapsed_ms,
+            duration_ms: measured.elapsed_ms,
             recorded_at: durable::utc_now(),
         };
         self.emit_record(lab, record, iteration, message);
@@ -734,7 +1012,7 @@ impl Runner<'_> {
             return self.block(&lab.task, summary);
         }
         let gate = gate::judge(
-            &lab.plan,
+            &lab.candidate.plan,
             &lab.kept_files,
             &lab.reference_runs,
             Some(lab.baseline.value()),
@@ -768,18 +1046,11 @@ enum Step {
     End(TaskEnd),
 }
 
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Keep => "keep",
-        Action::Discard => "discard",
-        Action::Hold => "hold",
-    }
-}
-
 fn discard_failed(iteration: u32, sha: &str, why: &str) -> String {
     format!(
-        "Experiment iteration {iteration}: could not take the candidate {} off the branch ({why}); \
-         it is still checked out, so look at it before running again",
+        "Experiment iteration {iteration}: could not take the candidate {} off the experiment's \
+         branch ({why}); it is still checked out in its worktree, so look at it before running \
+         again",
         git::short_sha(sha)
     )
 }

@@ -1,0 +1,240 @@
+//! Linked worktrees for experiments: where they live, creating and removing them, and bringing
+//! an experiment's branch to the user's branch by a fast-forward.
+//!
+//! An experiment's trees live under the repository's common git directory
+//! (`.git/autodev/worktrees/`), so they are outside the user's working tree: nothing the user's
+//! `git status` or autodev's snapshot of it can see. This module only runs git; what to do when
+//! is the runner's.
+
+use std::path::{Path, PathBuf};
+
+use super::{git, git_with_hooks, nul_list, short_sha};
+
+/// Where a repository's work tree and git directory are, seen from a directory inside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The top of the work tree holding the directory.
+    pub top: PathBuf,
+    /// The directory relative to `top` (empty at the top), as git prints it (with a trailing `/`).
+    pub prefix: String,
+    /// The common git directory (the main repository's, even from a linked worktree).
+    pub common: PathBuf,
+}
+
+impl Layout {
+    /// Where the worktree named `name` of the experiments lives.
+    pub fn tree(&self, name: &str) -> PathBuf {
+        self.common.join("autodev").join("worktrees").join(name)
+    }
+
+    /// The directory in worktree `root` that corresponds to the asked-about directory.
+    pub fn inside(&self, root: &Path) -> PathBuf {
+        let prefix = self.prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(prefix)
+        }
+    }
+}
+
+/// The layout of the repository holding `dir`.
+pub async fn layout(dir: &Path) -> Result<Layout, String> {
+    let text = git(
+        dir,
+        &[
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-common-dir",
+            "--show-prefix",
+        ],
+    )
+    .await?;
+    let mut lines = text.lines();
+    let (Some(top), Some(common)) = (lines.next(), lines.next()) else {
+        return Err("git did not say where the work tree is".into());
+    };
+    Ok(Layout {
+        top: PathBuf::from(top),
+        common: PathBuf::from(common),
+        prefix: lines.next().unwrap_or("").to_string(),
+    })
+}
+
+/// What a new worktree has checked out.
+#[derive(Debug, Clone, Copy)]
+pub enum Checkout<'a> {
+    /// A new branch of this name (it must not exist) at the start commit.
+    NewBranch(&'a str),
+    /// This existing branch (the start commit is not used).
+    Branch(&'a str),
+    /// The start commit, detached.
+    Detached,
+}
+
+/// Creates a worktree at `path` with `checkout`.
+pub async fn add(
+    dir: &Path,
+    path: &Path,
+    checkout: Checkout<'_>,
+    start: &str,
+) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let at = path.display().to_string();
+    let mut args = vec!["worktree", "add", "-q"];
+    match checkout {
+        Checkout::NewBranch(name) => args.extend(["-b", name, at.as_str(), start]),
+        Checkout::Branch(name) => args.extend([at.as_str(), name]),
+        Checkout::Detached => args.extend(["--detach", at.as_str(), start]),
+    }
+    hooked(dir, &args).await
+}
+
+/// Removes the worktree at `path` whatever it holds (it is autodev's), and what git knows of it;
+/// a directory git no longer knows is removed as well. Absent is fine.
+pub async fn remove(dir: &Path, path: &Path) -> Result<(), String> {
+    let at = path.display().to_string();
+    if path.exists() {
+        // Twice --force: also when it is locked or has changes.
+        let _ = git(dir, &["worktree", "remove", "--force", "--force", &at]).await;
+        if path.exists() {
+            std::fs::remove_dir_all(path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    prune(dir).await
+}
+
+/// Forgets worktrees whose directories are gone (`git worktree prune`).
+pub async fn prune(dir: &Path) -> Result<(), String> {
+    git(dir, &["worktree", "prune"]).await.map(|_| ())
+}
+
+/// Whether `path` is a worktree git knows, checked out and usable.
+pub async fn usable(path: &Path) -> bool {
+    path.is_dir()
+        && git(path, &["rev-parse", "--is-inside-work-tree"])
+            .await
+            .is_ok_and(|t| t.trim() == "true")
+}
+
+/// The commit branch `name` points at, if the branch exists.
+pub async fn branch_tip(dir: &Path, name: &str) -> Option<String> {
+    let full = format!("refs/heads/{name}");
+    git(dir, &["rev-parse", "--verify", "--quiet", &full])
+        .await
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether `ancestor` is `descendant` or one of its ancestors.
+pub async fn is_ancestor(dir: &Path, ancestor: &str, descendant: &str) -> bool {
+    git(dir, &["merge-base", "--is-ancestor", ancestor, descendant])
+        .await
+        .is_ok()
+}
+
+/// Deletes branch `name` (its commits stay reachable from any other ref that holds them).
+pub async fn delete_branch(dir: &Path, name: &str) -> Result<(), String> {
+    git(dir, &["branch", "-q", "-D", name]).await.map(|_| ())
+}
+
+/// What `HEAD` of `dir` is on: the branch's full ref name, or `None` when detached.
+pub async fn head_ref(dir: &Path) -> Option<String> {
+    git(dir, &["symbolic-ref", "-q", "HEAD"])
+        .await
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The paths (relative to the top of the work tree) that differ between commits `a` and `b`.
+pub async fn changed_between(dir: &Path, a: &str, b: &str) -> Result<Vec<String>, String> {
+    let text = git(dir, &["diff", "--name-only", "--no-renames", "-z", a, b]).await?;
+    Ok(nul_list(&text).collect())
+}
+
+/// The paths (relative to the top of the work tree) with uncommitted changes in `dir`'s work
+/// tree: staged, unstaged or untracked (ignored files are not changes).
+pub async fn dirty_paths(dir: &Path) -> Result<Vec<String>, String> {
+    let text = git(
+        dir,
+        &[
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--untracked-files=all",
+        ],
+    )
+    .await?;
+    // Each entry is "XY path"; the paths are relative to the top whatever `dir` is.
+    Ok(nul_list(&text)
+        .filter_map(|entry| entry.get(3..).map(str::to_string))
+        .collect())
+}
+
+/// Moves the branch checked out in `dir` forward to `target`, updating exactly the paths that
+/// differ (`git merge --ff-only`); refused by git when it is not a fast-forward.
+pub async fn fast_forward(dir: &Path, target: &str) -> Result<(), String> {
+    hooked(dir, &["merge", "--ff-only", "-q", target]).await
+}
+
+/// Points the detached worktree `dir` at `sha`, whatever it held.
+pub async fn check_out(dir: &Path, sha: &str) -> Result<(), String> {
+    hooked(dir, &["checkout", "-q", "-f", "--detach", sha]).await
+}
+
+/// `git ARGS`, which may run the project's hooks.
+async fn hooked(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let args = args.iter().map(|a| a.to_string()).collect();
+    git_with_hooks(dir, args, Vec::new()).await.map(|_| ())
+}
+
+/// Puts the worktree `dir` back to exactly `sha`: the branch, the index and the tracked files,
+/// and removes untracked files that are not ignored (ignored files, such as build caches, stay).
+pub async fn reset_to(dir: &Path, sha: &str) -> Result<(), String> {
+    git(dir, &["reset", "-q", "--hard", sha]).await?;
+    git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
+}
+
+/// How many commits `tip` has that `base` does not, as people read it.
+pub async fn commits_ahead(dir: &Path, base: &str, tip: &str) -> String {
+    let range = format!("{base}..{tip}");
+    match git(dir, &["rev-list", "--count", &range]).await {
+        Ok(n) => format!("{} commit(s) on top of {}", n.trim(), short_sha(base)),
+        Err(_) => format!("on top of {}", short_sha(base)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_directory_maps_into_each_worktree() {
+        let at_top = Layout {
+            top: "/r".into(),
+            prefix: String::new(),
+            common: "/r/.git".into(),
+        };
+        assert_eq!(
+            at_top.tree("E1"),
+            PathBuf::from("/r/.git/autodev/worktrees/E1")
+        );
+        assert_eq!(at_top.inside(Path::new("/w")), PathBuf::from("/w"));
+        let below = Layout {
+            prefix: "services/api/".into(),
+            ..at_top
+        };
+        assert_eq!(
+            below.inside(Path::new("/w")),
+            PathBuf::from("/w/services/api")
+        );
+    }
+}

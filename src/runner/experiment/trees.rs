@@ -1,0 +1,368 @@
+//! An experiment's worktrees: made from the user's `HEAD` when it begins (or found again when a
+//! cut-off experiment resumes), and, when it ends, its result brought to the user's branch by a
+//! fast-forward if that touches nothing of the user's, else left on its branch with the command
+//! that merges it. The user's working tree, index and uncommitted work are only read at the end,
+//! to see whether the fast-forward is safe.
+
+use std::path::PathBuf;
+
+use super::super::event::{Event, Level};
+use super::super::recover::Resume;
+use super::super::{Runner, task_ref};
+use crate::git::{self, short_sha, worktree};
+use crate::report::log::preview;
+use crate::task::{Task, safe_id};
+
+/// Where an experiment runs.
+pub(super) struct Trees {
+    pub layout: worktree::Layout,
+    pub branch: String,
+    /// The candidate worktree (on `branch`) and the reference worktree (detached at the kept
+    /// commit; interleaved measurement only), as their roots.
+    pub candidate: PathBuf,
+    pub reference: Option<PathBuf>,
+    /// The user's `HEAD` when the experiment began, and the branch it was on.
+    pub start: String,
+    pub start_ref: Option<String>,
+    /// The commit to go on from: `start`, or the last kept commit of a resumed experiment.
+    pub kept: String,
+    /// Whether a cut-off experiment resumes in these trees.
+    pub resumed: bool,
+}
+
+/// How an experiment's end left its result.
+pub(super) struct Landing {
+    /// Said in the task's notes and the run's output (`None`: nothing was kept).
+    pub message: Option<String>,
+}
+
+impl Runner<'_> {
+    /// Makes the experiment's worktrees, or finds those of `resume` again; `Err` is why the
+    /// experiment cannot run (the task is blocked with it).
+    pub(super) async fn open_trees(
+        &mut self,
+        task: &Task,
+        interleaved: bool,
+        resume: Option<Resume>,
+    ) -> crate::error::Result<std::result::Result<Trees, String>> {
+        let user = self.settings.paths.code_dir.clone();
+        let no_repo = |why: String| {
+            format!(
+                "Experiment mode needs a git repository with at least one commit (each candidate \
+                 is committed in a worktree of its own): {why}"
+            )
+        };
+        let layout = match worktree::layout(&user).await {
+            Ok(layout) => layout,
+            Err(why) => return Ok(Err(no_repo(why))),
+        };
+        let safe = safe_id(&task.id);
+        let candidate = layout.tree(&safe);
+        let reference_root = layout.tree(&format!("{safe}.reference"));
+        if let Some(resume) = resume
+            && let Some(trees) = self.reopen(task, &layout, interleaved, resume).await
+        {
+            return Ok(Ok(trees));
+        }
+        let start = match git::head(&user).await {
+            Ok(sha) => sha,
+            Err(why) => return Ok(Err(no_repo(why))),
+        };
+        let start_ref = worktree::head_ref(&user).await;
+        // Leftovers of an earlier experiment of this task are autodev's own: its branch, which
+        // holds any kept work, stays.
+        for old in [&candidate, &reference_root] {
+            if let Err(why) = worktree::remove(&user, old).await {
+                return Ok(Err(format!("cannot clear the old worktree: {why}")));
+            }
+        }
+        let branch = self.free_branch(&layout, &safe, &start).await;
+        let made = async {
+            worktree::add(
+                &user,
+                &candidate,
+                worktree::Checkout::NewBranch(&branch),
+                &start,
+            )
+            .await?;
+            if interleaved {
+                worktree::add(&user, &reference_root, worktree::Checkout::Detached, &start).await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        if let Err(why) = made {
+            return Ok(Err(format!(
+                "could not create the experiment's worktree under {}: {why}",
+                candidate.display()
+            )));
+        }
+        let trees = Trees {
+            layout,
+            branch,
+            candidate,
+            reference: interleaved.then_some(reference_root),
+            kept: start.clone(),
+            start,
+            start_ref,
+            resumed: false,
+        };
+        self.told_started(task, &trees);
+        Ok(Ok(trees))
+    }
+
+    /// The worktrees of a cut-off experiment, put back to its last kept commit (an undecided
+    /// candidate and a killed agent's edits dropped); `None` when its branch is gone.
+    async fn reopen(
+        &mut self,
+        task: &Task,
+        layout: &worktree::Layout,
+        interleaved: bool,
+        resume: Resume,
+    ) -> Option<Trees> {
+        let user = self.settings.paths.code_dir.clone();
+        worktree::branch_tip(&user, &resume.branch).await?;
+        let safe = safe_id(&task.id);
+        let candidate = resume.worktree.clone();
+        let reference_root = resume
+            .reference_worktree
+            .clone()
+            .unwrap_or_else(|| layout.tree(&format!("{safe}.reference")));
+        let restored = async {
+            if !worktree::usable(&candidate).await {
+                worktree::remove(&user, &candidate).await?;
+                worktree::add(
+                    &user,
+                    &candidate,
+                    worktree::Checkout::Branch(&resume.branch),
+                    "",
+                )
+                .await?;
+            }
+            worktree::reset_to(&candidate, &resume.kept).await?;
+            worktree::remove(&user, &reference_root).await?;
+            if interleaved {
+                worktree::add(
+                    &user,
+                    &reference_root,
+                    worktree::Checkout::Detached,
+                    &resume.kept,
+                )
+                .await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        if let Err(why) = restored {
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "the cut-off experiment of {} could not be resumed ({why}); it starts afresh \
+                     and its branch {} keeps what it had",
+                    task.id, resume.branch
+                ),
+            );
+            return None;
+        }
+        let trees = Trees {
+            layout: layout.clone(),
+            branch: resume.branch,
+            candidate,
+            reference: interleaved.then_some(reference_root),
+            start: resume.start,
+            start_ref: resume.start_ref,
+            kept: resume.kept,
+            resumed: true,
+        };
+        self.told_started(task, &trees);
+        Some(trees)
+    }
+
+    fn told_started(&mut self, task: &Task, trees: &Trees) {
+        self.sinks.emit(Event::ExperimentStarted {
+            task: task_ref(task),
+            branch: trees.branch.clone(),
+            worktree: trees.candidate.clone(),
+            reference_worktree: trees.reference.clone(),
+            start: trees.start.clone(),
+            start_ref: trees.start_ref.clone(),
+            resumed: trees.resumed,
+        });
+    }
+
+    /// `autodev/<task>`, or the first `autodev/<task>-N` free of unmerged work: an old branch
+    /// that holds nothing beyond `start` is reused, one with commits of its own is kept.
+    async fn free_branch(&mut self, layout: &worktree::Layout, safe: &str, start: &str) -> String {
+        let dir = layout.top.clone();
+        let mut n = 1;
+        loop {
+            let name = if n == 1 {
+                format!("autodev/{safe}")
+            } else {
+                format!("autodev/{safe}-{n}")
+            };
+            match worktree::branch_tip(&dir, &name).await {
+                None => return name,
+                Some(tip) if worktree::is_ancestor(&dir, &tip, start).await => {
+                    if worktree::delete_branch(&dir, &name).await.is_ok() {
+                        return name;
+                    }
+                }
+                Some(_) => {}
+            }
+            n += 1;
+        }
+    }
+
+    /// Brings the experiment's result (its branch at `kept`) to the user's branch when it can be
+    /// done without touching anything of the user's, and removes the worktrees. `completed`:
+    /// the experiment met its goal.
+    pub(super) async fn land(
+        &mut self,
+        task: &Task,
+        trees: &Trees,
+        kept: &str,
+        completed: bool,
+    ) -> Landing {
+        let user = self.settings.paths.code_dir.clone();
+        let top = trees.layout.top.clone();
+        let branch = &trees.branch;
+        let (merged, message) = if kept == trees.start {
+            (
+                false,
+                "nothing was kept, so there is nothing to merge".to_string(),
+            )
+        } else if !completed {
+            let ahead = worktree::commits_ahead(&top, &trees.start, kept).await;
+            (
+                false,
+                format!(
+                    "the kept changes fall short of the goal and are not merged; they stay on \
+                     branch {branch} ({ahead}): `git merge {branch}` takes them anyway"
+                ),
+            )
+        } else {
+            match self.fast_forward(trees, kept).await {
+                Ok(()) => (
+                    true,
+                    format!(
+                        "the result is on your branch: fast-forwarded to {} (branch {branch} \
+                         removed)",
+                        short_sha(kept)
+                    ),
+                ),
+                Err(why) => {
+                    let ahead = worktree::commits_ahead(&top, &trees.start, kept).await;
+                    (
+                        false,
+                        format!(
+                            "the result stays on branch {branch} ({ahead}) because {why}; merge \
+                             it with `git merge {branch}`"
+                        ),
+                    )
+                }
+            }
+        };
+        let mut failed = Vec::new();
+        for tree in std::iter::once(&trees.candidate).chain(trees.reference.as_ref()) {
+            if let Err(why) = worktree::remove(&user, tree).await {
+                failed.push(why);
+            }
+        }
+        let kept_branch = !merged && kept != trees.start;
+        if !kept_branch && let Err(why) = worktree::delete_branch(&top, branch).await {
+            failed.push(format!("branch {branch}: {why}"));
+        }
+        if !failed.is_empty() {
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "could not tidy the experiment of {}: {}",
+                    task.id,
+                    failed.join("; ")
+                ),
+            );
+        }
+        if kept_branch {
+            self.to_merge.push(crate::runner::event::BlockedTask {
+                id: task.id.clone(),
+                reason: message.clone(),
+            });
+        }
+        self.sinks.emit(Event::ExperimentEnded {
+            task: task_ref(task),
+            branch: branch.clone(),
+            kept: kept.to_string(),
+            merged,
+            on_branch: kept_branch,
+            message: format!("Experiment {}: {message}", task.id),
+        });
+        Landing {
+            message: (kept != trees.start).then_some(message),
+        }
+    }
+
+    /// Fast-forwards the user's branch to `kept` if the branch has not moved since the
+    /// experiment began and no uncommitted change of the user's touches the changed paths;
+    /// otherwise says why not.
+    async fn fast_forward(&mut self, trees: &Trees, kept: &str) -> std::result::Result<(), String> {
+        let user = self.settings.paths.code_dir.clone();
+        let now = git::head(&user).await?;
+        let on = worktree::head_ref(&user).await;
+        // Already there: a run killed after its fast-forward, or a merge made by hand.
+        if worktree::is_ancestor(&user, kept, &now).await {
+            return Ok(());
+        }
+        if now != trees.start || on != trees.start_ref {
+            let name = |r: &Option<String>| {
+                r.as_deref()
+                    .map(|r| r.trim_start_matches("refs/heads/").to_string())
+                    .unwrap_or_else(|| "a detached HEAD".into())
+            };
+            return Err(format!(
+                "your branch moved while it ran (it began at {} on {}, and HEAD is now {} on {})",
+                short_sha(&trees.start),
+                name(&trees.start_ref),
+                short_sha(&now),
+                name(&on)
+            ));
+        }
+        let changed = worktree::changed_between(&user, &trees.start, kept).await?;
+        let dirty = worktree::dirty_paths(&user).await?;
+        let overlap: Vec<String> = dirty
+            .into_iter()
+            .filter(|p| {
+                changed
+                    .iter()
+                    .any(|c| c == p || c.starts_with(&format!("{p}/")))
+            })
+            .collect();
+        if !overlap.is_empty() {
+            return Err(format!(
+                "your uncommitted changes touch what it changed ({}); commit or stash them first",
+                preview(&overlap, 10)
+            ));
+        }
+        worktree::fast_forward(&user, &trees.branch)
+            .await
+            .map_err(|e| format!("git refused the fast-forward ({e})"))
+    }
+
+    /// Says where the worktrees of an experiment that stopped early are: kept for a look.
+    pub(super) fn keep_trees(&mut self, task: &Task, trees: &Trees) {
+        let list: Vec<String> = std::iter::once(&trees.candidate)
+            .chain(trees.reference.as_ref())
+            .map(|p| p.display().to_string())
+            .collect();
+        self.sinks.note(
+            Level::Warn,
+            format!(
+                "the worktrees of experiment {} are kept for a look: {} (branch {}); remove them \
+                 with `git worktree remove --force <path>`",
+                task.id,
+                list.join(", "),
+                trees.branch
+            ),
+        );
+    }
+}
