@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Fault injection: kills `autodev run` with SIGKILL at random moments over a two-task queue
-# (agent, checks, a pre-commit hook), runs it again, and prints, per invariant, how many times
-# it was checked and how often it was violated.
+# (agent, checks, a pre-commit hook) and over an experiment in its worktrees (agent, build,
+# interleaved measurement, a post-merge hook on the fast-forward, the user's uncommitted work
+# beside it), runs it again, and prints, per invariant, how many times it was checked and how
+# often it was violated.
 #
 #   bench/faults.sh [TRIALS] [SEED]     (default 120 trials, a seed from the clock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AUTODEV_FAULT_TRIALS="${1:-120}"
 if [ -n "${2:-}" ]; then export AUTODEV_FAULT_SEED="$2"; fi
-cargo test --locked --quiet --test run faults::random_kills_keep_every_invariant -- --nocapture 2>&1 \
+cargo test --locked --quiet --test run faults::random_kills -- --nocapture 2>&1 \
   | grep -v '^$' | grep -v '^running ' | grep -v '^test result' | grep -v '^test faults'

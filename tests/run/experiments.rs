@@ -668,3 +668,50 @@ fn a_code_directory_below_the_top_works_in_the_same_place_of_the_worktree() {
     assert_eq!(head_file(&repo, "app/speed.txt"), "100\n");
     assert!(!repo.path().join("speed.txt").exists());
 }
+
+#[test]
+fn two_projects_of_one_repository_run_experiments_side_by_side() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    let toml = repo.read("autodev.toml");
+    for p in ["svc1", "svc2"] {
+        repo.write(&format!("{p}/autodev.toml"), &toml.replace("demo", p));
+        repo.write(&format!("{p}/task.json"), &tasks_n(1, "", ""));
+        repo.write(&format!("{p}/speed.txt"), "120\n");
+        // Slow enough that the two experiments overlap.
+        repo.write(
+            &format!("{p}/bench.sh"),
+            "sleep 0.3; echo \"METRIC latency=$(cat speed.txt)\"\n",
+        );
+    }
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "two projects"]);
+    repo.script(0, &sets("100"));
+    let one = repo.spawn(&["run", "--config", "svc1/autodev.toml"]);
+    let two = repo.spawn(&["run", "--config", "svc2/autodev.toml"]);
+    let (one, two) = (
+        one.wait_with_output().expect("svc1"),
+        two.wait_with_output().expect("svc2"),
+    );
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert_eq!(two.status.code(), Some(0), "{}", stderr(&two));
+    // Each had its own worktree and branch; each result is on the user's branch or, when the
+    // other one moved it first, waits on its own branch.
+    for (p, out) in [("svc1", &one), ("svc2", &two)] {
+        let text = stderr(out);
+        assert!(
+            text.contains(&format!(
+                ".git/autodev/worktrees/{p}/E1 on branch autodev/{p}/E1"
+            )),
+            "{text}"
+        );
+        let merged = git(repo.path(), &["show", &format!("HEAD:{p}/speed.txt")]) == "100\n";
+        let waiting = text.contains(&format!("git merge autodev/{p}/E1"))
+            && git(
+                repo.path(),
+                &["show", &format!("autodev/{p}/E1:{p}/speed.txt")],
+            ) == "100\n";
+        assert!(merged || waiting, "{p}: {text}");
+    }
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+}

@@ -2,8 +2,10 @@
 //! then run again; every invariant a user relies on is checked after the kill and after the
 //! re-run, and a table of trials and violations is printed.
 //!
-//! `AUTODEV_FAULT_TRIALS` sets the number of trials (a few by default; `bench/faults.sh` runs
-//! 120) and `AUTODEV_FAULT_SEED` the seed of the kill moments (printed, to replay a run).
+//! Two queues: two delivery tasks, and an experiment in its worktrees (with the user's
+//! uncommitted work beside it). `AUTODEV_FAULT_TRIALS` sets the number of trials of each (a few
+//! by default; `bench/faults.sh` runs 120) and `AUTODEV_FAULT_SEED` the seed of the kill moments
+//! (printed, to replay a run).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -161,6 +163,163 @@ fn random_kills_keep_every_invariant() {
             per_task("T1") == 1 && per_task("T2") == 1,
             trial,
             &commits,
+        );
+    }
+    println!("{:<66} {:>6} {:>10}", "invariant", "trials", "violations");
+    let mut violations = 0;
+    for (invariant, (checked, violated)) in &tally.0 {
+        println!("{invariant:<66} {checked:>6} {violated:>10}");
+        violations += violated;
+    }
+    assert_eq!(violations, 0, "invariants were violated (seed {seed})");
+}
+
+/// An experiment of two iterations, measured interleaved (three pairs) after a build step, with
+/// a slow post-merge hook on the fast-forward.
+const EXPERIMENT: &str = r#"{"tasks": [
+  {"id": "E1", "title": "Make it faster", "description": "Lower the latency",
+   "verification": {"path_patterns": ["speed.txt"], "validate_commands": ["sleep 0.02; echo \"METRIC latency=$(cat built.txt)\""]},
+   "completion": {"kind": "numeric", "source": "metric_lines", "name": "latency",
+                  "direction": "lower_is_better", "repeats": 3},
+   "execution": {"strategy": "iterative", "max_iterations": 2, "build_command": "sleep 0.05; cp speed.txt built.txt"}}
+]}"#;
+
+/// The agent lowers the latency to 100 in iteration 1 and to 90 in iteration 2.
+const EXPERIMENTER: &str = "sh v=$(grep -q 'iteration: 2 of 2' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" && echo 90 || echo 100); sleep 0.1; echo $v > speed.txt\ncat codex-exec-json-success.jsonl\n";
+
+/// The user's uncommitted work: (path, content, `git status --porcelain` line).
+const USER_WORK: [(&str, &str, &str); 3] = [
+    ("notes.md", "edited by hand, not committed\n", " M notes.md"),
+    ("scratch.txt", "untracked scratch\n", "?? scratch.txt"),
+    ("staged.txt", "staged, not committed\n", "A  staged.txt"),
+];
+
+fn user_work_intact(repo: &Repo) -> Result<(), String> {
+    let status = git(
+        repo.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    for (path, content, line) in USER_WORK {
+        if repo.read(path) != content {
+            return Err(format!("{path} now holds {:?}", repo.read(path)));
+        }
+        if !status.lines().any(|l| l == line) {
+            return Err(format!("{line:?} is not in the status:\n{status}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_kills_during_an_experiment_keep_every_invariant() {
+    let trials: u32 = std::env::var("AUTODEV_FAULT_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let mut seed: u64 = std::env::var("AUTODEV_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    println!("experiment fault injection: {trials} trial(s), seed {seed}");
+    let mut tally = Tally(BTreeMap::new());
+    for trial in 1..=trials {
+        let repo = Repo::new(EXPERIMENT, "");
+        repo.sample("codex-exec-json-success.jsonl");
+        repo.write("speed.txt", "120\n");
+        repo.write("notes.md", "committed notes\n");
+        repo.write(".gitignore", "logs/\nbuilt.txt\n");
+        git(repo.path(), &["add", "-A"]);
+        git(repo.path(), &["commit", "-qm", "benchmark"]);
+        let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+        let hook = repo.path().join(".git/hooks/post-merge");
+        std::fs::write(&hook, "#!/bin/sh\nsleep 0.1\n").expect("hook");
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&hook)
+            .status()
+            .expect("chmod");
+        for (path, content, _) in USER_WORK {
+            repo.write(path, content);
+        }
+        git(repo.path(), &["add", "staged.txt"]);
+        repo.script(0, EXPERIMENTER);
+        // An undisturbed run takes about 2.2 s here.
+        let delay = Duration::from_millis(next(&mut seed) % 2200);
+        let mut child = repo.spawn(&["run"]);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut left = processes_in(repo.path());
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            left = processes_in(repo.path());
+        }
+        tally.check(
+            "no process of the run is left 2 s after the kill",
+            left.is_empty(),
+            trial,
+            &format!("{left:?}"),
+        );
+        let intact = user_work_intact(&repo);
+        tally.check(
+            "the user's uncommitted work is intact after the kill",
+            intact.is_ok(),
+            trial,
+            &format!("{intact:?}"),
+        );
+        let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+        let at_result = git(repo.path(), &["show", "HEAD:speed.txt"]) == "90\n";
+        tally.check(
+            "the user's branch is at the start or at the final result",
+            head == start || at_result,
+            trial,
+            &head,
+        );
+
+        let run = repo.run(&["run"]);
+        tally.check(
+            "the next run completes the experiment and exits 0",
+            run.code == 0 && repo.task("E1")["passes"] == true,
+            trial,
+            &run.stderr,
+        );
+        tally.check(
+            "the result is on the user's branch",
+            git(repo.path(), &["show", "HEAD:speed.txt"]) == "90\n",
+            trial,
+            &git(repo.path(), &["log", "--oneline"]),
+        );
+        let commits = git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")],
+        );
+        tally.check(
+            "the branch gains the two kept candidates and nothing else",
+            commits.lines().count() == 2
+                && commits.lines().all(|l| l.starts_with("experiment(E1)")),
+            trial,
+            &commits,
+        );
+        let intact = user_work_intact(&repo);
+        tally.check(
+            "the user's uncommitted work is intact after the next run",
+            intact.is_ok(),
+            trial,
+            &format!("{intact:?}"),
+        );
+        let worktrees = git(repo.path(), &["worktree", "list"]);
+        let branches = git(repo.path(), &["branch", "--list", "autodev/*"]);
+        tally.check(
+            "no worktree or experiment branch is left",
+            worktrees.lines().count() == 1 && branches.is_empty(),
+            trial,
+            &format!("{worktrees}{branches}"),
         );
     }
     println!("{:<66} {:>6} {:>10}", "invariant", "trials", "violations");

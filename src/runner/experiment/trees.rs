@@ -56,7 +56,7 @@ impl Runner<'_> {
             Ok(layout) => layout,
             Err(why) => return Ok(Err(no_repo(why))),
         };
-        let safe = safe_id(&task.id);
+        let safe = self.experiment_name(&layout, task);
         let candidate = layout.tree(&safe);
         let reference_root = layout.tree(&format!("{safe}.reference"));
         if let Some(resume) = resume
@@ -122,7 +122,7 @@ impl Runner<'_> {
     ) -> Option<Trees> {
         let user = self.settings.paths.code_dir.clone();
         worktree::branch_tip(&user, &resume.branch).await?;
-        let safe = safe_id(&task.id);
+        let safe = self.experiment_name(layout, task);
         let candidate = resume.worktree.clone();
         let reference_root = resume
             .reference_worktree
@@ -188,6 +188,29 @@ impl Runner<'_> {
             start_ref: trees.start_ref.clone(),
             resumed: trees.resumed,
         });
+    }
+
+    /// What names the experiment of `task` among this repository's experiments: the task's id,
+    /// behind the project's directory when the project is not at the top of the repository
+    /// (two projects of one repository may both have a task `E1`).
+    fn experiment_name(&self, layout: &worktree::Layout, task: &Task) -> String {
+        let root = &self.settings.paths.root;
+        let top = std::fs::canonicalize(&layout.top).unwrap_or_else(|_| layout.top.clone());
+        let here = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        let project: Vec<String> = here
+            .strip_prefix(&top)
+            .map(|rel| {
+                rel.components()
+                    .map(|c| safe_id(&c.as_os_str().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = safe_id(&task.id);
+        if project.is_empty() {
+            id
+        } else {
+            format!("{}/{id}", project.join("_"))
+        }
     }
 
     /// `autodev/<task>`, or the first `autodev/<task>-N` free of unmerged work: an old branch
