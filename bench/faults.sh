@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault injection: kills `autodev run` with SIGKILL at random moments over a two-task queue
 # (agent, checks, a pre-commit hook) and over an experiment in its worktrees (agent, build,
-# interleaved measurement, a post-merge hook on the fast-forward, the user's uncommitted work
+# interleaved measurement, the fast-forward, the user's uncommitted work
 # beside it), runs it again, and prints, per invariant, how many times it was checked and how
 # often it was violated.
 #

@@ -420,11 +420,22 @@ fn spawn_error(spec: &Spec, source: io::Error) -> SpawnError {
     }
 }
 
-/// The command that starts `spec`: under the keeper when the binary allows it, so that the
-/// whole group dies with autodev; otherwise directly, with a parent-death signal for the child
-/// alone.
-fn command_for(spec: &Spec, keeper: bool) -> Result<tokio::process::Command, SpawnError> {
-    let keeper_exe = if keeper && KEEPER.load(Ordering::SeqCst) {
+/// What becomes of a child when autodev dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A keeper takes its whole group down.
+    Keeper,
+    /// It alone is sent SIGTERM.
+    ParentDeath,
+    /// It runs to its end: a short step that must not be stopped half way.
+    Finish,
+}
+
+/// The command that starts `spec`: under the keeper when asked and the binary allows it, so
+/// that the whole group dies with autodev; otherwise directly, with a parent-death signal for
+/// the child alone unless it is to finish.
+fn command_for(spec: &Spec, ending: Ending) -> Result<tokio::process::Command, SpawnError> {
+    let keeper_exe = if ending == Ending::Keeper && KEEPER.load(Ordering::SeqCst) {
         std::env::current_exe().ok()
     } else {
         None
@@ -432,6 +443,9 @@ fn command_for(spec: &Spec, keeper: bool) -> Result<tokio::process::Command, Spa
     let Some(exe) = keeper_exe else {
         let mut command = tokio::process::Command::new(&spec.program);
         command.args(&spec.args);
+        if ending == Ending::Finish {
+            return Ok(command);
+        }
         // If autodev itself dies (even by SIGKILL), the child is told to stop. The signal is tied
         // to the spawning thread: runs use single-threaded runtimes.
         // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
@@ -476,7 +490,7 @@ pub async fn run(
     observer: &mut dyn Observer,
     cancel: &Cancel,
 ) -> Result<Outcome, SpawnError> {
-    supervise(spec, limits, tee, observer, cancel, true).await
+    supervise(spec, limits, tee, observer, cancel, Ending::Keeper).await
 }
 
 async fn supervise(
@@ -485,9 +499,9 @@ async fn supervise(
     tee: &mut Tee,
     observer: &mut dyn Observer,
     cancel: &Cancel,
-    keeper: bool,
+    ending: Ending,
 ) -> Result<Outcome, SpawnError> {
-    let mut command = command_for(spec, keeper)?;
+    let mut command = command_for(spec, ending)?;
     command
         .envs(
             spec.env
@@ -654,6 +668,17 @@ async fn supervise(
 /// `wall`, with no sinks, observer or cancel. It goes without a keeper: a parent-death signal
 /// stops it if autodev dies.
 pub async fn quick(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
+    quick_with(spec, wall, Ending::ParentDeath).await
+}
+
+/// Like [`quick`], but the command runs to its end even if autodev dies meanwhile: for a short
+/// step that would leave things half done if stopped (a fast-forward of the user's branch). It
+/// must start nothing that could hang.
+pub async fn quick_to_the_end(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
+    quick_with(spec, wall, Ending::Finish).await
+}
+
+async fn quick_with(spec: &Spec, wall: Duration, ending: Ending) -> Result<Outcome, SpawnError> {
     let limits = Limits {
         wall: Some(wall),
         idle: None,
@@ -665,7 +690,7 @@ pub async fn quick(spec: &Spec, wall: Duration) -> Result<Outcome, SpawnError> {
         &mut Tee::default(),
         &mut Ignore,
         &Cancel::default(),
-        false,
+        ending,
     )
     .await
 }

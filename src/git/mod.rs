@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::exec::{self, Spec};
 
-pub mod worktree;
+pub(crate) mod worktree;
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A commit runs the project's hooks (formatters, linters, tests), which may take a while.
@@ -58,14 +58,28 @@ fn finish(
         Ok(outcome) if outcome.exit.success() && outcome.stopped.is_none() => {
             Ok(outcome.stdout.text())
         }
-        Ok(outcome) => Err(outcome
-            .stderr
-            .tail_lines(3)
-            .trim()
-            .to_string()
-            .replace('\n', " ")),
+        Ok(outcome) => Err(failure_text(&outcome.stderr.text())),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// What a failed git command said, in one line: its `fatal:` and `error:` lines when it printed
+/// any (they name the file, such as a stale `.lock`), else the end of what it printed.
+fn failure_text(stderr: &str) -> String {
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .take(3)
+        .collect();
+    if !said.is_empty() {
+        return said.join(" ");
+    }
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(3)..]
+        .join(" ")
+        .trim()
+        .to_string()
 }
 
 fn nul_list(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -493,4 +507,25 @@ pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Re
     ];
     args.extend(paths);
     git_owned(dir, args).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failure_names_what_git_could_not_do() {
+        let lock = "fatal: Unable to create '/r/.git/refs/heads/main.lock': File exists.\n\n\
+                    Another git process seems to be running in this repository, e.g.\n\
+                    an editor opened by 'git commit'. Please make sure all processes\n\
+                    are terminated then try again. If it still fails, a git process\n\
+                    may have crashed in this repository earlier:\n\
+                    remove the file manually to continue.\n";
+        assert_eq!(
+            super::failure_text(lock),
+            "fatal: Unable to create '/r/.git/refs/heads/main.lock': File exists."
+        );
+        assert_eq!(
+            super::failure_text("hook says no\nsecond\nthird\nfourth\n"),
+            "second third fourth"
+        );
+    }
 }

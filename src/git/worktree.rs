@@ -191,8 +191,24 @@ pub async fn dirty_paths(dir: &Path) -> Result<Vec<String>, String> {
 
 /// Moves the branch checked out in `dir` forward to `target`, updating exactly the paths that
 /// differ (`git merge --ff-only`); refused by git when it is not a fast-forward.
+///
+/// It runs without a keeper and without the project's merge hooks: a fast-forward stopped half
+/// way would leave the user's files updated and their branch not, so once begun it must finish
+/// even if autodev is killed, and with no hook it has nothing that could outlive the run. The
+/// commits it brings are autodev's own, made with the project's commit hooks in the worktree.
 pub async fn fast_forward(dir: &Path, target: &str) -> Result<(), String> {
-    hooked(dir, &["merge", "--ff-only", "-q", target]).await
+    let mut spec = crate::exec::Spec::new("git", dir);
+    spec.args = [
+        "-c",
+        "core.hooksPath=/dev/null",
+        "merge",
+        "--ff-only",
+        "-q",
+        target,
+    ]
+    .map(String::from)
+    .to_vec();
+    super::finish(crate::exec::quick_to_the_end(&spec, super::GIT_TIMEOUT).await).map(|_| ())
 }
 
 /// Points the detached worktree `dir` at `sha`, whatever it held.

@@ -219,6 +219,12 @@ pub enum Event {
         /// Kept work waits on `branch`, not merged.
         on_branch: bool,
         message: String,
+        /// Whether the task completes, and the summary it is recorded with: a run killed
+        /// before the task was marked marks it from these.
+        #[serde(default)]
+        completed: bool,
+        #[serde(default)]
+        summary: String,
     },
     /// An experiment's candidate was committed (and pinned at `git_ref`) before measurement.
     CandidateCommitted {

@@ -9,6 +9,7 @@
 //! | ---------------------------------------------- | ------------------------------------- |
 //! | the task completed or blocked                  | nothing                               |
 //! | an experiment begun in its worktree, not ended   | resume it there from its last kept commit (an undecided candidate is dropped) |
+//! | an experiment ended, its task not marked        | tidy its worktrees, mark the task as the end said |
 //! | the commit made, the task not marked           | mark it completed                     |
 //! | the gate passed, no commit made (or it failed) | commit its paths, then mark it        |
 //! | the agent's changes, no passing gate           | run the gate on them, no agent call   |
@@ -69,6 +70,16 @@ pub(super) enum Step {
         task: String,
         resume: Resume,
     },
+    /// An experiment had ended (its result merged or left on its branch) but its task was not
+    /// marked: tidy its worktrees and mark it as the end said.
+    FinishExperiment {
+        task: String,
+        resume: Resume,
+        completed: bool,
+        summary: String,
+        /// Kept work waits on the branch, so the branch stays.
+        on_branch: bool,
+    },
 }
 
 /// Where a cut-off experiment stood, as journalled.
@@ -104,6 +115,9 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
     let mut commit_started: Option<(String, String)> = None;
     let mut committed = false;
     let mut experiment: Option<Resume> = None;
+    // How the experiment ended, when it did: completed, its summary, whether work waits on
+    // its branch.
+    let mut ended: Option<(bool, String, bool)> = None;
     let mut cut_off: Option<u32> = None;
     for entry in &entries[start..] {
         let event = &entry.event;
@@ -172,8 +186,12 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                     undecided: None,
                 });
             }
-            // Over: its result was merged or left on its branch; a new run starts afresh.
-            Event::ExperimentEnded { .. } => return Step::Nothing,
+            Event::ExperimentEnded {
+                completed,
+                summary,
+                on_branch,
+                ..
+            } => ended = Some((*completed, summary.clone(), *on_branch)),
             Event::CandidateCommitted {
                 iteration,
                 sha,
@@ -206,7 +224,16 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
         }
     }
     if let Some(resume) = experiment {
-        return Step::ResumeExperiment { task: id, resume };
+        return match ended {
+            Some((completed, summary, on_branch)) => Step::FinishExperiment {
+                task: id,
+                resume,
+                completed,
+                summary,
+                on_branch,
+            },
+            None => Step::ResumeExperiment { task: id, resume },
+        };
     }
     let Some(turn) = turn else {
         return match cut_off {
@@ -242,7 +269,8 @@ impl Runner<'_> {
             | Step::Verify { task, .. }
             | Step::Commit { task, .. }
             | Step::MarkCompleted { task, .. }
-            | Step::ResumeExperiment { task, .. } => task.clone(),
+            | Step::ResumeExperiment { task, .. }
+            | Step::FinishExperiment { task, .. } => task.clone(),
         };
         let queue = self.store.load()?;
         let Some(task) = queue
@@ -360,6 +388,52 @@ impl Runner<'_> {
                     ),
                 );
                 Ok(Some(self.experiment(task.clone(), Some(resume)).await?))
+            }
+            Step::FinishExperiment {
+                resume,
+                completed,
+                summary,
+                on_branch,
+                ..
+            } if iterative => {
+                tell(
+                    self,
+                    "finish_experiment",
+                    format!(
+                        "resuming {id}: its experiment had ended before the last run stopped; \
+                         recording how it ended"
+                    ),
+                );
+                let trees = [
+                    Some(resume.worktree.clone()),
+                    resume.reference_worktree.clone(),
+                ];
+                self.tidy(
+                    &task,
+                    &trees,
+                    (!on_branch).then_some(resume.branch.as_str()),
+                )
+                .await;
+                if !completed {
+                    return Ok(Some(self.block(&task, summary)?));
+                }
+                let marked = self.record_completion(
+                    &task,
+                    &super::records::AttemptRecord {
+                        status: "completed",
+                        attempt: 0,
+                        report: None,
+                        changed: &[],
+                        gate: None,
+                        summary: &summary,
+                        notes: &[],
+                    },
+                )?;
+                Ok(Some(if marked {
+                    TaskEnd::Completed
+                } else {
+                    TaskEnd::Blocked
+                }))
             }
             // A task whose kind changed since (edited by hand) starts afresh.
             _ => Ok(None),
@@ -760,7 +834,7 @@ mod tests {
                 },
             ),
             (
-                "an experiment that ended starts afresh",
+                "an experiment that ended, its task not marked",
                 vec![
                     task_started("E"),
                     experiment_started(),
@@ -771,6 +845,40 @@ mod tests {
                         merged: true,
                         on_branch: false,
                         message: String::new(),
+                        completed: true,
+                        summary: "Improved".into(),
+                    },
+                ],
+                Step::FinishExperiment {
+                    task: "E".into(),
+                    resume: resume("s", None),
+                    completed: true,
+                    summary: "Improved".into(),
+                    on_branch: false,
+                },
+            ),
+            (
+                "an experiment that ended and whose task was marked",
+                vec![
+                    task_started("E"),
+                    experiment_started(),
+                    Event::ExperimentEnded {
+                        task: t("E"),
+                        branch: "autodev/E".into(),
+                        kept: "c1".into(),
+                        merged: true,
+                        on_branch: false,
+                        message: String::new(),
+                        completed: true,
+                        summary: "Improved".into(),
+                    },
+                    Event::TaskCompleted {
+                        task: t("E"),
+                        attempt: 1,
+                        summary: String::new(),
+                        changed: vec![],
+                        gate: Box::new(gate(true)),
+                        learning_notes: vec![],
                     },
                 ],
                 Step::Nothing,

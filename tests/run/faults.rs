@@ -174,8 +174,8 @@ fn random_kills_keep_every_invariant() {
     assert_eq!(violations, 0, "invariants were violated (seed {seed})");
 }
 
-/// An experiment of two iterations, measured interleaved (three pairs) after a build step, with
-/// a slow post-merge hook on the fast-forward.
+/// An experiment of two iterations, measured interleaved (three pairs) after a build step; the
+/// project's slow post-merge hook must not make the fast-forward stoppable half way.
 const EXPERIMENT: &str = r#"{"tasks": [
   {"id": "E1", "title": "Make it faster", "description": "Lower the latency",
    "verification": {"path_patterns": ["speed.txt"], "validate_commands": ["sleep 0.02; echo \"METRIC latency=$(cat built.txt)\""]},

@@ -267,18 +267,15 @@ impl Runner<'_> {
                 Ok(end)
             }
             Ended::Concluded { summary, completed } => {
+                let kept = lab.kept_sha.clone();
                 if let Some(reason) = self.blocked_by_hand(&task)? {
-                    self.land(&task, &trees, &lab.kept_sha.clone(), false).await;
+                    let why = format!("blocked by hand: {reason}");
+                    self.land(&task, &trees, &kept, (false, &why)).await;
                     self.told_blocked_by_hand(&task, reason);
                     return Ok(TaskEnd::Blocked);
                 }
-                let kept = lab.kept_sha.clone();
-                let landing = self.land(&task, &trees, &kept, completed).await;
-                let summary = match landing.message {
-                    Some(message) => format!("{summary}; {message}"),
-                    None => summary,
-                };
-                self.finish_experiment(&lab, summary, completed)
+                let landing = self.land(&task, &trees, &kept, (completed, &summary)).await;
+                self.finish_experiment(&lab, landing.summary, completed)
             }
         }
     }

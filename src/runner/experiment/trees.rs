@@ -32,8 +32,8 @@ pub(super) struct Trees {
 
 /// How an experiment's end left its result.
 pub(super) struct Landing {
-    /// Said in the task's notes and the run's output (`None`: nothing was kept).
-    pub message: Option<String>,
+    /// The task's summary: the conclusion, and where its result went when something was kept.
+    pub summary: String,
 }
 
 impl Runner<'_> {
@@ -238,16 +238,16 @@ impl Runner<'_> {
     }
 
     /// Brings the experiment's result (its branch at `kept`) to the user's branch when it can be
-    /// done without touching anything of the user's, and removes the worktrees. `completed`:
-    /// the experiment met its goal.
+    /// done without touching anything of the user's, journals the end (with how the task is to
+    /// be recorded: `completed`, the experiment met its goal, and its `conclusion`), then
+    /// removes the worktrees.
     pub(super) async fn land(
         &mut self,
         task: &Task,
         trees: &Trees,
         kept: &str,
-        completed: bool,
+        (completed, conclusion): (bool, &str),
     ) -> Landing {
-        let user = self.settings.paths.code_dir.clone();
         let top = trees.layout.top.clone();
         let branch = &trees.branch;
         let (merged, message) = if kept == trees.start {
@@ -286,14 +286,52 @@ impl Runner<'_> {
                 }
             }
         };
+        let kept_branch = !merged && kept != trees.start;
+        if kept_branch {
+            self.to_merge.push(crate::runner::event::BlockedTask {
+                id: task.id.clone(),
+                reason: message.clone(),
+            });
+        }
+        let summary = if kept == trees.start {
+            conclusion.to_string()
+        } else {
+            format!("{conclusion}; {message}")
+        };
+        self.sinks.emit(Event::ExperimentEnded {
+            task: task_ref(task),
+            branch: branch.clone(),
+            kept: kept.to_string(),
+            merged,
+            on_branch: kept_branch,
+            message: format!("Experiment {}: {message}", task.id),
+            completed,
+            summary: summary.clone(),
+        });
+        let trees_of = [Some(trees.candidate.clone()), trees.reference.clone()];
+        self.tidy(task, &trees_of, (!kept_branch).then_some(branch.as_str()))
+            .await;
+        Landing { summary }
+    }
+
+    /// Removes an ended experiment's worktrees, and its branch when given (nothing waits on it).
+    pub(in crate::runner) async fn tidy(
+        &mut self,
+        task: &Task,
+        trees: &[Option<PathBuf>],
+        branch: Option<&str>,
+    ) {
+        let user = self.settings.paths.code_dir.clone();
         let mut failed = Vec::new();
-        for tree in std::iter::once(&trees.candidate).chain(trees.reference.as_ref()) {
+        for tree in trees.iter().flatten() {
             if let Err(why) = worktree::remove(&user, tree).await {
                 failed.push(why);
             }
         }
-        let kept_branch = !merged && kept != trees.start;
-        if !kept_branch && let Err(why) = worktree::delete_branch(&top, branch).await {
+        if let Some(branch) = branch
+            && worktree::branch_tip(&user, branch).await.is_some()
+            && let Err(why) = worktree::delete_branch(&user, branch).await
+        {
             failed.push(format!("branch {branch}: {why}"));
         }
         if !failed.is_empty() {
@@ -305,23 +343,6 @@ impl Runner<'_> {
                     failed.join("; ")
                 ),
             );
-        }
-        if kept_branch {
-            self.to_merge.push(crate::runner::event::BlockedTask {
-                id: task.id.clone(),
-                reason: message.clone(),
-            });
-        }
-        self.sinks.emit(Event::ExperimentEnded {
-            task: task_ref(task),
-            branch: branch.clone(),
-            kept: kept.to_string(),
-            merged,
-            on_branch: kept_branch,
-            message: format!("Experiment {}: {message}", task.id),
-        });
-        Landing {
-            message: (kept != trees.start).then_some(message),
         }
     }
 
