@@ -207,6 +207,9 @@ pub enum Event {
         /// detached).
         start: String,
         start_ref: Option<String>,
+        /// The commit it goes on from: `start`, or a resumed experiment's last kept commit.
+        #[serde(default)]
+        kept: String,
         resumed: bool,
     },
     /// An experiment is over and its result was brought to the user's branch (`merged`) or left

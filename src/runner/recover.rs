@@ -174,17 +174,24 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 reference_worktree,
                 start,
                 start_ref,
+                kept,
                 ..
             } => {
+                // A resumed experiment goes on from the kept commit it was resumed at.
                 experiment = Some(Resume {
                     branch: branch.clone(),
                     worktree: worktree.clone(),
                     reference_worktree: reference_worktree.clone(),
                     start: start.clone(),
                     start_ref: start_ref.clone(),
-                    kept: start.clone(),
+                    kept: if kept.is_empty() {
+                        start.clone()
+                    } else {
+                        kept.clone()
+                    },
                     undecided: None,
                 });
+                ended = None;
             }
             Event::ExperimentEnded {
                 completed,
@@ -590,6 +597,7 @@ mod tests {
             reference_worktree: None,
             start: "s".into(),
             start_ref: Some("refs/heads/main".into()),
+            kept: "s".into(),
             resumed: false,
         }
     }
@@ -882,6 +890,38 @@ mod tests {
                     },
                 ],
                 Step::Nothing,
+            ),
+            (
+                "a resumed experiment cut off again goes on from where it resumed",
+                vec![
+                    task_started("E"),
+                    experiment_started(),
+                    candidate(1),
+                    Event::CandidateKept {
+                        task: t("E"),
+                        iteration: 1,
+                        sha: "c1".into(),
+                    },
+                    Event::Recovered {
+                        task: t("E"),
+                        step: "resume_experiment".into(),
+                        message: String::new(),
+                    },
+                    Event::ExperimentStarted {
+                        task: t("E"),
+                        branch: "autodev/E".into(),
+                        worktree: "/w/E".into(),
+                        reference_worktree: None,
+                        start: "s".into(),
+                        start_ref: Some("refs/heads/main".into()),
+                        kept: "c1".into(),
+                        resumed: true,
+                    },
+                ],
+                Step::ResumeExperiment {
+                    task: "E".into(),
+                    resume: resume("c1", None),
+                },
             ),
             (
                 "cut off before its worktree existed",

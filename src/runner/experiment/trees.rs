@@ -186,6 +186,7 @@ impl Runner<'_> {
             reference_worktree: trees.reference.clone(),
             start: trees.start.clone(),
             start_ref: trees.start_ref.clone(),
+            kept: trees.kept.clone(),
             resumed: trees.resumed,
         });
     }
