@@ -452,6 +452,13 @@ impl Runner<'_> {
             return false;
         };
         let since = &records[at..];
+        // Keeps never go back to the start: records that kept something while the journal says
+        // the experiment stands at its start belong to another line of it (one begun afresh),
+        // and this one starts over.
+        if trees.kept == trees.start && since.iter().any(|r| r.iteration > 0 && r.action == "keep")
+        {
+            return false;
+        }
         lab.baseline = Series::new(since[0].samples.clone());
         if !since[0].reference_samples.is_empty() {
             lab.baseline.samples.extend(&since[0].reference_samples);
