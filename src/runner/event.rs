@@ -176,7 +176,7 @@ pub enum Event {
     /// A step cut short by an earlier run's death is being finished.
     Recovered {
         task: TaskRef,
-        /// `verify`, `commit`, `mark_completed` or `resume_experiment`.
+        /// `verify`, `commit`, `mark_completed`, `resume_experiment` or `finish_experiment`.
         step: String,
         message: String,
     },
