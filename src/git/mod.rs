@@ -484,12 +484,9 @@ pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Re
             short_sha(candidate)
         ));
     }
-    let changed = git(
-        dir,
-        &["diff", "--name-only", "--no-renames", "-z", kept, candidate],
-    )
-    .await?;
-    let paths: Vec<String> = nul_list(&changed)
+    let paths: Vec<String> = worktree::changed_between(dir, kept, candidate)
+        .await?
+        .into_iter()
         .map(|p| format!(":(top,literal){p}"))
         .collect();
     if now == candidate {

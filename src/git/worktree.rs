@@ -169,26 +169,6 @@ pub async fn changed_between(dir: &Path, a: &str, b: &str) -> Result<Vec<String>
     Ok(nul_list(&text).collect())
 }
 
-/// The paths (relative to the top of the work tree) with uncommitted changes in `dir`'s work
-/// tree: staged, unstaged or untracked (ignored files are not changes).
-pub async fn dirty_paths(dir: &Path) -> Result<Vec<String>, String> {
-    let text = git(
-        dir,
-        &[
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--no-renames",
-            "--untracked-files=all",
-        ],
-    )
-    .await?;
-    // Each entry is "XY path"; the paths are relative to the top whatever `dir` is.
-    Ok(nul_list(&text)
-        .filter_map(|entry| entry.get(3..).map(str::to_string))
-        .collect())
-}
-
 /// Moves the branch checked out in `dir` forward to `target`, updating exactly the paths that
 /// differ (`git merge --ff-only`); refused by git when it is not a fast-forward.
 ///

@@ -45,6 +45,19 @@ fn sets(value: &str) -> String {
     format!("write speed.txt {value}\n{AGENT_OK}")
 }
 
+/// [`sets`], after noting where the agent works (read back with [`agent_cwd`]).
+fn sets_noting_cwd(repo: &Repo, value: &str) -> String {
+    format!(
+        "sh pwd > {}/agent-cwd\n{}",
+        repo.state.display(),
+        sets(value)
+    )
+}
+
+fn agent_cwd(repo: &Repo) -> String {
+    std::fs::read_to_string(repo.state.join("agent-cwd")).expect("the agent noted its cwd")
+}
+
 fn records(repo: &Repo) -> Vec<Value> {
     repo.read("logs/experiments.jsonl")
         .lines()
@@ -302,18 +315,11 @@ fn a_dirty_tree_is_never_touched_and_the_result_is_fast_forwarded() {
     let before = user_state(&repo);
     let start = git(repo.path(), &["rev-parse", "HEAD"]);
     // The agent also checks where it works: in its own tree, not the user's.
-    repo.script(
-        1,
-        &format!(
-            "sh pwd > {}/agent-cwd\n{}",
-            repo.state.display(),
-            sets("100")
-        ),
-    );
+    repo.script(1, &sets_noting_cwd(&repo, "100"));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    let cwd = std::fs::read_to_string(repo.state.join("agent-cwd")).expect("cwd");
+    let cwd = agent_cwd(&repo);
     assert!(
         cwd.trim().ends_with(".git/autodev/worktrees/E1"),
         "the agent worked in {cwd}"
@@ -650,17 +656,10 @@ fn a_code_directory_below_the_top_works_in_the_same_place_of_the_worktree() {
     repo.write("app/bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-qm", "benchmark in app/"]);
-    repo.script(
-        1,
-        &format!(
-            "sh pwd > {}/agent-cwd\n{}",
-            repo.state.display(),
-            sets("100")
-        ),
-    );
+    repo.script(1, &sets_noting_cwd(&repo, "100"));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let cwd = std::fs::read_to_string(repo.state.join("agent-cwd")).expect("cwd");
+    let cwd = agent_cwd(&repo);
     assert!(
         cwd.trim().ends_with(".git/autodev/worktrees/E1/app"),
         "{cwd}"

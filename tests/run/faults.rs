@@ -52,6 +52,48 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// Prints the table; fails when any invariant was violated, naming the seed to replay.
+    fn report(&self, seed: u64) {
+        println!("{:<66} {:>6} {:>10}", "invariant", "trials", "violations");
+        let mut violations = 0;
+        for (invariant, (checked, violated)) in &self.0 {
+            println!("{invariant:<66} {checked:>6} {violated:>10}");
+            violations += violated;
+        }
+        assert_eq!(violations, 0, "invariants were violated (seed {seed})");
+    }
+}
+
+/// The trials to run (`AUTODEV_FAULT_TRIALS`, else `default`) and the seed of the kill moments
+/// (`AUTODEV_FAULT_SEED`, else the clock).
+fn trials_and_seed(default: u32) -> (u32, u64) {
+    let trials = std::env::var("AUTODEV_FAULT_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let seed = std::env::var("AUTODEV_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    (trials, seed)
+}
+
+/// The processes still working in `dir` after waiting up to 2 s for them to go.
+fn left_after_kill(dir: &Path) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut left = processes_in(dir);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        left = processes_in(dir);
+    }
+    left
+}
+
 fn next(seed: &mut u64) -> u64 {
     *seed = seed
         .wrapping_mul(6364136223846793005)
@@ -61,30 +103,14 @@ fn next(seed: &mut u64) -> u64 {
 
 #[test]
 fn random_kills_keep_every_invariant() {
-    let trials: u32 = std::env::var("AUTODEV_FAULT_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
-    let mut seed: u64 = std::env::var("AUTODEV_FAULT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("fault injection: {trials} trial(s), seed {seed}");
+    let (trials, first_seed) = trials_and_seed(6);
+    let mut seed = first_seed;
+    println!("fault injection: {trials} trial(s), seed {first_seed}");
     let mut tally = Tally(BTreeMap::new());
     for trial in 1..=trials {
         let repo = Repo::new(QUEUE, "[reflection]\nenabled = false\n");
         repo.sample("codex-exec-json-success.jsonl");
-        let hook = repo.path().join(".git/hooks/pre-commit");
-        std::fs::write(&hook, "#!/bin/sh\nsleep 0.1\n").expect("hook");
-        std::process::Command::new("chmod")
-            .arg("+x")
-            .arg(&hook)
-            .status()
-            .expect("chmod");
+        repo.hook("pre-commit", "sleep 0.1\n");
         repo.script(0, AGENT);
         let delay = Duration::from_millis(next(&mut seed) % 1400);
         let mut child = repo.spawn(&["run"]);
@@ -93,12 +119,7 @@ fn random_kills_keep_every_invariant() {
         let _ = child.wait();
 
         // Right after the kill.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut left = processes_in(repo.path());
-        while !left.is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            left = processes_in(repo.path());
-        }
+        let left = left_after_kill(repo.path());
         tally.check(
             "no process of the run is left 2 s after the kill",
             left.is_empty(),
@@ -165,13 +186,7 @@ fn random_kills_keep_every_invariant() {
             &commits,
         );
     }
-    println!("{:<66} {:>6} {:>10}", "invariant", "trials", "violations");
-    let mut violations = 0;
-    for (invariant, (checked, violated)) in &tally.0 {
-        println!("{invariant:<66} {checked:>6} {violated:>10}");
-        violations += violated;
-    }
-    assert_eq!(violations, 0, "invariants were violated (seed {seed})");
+    tally.report(first_seed);
 }
 
 /// An experiment of two iterations, measured interleaved (three pairs) after a build step; the
@@ -212,19 +227,9 @@ fn user_work_intact(repo: &Repo) -> Result<(), String> {
 
 #[test]
 fn random_kills_during_an_experiment_keep_every_invariant() {
-    let trials: u32 = std::env::var("AUTODEV_FAULT_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
-    let mut seed: u64 = std::env::var("AUTODEV_FAULT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("experiment fault injection: {trials} trial(s), seed {seed}");
+    let (trials, first_seed) = trials_and_seed(4);
+    let mut seed = first_seed;
+    println!("experiment fault injection: {trials} trial(s), seed {first_seed}");
     let mut tally = Tally(BTreeMap::new());
     for trial in 1..=trials {
         let repo = Repo::new(EXPERIMENT, "");
@@ -235,13 +240,7 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
         git(repo.path(), &["add", "-A"]);
         git(repo.path(), &["commit", "-qm", "benchmark"]);
         let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-        let hook = repo.path().join(".git/hooks/post-merge");
-        std::fs::write(&hook, "#!/bin/sh\nsleep 0.1\n").expect("hook");
-        std::process::Command::new("chmod")
-            .arg("+x")
-            .arg(&hook)
-            .status()
-            .expect("chmod");
+        repo.hook("post-merge", "sleep 0.1\n");
         for (path, content, _) in USER_WORK {
             repo.write(path, content);
         }
@@ -256,12 +255,7 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             let _ = child.kill();
             let _ = child.wait();
 
-            let deadline = Instant::now() + Duration::from_secs(2);
-            let mut left = processes_in(repo.path());
-            while !left.is_empty() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-                left = processes_in(repo.path());
-            }
+            let left = left_after_kill(repo.path());
             tally.check(
                 "no process of the run is left 2 s after a kill",
                 left.is_empty(),
@@ -325,11 +319,5 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             &format!("{worktrees}{branches}"),
         );
     }
-    println!("{:<66} {:>6} {:>10}", "invariant", "trials", "violations");
-    let mut violations = 0;
-    for (invariant, (checked, violated)) in &tally.0 {
-        println!("{invariant:<66} {checked:>6} {violated:>10}");
-        violations += violated;
-    }
-    assert_eq!(violations, 0, "invariants were violated (seed {seed})");
+    tally.report(first_seed);
 }

@@ -47,6 +47,17 @@ impl Repo {
         repo
     }
 
+    /// Installs the git hook `name` (executable) with the shell script `body`.
+    pub fn hook(&self, name: &str, body: &str) {
+        let hook = self.path().join(".git/hooks").join(name);
+        fs::write(&hook, format!("#!/bin/sh\n{body}")).expect("hook");
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&hook)
+            .status()
+            .expect("chmod");
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

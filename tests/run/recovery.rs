@@ -80,19 +80,12 @@ fn no_leftovers(repo: &Repo) {
 /// `$STATE/hooking` and sleeps 30 s ignoring TERM.
 fn slow_hook(repo: &Repo, name: &str) {
     let s = repo.state.display();
-    let hook = repo.path().join(".git/hooks").join(name);
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ntest ! -f {s}/slow || {{ echo $$ > {s}/hook.pid; touch {s}/hooking; trap '' TERM; sleep 30; }}\n"
+    repo.hook(
+        name,
+        &format!(
+            "test ! -f {s}/slow || {{ echo $$ > {s}/hook.pid; touch {s}/hooking; trap '' TERM; sleep 30; }}\n"
         ),
-    )
-    .expect("hook");
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&hook)
-        .status()
-        .expect("chmod");
+    );
 }
 
 fn committed(repo: &Repo, rel: &str) -> String {
@@ -397,13 +390,7 @@ fn the_fast_forward_runs_no_hook_that_could_be_cut_short() {
     // A post-merge hook would run in the middle of bringing the result over; a run killed
     // there would leave the user's files updated and their branch not.
     let marker = repo.state.join("post-merge-ran");
-    let hook = repo.path().join(".git/hooks/post-merge");
-    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", marker.display())).expect("hook");
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&hook)
-        .status()
-        .expect("chmod");
+    repo.hook("post-merge", &format!("touch {}\n", marker.display()));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(committed(&repo, "speed.txt"), "100\n");

@@ -50,16 +50,27 @@ pub(super) struct Measured {
     pub interrupted: bool,
 }
 
+type Samples = std::result::Result<Series, String>;
+
 impl Measured {
-    fn stopped(started: Instant) -> Measured {
+    /// Nothing measured yet.
+    fn empty(series: Samples, reference: Option<Samples>) -> Measured {
         Measured {
-            series: Err("interrupted".into()),
-            reference: None,
+            series,
+            reference,
             order: String::new(),
             runs: Vec::new(),
             reference_runs: Vec::new(),
+            elapsed_ms: 0,
+            interrupted: false,
+        }
+    }
+
+    fn stopped(started: Instant) -> Measured {
+        Measured {
             elapsed_ms: started.elapsed().as_millis() as u64,
             interrupted: true,
+            ..Measured::empty(Err("interrupted".into()), None)
         }
     }
 }
@@ -131,15 +142,7 @@ impl Runner<'_> {
         self.validating(task, bench);
         let started = Instant::now();
         let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
-        let mut measured = Measured {
-            series: Err(String::new()),
-            reference: None,
-            order: String::new(),
-            runs: Vec::new(),
-            reference_runs: Vec::new(),
-            elapsed_ms: 0,
-            interrupted: false,
-        };
+        let mut measured = Measured::empty(Err(String::new()), None);
         if let Err(why) = self.build(bench, build, &mut tee).await {
             measured.series = Err(why);
             measured.interrupted = self.cancel.level() != CancelLevel::None;
@@ -184,15 +187,7 @@ impl Runner<'_> {
         self.validating(task, candidate);
         let started = Instant::now();
         let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
-        let mut measured = Measured {
-            series: Ok(Series::default()),
-            reference: Some(Ok(Series::default())),
-            order: String::new(),
-            runs: Vec::new(),
-            reference_runs: Vec::new(),
-            elapsed_ms: 0,
-            interrupted: false,
-        };
+        let mut measured = Measured::empty(Ok(Series::default()), Some(Ok(Series::default())));
         if let Err(why) = self.build(reference, build, &mut tee).await {
             measured.reference = Some(Err(why));
             measured.interrupted = self.cancel.level() != CancelLevel::None;

@@ -306,27 +306,16 @@ impl Runner<'_> {
 
         // The baseline (or, resumed, the kept commit measured afresh).
         let log = self.step_log(&lab.task, "baseline")?;
-        let build = lab.build.clone();
-        let measured = match &mut lab.reference_bench {
-            Some((reference, _)) => {
-                self.measure_pairs(
-                    &lab.task,
-                    (reference, &mut lab.candidate),
-                    build.as_deref(),
-                    ("A/A: the start against itself", lab.repeats),
-                    log,
-                )
-                .await?
-            }
-            None => {
-                self.measure_series(
-                    &lab.task,
-                    &mut lab.candidate,
-                    build.as_deref(),
-                    ("baseline", lab.repeats),
-                    log,
-                )
-                .await?
+        let what = if lab.reference_bench.is_some() {
+            "A/A: the start against itself"
+        } else {
+            "baseline"
+        };
+        let measured = match self.measure_lab(lab, what, log).await? {
+            Ok(measured) => measured,
+            Err(why) => {
+                let task = lab.task.clone();
+                return Ok(Ended::Early(self.block(&task, why)?));
             }
         };
         if measured.interrupted {
@@ -659,45 +648,12 @@ impl Runner<'_> {
         let decision = if let Some(why) = invalid {
             decide(&lab.policy, &lab.reference, Err(&why))
         } else {
-            let log = log_path.clone();
             let what = format!("iteration {iteration}");
-            let build = lab.build.clone();
-            let measured = match &mut lab.reference_bench {
-                Some((reference, root)) => {
-                    if reference.at != lab.kept_sha {
-                        if let Err(why) = worktree::check_out(root, &lab.kept_sha).await {
-                            let task = lab.task.clone();
-                            return self
-                                .block(
-                                    &task,
-                                    format!(
-                                        "the reference worktree could not check out the kept \
-                                         commit {}: {why}",
-                                        git::short_sha(&lab.kept_sha)
-                                    ),
-                                )
-                                .map(Step::End);
-                        }
-                        reference.at = lab.kept_sha.clone();
-                    }
-                    self.measure_pairs(
-                        &lab.task,
-                        (reference, &mut lab.candidate),
-                        build.as_deref(),
-                        (&what, lab.repeats),
-                        log,
-                    )
-                    .await?
-                }
-                None => {
-                    self.measure_series(
-                        &lab.task,
-                        &mut lab.candidate,
-                        build.as_deref(),
-                        (&what, lab.repeats),
-                        log,
-                    )
-                    .await?
+            let measured = match self.measure_lab(lab, &what, log_path.clone()).await? {
+                Ok(measured) => measured,
+                Err(why) => {
+                    let task = lab.task.clone();
+                    return self.block(&task, why).map(Step::End);
                 }
             };
             if measured.interrupted {
@@ -883,6 +839,48 @@ impl Runner<'_> {
             }
         }
         Ok(Step::Decided)
+    }
+
+    /// Measures the candidate's tree: interleaved with the reference's tree (checked out at the
+    /// kept commit first) when there is one, else as a series. `Err` when the reference tree
+    /// could not be checked out.
+    async fn measure_lab(
+        &mut self,
+        lab: &mut Lab,
+        what: &str,
+        log: PathBuf,
+    ) -> Result<std::result::Result<Measured, String>> {
+        let build = lab.build.clone();
+        let Some((reference, root)) = &mut lab.reference_bench else {
+            return self
+                .measure_series(
+                    &lab.task,
+                    &mut lab.candidate,
+                    build.as_deref(),
+                    (what, lab.repeats),
+                    log,
+                )
+                .await
+                .map(Ok);
+        };
+        if reference.at != lab.kept_sha {
+            if let Err(why) = worktree::check_out(root, &lab.kept_sha).await {
+                return Ok(Err(format!(
+                    "the reference worktree could not check out the kept commit {}: {why}",
+                    git::short_sha(&lab.kept_sha)
+                )));
+            }
+            reference.at = lab.kept_sha.clone();
+        }
+        self.measure_pairs(
+            &lab.task,
+            (reference, &mut lab.candidate),
+            build.as_deref(),
+            (what, lab.repeats),
+            log,
+        )
+        .await
+        .map(Ok)
     }
 
     /// Blocks the task because its kept commit no longer measures.

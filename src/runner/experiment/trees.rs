@@ -373,7 +373,10 @@ impl Runner<'_> {
             ));
         }
         let changed = worktree::changed_between(&user, &trees.start, kept).await?;
-        let dirty = worktree::dirty_paths(&user).await?;
+        // The top's view: paths relative to the top, as the changed paths are.
+        let dirty = git::changed_files(&trees.layout.top)
+            .await
+            .map_err(|e| e.to_string())?;
         let overlap: Vec<String> = dirty
             .into_iter()
             .filter(|p| {
