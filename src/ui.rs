@@ -63,16 +63,21 @@ impl Ui {
         }
     }
 
-    /// A `warning:` line on stderr.
+    /// A `warning:` line on stderr (a closed stderr is not an error).
     pub fn warn(&self, message: &str) {
-        eprintln!("{} {message}", paint(self.color_err, "1;33", "warning:"));
+        let _ = writeln!(
+            io::stderr(),
+            "{} {message}",
+            paint(self.color_err, "1;33", "warning:")
+        );
     }
 
-    /// An `error:` line and its hints on stderr.
+    /// An `error:` line and its hints on stderr (a closed stderr is not an error).
     pub fn error(&self, message: &str, hints: &[String]) {
-        eprintln!("{} {message}", paint(self.color_err, "1;31", "error:"));
+        let mut err = io::stderr().lock();
+        let _ = writeln!(err, "{} {message}", paint(self.color_err, "1;31", "error:"));
         for hint in hints {
-            eprintln!("{} {hint}", paint(self.color_err, "1;36", "hint:"));
+            let _ = writeln!(err, "{} {hint}", paint(self.color_err, "1;36", "hint:"));
         }
     }
 }

@@ -274,6 +274,26 @@ impl ClaudeParser {
 }
 
 impl Parser for ClaudeParser {
+    fn done(&self) -> bool {
+        self.result.is_some()
+    }
+
+    fn live(&self) -> (Usage, Option<f64>) {
+        if let Some(result) = &self.result
+            && result["usage"].is_object()
+        {
+            return (
+                usage_of(&result["usage"]),
+                result["total_cost_usd"].as_f64(),
+            );
+        }
+        let mut usage = Usage::default();
+        for (_, u) in &self.partial {
+            usage.add(*u);
+        }
+        (usage, None)
+    }
+
     fn finish(self: Box<Self>, run: &Finished) -> AgentReport {
         let (outcome, detail) = if let Some(reason) = &self.auth_abort {
             (

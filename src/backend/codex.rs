@@ -158,6 +158,14 @@ fn classify_failure(message: &str) -> Outcome {
 }
 
 impl Parser for CodexParser {
+    fn done(&self) -> bool {
+        self.turns > 0
+    }
+
+    fn live(&self) -> (Usage, Option<f64>) {
+        (self.usage, None)
+    }
+
     fn finish(self: Box<Self>, run: &Finished) -> AgentReport {
         let (outcome, detail) = if self.network_down {
             (

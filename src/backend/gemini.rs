@@ -203,6 +203,10 @@ fn classify_exit(code: i32) -> Option<(Outcome, &'static str)> {
 }
 
 impl Parser for GeminiParser {
+    fn done(&self) -> bool {
+        self.result.is_some()
+    }
+
     fn finish(mut self: Box<Self>, run: &Finished) -> AgentReport {
         if let Some(doc) = self.whole_json.take() {
             self.result = serde_json::from_str::<Value>(&doc)

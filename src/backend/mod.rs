@@ -72,6 +72,18 @@ pub struct Invocation {
 /// example on a fatal authentication error the CLI would retry for minutes), then the end.
 pub trait Parser: Observer {
     fn finish(self: Box<Self>, run: &Finished) -> AgentReport;
+
+    /// What the call has spent so far, as its output has reported it: tokens, and the cost when
+    /// the CLI reports one. A budget is judged on this while the call runs.
+    fn live(&self) -> (Usage, Option<f64>) {
+        (Usage::default(), None)
+    }
+
+    /// The CLI has reported the end of its work (its result or last turn): the call ends by
+    /// itself, and stopping it would only cut short work that is done.
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the command for `request` with backend `name`.

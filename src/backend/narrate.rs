@@ -199,11 +199,15 @@ fn opencode(event: &Value) -> Option<String> {
 }
 
 /// A console sink that shows the narrative of what it is given (the agent's raw output, in
-/// chunks as it arrives) instead of the raw output.
+/// chunks as it arrives) instead of the raw output. The console is a courtesy: when it goes
+/// away (a closed pipe, a killed terminal) the narrative stops and nothing else does, since the
+/// logs have the output.
 pub struct Narrator<W: std::io::Write> {
     name: BackendName,
     lines: crate::exec::LineSplitter,
     out: W,
+    /// The console refused a write: say nothing more.
+    gone: bool,
 }
 
 impl<W: std::io::Write> Narrator<W> {
@@ -212,28 +216,32 @@ impl<W: std::io::Write> Narrator<W> {
             name,
             lines: crate::exec::LineSplitter::default(),
             out,
+            gone: false,
         }
     }
 }
 
 impl<W: std::io::Write> std::io::Write for Narrator<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let (name, out) = (self.name, &mut self.out);
-        let mut failed = None;
+        if self.gone {
+            return Ok(bytes.len());
+        }
+        let (name, out, gone) = (self.name, &mut self.out, &mut self.gone);
         self.lines.feed(bytes, |line| {
-            if let Some(told) = narrate(name, &String::from_utf8_lossy(line))
-                && let Err(e) = writeln!(out, "  {}", told.replace('\n', "\n  "))
+            if !*gone
+                && let Some(told) = narrate(name, &String::from_utf8_lossy(line))
+                && writeln!(out, "  {}", told.replace('\n', "\n  ")).is_err()
             {
-                failed.get_or_insert(e);
+                *gone = true;
             }
         });
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(bytes.len()),
-        }
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        if !self.gone && self.out.flush().is_err() {
+            self.gone = true;
+        }
+        Ok(())
     }
 }

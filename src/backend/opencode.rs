@@ -73,6 +73,8 @@ pub struct OpencodeParser {
     usage: Usage,
     cost: f64,
     steps: u64,
+    /// A step finished with reason `stop`: the answer is complete.
+    stopped: bool,
     denied: Vec<String>,
     error: Option<Value>,
 }
@@ -111,11 +113,21 @@ impl Observer for OpencodeParser {
                 });
                 self.cost += part["cost"].as_f64().unwrap_or(0.0);
                 self.steps += 1;
+                self.stopped |= str_of(part, "reason") == "stop";
             }
             "error" => self.error = Some(event["error"].clone()),
             _ => {}
         }
         Flow::Continue
+    }
+}
+
+impl OpencodeParser {
+    /// The cost its steps reported. $0 for tokens that were spent is what opencode says of a
+    /// model it has no price for: that is no cost reported, not a free call.
+    fn reported_cost(&self) -> Option<f64> {
+        let tokens = self.usage.input + self.usage.output + self.usage.cache_write;
+        (self.steps > 0 && (self.cost > 0.0 || tokens == 0)).then_some(self.cost)
     }
 }
 
@@ -141,6 +153,14 @@ fn classify_error(error: &Value) -> (Outcome, String) {
 }
 
 impl Parser for OpencodeParser {
+    fn done(&self) -> bool {
+        self.stopped
+    }
+
+    fn live(&self) -> (Usage, Option<f64>) {
+        (self.usage, self.reported_cost())
+    }
+
     fn finish(self: Box<Self>, run: &Finished) -> AgentReport {
         let (outcome, detail) = if let Some(stopped) = run.stopped_report() {
             stopped
@@ -159,10 +179,10 @@ impl Parser for OpencodeParser {
             run.exit_report()
         };
         let mut report = run.report(outcome, detail);
+        report.cost_usd = self.reported_cost();
         report.session_id = self.session_id;
         report.final_text = self.last_text;
         report.usage = self.usage;
-        report.cost_usd = (self.steps > 0).then_some(self.cost);
         report.turns = (self.steps > 0).then_some(self.steps);
         report.denied_tools = self.denied;
         report

@@ -185,17 +185,22 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
         pid.set(Some(found));
         let suffix = format!("-{found}");
         // Under way: past its preflight and recovery, at its first task (a run that is about to
-        // fail has journalled its start already).
+        // fail has journalled its start already), and not ended since.
         use crate::runner::event::Event;
-        journal::read_tail(&journal).iter().any(|e| {
-            e.run_id.ends_with(&suffix)
-                && matches!(
-                    e.event,
-                    Event::TaskStarted { .. }
-                        | Event::Recovered { .. }
-                        | Event::EpochStarted { .. }
-                )
-        })
+        let mine: Vec<_> = journal::read_tail(&journal)
+            .into_iter()
+            .filter(|e| e.run_id.ends_with(&suffix))
+            .collect();
+        let under_way = mine.iter().any(|e| {
+            matches!(
+                e.event,
+                Event::TaskStarted { .. } | Event::Recovered { .. } | Event::EpochStarted { .. }
+            )
+        });
+        let ended = mine
+            .iter()
+            .any(|e| matches!(e.event, Event::RunFinished { .. }));
+        under_way && !ended
     };
     let settled = session::settle(&name, std::time::Duration::from_secs(5), started);
     if let Err((code, screen)) = settled {

@@ -44,6 +44,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             "tokens not reported".to_string()
         };
         let cost = match run.cost_usd {
+            Some(c) if run.cost_estimated => format!("${c:.2} (estimated)"),
             Some(c) => format!("${c:.2}"),
             None => "cost not reported".to_string(),
         };

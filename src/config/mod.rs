@@ -213,13 +213,45 @@ fn collect_entries(
 
 /// Finds `autodev.toml` in `start` or the nearest parent.
 pub fn discover(start: &Path) -> Result<PathBuf> {
-    start
+    let found = start
         .ancestors()
         .map(|dir| dir.join(FILE_NAME))
-        .find(|candidate| candidate.is_file())
+        .find(|candidate| candidate.exists())
         .ok_or_else(|| Error::ConfigNotFound {
             start: start.to_path_buf(),
-        })
+        })?;
+    regular(found, false)
+}
+
+/// The config file, if it is a regular file (a link to one will do): a directory, a device
+/// or a pipe named as one is refused by name, not reported missing.
+fn regular(path: PathBuf, given: bool) -> Result<PathBuf> {
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::ConfigFileMissing { path });
+        }
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    if meta.is_file() {
+        return Ok(path);
+    }
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file (a device, a pipe or a socket)"
+    };
+    Err(Error::Setup {
+        message: format!("{} is {what}, not a config file", path.display()),
+        hint: if given {
+            format!("point --config at an {FILE_NAME} file")
+        } else {
+            format!(
+                "move {} aside, then create the project's settings with `autodev init`",
+                path.display()
+            )
+        },
+    })
 }
 
 /// Loads the settings in force for the project around `options.cwd`.
@@ -228,13 +260,7 @@ pub fn load(
     env: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Result<Settings> {
     let file = match &options.config_path {
-        Some(path) => {
-            let path = absolutize(&options.cwd, path);
-            if !path.is_file() {
-                return Err(Error::ConfigFileMissing { path });
-            }
-            path
-        }
+        Some(path) => regular(absolutize(&options.cwd, path), true)?,
         None => discover(&options.cwd)?,
     };
     let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;

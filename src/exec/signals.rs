@@ -5,6 +5,9 @@
 //! than killing the process (exit 130 instead of 143). The handler only counts; a task on the
 //! runtime turns the count into [`Cancel`] levels: the first signal asks children to stop
 //! gracefully, any further one kills them at once.
+//!
+//! A signal the process was started with ignored stays ignored: `nohup autodev run` must survive
+//! the hangup it asked to be spared.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +19,14 @@ use super::{Cancel, CancelLevel};
 
 static SEEN: AtomicU32 = AtomicU32::new(0);
 static TRAPPED: AtomicU32 = AtomicU32::new(0);
+/// The signals found ignored when trapping (bit n for signal n), left ignored.
+static IGNORED: AtomicU32 = AtomicU32::new(0);
+
+const TRAPPED_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+fn bit(signal: Signal) -> u32 {
+    1 << (signal as i32 as u32)
+}
 /// How often the count is turned into a cancel level.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -33,9 +44,15 @@ pub fn trap() -> io::Result<()> {
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for signal in TRAPPED_SIGNALS {
         // SAFETY: the handler only increments an atomic, which is async-signal-safe.
-        unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;
+        let old = unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;
+        if matches!(old.handler(), SigHandler::SigIgn) {
+            // SAFETY: ignoring a signal is always sound.
+            unsafe { sigaction(signal, &ignore) }.map_err(io::Error::from)?;
+            IGNORED.fetch_or(bit(signal), Ordering::SeqCst);
+        }
     }
     Ok(())
 }
@@ -46,7 +63,11 @@ pub fn untrap() {
     if TRAPPED.swap(0, Ordering::SeqCst) == 0 {
         return;
     }
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+    let ignored = IGNORED.load(Ordering::SeqCst);
+    for signal in TRAPPED_SIGNALS {
+        if ignored & bit(signal) != 0 {
+            continue;
+        }
         // SAFETY: restoring the default disposition is always sound.
         let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) };
     }

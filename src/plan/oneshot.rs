@@ -78,6 +78,7 @@ pub async fn ask(
         &mut tee,
         cancel,
         beat,
+        None,
     )
     .await;
     let report = match ran {

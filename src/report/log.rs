@@ -56,7 +56,8 @@ impl LogSink {
                 Some(b) => format!("{} {text}", self.ui.badge_err(b)),
                 None => text.to_string(),
             };
-            eprintln!("{styled}");
+            // The terminal may be gone (a closed pipe, a killed tmux): the file has the line.
+            let _ = writeln!(io::stderr(), "{styled}");
         }
         Ok(())
     }
@@ -105,8 +106,14 @@ pub fn summary_lines(s: &crate::runner::event::RunSummary) -> Vec<String> {
         s.blocked,
         s.pending,
         elapsed(s.elapsed_seconds),
-        spend(s.tokens, s.cost_usd, true)
+        spend(s.tokens, s.cost_usd, true) + if s.cost_estimated { " (estimated)" } else { "" }
     )];
+    if let Some(night) = s.night {
+        lines.push(format!(
+            "  the night so far, with the runs this one resumed: ${:.2}, {} tokens",
+            night.cost_usd, night.tokens
+        ));
+    }
     for b in &s.blocked_tasks {
         lines.push(format!(
             "  blocked {}: {}",
@@ -148,6 +155,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             max_tasks,
             max_attempts,
             dry_run,
+            ..
         } => {
             let mut lines = vec![(
                 None,
@@ -291,6 +299,18 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         )],
         Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
         Event::BudgetWarning { message } => vec![(None, format!("warning: {message}"))],
+        Event::BudgetStopped { task, spent, .. } => vec![(
+            None,
+            format!(
+                "{} the budget: ${:.2} and {} tokens spent so far",
+                match task {
+                    Some(t) => format!("{} stays pending, stopped by", t.id),
+                    None => "Stopped by".to_string(),
+                },
+                spent.cost_usd,
+                spent.tokens
+            ),
+        )],
         Event::Validating { task, checks } => vec![(
             Some("validating"),
             format!("Running {checks} check command(s) for {}", task.id),

@@ -143,10 +143,12 @@ impl Runner<'_> {
         tee: &mut Tee,
         beat: Option<Beat<'_>>,
     ) -> std::result::Result<(AgentReport, Option<std::io::Error>), exec::SpawnError> {
-        // The budget is judged before every call; a call it forbids is not made.
+        // The budget is judged before every call; a call it forbids is not made. While the call
+        // runs, what it streams is judged too.
         if let Some(refused) = self.budget_gate() {
             return Ok((refused, None));
         }
+        let mut meter = self.meter();
         let settings = self.settings;
         let config = &settings.config;
         let every = Duration::from_secs(config.run.heartbeat_interval.max(1));
@@ -173,11 +175,13 @@ impl Runner<'_> {
             tee,
             &self.cancel,
             beating.then_some(crate::call::Beat { every, on: &mut on }),
+            Some(&mut meter),
         )
         .await;
         if let Ok((report, _)) = &called {
             let purpose = if beating { "attempt" } else { "reflection" };
-            self.spend(purpose, report.usage, report.cost_usd);
+            let cut_short = report.outcome != crate::backend::Outcome::Ok;
+            self.spend(purpose, report.usage, report.cost_usd, cut_short);
         }
         called
     }
@@ -217,6 +221,16 @@ impl Runner<'_> {
         step: &str,
         experiment: Option<&ExperimentContext>,
     ) -> Result<Turn> {
+        // A turn the budget refuses is no attempt: nothing is started, snapshotted or logged.
+        if let Some(refused) = self.budget_before_turn(task) {
+            return Ok(Turn {
+                report: refused,
+                tee_error: None,
+                log_path: PathBuf::new(),
+                changed: Vec::new(),
+                restored: Vec::new(),
+            });
+        }
         let paths = &self.settings.paths;
         let before = self.tree.opening_snapshot();
         // Kept until the turn is journalled: a run killed during the agent resumes from it, so

@@ -69,7 +69,7 @@ impl Runner<'_> {
         }
         let answer = match oneshot::ask(&call, &prompt, &self.cancel, None).await {
             Ok(answer) => {
-                self.spend("replan", answer.usage, answer.cost_usd);
+                self.spend("replan", answer.usage, answer.cost_usd, false);
                 answer
             }
             Err(Error::Interrupted) => return Ok(Next::Stop(Some(super::interrupted()))),

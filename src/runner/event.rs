@@ -53,6 +53,19 @@ impl RunEnd {
     }
 }
 
+/// What a night has spent over every agent call: the run and the runs it resumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spending {
+    /// USD, reported or estimated.
+    pub cost_usd: f64,
+    /// Input plus output tokens.
+    pub tokens: u64,
+    /// Calls that reported (or allowed an estimate of) a cost.
+    pub costed_calls: u32,
+    /// Calls that reported tokens.
+    pub token_calls: u32,
+}
+
 /// The task an event is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRef {
@@ -69,6 +82,10 @@ pub enum Event {
         max_tasks: u32,
         max_attempts: u32,
         dry_run: bool,
+        /// What the runs this one resumes (stopped by a signal, killed, halted) had spent: it
+        /// counts against this run's budget.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carried: Option<Spending>,
     },
     Note {
         level: Level,
@@ -274,9 +291,21 @@ pub enum Event {
         tokens: Option<Usage>,
         /// `None`: the CLI reported no cost (and no price was configured to estimate it).
         cost_usd: Option<f64>,
-        /// The cost is an estimate from `[pricing]`, not the CLI's own figure.
+        /// The cost is an estimate (from `[pricing]`, from the rate of this run's priced calls,
+        /// or, for a call cut short that reported nothing, the average call), not the CLI's own
+        /// figure.
         #[serde(default)]
         estimated: bool,
+        /// The night's spend after this call (this run and the runs it resumed).
+        #[serde(default)]
+        total: Spending,
+    },
+    /// The budget stopped the run before a call (or during one, which was stopped): no attempt
+    /// was made for it, and the task stays pending.
+    BudgetStopped {
+        task: Option<TaskRef>,
+        message: String,
+        spent: Spending,
     },
     #[serde(rename = "run_ended")]
     RunFinished {
@@ -309,6 +338,12 @@ pub struct RunSummary {
     /// `None`: no call reported tokens (or cost).
     pub tokens: Option<Usage>,
     pub cost_usd: Option<f64>,
+    /// Some of the cost is an estimate (docs/budget.md).
+    #[serde(default)]
+    pub cost_estimated: bool,
+    /// The night's spend, when this run resumed an interrupted one (its own figures are above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub night: Option<Spending>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

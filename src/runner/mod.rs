@@ -20,6 +20,7 @@ mod prompt;
 mod records;
 mod recover;
 mod settle;
+mod spend;
 mod story;
 mod tree;
 
@@ -157,18 +158,26 @@ struct Runner<'a> {
     commits: crate::git::RecentCommits,
     /// When the run began, for the summary.
     started: Instant,
-    /// Tokens and cost of every agent call so far (`None`: none reported).
+    /// Tokens and cost of this run's agent calls (`None`: none reported).
     tokens: Option<crate::backend::Usage>,
     cost_usd: Option<f64>,
     /// The tasks this run blocked, with their reasons.
     blocked_now: Vec<event::BlockedTask>,
     /// Experiments whose result waits on its branch, with how to merge it.
     to_merge: Vec<event::BlockedTask>,
-    /// What the run has spent, for its budget; whether the 80% warning was given.
+    /// What the night has spent (this run and the runs it resumes), for its budget; whether
+    /// the 80% warning was given.
     spent: budget::Spent,
     budget_warned: bool,
-    /// Whether any cost so far is an estimate from `[pricing]`.
+    /// Whether any cost so far is an estimate.
     cost_estimated: bool,
+    /// How a cost the CLI does not report is estimated, and the priced calls it learned from.
+    pricer: budget::Pricer,
+    priced: (f64, u64),
+    /// Calls that reported tokens but no cost that could be known.
+    uncosted: u32,
+    /// What the runs this one resumes had spent.
+    carried: Option<budget::Spent>,
     /// The task being worked and its own budget: its cap and the run's spend when it began.
     task_budget: Option<(f64, budget::Spent)>,
 }
@@ -222,8 +231,13 @@ async fn run_async(
         spent: budget::Spent::default(),
         budget_warned: false,
         cost_estimated: false,
+        pricer: budget::Pricer::default(),
+        priced: (0.0, 0),
+        uncosted: 0,
+        carried: None,
         task_budget: None,
     };
+    runner.pricer.price = runner.price();
     runner.go().await
 }
 
@@ -243,13 +257,28 @@ impl Runner<'_> {
             Ok(p) => p.version.clone(),
             Err(_) => None,
         };
+        // Read before this run adds to it: what an earlier run left to finish, and spent.
+        let entries = if self.options.dry_run {
+            Vec::new()
+        } else {
+            crate::report::journal::read_tail(&paths.events_log())
+        };
+        let carried = spend::carried(&entries);
+        if let Some(carried) = carried {
+            self.spent = carried;
+        }
+        self.carried = carried;
         self.sinks.emit(Event::RunStarted {
             backend: self.options.backend.as_str().to_string(),
             version,
             max_tasks: self.options.max_tasks,
             max_attempts: self.options.max_attempts,
             dry_run: self.options.dry_run,
+            carried,
         });
+        if let Some(carried) = carried {
+            self.tell_carried(carried);
+        }
         if self.options.dry_run {
             if let Err(e) = &found {
                 self.sinks.note(Level::Warn, e.to_string());
@@ -277,7 +306,7 @@ impl Runner<'_> {
         crate::git::clean_commit_leftovers(&paths.code_dir);
 
         let (mut attempted, mut completed) = (0, 0);
-        if let Some(end) = self.recover().await? {
+        if let Some(end) = self.recover(&entries).await? {
             attempted += 1;
             match end {
                 TaskEnd::Completed => completed += 1,
@@ -437,6 +466,8 @@ impl Runner<'_> {
             to_merge: self.to_merge.clone(),
             tokens: self.tokens,
             cost_usd: self.cost_usd,
+            cost_estimated: self.cost_estimated,
+            night: self.carried.map(|_| self.spent),
         };
         self.sinks.emit(Event::RunFinished {
             end,
@@ -527,131 +558,6 @@ impl Runner<'_> {
             evidence,
         });
         Ok(TaskEnd::Blocked)
-    }
-
-    /// Adds what an agent call cost to the run's totals, and tells it. A CLI that reports tokens
-    /// but no cost gets an estimate from `[pricing]`, marked as such.
-    fn spend(&mut self, purpose: &str, tokens: crate::backend::Usage, cost_usd: Option<f64>) {
-        let tokens = tokens.reported();
-        let price = self.price();
-        let (cost_usd, estimated) = match (cost_usd, tokens, price) {
-            (Some(c), _, _) => (Some(c), false),
-            (None, Some(t), Some(p)) => (
-                Some(
-                    (t.input + t.cache_write) as f64 * p.input / 1e6
-                        + t.output as f64 * p.output / 1e6,
-                ),
-                true,
-            ),
-            _ => (None, false),
-        };
-        if let Some(t) = tokens {
-            self.tokens.get_or_insert_with(Default::default).add(t);
-            self.spent.tokens += t.input + t.output;
-            self.spent.token_calls += 1;
-        }
-        if let Some(c) = cost_usd {
-            *self.cost_usd.get_or_insert(0.0) += c;
-            self.spent.cost += c;
-            self.spent.costed_calls += 1;
-        }
-        self.cost_estimated |= estimated;
-        self.sinks.emit(Event::Spent {
-            purpose: purpose.to_string(),
-            tokens,
-            cost_usd,
-            estimated,
-        });
-    }
-
-    /// The price of the backend's configured model, when `[pricing]` knows one.
-    fn price(&self) -> Option<crate::config::model::Price> {
-        let b = &self.settings.config.backend;
-        let model = match self.options.backend {
-            BackendName::Claude => b.claude.model.as_str(),
-            BackendName::Codex => b.codex.model.as_str(),
-            BackendName::Gemini => b.gemini.model.as_str(),
-            BackendName::Opencode => b.opencode.model.as_str(),
-            BackendName::Command => "",
-        };
-        self.settings.config.pricing.price_of(model)
-    }
-
-    /// Whether the next agent call may be made: the run's budget, then the task's. The
-    /// report to use instead of the call when it may not.
-    fn budget_gate(&mut self) -> Option<crate::backend::AgentReport> {
-        use crate::backend::{AgentReport, Outcome};
-        let caps = budget::Caps {
-            cost: self.options.max_cost_usd,
-            tokens: self.options.max_tokens,
-        };
-        let verdict = budget::check(caps, self.spent, self.budget_warned);
-        if let Some(message) = verdict.warn {
-            self.budget_warned = true;
-            self.sinks.emit(Event::BudgetWarning { message });
-        }
-        if let Some(why) = verdict.stop {
-            return Some(AgentReport::bare(
-                Outcome::OverBudget,
-                format!("stopped: {why}"),
-                crate::exec::Exit::Code(0),
-                None,
-            ));
-        }
-        let (cap, start) = self.task_budget?;
-        let mine = budget::Spent {
-            cost: self.spent.cost - start.cost,
-            tokens: self.spent.tokens - start.tokens,
-            costed_calls: self.spent.costed_calls - start.costed_calls,
-            token_calls: self.spent.token_calls - start.token_calls,
-        };
-        let task_caps = budget::Caps {
-            cost: Some(cap),
-            tokens: None,
-        };
-        budget::check(task_caps, mine, true).stop.map(|why| {
-            AgentReport::bare(
-                Outcome::OverTaskBudget,
-                format!("the task's {why}"),
-                crate::exec::Exit::Code(0),
-                None,
-            )
-        })
-    }
-
-    /// Whether the caps in force can be enforced with what the backend reports; the refusal
-    /// when not (unless `--force`).
-    fn budget_enforceable(&mut self) -> std::result::Result<(), String> {
-        let backend = self.options.backend;
-        let reports_cost = matches!(backend, BackendName::Claude | BackendName::Opencode);
-        let reports_tokens = backend != BackendName::Command;
-        let mut problems = Vec::new();
-        if self.options.max_cost_usd.is_some() && !reports_cost && self.price().is_none() {
-            problems.push(format!(
-                "{} reports no cost, so a cost cap cannot be enforced (set [pricing] to estimate it from tokens{})",
-                backend.as_str(),
-                if reports_tokens { "" } else { ", though this backend reports no tokens either" }
-            ));
-        }
-        if self.options.max_tokens.is_some() && !reports_tokens {
-            problems.push(format!(
-                "{} reports no tokens, so a token cap cannot be enforced",
-                backend.as_str()
-            ));
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        let text = problems.join("; ");
-        if self.options.force {
-            self.sinks
-                .note(Level::Warn, format!("{text}; running anyway (--force)"));
-            Ok(())
-        } else {
-            Err(format!(
-                "{text}\nhint: pass --force to run without the cap being enforced"
-            ))
-        }
     }
 
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.

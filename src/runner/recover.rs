@@ -13,7 +13,7 @@
 //! | the commit made, the task not marked           | mark it completed                     |
 //! | the gate passed, no commit made (or it failed) | commit its paths, then mark it        |
 //! | the agent's changes, no passing gate           | run the gate on them, no agent call   |
-//! | an attempt whose agent was cut off             | run it again from the tree as it was before it, so what the agent had done still counts |
+//! | an attempt whose agent was cut off, or whose turn ended without a verdict (a signal, a budget, a wait for the provider, a halt) | run it again from the tree as it was before it, so what the agent had done still counts |
 //! | anything else                                  | nothing                               |
 
 use std::path::PathBuf;
@@ -151,16 +151,26 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 log,
                 ..
             } => {
+                // A turn the policy does not judge (a signal, a budget, a provider to wait for,
+                // an environment to fix) did not finish: its attempt is run again.
+                let finished = report.as_ref().filter(|(a, r)| {
+                    a == attempt
+                        && matches!(
+                            super::policy::after_agent(r.outcome, false),
+                            super::policy::Next::Judge { .. }
+                        )
+                });
+                if finished.is_none() {
+                    turn = None;
+                    continue;
+                }
                 cut_off = None;
-                turn = report
-                    .as_ref()
-                    .filter(|(a, _)| a == attempt)
-                    .map(|(_, r)| Turned {
-                        attempt: *attempt,
-                        report: r.clone(),
-                        changed: changed.clone(),
-                        log: log.clone(),
-                    });
+                turn = finished.map(|(_, r)| Turned {
+                    attempt: *attempt,
+                    report: r.clone(),
+                    changed: changed.clone(),
+                    log: log.clone(),
+                });
             }
             Event::Judged { gate: g, .. } => gate = Some((**g).clone()),
             Event::CommitStarted { head, message, .. } => {
@@ -267,9 +277,8 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
 impl Runner<'_> {
     /// Finishes the step an earlier run died in, if the journal shows one and its task is still
     /// pending; how that task ended when the step ended it.
-    pub(super) async fn recover(&mut self) -> Result<Option<TaskEnd>> {
-        let entries = crate::report::journal::read_tail(&self.settings.paths.events_log());
-        let step = decide(&entries);
+    pub(super) async fn recover(&mut self, entries: &[Entry]) -> Result<Option<TaskEnd>> {
+        let step = decide(entries);
         let id = match &step {
             Step::Nothing => return Ok(None),
             Step::Rerun { task, .. }
@@ -475,6 +484,7 @@ fn event_task(event: &Event) -> Option<&str> {
         | Event::CandidateDiscarded { task, .. }
         | Event::CandidateKept { task, .. }
         | Event::Experiment { task, .. } => task,
+        Event::BudgetStopped { task, .. } => return task.as_ref().map(|t| t.id.as_str()),
         Event::RunStarted { .. }
         | Event::Spent { .. }
         | Event::BudgetWarning { .. }
@@ -539,11 +549,20 @@ mod tests {
     }
 
     fn finished(id: &str, attempt: u32) -> Vec<Event> {
+        finished_as(id, attempt, Outcome::Ok)
+    }
+
+    fn finished_as(id: &str, attempt: u32, outcome: Outcome) -> Vec<Event> {
         vec![
             Event::AgentFinished {
                 task: t(id),
                 attempt,
-                report: Box::new(report()),
+                report: Box::new(AgentReport::bare(
+                    outcome,
+                    String::new(),
+                    Exit::Code(0),
+                    None,
+                )),
             },
             Event::ChangesFound {
                 task: t(id),
@@ -627,6 +646,38 @@ mod tests {
             (
                 "killed during the agent",
                 started("T1", 1),
+                Step::Rerun {
+                    task: "T1".into(),
+                    attempt: 1,
+                },
+            ),
+            (
+                "a signal stopped the agent (Ctrl-C, autodev stop, SIGHUP)",
+                [started("T1", 1), finished_as("T1", 1, Outcome::Interrupted)].concat(),
+                Step::Rerun {
+                    task: "T1".into(),
+                    attempt: 1,
+                },
+            ),
+            (
+                "an old journal's budget stop written as a turn",
+                [started("T1", 2), finished_as("T1", 2, Outcome::OverBudget)].concat(),
+                Step::Rerun {
+                    task: "T1".into(),
+                    attempt: 2,
+                },
+            ),
+            (
+                "killed while waiting for a rate-limited provider",
+                [started("T1", 1), finished_as("T1", 1, Outcome::RateLimited)].concat(),
+                Step::Rerun {
+                    task: "T1".into(),
+                    attempt: 1,
+                },
+            ),
+            (
+                "halted on an environment to fix",
+                [started("T1", 1), finished_as("T1", 1, Outcome::Auth)].concat(),
                 Step::Rerun {
                     task: "T1".into(),
                     attempt: 1,

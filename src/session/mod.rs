@@ -204,9 +204,11 @@ pub fn settle(
                     .value("off"),
             )
             .build());
-        // It may have ended between the last look and the option.
-        if ended(name).is_some() {
+        // It may have ended between the last look and the option: then it did not start.
+        if let Some(code) = ended(name) {
+            let text = screen(name);
             kill(name);
+            return Err((code, text));
         }
     }
     outcome

@@ -396,6 +396,8 @@ pub(crate) fn problems(root: &Map<String, Value>, text: &[u8], twice: usize) -> 
     };
     let mut first: FxHashMap<String, usize> = FxHashMap::default();
     let id_of = |task: &Map<String, Value>| match task.get("id") {
+        // Not printed as it stands: the message quotes it escaped.
+        Some(Value::String(s)) if s.chars().any(char::is_control) => String::new(),
         Some(Value::String(s)) => s.trim().to_string(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
@@ -415,6 +417,16 @@ pub(crate) fn problems(root: &Map<String, Value>, text: &[u8], twice: usize) -> 
                 Some(i),
                 format!(
                     " has an empty \"id\"; give every task a unique id such as \"T{}\"",
+                    i + 1
+                ),
+            )),
+            // An id names log files, branches and commit messages: a control character (an
+            // escaped NUL, a newline) would fail each of them later, for good.
+            Some(Value::String(s)) if s.chars().any(char::is_control) => found.push((
+                Some(i),
+                format!(
+                    ": \"id\" {} holds a control character; use letters, digits, '-', '_' or '.', such as \"T{}\"",
+                    serde_json::Value::String(s.clone()),
                     i + 1
                 ),
             )),
@@ -503,6 +515,10 @@ mod tests {
             (
                 r#"{"tasks": [{"id": "T1", "verification": {"validate_commands": {"a": 1}}}]}"#,
                 "line 1: task T1: field \"verification.validate_commands\" must be a list of text, not an object",
+            ),
+            (
+                r#"{"tasks": [{"id": "N\u00001"}]}"#,
+                r#"line 1: task #1: "id" "N\u00001" holds a control character; use letters, digits, '-', '_' or '.', such as "T1""#,
             ),
             (
                 r#"{"tasks": [{"id": "T1", "description": ["a", "b"]}]}"#,

@@ -438,6 +438,9 @@ fn successful_runs_carry_text_usage_and_session() {
     assert_eq!(opencode.final_text, "Done: created hello.txt.");
     assert_eq!(opencode.usage.input, 7774 + 7867);
     assert_eq!(opencode.turns, Some(2));
+    // The recorded model has no price in opencode, which says $0 for the tokens it spent: that
+    // is no cost reported, not a free call (a cost cap must not take it at its word).
+    assert_eq!(opencode.cost_usd, None);
 }
 
 #[test]

@@ -56,6 +56,36 @@ fn missing_config_is_an_error_with_a_hint() {
 }
 
 #[test]
+fn a_config_that_is_not_a_file_is_named_not_reported_missing() {
+    let project = Project::empty();
+    std::fs::create_dir(project.path().join("autodev.toml")).expect("a directory");
+    let run = project.run(&["status"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("autodev.toml is a directory, not a config file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: move "), "{}", run.stderr);
+    let run = project.run(&["-c", "/dev/null", "status"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: /dev/null is not a regular file (a device, a pipe or a socket), not a config file"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: point --config at an autodev.toml file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_type_error_names_file_line_column_and_key() {
     let project = Project::new(MIXED_QUEUE);
     project.write(

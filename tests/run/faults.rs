@@ -101,6 +101,15 @@ fn next(seed: &mut u64) -> u64 {
     *seed >> 33
 }
 
+/// The two-task queue with its agent and a slow pre-commit hook.
+fn delivery_repo() -> Repo {
+    let repo = Repo::new(QUEUE, "[reflection]\nenabled = false\n");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.hook("pre-commit", "sleep 0.1\n");
+    repo.script(0, AGENT);
+    repo
+}
+
 #[test]
 fn random_kills_keep_every_invariant() {
     let (trials, first_seed) = trials_and_seed(6);
@@ -108,10 +117,7 @@ fn random_kills_keep_every_invariant() {
     println!("fault injection: {trials} trial(s), seed {first_seed}");
     let mut tally = Tally(BTreeMap::new());
     for trial in 1..=trials {
-        let repo = Repo::new(QUEUE, "[reflection]\nenabled = false\n");
-        repo.sample("codex-exec-json-success.jsonl");
-        repo.hook("pre-commit", "sleep 0.1\n");
-        repo.script(0, AGENT);
+        let repo = delivery_repo();
         let delay = Duration::from_millis(next(&mut seed) % 1400);
         let mut child = repo.spawn(&["run"]);
         std::thread::sleep(delay);
@@ -154,6 +160,15 @@ fn random_kills_keep_every_invariant() {
         }
 
         // The next run finishes the work.
+        finished_by_one_run(&mut tally, &repo, trial);
+    }
+    tally.report(first_seed);
+}
+
+/// One plain run after the stop completes both tasks, each committed once, and nothing of
+/// autodev's is left in the index or the tree.
+fn finished_by_one_run(tally: &mut Tally, repo: &Repo, trial: u32) {
+    {
         let run = repo.run(&["run"]);
         let both = repo.task("T1")["passes"] == true && repo.task("T2")["passes"] == true;
         tally.check(
@@ -184,6 +199,66 @@ fn random_kills_keep_every_invariant() {
             per_task("T1") == 1 && per_task("T2") == 1,
             trial,
             &commits,
+        );
+    }
+}
+
+/// Polite stops at random moments: SIGINT, SIGTERM or SIGHUP (once, or in two runs in a row),
+/// or a budget stop, then one plain run must finish the queue.
+#[test]
+fn random_polite_stops_are_finished_by_one_plain_run() {
+    use nix::sys::signal::Signal;
+    let (trials, first_seed) = trials_and_seed(4);
+    let mut seed = first_seed;
+    println!("polite stops: {trials} trial(s), seed {first_seed}");
+    let mut tally = Tally(BTreeMap::new());
+    for trial in 1..=trials {
+        let repo = delivery_repo();
+        let kind = next(&mut seed) % 4;
+        if kind == 3 {
+            // A call reports 20,747 tokens: the cap stops the run before its second call.
+            let run = repo.run(&["run", "--max-tokens", "30000"]);
+            tally.check("a budget stop exits 3", run.code == 3, trial, &run.stderr);
+        } else {
+            let stops = 1 + next(&mut seed) % 2;
+            for _ in 0..stops {
+                let sig = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP][kind as usize];
+                let delay = Duration::from_millis(next(&mut seed) % 1400);
+                let child = repo.spawn(&["run"]);
+                std::thread::sleep(delay);
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
+                let out = child.wait_with_output().expect("exit");
+                let code = out.status.code();
+                tally.check(
+                    "a polite stop exits 130 (or the run had finished: 0)",
+                    matches!(code, Some(130) | Some(0)),
+                    trial,
+                    &format!("{sig}: {code:?}: {}", String::from_utf8_lossy(&out.stderr)),
+                );
+                let left = left_after_kill(repo.path());
+                tally.check(
+                    "no process of the run is left 2 s after a polite stop",
+                    left.is_empty(),
+                    trial,
+                    &format!("{left:?}"),
+                );
+            }
+        }
+        finished_by_one_run(&mut tally, &repo, trial);
+        let history: Vec<serde_json::Value> = ["T1", "T2"]
+            .iter()
+            .flat_map(|id| {
+                repo.task(id)["attempt_history"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        tally.check(
+            "no stop is recorded as a failed attempt",
+            history.iter().all(|h| h["status"] != "failed"),
+            trial,
+            &format!("{history:?}"),
         );
     }
     tally.report(first_seed);

@@ -58,6 +58,11 @@ impl Repo {
             .expect("chmod");
     }
 
+    /// Puts the fake agent on the private PATH under another CLI's name too.
+    pub fn install(&self, name: &str) {
+        crate::common::install_fake(&self.bin, name);
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -16,5 +16,6 @@ mod notify;
 mod planning;
 mod recovery;
 mod scenarios;
+mod stops;
 mod story;
 mod web;

@@ -22,7 +22,7 @@ fn slow_check_task(state: &Path) -> String {
     )
 }
 
-fn project(tasks: impl FnOnce(&Path) -> String) -> Repo {
+pub(crate) fn project(tasks: impl FnOnce(&Path) -> String) -> Repo {
     // The state directory is known only once the repository exists: write the queue after.
     let repo = Repo::new(r#"{"tasks": []}"#, "");
     repo.sample("codex-exec-json-success.jsonl");
@@ -31,7 +31,7 @@ fn project(tasks: impl FnOnce(&Path) -> String) -> Repo {
     repo
 }
 
-fn wait_for(path: &Path) {
+pub(crate) fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
         assert!(
