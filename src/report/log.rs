@@ -245,7 +245,12 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             if report.outcome != Outcome::Ok && !report.detail.is_empty() {
                 line.push_str(&format!("\n  {}", report.detail));
             }
-            vec![(Some("validating"), line)]
+            // Checks follow only a turn that ran its course; a stopped one says so.
+            let badge = match report.outcome {
+                Outcome::Interrupted => "interrupted",
+                _ => "validating",
+            };
+            vec![(Some(badge), line)]
         }
         Event::ChangesFound { .. }
         | Event::Spent { .. }

@@ -72,6 +72,10 @@ fn a_polite_stop_during_the_agent_is_finished_by_one_plain_run() {
         repo.script(2, SUCCESS);
         let (code, stderr) = stop_when(&repo, "working", sig);
         assert_eq!(code, Some(130), "{sig}: {stderr}");
+        assert!(
+            stderr.contains("[INTERRUPTED] Agent finished: task=T1 attempt=1 outcome=interrupted"),
+            "{sig}: a stopped turn is not labelled as validating: {stderr}"
+        );
         assert_ne!(repo.task("T1")["passes"], true);
 
         let run = repo.run(&["run"]);
