@@ -110,8 +110,8 @@ pub fn summary_lines(s: &crate::runner::event::RunSummary) -> Vec<String> {
     )];
     if let Some(night) = s.night {
         lines.push(format!(
-            "  the night so far, with the runs this one resumed: ${:.2}, {} tokens",
-            night.cost_usd, night.tokens
+            "  the night so far, with the runs this one resumed: {}",
+            night.told()
         ));
     }
     for b in &s.blocked_tasks {
@@ -307,13 +307,12 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         Event::BudgetStopped { task, spent, .. } => vec![(
             None,
             format!(
-                "{} the budget: ${:.2} and {} tokens spent so far",
+                "{} the budget: {} spent so far",
                 match task {
                     Some(t) => format!("{} stays pending, stopped by", t.id),
                     None => "Stopped by".to_string(),
                 },
-                spent.cost_usd,
-                spent.tokens
+                spent.told()
             ),
         )],
         Event::Validating { task, checks } => vec![(

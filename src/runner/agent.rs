@@ -143,11 +143,8 @@ impl Runner<'_> {
         tee: &mut Tee,
         beat: Option<Beat<'_>>,
     ) -> std::result::Result<(AgentReport, Option<std::io::Error>), exec::SpawnError> {
-        // The budget is judged before every call; a call it forbids is not made. While the call
-        // runs, what it streams is judged too.
-        if let Some(refused) = self.budget_gate() {
-            return Ok((refused, None));
-        }
+        // The budget was judged before the call (by the turn, or the one-shot caller); while
+        // the call runs, what it streams is judged too.
         let mut meter = self.meter();
         let settings = self.settings;
         let config = &settings.config;

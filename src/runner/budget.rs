@@ -59,7 +59,7 @@ pub(super) struct Verdict {
     pub stop: Option<String>,
 }
 
-pub(super) fn money(v: f64) -> String {
+fn money(v: f64) -> String {
     format!("${v:.2}")
 }
 
@@ -150,10 +150,11 @@ pub(super) fn during(
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct Pricer {
     /// `[pricing]` for the backend's model.
-    pub price: Option<Price>,
-    /// USD per billed token (input, cache writes and output), learned from this night's calls
-    /// that reported both their cost and their tokens: claude's own rate for its calls cut short.
-    pub rate: Option<f64>,
+    price: Option<Price>,
+    /// What this night's calls that reported both their cost and their tokens cost, and the
+    /// tokens billed for it: their rate prices claude's calls cut short at claude's own rate.
+    priced_cost: f64,
+    priced_tokens: u64,
 }
 
 fn billed(t: Usage) -> u64 {
@@ -161,6 +162,14 @@ fn billed(t: Usage) -> u64 {
 }
 
 impl Pricer {
+    /// A pricer that knows `[pricing]`'s price for the model, if any, and has learned nothing.
+    pub(super) fn new(price: Option<Price>) -> Pricer {
+        Pricer {
+            price,
+            ..Pricer::default()
+        }
+    }
+
     /// A call's cost: as reported, else estimated from its tokens; whether it is an estimate.
     pub(super) fn cost(&self, tokens: Option<Usage>, reported: Option<f64>) -> (Option<f64>, bool) {
         if reported.is_some() {
@@ -174,20 +183,18 @@ impl Pricer {
                 (t.input + t.cache_write) as f64 * p.input / 1e6 + t.output as f64 * p.output / 1e6;
             return (Some(cost), true);
         }
-        match self.rate {
-            Some(rate) => (Some(billed(t) as f64 * rate), true),
-            None => (None, false),
+        if self.priced_tokens == 0 {
+            return (None, false);
         }
+        let rate = self.priced_cost / self.priced_tokens as f64;
+        (Some(billed(t) as f64 * rate), true)
     }
 
-    /// Learns the rate from a call that reported both its cost and its tokens.
-    pub(super) fn learn(&mut self, seen: &mut (f64, u64), tokens: Option<Usage>, cost: f64) {
-        if let Some(t) = tokens
-            && billed(t) > 0
-        {
-            seen.0 += cost;
-            seen.1 += billed(t);
-            self.rate = Some(seen.0 / seen.1 as f64);
+    /// Learns from a call that reported both its cost and its tokens.
+    pub(super) fn learn(&mut self, tokens: Option<Usage>, cost: f64) {
+        if let Some(t) = tokens {
+            self.priced_cost += cost;
+            self.priced_tokens += billed(t);
         }
     }
 }
@@ -316,17 +323,18 @@ mod tests {
         assert_eq!(nothing.cost(t, Some(0.5)), (Some(0.5), false));
         assert_eq!(nothing.cost(t, None), (None, false));
         assert_eq!(nothing.cost(None, None), (None, false));
-        let priced = Pricer {
-            price: Some(Price {
-                input: 3.0,
-                output: 15.0,
-            }),
-            rate: Some(1.0),
-        };
-        assert_eq!(priced.cost(t, None), (Some(4.5), true));
+        let mut priced = Pricer::new(Some(Price {
+            input: 3.0,
+            output: 15.0,
+        }));
+        priced.learn(t, 1000.0);
+        assert_eq!(
+            priced.cost(t, None),
+            (Some(4.5), true),
+            "[pricing] comes first"
+        );
         let mut learned = Pricer::default();
-        let mut seen = (0.0, 0);
-        learned.learn(&mut seen, t, 11.0);
+        learned.learn(t, 11.0);
         let (cost, estimated) = learned.cost(
             Some(Usage {
                 input: 550_000,

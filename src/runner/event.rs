@@ -66,6 +66,13 @@ pub struct Spending {
     pub token_calls: u32,
 }
 
+impl Spending {
+    /// `$3.10 and 410233 tokens`, as people read it.
+    pub fn told(&self) -> String {
+        format!("${:.2} and {} tokens", self.cost_usd, self.tokens)
+    }
+}
+
 /// The task an event is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRef {

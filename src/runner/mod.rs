@@ -158,28 +158,12 @@ struct Runner<'a> {
     commits: crate::git::RecentCommits,
     /// When the run began, for the summary.
     started: Instant,
-    /// Tokens and cost of this run's agent calls (`None`: none reported).
-    tokens: Option<crate::backend::Usage>,
-    cost_usd: Option<f64>,
     /// The tasks this run blocked, with their reasons.
     blocked_now: Vec<event::BlockedTask>,
     /// Experiments whose result waits on its branch, with how to merge it.
     to_merge: Vec<event::BlockedTask>,
-    /// What the night has spent (this run and the runs it resumes), for its budget; whether
-    /// the 80% warning was given.
-    spent: budget::Spent,
-    budget_warned: bool,
-    /// Whether any cost so far is an estimate.
-    cost_estimated: bool,
-    /// How a cost the CLI does not report is estimated, and the priced calls it learned from.
-    pricer: budget::Pricer,
-    priced: (f64, u64),
-    /// Calls that reported tokens but no cost that could be known.
-    uncosted: u32,
-    /// What the runs this one resumes had spent.
-    carried: Option<budget::Spent>,
-    /// The task being worked and its own budget: its cap and the run's spend when it began.
-    task_budget: Option<(f64, budget::Spent)>,
+    /// What the night spends, for its budget and the summary.
+    ledger: spend::Ledger,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -224,20 +208,11 @@ async fn run_async(
         wait_streak: 0,
         commits: crate::git::RecentCommits::default(),
         started: Instant::now(),
-        tokens: None,
-        cost_usd: None,
         blocked_now: Vec::new(),
         to_merge: Vec::new(),
-        spent: budget::Spent::default(),
-        budget_warned: false,
-        cost_estimated: false,
-        pricer: budget::Pricer::default(),
-        priced: (0.0, 0),
-        uncosted: 0,
-        carried: None,
-        task_budget: None,
+        ledger: spend::Ledger::default(),
     };
-    runner.pricer.price = runner.price();
+    runner.ledger = spend::Ledger::new(runner.price());
     runner.go().await
 }
 
@@ -264,10 +239,7 @@ impl Runner<'_> {
             crate::report::journal::read_tail(&paths.events_log())
         };
         let carried = spend::carried(&entries);
-        if let Some(carried) = carried {
-            self.spent = carried;
-        }
-        self.carried = carried;
+        self.ledger.resume(carried);
         self.sinks.emit(Event::RunStarted {
             backend: self.options.backend.as_str().to_string(),
             version,
@@ -464,10 +436,10 @@ impl Runner<'_> {
             ),
             blocked_tasks,
             to_merge: self.to_merge.clone(),
-            tokens: self.tokens,
-            cost_usd: self.cost_usd,
-            cost_estimated: self.cost_estimated,
-            night: self.carried.map(|_| self.spent),
+            tokens: self.ledger.tokens,
+            cost_usd: self.ledger.cost_usd,
+            cost_estimated: self.ledger.estimated,
+            night: self.ledger.carried.map(|_| self.ledger.spent),
         };
         self.sinks.emit(Event::RunFinished {
             end,
@@ -563,12 +535,12 @@ impl Runner<'_> {
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
     async fn work(&mut self, task: Task) -> Result<TaskEnd> {
         // A task's own budget: `max_cost_usd` on it.
-        self.task_budget = task
-            .extra
-            .get("max_cost_usd")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|c| *c > 0.0)
-            .map(|cap| (cap, self.spent));
+        self.ledger.begin_task(
+            task.extra
+                .get("max_cost_usd")
+                .and_then(serde_json::Value::as_f64)
+                .filter(|c| *c > 0.0),
+        );
         if matches!(
             task.execution,
             crate::task::contract::Execution::Iterative(_)

@@ -26,6 +26,12 @@ impl Runner<'_> {
     ) -> std::result::Result<Task, String> {
         let settings = self.settings;
         let config = &settings.config;
+        if let Some(refused) = self.budget_gate() {
+            return Err(format!(
+                "the reflection call was not made: {}",
+                refused.detail
+            ));
+        }
         self.sinks.emit(Event::Reflecting {
             task: task_ref(task),
             attempt: failure.attempt,

@@ -37,6 +37,51 @@ pub(super) fn carried(entries: &[Entry]) -> Option<Spending> {
     (total != Spending::default()).then_some(total)
 }
 
+/// The night's books: what this run and the runs it resumes have spent, and what the budget
+/// needs to judge the next call.
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    /// This run's own tokens and cost (`None`: no call reported them).
+    pub tokens: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    /// The night's spend: what it carried over plus this run's.
+    pub spent: Spent,
+    /// What the runs this one resumes had spent.
+    pub carried: Option<Spent>,
+    /// Whether any cost so far is an estimate.
+    pub estimated: bool,
+    /// Whether the 80% warning was given.
+    warned: bool,
+    pricer: budget::Pricer,
+    /// Calls that reported tokens but no cost that could be known.
+    uncosted: u32,
+    /// The task being worked and its own cap, with the night's spend when it began.
+    task: Option<(f64, Spent)>,
+}
+
+impl Ledger {
+    /// Books priced with `price` (`[pricing]` for the backend's model).
+    pub(super) fn new(price: Option<crate::config::model::Price>) -> Ledger {
+        Ledger {
+            pricer: budget::Pricer::new(price),
+            ..Ledger::default()
+        }
+    }
+
+    /// Takes over what the runs this one resumes had spent.
+    pub(super) fn resume(&mut self, carried: Option<Spent>) {
+        if let Some(carried) = carried {
+            self.spent = carried;
+        }
+        self.carried = carried;
+    }
+
+    /// A task begins, with its own cap (`max_cost_usd`) if it has one.
+    pub(super) fn begin_task(&mut self, cap: Option<f64>) {
+        self.task = cap.map(|cap| (cap, self.spent));
+    }
+}
+
 impl Runner<'_> {
     /// Adds what an agent call cost to the night's totals, and tells it. A cost the CLI did not
     /// report is estimated from its tokens ([`budget::Pricer`]); a call cut short that reported
@@ -54,11 +99,11 @@ impl Runner<'_> {
         // seen, and is no "$0 call" to lower the average.
         let reported = cost_usd.filter(|c| *c > 0.0 || tokens.is_some());
         if let Some(cost) = reported {
-            self.pricer.learn(&mut self.priced, tokens, cost);
+            self.ledger.pricer.learn(tokens, cost);
         }
-        let (mut cost, mut estimated) = self.pricer.cost(tokens, reported);
+        let (mut cost, mut estimated) = self.ledger.pricer.cost(tokens, reported);
         if tokens.is_none() && cost.is_none() && cut_short && self.reports_tokens() {
-            let (average_tokens, average_cost) = self.spent.average();
+            let (average_tokens, average_cost) = self.ledger.spent.average();
             tokens = average_tokens.map(|input| Usage {
                 input,
                 ..Usage::default()
@@ -67,22 +112,25 @@ impl Runner<'_> {
             estimated = tokens.is_some() || cost.is_some();
         }
         if cost.is_none() && tokens.is_some() {
-            self.uncosted += 1;
+            self.ledger.uncosted += 1;
         }
         if let Some(t) = tokens {
-            self.tokens.get_or_insert_with(Default::default).add(t);
+            self.ledger
+                .tokens
+                .get_or_insert_with(Default::default)
+                .add(t);
         }
         if let Some(c) = cost {
-            *self.cost_usd.get_or_insert(0.0) += c;
+            *self.ledger.cost_usd.get_or_insert(0.0) += c;
         }
-        self.spent.add(tokens, cost);
-        self.cost_estimated |= estimated;
+        self.ledger.spent.add(tokens, cost);
+        self.ledger.estimated |= estimated;
         self.sinks.emit(Event::Spent {
             purpose: purpose.to_string(),
             tokens,
             cost_usd: cost,
             estimated,
-            total: self.spent,
+            total: self.ledger.spent,
         });
     }
 
@@ -113,9 +161,9 @@ impl Runner<'_> {
     /// Whether the next agent call may be made: the night's budget, then the task's. The
     /// report to use instead of the call when it may not.
     pub(super) fn budget_gate(&mut self) -> Option<AgentReport> {
-        let verdict = budget::check(self.caps(), self.spent, self.budget_warned);
+        let verdict = budget::check(self.caps(), self.ledger.spent, self.ledger.warned);
         if let Some(message) = verdict.warn {
-            self.budget_warned = true;
+            self.ledger.warned = true;
             self.sinks.emit(Event::BudgetWarning { message });
         }
         let refuse = |outcome, detail: String| {
@@ -129,7 +177,7 @@ impl Runner<'_> {
         if let Some(why) = verdict.stop {
             return refuse(Outcome::OverBudget, format!("stopped: {why}"));
         }
-        if self.options.max_cost_usd.is_some() && self.uncosted > 0 && !self.options.force {
+        if self.options.max_cost_usd.is_some() && self.ledger.uncosted > 0 && !self.options.force {
             return refuse(
                 Outcome::OverBudget,
                 format!(
@@ -140,12 +188,12 @@ impl Runner<'_> {
                 ),
             );
         }
-        let (cap, start) = self.task_budget?;
+        let (cap, start) = self.ledger.task?;
         let task_caps = Caps {
             cost: Some(cap),
             tokens: None,
         };
-        let stop = budget::check(task_caps, self.spent.since(start), true).stop?;
+        let stop = budget::check(task_caps, self.ledger.spent.since(start), true).stop?;
         refuse(Outcome::OverTaskBudget, format!("the task's {stop}"))
     }
 
@@ -158,7 +206,7 @@ impl Runner<'_> {
             self.sinks.emit(Event::BudgetStopped {
                 task: Some(task_ref(task)),
                 message: refused.detail.clone(),
-                spent: self.spent,
+                spent: self.ledger.spent,
             });
         }
         Some(refused)
@@ -170,11 +218,12 @@ impl Runner<'_> {
         &self,
     ) -> impl FnMut(Usage, Option<f64>) -> Option<(Outcome, String)> + Send + use<> {
         let caps = self.caps();
-        let before = self.spent;
-        let pricer = self.pricer;
+        let before = self.ledger.spent;
+        let pricer = self.ledger.pricer;
         let task = self
-            .task_budget
-            .map(|(cap, start)| (cap, self.spent.since(start)));
+            .ledger
+            .task
+            .map(|(cap, start)| (cap, self.ledger.spent.since(start)));
         move |usage, cost| {
             let tokens = usage.reported();
             let (cost, _) = pricer.cost(tokens, cost.filter(|c| *c > 0.0));
@@ -234,10 +283,9 @@ impl Runner<'_> {
         self.sinks.note(
             Level::Info,
             format!(
-                "this run resumes an interrupted night that had already spent {} and {} tokens; \
-                 that counts against the budget",
-                budget::money(carried.cost_usd),
-                carried.tokens
+                "this run resumes an interrupted night that had already spent {}; that counts \
+                 against the budget",
+                carried.told()
             ),
         );
     }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::common::{alive, git};
 use crate::harness::Repo;
 
-const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
+pub(crate) const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
 
 /// One task whose check is slow while `$STATE/slow` exists (and says so in `$STATE/checking`).
-fn slow_check_task(state: &Path) -> String {
+pub(crate) fn slow_check_task(state: &Path) -> String {
     let s = state.display();
     format!(
         r#"{{"tasks": [

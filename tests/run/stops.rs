@@ -10,9 +10,10 @@ use nix::sys::signal::Signal;
 
 use crate::common::git;
 use crate::harness::Repo;
-use crate::recovery::{project, wait_for};
+use crate::recovery::{SUCCESS, project, slow_check_task, wait_for};
 
-const SUCCESS: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl\n";
+/// An agent that writes its file, says so, and answers a second later.
+const TALKS_LATE: &str = "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 1\ncat codex-exec-json-success.jsonl\n";
 /// An agent that writes its file, says so, then works on for 30 s.
 const SLOW: &str = "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 30\n";
 
@@ -108,16 +109,7 @@ fn two_polite_stops_in_a_row_then_one_plain_run_finishes() {
 
 #[test]
 fn a_polite_stop_during_the_checks_is_finished_without_asking_the_agent_again() {
-    let repo = project(|state| {
-        let s = state.display();
-        format!(
-            r#"{{"tasks": [
-  {{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
-   "verification": {{"path_patterns": ["hello.txt"], "validate_commands": [
-     "test ! -f {s}/slow || {{ touch {s}/checking; sleep 30; }}; grep -q hello hello.txt"]}}}}
-]}}"#
-        )
-    });
+    let repo = project(slow_check_task);
     repo.script(0, SUCCESS);
     repo.write_outside("slow");
     let (code, stderr) = stop_when(&repo, "checking", Signal::SIGHUP);
@@ -132,7 +124,7 @@ fn a_polite_stop_during_the_checks_is_finished_without_asking_the_agent_again() 
 #[test]
 fn a_hangup_ignored_by_nohup_does_not_stop_the_run() {
     let repo = project(hello_task);
-    repo.script(1, "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 1\ncat codex-exec-json-success.jsonl\n");
+    repo.script(1, TALKS_LATE);
     let mut command = repo.command(&["run"]);
     // What `nohup` does before it runs a program.
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -165,10 +157,7 @@ fn a_hangup_ignored_by_nohup_does_not_stop_the_run() {
 fn a_reader_that_goes_away_does_not_stop_the_run() {
     let repo = project(hello_task);
     // The agent talks after the reader is gone: the narrative has somewhere closed to go.
-    repo.script(
-        1,
-        "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 1\ncat codex-exec-json-success.jsonl\n",
-    );
+    repo.script(1, TALKS_LATE);
     let mut child = repo
         .command(&["run"])
         .stdout(Stdio::piped())
