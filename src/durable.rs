@@ -289,16 +289,118 @@ impl ProcessStamp {
     }
 }
 
+/// Refuses an open file that is not a regular file: a FIFO would block its reader or writer
+/// for ever, and a device (a link to `/dev/zero` or `/dev/full`) never ends.
+fn regular(file: File) -> io::Result<File> {
+    match not_regular(&file.metadata()?.file_type()) {
+        None => Ok(file),
+        Some(e) => Err(e),
+    }
+}
+
+/// Refuses `path` before it is opened when something other than a regular file is there (a
+/// FIFO opened for writing would fail with a less helpful error); a missing file is fine.
+fn before_open(path: &Path) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) => not_regular(&meta.file_type()).map_or(Ok(()), Err),
+        Err(_) => Ok(()),
+    }
+}
+
+fn not_regular(kind: &fs::FileType) -> Option<io::Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_file() {
+        return None;
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "something else"
+    };
+    Some(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {what}, not a regular file; move it away and let autodev create the file"),
+    ))
+}
+
+/// Opens `path` for reading only if it is a regular file (see [`regular`]); opening never
+/// blocks, whatever is there.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    before_open(path)?;
+    regular(
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?,
+    )
+}
+
+/// Opens `path` for appending (created if missing) only if it is a regular file; opening never
+/// blocks, whatever is there.
+pub fn append_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    before_open(path)?;
+    regular(
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?,
+    )
+}
+
+/// Opens `path` for reading and writing in place (created if missing) only if it is a regular
+/// file; opening never blocks, whatever is there.
+pub fn open_regular_rw(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    before_open(path)?;
+    regular(
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?,
+    )
+}
+
+/// The whole of a regular file of at most `max` bytes: a state file autodev reads back. Anything
+/// else (a FIFO, a device, a file grown past `max`) is an error that says what it is.
+pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, more than autodev ever writes there",
+                max >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The last `window` bytes of a file as text (lossy UTF-8), starting at a whole line: when the
-/// window begins inside a line, that partial line is left out. `None` when it cannot be read.
+/// window begins inside a line, that partial line is left out. `None` when it cannot be read
+/// (or is not a regular file).
 pub fn read_tail(path: &Path, window: u64) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = fs::File::open(path).ok()?;
+    let mut file = open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(window);
     let mut bytes = Vec::new();
     file.seek(SeekFrom::Start(start)).ok()?;
-    file.read_to_end(&mut bytes).ok()?;
+    file.take(window).read_to_end(&mut bytes).ok()?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if start > 0 {
         let cut = text.find('\n').map_or(text.len(), |i| i + 1);

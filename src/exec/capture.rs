@@ -19,11 +19,25 @@ pub struct Captured {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     total: u64,
+    /// Keep everything (in `head`).
+    whole: bool,
 }
 
 impl Captured {
+    /// A capture that keeps the whole stream.
+    pub fn whole() -> Captured {
+        Captured {
+            whole: true,
+            ..Captured::default()
+        }
+    }
+
     pub fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
+        if self.whole {
+            self.head.extend_from_slice(bytes);
+            return;
+        }
         if self.head.len() < HEAD_BYTES {
             let take = bytes.len().min(HEAD_BYTES - self.head.len());
             self.head.extend_from_slice(&bytes[..take]);
@@ -47,6 +61,13 @@ impl Captured {
     /// Bytes neither in the head nor in the tail.
     pub fn omitted(&self) -> u64 {
         self.total - (self.head.len() + self.tail.len()) as u64
+    }
+
+    /// The bytes kept, exactly as the child wrote them when none were left out.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes = self.head.clone();
+        bytes.extend(self.tail.iter());
+        bytes
     }
 
     /// The whole stream when it was small enough to keep, otherwise head, a marker and tail.

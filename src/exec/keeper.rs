@@ -60,13 +60,14 @@ pub fn main(args: Vec<OsString>) -> ! {
     let mut command = Command::new(&program);
     command.args(args);
     // The program starts as a program normally does: nothing blocked (the keeper's own mask is
-    // inherited through exec otherwise) and SIGPIPE at its default.
+    // inherited through exec otherwise), and SIGPIPE and SIGXFSZ at their defaults.
     // SAFETY: sigprocmask and signal are async-signal-safe, as pre_exec requires.
     unsafe {
         use std::os::unix::process::CommandExt;
         command.pre_exec(|| {
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)?;
+            nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigDfl)?;
             Ok(())
         });
     }

@@ -48,6 +48,9 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub stdin: Input,
+    /// Keep all of stdout in memory rather than its head and tail: for a command whose output
+    /// is a list that must be read whole (git's list of changed paths).
+    pub whole_stdout: bool,
 }
 
 /// What the child reads on stdin.
@@ -67,6 +70,7 @@ impl Spec {
             env: Vec::new(),
             cwd: cwd.into(),
             stdin: Input::Null,
+            whole_stdout: false,
         }
     }
 
@@ -448,9 +452,11 @@ fn command_for(spec: &Spec, ending: Ending) -> Result<tokio::process::Command, S
         }
         // If autodev itself dies (even by SIGKILL), the child is told to stop. The signal is tied
         // to the spawning thread: runs use single-threaded runtimes.
-        // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+        // SAFETY: the closure only calls prctl(2) and signal(2), which are async-signal-safe.
         unsafe {
             command.pre_exec(|| {
+                // autodev ignores SIGXFSZ (see `signals`); its children start with the default.
+                nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigDfl)?;
                 nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(io::Error::from)
             });
         }
@@ -536,6 +542,9 @@ async fn supervise(
     }
 
     let mut stdout = Pipe::new(child.stdout.take(), Stream::Stdout);
+    if spec.whole_stdout {
+        stdout.captured = Captured::whole();
+    }
     let mut stderr = Pipe::new(child.stderr.take(), Stream::Stderr);
     let mut out_buf = vec![0u8; READ_BUFFER];
     let mut err_buf = vec![0u8; READ_BUFFER];

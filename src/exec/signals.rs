@@ -7,7 +7,8 @@
 //! gracefully, any further one kills them at once.
 //!
 //! A signal the process was started with ignored stays ignored: `nohup autodev run` must survive
-//! the hangup it asked to be spared.
+//! the hangup it asked to be spared. SIGXFSZ is ignored too: a file-size limit (`ulimit -f`)
+//! then makes a write fail with an error the run reports, instead of killing it mid-step.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,6 +46,8 @@ pub fn trap() -> io::Result<()> {
         SigSet::empty(),
     );
     let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: ignoring a signal is always sound.
+    unsafe { sigaction(Signal::SIGXFSZ, &ignore) }.map_err(io::Error::from)?;
     for signal in TRAPPED_SIGNALS {
         // SAFETY: the handler only increments an atomic, which is async-signal-safe.
         let old = unsafe { sigaction(signal, &action) }.map_err(io::Error::from)?;

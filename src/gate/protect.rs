@@ -20,7 +20,7 @@ impl Guard {
     pub fn capture(root: PathBuf, patterns: PathPatterns, snapshot: &Snapshot) -> Result<Guard> {
         let mut kept = Vec::new();
         for rel in snapshot.paths().filter(|p| patterns.matches(p)) {
-            let path = root.join(rel);
+            let path = crate::snapshot::key::path(&root, rel);
             // A link or special file is compared by the snapshot but not kept.
             if !path.is_file() {
                 continue;
@@ -44,7 +44,7 @@ impl Guard {
     pub fn restore(&self, changed: &[String]) -> Result<Vec<String>> {
         let mut touched = Vec::new();
         for rel in changed.iter().filter(|p| self.patterns.matches(p)) {
-            let path = self.root.join(rel);
+            let path = crate::snapshot::key::path(&self.root, rel);
             match self.kept.iter().find(|(k, _)| k == rel) {
                 Some((_, bytes)) => {
                     if let Some(dir) = path.parent() {

@@ -14,12 +14,19 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The private index an auto-commit is built in, inside the git directory.
 const COMMIT_INDEX: &str = "autodev-commit.index";
+/// The pathspec magic that matches a path exactly (no globbing).
+const LITERAL: &str = ":(literal)";
 
 /// Runs `git ARGS` in `dir`; stdout on success, the reason otherwise.
 async fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
-    let mut spec = Spec::new("git", dir);
-    spec.args = args.iter().map(|a| a.to_string()).collect();
-    finish(exec::quick(&spec, GIT_TIMEOUT).await)
+    let args = args.iter().map(|a| a.to_string()).collect();
+    git_raw(dir, args, Extra::default())
+        .await
+        .map(|out| lossy(&out))
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A git command that runs the project's hooks (`commit`, `merge`, `checkout`, `worktree add`),
@@ -82,10 +89,87 @@ fn failure_text(stderr: &str) -> String {
         .to_string()
 }
 
-fn nul_list(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split('\0')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// What `git` is handed besides its arguments: paths on stdin, and a private index.
+#[derive(Default)]
+struct Extra<'a> {
+    input: Option<Vec<u8>>,
+    index: Option<&'a Path>,
+}
+
+/// Runs `git ARGS` in `dir` with `extra`; all of stdout on success (however long the list),
+/// the reason otherwise.
+async fn git_raw(
+    dir: &Path,
+    args: Vec<String>,
+    extra: Extra<'_>,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut spec = Spec::new("git", dir);
+    spec.args = args;
+    spec.whole_stdout = true;
+    if let Some(bytes) = extra.input {
+        spec.stdin = exec::Input::Bytes(bytes);
+    }
+    if let Some(index) = extra.index {
+        spec.env = vec![("GIT_INDEX_FILE".into(), index.display().to_string())];
+    }
+    match exec::quick(&spec, GIT_TIMEOUT).await {
+        Ok(outcome) if outcome.exit.success() && outcome.stopped.is_none() => {
+            Ok(outcome.stdout.bytes())
+        }
+        Ok(outcome) => Err(failure_text(&outcome.stderr.text())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The paths of a NUL-separated list git printed, as keys ([`crate::snapshot::key`]).
+fn keys(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(crate::snapshot::key::of_bytes)
+        .collect()
+}
+
+/// `paths` as a NUL-separated list of exact bytes, each behind `magic` (such as
+/// `:(literal)`): what `--pathspec-from-file=- --pathspec-file-nul` and `--stdin -z` read. No
+/// argument list limits how many paths there are, and a name that is not UTF-8 is passed as
+/// it is.
+fn nul_input<'a>(magic: &str, paths: impl IntoIterator<Item = &'a String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for path in paths {
+        out.extend_from_slice(magic.as_bytes());
+        out.extend(crate::snapshot::key::bytes(path));
+        out.push(0);
+    }
+    out
+}
+
+/// The arguments that make git read its pathspecs from stdin, NUL-separated.
+const PATHSPECS_ON_STDIN: [&str; 2] = ["--pathspec-from-file=-", "--pathspec-file-nul"];
+
+/// `git HEAD... --pathspec-from-file=-` with `paths` (behind `magic`) on stdin.
+async fn git_paths<'a>(
+    dir: &Path,
+    head: &[&str],
+    magic: &str,
+    paths: impl IntoIterator<Item = &'a String>,
+    index: Option<&Path>,
+) -> std::result::Result<(), String> {
+    let args = head
+        .iter()
+        .chain(PATHSPECS_ON_STDIN.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let input = Some(nul_input(magic, paths));
+    git_raw(dir, args, Extra { input, index }).await.map(|_| ())
+}
+
+/// `git ARGS` whose output is a NUL-separated list of paths; the paths, as keys.
+async fn git_keys(dir: &Path, args: &[&str]) -> std::result::Result<Vec<String>, String> {
+    let args = args.iter().map(|a| a.to_string()).collect();
+    git_raw(dir, args, Extra::default())
+        .await
+        .map(|out| keys(&out))
 }
 
 /// Files of the working tree under `dir` that differ from `HEAD` (staged or not, deleted
@@ -104,7 +188,7 @@ pub async fn changed_files(dir: &Path) -> Result<Vec<String>> {
     let tracked = match git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).await {
         // A repository with commits: what differs from HEAD.
         Ok(_) => {
-            git(
+            git_keys(
                 dir,
                 &[
                     "diff",
@@ -118,13 +202,13 @@ pub async fn changed_files(dir: &Path) -> Result<Vec<String>> {
             .await
         }
         // No commit yet: everything in the index is new.
-        Err(_) => git(dir, &["ls-files", "-z"]).await,
+        Err(_) => git_keys(dir, &["ls-files", "-z"]).await,
     }
     .map_err(not_a_repo)?;
-    let untracked = git(dir, &["ls-files", "--others", "--exclude-standard", "-z"])
+    let untracked = git_keys(dir, &["ls-files", "--others", "--exclude-standard", "-z"])
         .await
         .map_err(not_a_repo)?;
-    let mut files: Vec<String> = nul_list(&tracked).chain(nul_list(&untracked)).collect();
+    let mut files: Vec<String> = tracked.into_iter().chain(untracked).collect();
     files.sort();
     files.dedup();
     Ok(files)
@@ -246,30 +330,17 @@ pub enum Committed {
     Failed(String),
 }
 
-/// `git HEAD... -- :(literal)path...`: pathspecs that match exactly these paths.
-fn with_paths(head: &[&str], paths: &[&String]) -> Vec<String> {
-    head.iter()
-        .map(|s| s.to_string())
-        .chain(std::iter::once("--".to_string()))
-        .chain(paths.iter().map(|p| format!(":(literal){p}")))
-        .collect()
-}
-
-async fn git_owned(dir: &Path, args: Vec<String>) -> std::result::Result<String, String> {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    git(dir, &refs).await
-}
-
 /// Runs `git ARGS` with the private commit index instead of the user's.
 async fn git_private(
     dir: &Path,
     index: &Path,
     args: Vec<String>,
 ) -> std::result::Result<String, String> {
-    let mut spec = Spec::new("git", dir);
-    spec.args = args;
-    spec.env = vec![("GIT_INDEX_FILE".into(), index.display().to_string())];
-    finish(exec::quick(&spec, GIT_TIMEOUT).await)
+    let extra = Extra {
+        input: None,
+        index: Some(index),
+    };
+    git_raw(dir, args, extra).await.map(|out| lossy(&out))
 }
 
 /// Commits exactly `paths` (relative to `dir`) with `message`, whatever else is staged or
@@ -301,12 +372,12 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
         );
     }
     // Ignored paths are left out (and said so): committing them would need --force. check-ignore
-    // takes plain paths (not pathspecs), one per output line; its exit 1 means "none ignored".
-    let mut args = vec!["check-ignore".to_string(), "--".to_string()];
-    args.extend(paths.iter().cloned());
-    let ignored: Vec<String> = git_owned(dir, args)
+    // takes plain paths (not pathspecs); its exit 1 means "none ignored".
+    let args = ["check-ignore", "--stdin", "-z"].map(String::from).to_vec();
+    let input = Some(nul_input("", paths));
+    let ignored: Vec<String> = git_raw(dir, args, Extra { input, index: None })
         .await
-        .map(|text| text.lines().map(str::to_string).collect())
+        .map(|out| keys(&out))
         .unwrap_or_default();
     let kept: Vec<&String> = paths.iter().filter(|p| !ignored.contains(p)).collect();
     if kept.is_empty() {
@@ -332,9 +403,15 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
         return Committed::Failed(format!("git read-tree failed: {e}"));
     }
     let made = async {
-        git_private(dir, &index, with_paths(&["add", "-A"], &kept))
-            .await
-            .map_err(|e| format!("git add failed: {e}"))?;
+        git_paths(
+            dir,
+            &["add", "-A"],
+            LITERAL,
+            kept.iter().copied(),
+            Some(&index),
+        )
+        .await
+        .map_err(|e| format!("git add failed: {e}"))?;
         let mut diff = vec!["diff".to_string(), "--cached".to_string(), "--quiet".into()];
         if has_head {
             diff.push("HEAD".into());
@@ -373,10 +450,11 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
 /// Sets the user's index entries of `paths` to what `HEAD` has (after a commit made in the
 /// private index), leaving every other entry alone.
 pub async fn sync_index(dir: &Path, paths: &[String]) -> std::result::Result<(), String> {
-    let refs: Vec<&String> = paths.iter().collect();
-    git_owned(dir, with_paths(&["reset", "-q"], &refs))
-        .await
-        .map(|_| ())
+    // With no pathspec at all, reset would reset every entry.
+    if paths.is_empty() {
+        return Ok(());
+    }
+    git_paths(dir, &["reset", "-q"], LITERAL, paths, None).await
 }
 
 /// Whether the commit a crashed run was making landed: `HEAD` is a child of `before` with this
@@ -484,26 +562,16 @@ pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Re
             short_sha(candidate)
         ));
     }
-    let paths: Vec<String> = worktree::changed_between(dir, kept, candidate)
-        .await?
-        .into_iter()
-        .map(|p| format!(":(top,literal){p}"))
-        .collect();
+    let paths = worktree::changed_between(dir, kept, candidate).await?;
     if now == candidate {
         git(dir, &["reset", "-q", "--soft", kept]).await?;
     }
     if paths.is_empty() {
         return Ok(());
     }
-    let mut args = vec![
-        "restore".to_string(),
-        format!("--source={kept}"),
-        "--staged".to_string(),
-        "--worktree".to_string(),
-        "--".to_string(),
-    ];
-    args.extend(paths);
-    git_owned(dir, args).await.map(|_| ())
+    let source = format!("--source={kept}");
+    let head = ["restore", &source, "--staged", "--worktree"];
+    git_paths(dir, &head, ":(top,literal)", &paths, None).await
 }
 
 #[cfg(test)]

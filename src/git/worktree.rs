@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{git, git_with_hooks, nul_list, short_sha};
+use super::{git, git_keys, git_with_hooks, short_sha};
 
 /// Where a repository's work tree and git directory are, seen from a directory inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,8 +165,7 @@ pub async fn head_ref(dir: &Path) -> Option<String> {
 
 /// The paths (relative to the top of the work tree) that differ between commits `a` and `b`.
 pub async fn changed_between(dir: &Path, a: &str, b: &str) -> Result<Vec<String>, String> {
-    let text = git(dir, &["diff", "--name-only", "--no-renames", "-z", a, b]).await?;
-    Ok(nul_list(&text).collect())
+    git_keys(dir, &["diff", "--name-only", "--no-renames", "-z", a, b]).await
 }
 
 /// Moves the branch checked out in `dir` forward to `target`, updating exactly the paths that

@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 
 /// The registry's format version.
 const VERSION: u32 = 1;
+/// The largest registry read back.
+const MAX_REGISTRY_BYTES: u64 = 64 << 20;
 
 /// A tmux session autodev started for a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +96,7 @@ fn file() -> Result<PathBuf> {
 }
 
 fn read(path: &Path) -> Registry {
-    std::fs::read(path)
+    durable::read_regular(path, MAX_REGISTRY_BYTES)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()

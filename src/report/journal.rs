@@ -11,8 +11,15 @@
 //! Growth is bounded: when the file has passed [`ROTATE_BYTES`] at the start of a run or a task,
 //! it becomes `events.1.jsonl` (replacing an older one) and a new file begins. A task's events
 //! therefore never straddle two files, and recovery reads the current file only.
+//!
+//! `seq` never goes backwards, even when the journal is deleted, emptied or cut short: the next
+//! number is also kept in `events.seq` beside it (rewritten in place with each line), and a new
+//! writer starts past the highest of that mark, the current file and the rotated one. A journal
+//! deleted while a run writes it is opened again at the next line, with a new header.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -64,9 +71,29 @@ pub struct Entry {
 pub struct JournalSink {
     path: PathBuf,
     file: File,
+    /// `events.seq`: the next `seq`, as 20 digits and a newline.
+    mark: Option<File>,
     run_id: String,
     next_seq: u64,
     len: u64,
+}
+
+/// The file beside the journal that holds the next `seq`.
+fn mark_path(path: &Path) -> PathBuf {
+    path.with_file_name("events.seq")
+}
+
+/// The next `seq` the mark file holds (0 when it is missing or unreadable).
+fn read_mark(path: &Path) -> u64 {
+    crate::durable::read_regular(&mark_path(path), 64)
+        .ok()
+        .and_then(|bytes| String::from_utf8_lossy(&bytes).trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `seq` after the last whole line of the journal at `path`.
+fn after_last(path: &Path) -> u64 {
+    read_tail(path).last().map_or(0, |e| e.seq + 1)
 }
 
 /// Now, in UTC with milliseconds: `2026-12-01T04:30:32.118Z`.
@@ -87,24 +114,46 @@ impl JournalSink {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let next_seq = read_tail(path).last().map_or(0, |e| e.seq + 1);
+        let next_seq = after_last(path)
+            .max(after_last(&path.with_file_name("events.1.jsonl")))
+            .max(read_mark(path));
         let mut sink = JournalSink {
             path: path.to_path_buf(),
             file: open_append(path)?,
+            mark: crate::durable::open_regular_rw(&mark_path(path)).ok(),
             run_id,
             next_seq,
             len: 0,
         };
-        sink.len = sink.file.metadata()?.len();
-        if sink.len > 0 && !ends_with_newline(path, sink.len) {
-            // A line cut off by a crash: end it, so the next line stands on its own.
-            sink.file.write_all(b"\n")?;
-            sink.len += 1;
-        }
-        if sink.len == 0 {
-            sink.header()?;
-        }
+        sink.start()?;
         Ok(sink)
+    }
+
+    /// Readies the open file for the next line: a line a crash cut off is ended, so the next
+    /// one stands on its own; an empty file gets its header.
+    fn start(&mut self) -> io::Result<()> {
+        self.len = self.file.metadata()?.len();
+        if self.len > 0 && !ends_with_newline(&self.path, self.len) {
+            self.file.write_all(b"\n")?;
+            self.len += 1;
+        }
+        if self.len == 0 {
+            self.header()?;
+        }
+        Ok(())
+    }
+
+    /// Opens the journal again when the file was deleted or replaced since it was opened.
+    fn reopen_if_gone(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self.file.metadata()?;
+        let same = std::fs::metadata(&self.path)
+            .is_ok_and(|there| there.ino() == ours.ino() && there.dev() == ours.dev());
+        if !same {
+            self.file = open_append(&self.path)?;
+            self.start()?;
+        }
+        Ok(())
     }
 
     fn header(&mut self) -> io::Result<()> {
@@ -128,6 +177,15 @@ impl JournalSink {
         }
         self.len += bytes.len() as u64;
         self.next_seq += 1;
+        if let Some(mark) = &self.mark {
+            use std::os::unix::fs::FileExt;
+            // Twenty digits at offset 0, rewritten in place: the file never changes length.
+            let text = format!("{:020}\n", self.next_seq);
+            mark.write_all_at(text.as_bytes(), 0)?;
+            if sync {
+                mark.sync_data()?;
+            }
+        }
         Ok(())
     }
 
@@ -141,13 +199,13 @@ impl JournalSink {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::durable::append_regular(path)
 }
 
 fn ends_with_newline(path: &Path, len: u64) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let mut last = [0u8; 1];
-    File::open(path)
+    crate::durable::open_regular(path)
         .and_then(|mut f| {
             f.seek(SeekFrom::Start(len - 1))?;
             f.read_exact(&mut last)
@@ -204,6 +262,7 @@ fn bounded(event: &Event) -> Option<Event> {
 
 impl Sink for JournalSink {
     fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.reopen_if_gone()?;
         if matches!(event, Event::RunStarted { .. } | Event::TaskStarted { .. })
             && self.len > ROTATE_BYTES
         {
@@ -329,5 +388,83 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with(r#"{"seq":1,"#), "{text}");
         assert!(text.contains("journal_opened"));
+    }
+
+    fn note(sink: &mut JournalSink, text: &str) {
+        sink.event(&Event::Note {
+            level: Level::Info,
+            text: text.into(),
+        })
+        .unwrap();
+    }
+
+    fn last_seq(path: &Path) -> u64 {
+        read_tail(path).last().map(|e| e.seq).unwrap()
+    }
+
+    #[test]
+    fn seq_never_goes_back_when_the_journal_is_deleted_emptied_or_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut highest = 0;
+        type Damage = fn(&Path);
+        let damages: [(&str, Damage); 4] = [
+            ("deleted", |p| std::fs::remove_file(p).unwrap()),
+            ("emptied", |p| std::fs::write(p, "").unwrap()),
+            ("cut to its first line", |p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                std::fs::write(p, text.lines().next().unwrap()).unwrap();
+            }),
+            ("buried under NUL bytes", |p| {
+                let mut file = OpenOptions::new().append(true).open(p).unwrap();
+                file.write_all(&vec![0u8; TAIL_BYTES as usize + 10])
+                    .unwrap();
+            }),
+        ];
+        for (how, damage) in damages {
+            {
+                let mut sink = JournalSink::open(&path, "a".into()).unwrap();
+                for _ in 0..3 {
+                    note(&mut sink, "x");
+                }
+            }
+            let before = last_seq(&path);
+            assert!(before > highest || highest == 0, "{how}");
+            damage(&path);
+            let mut sink = JournalSink::open(&path, "b".into()).unwrap();
+            note(&mut sink, "after");
+            let after = last_seq(&path);
+            assert!(after > before, "{how}: seq went from {before} to {after}");
+            highest = after;
+        }
+    }
+
+    #[test]
+    fn a_journal_deleted_while_written_is_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut sink = JournalSink::open(&path, "a".into()).unwrap();
+        note(&mut sink, "one");
+        std::fs::remove_file(&path).unwrap();
+        note(&mut sink, "two");
+        let lines = read_tail_lines(&path);
+        assert_eq!(lines[0]["type"], "journal_opened", "{lines:?}");
+        assert_eq!(lines[1]["text"], "two");
+        assert_eq!(lines[1]["seq"], 3, "seq goes on from the deleted file");
+    }
+
+    #[test]
+    fn a_journal_that_is_not_a_regular_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("events.jsonl");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let error = JournalSink::open(&fifo, "a".into()).err().unwrap();
+        assert!(error.to_string().contains("a FIFO"), "{error}");
+        let device = dir.path().join("full/events.jsonl");
+        std::fs::create_dir_all(device.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &device).unwrap();
+        let error = JournalSink::open(&device, "a".into()).err().unwrap();
+        assert!(error.to_string().contains("a device"), "{error}");
+        assert!(read_tail(&device).is_empty(), "a device is not read");
     }
 }

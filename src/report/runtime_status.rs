@@ -5,7 +5,6 @@
 //! interrupted, never as running. [`Snapshot::build`] combines the persisted run with the
 //! current queue, which is what `autodev status` shows; reading never rewrites the file.
 
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -14,6 +13,9 @@ use serde_json::Value;
 use crate::config::Settings;
 use crate::durable::ProcessStamp;
 use crate::task::{ActivePhase, Counts, LiveTask, Task, TaskFile};
+
+/// The largest run status read back (autodev writes a few kilobytes).
+const MAX_STATUS_BYTES: u64 = 64 << 20;
 
 /// Run statuses written by the runner, with the ones that mean "a run is working".
 pub const ACTIVE_STATUSES: [&str; 5] =
@@ -271,7 +273,7 @@ pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
         events: Vec::new(),
         live: false,
     };
-    let bytes = match fs::read(path) {
+    let bytes = match crate::durable::read_regular(path, MAX_STATUS_BYTES) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (idle, None),
         Err(e) => {

@@ -103,6 +103,17 @@ impl Runner<'_> {
             max_attempts: max,
             log: log_path.to_path_buf(),
         });
+        // An attempt the journal could not record is not started: a restart could not tell
+        // what it did, and the run halts on the write error instead.
+        if let Some(error) = self.sinks.failed.take() {
+            let report = AgentReport::bare(
+                backend::Outcome::Crashed,
+                "not started: the run's records could not be written".into(),
+                exec::Exit::Code(-1),
+                None,
+            );
+            return Ok((report, Some(error)));
+        }
         let limits = backend::attempt_limits(&config.backend);
         let beat = Beat {
             task,
@@ -230,12 +241,16 @@ impl Runner<'_> {
         }
         let paths = &self.settings.paths;
         let before = self.tree.opening_snapshot();
-        // Kept until the turn is journalled: a run killed during the agent resumes from it, so
-        // the work the agent did before the kill still counts as this task's change.
+        let log_path = self.step_log(task, step)?;
+        // Kept until the next attempt: a run killed during the agent resumes from it, so the
+        // work the agent did before the kill still counts as this task's change. Its label
+        // names the attempt's log, which tells whether the journal knows of the attempt.
         let saved = paths.opening_snapshot();
         durable::write_atomic_unsynced(
             &saved,
-            before.save(&snapshot_label(task, number)).as_bytes(),
+            before
+                .save(&saved_label(task, number, &log_path))
+                .as_bytes(),
         )
         .map_err(|e| Error::io("write", &saved, e))?;
         let guard = match &self.protected {
@@ -248,7 +263,6 @@ impl Runner<'_> {
         };
         self.write_brief(&prompt::active_brief(task, number, max, paths))?;
         let prompt = self.render_prompt(task, experiment).await?;
-        let log_path = self.step_log(task, step)?;
         let scratch = log_path.with_extension("");
         let invocation = backend::invocation(
             &self.settings.config,
@@ -303,8 +317,44 @@ impl Runner<'_> {
 }
 
 /// What a saved opening snapshot belongs to: the task and the attempt.
-pub(super) fn snapshot_label(task: &Task, attempt: u32) -> String {
-    format!("{} {attempt}", crate::task::safe_id(&task.id))
+/// The label of an attempt's saved opening snapshot: the task's safe id, the attempt, and the
+/// file name of the attempt's log, which no other attempt shares.
+fn saved_label(task: &Task, attempt: u32, log: &Path) -> String {
+    let name = log.file_name().unwrap_or_default().to_string_lossy();
+    format!("{} {attempt} {name}", crate::task::safe_id(&task.id))
+}
+
+/// An attempt's opening snapshot as saved on the disk, for a restart.
+pub(super) struct SavedOpening {
+    /// The task's safe id ([`crate::task::safe_id`]).
+    pub task: String,
+    pub attempt: u32,
+    /// The file name of the attempt's log.
+    pub log: String,
+    pub snapshot: Snapshot,
+}
+
+impl SavedOpening {
+    /// The saved opening snapshot of the project, if there is one that reads.
+    pub(super) fn read(paths: &crate::config::ProjectPaths) -> Option<SavedOpening> {
+        let bytes =
+            durable::read_regular(&paths.opening_snapshot(), crate::snapshot::MAX_SAVED_BYTES)
+                .ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let (label, snapshot) = Snapshot::load_any(&text)?;
+        let mut words = label.splitn(3, ' ');
+        Some(SavedOpening {
+            task: words.next()?.to_string(),
+            attempt: words.next()?.parse().ok()?,
+            log: words.next()?.to_string(),
+            snapshot,
+        })
+    }
+
+    /// Whether it belongs to attempt `attempt` of `task`.
+    pub(super) fn is_of(&self, task: &Task, attempt: u32) -> bool {
+        self.task == crate::task::safe_id(&task.id) && self.attempt == attempt
+    }
 }
 
 /// Which attempt a call belongs to, and the log whose growth shows the agent is active.

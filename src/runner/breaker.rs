@@ -21,7 +21,7 @@ pub(super) fn fingerprint(root: &Path, changed: &[String]) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
     for path in changed {
         path.hash(&mut hasher);
-        let full = root.join(path);
+        let full = crate::snapshot::key::path(root, path);
         match std::fs::metadata(&full) {
             Ok(meta) if meta.len() <= crate::snapshot::HASH_LIMIT => {
                 std::fs::read(&full).unwrap_or_default().hash(&mut hasher);

@@ -857,7 +857,8 @@ fn still_blocked(task: &Task) -> bool {
 /// Why the run halts when the logs cannot be written.
 fn logs_halt(error: Option<String>, task_id: &str) -> String {
     format!(
-        "could not write the logs ({}); check disk space and permissions (task {task_id} untouched)",
+        "could not write the logs ({}); check disk space and permissions, then run again (task \
+         {task_id} stays pending, and whatever its agent changed so far is kept and counted)",
         error.unwrap_or_default()
     )
 }

@@ -18,6 +18,7 @@
 
 use std::path::PathBuf;
 
+use super::agent::SavedOpening;
 use super::{Runner, TaskEnd, task_ref};
 use crate::backend::AgentReport;
 use crate::error::Result;
@@ -277,10 +278,54 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
 impl Runner<'_> {
     /// Finishes the step an earlier run died in, if the journal shows one and its task is still
     /// pending; how that task ended when the step ended it.
+    /// When the journal shows nothing in flight but the opening snapshot of an attempt it
+    /// never recorded is on the disk (the journal was deleted, damaged, or could not be
+    /// written), that attempt's task is still pending and its work is in the tree: run it again
+    /// from that snapshot, so what its agent changed counts.
+    async fn unjournalled(&mut self, entries: &[Entry]) -> Result<Option<TaskEnd>> {
+        let Some(saved) = SavedOpening::read(&self.settings.paths) else {
+            return Ok(None);
+        };
+        let rotated =
+            crate::report::journal::read_tail(&self.settings.paths.log_dir.join("events.1.jsonl"));
+        let journalled = entries.iter().chain(&rotated).any(|e| {
+            matches!(&e.event, Event::AttemptStarted { log, .. }
+                if log.file_name().is_some_and(|n| n.to_string_lossy() == saved.log))
+        });
+        if journalled {
+            return Ok(None);
+        }
+        let queue = self.store.load()?;
+        let Some(task) = queue
+            .tasks
+            .iter()
+            .find(|t| {
+                saved.is_of(t, saved.attempt)
+                    && t.lifecycle() == Lifecycle::Pending
+                    && !matches!(t.execution, Execution::Iterative(_))
+            })
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        self.sinks.emit(Event::Recovered {
+            task: task_ref(&task),
+            step: "rerun".into(),
+            message: format!(
+                "resuming {}: the journal does not say how attempt {} ended (it was lost, \
+                 damaged or could not be written), but the tree as it was before that attempt \
+                 was kept; running it again, and what it had already changed counts",
+                task.id, saved.attempt
+            ),
+        });
+        self.tree.carry = Some(super::Carried::now(saved.snapshot));
+        Ok(Some(self.deliver(task, None).await?))
+    }
+
     pub(super) async fn recover(&mut self, entries: &[Entry]) -> Result<Option<TaskEnd>> {
         let step = decide(entries);
         let id = match &step {
-            Step::Nothing => return Ok(None),
+            Step::Nothing => return self.unjournalled(entries).await,
             Step::Rerun { task, .. }
             | Step::Verify { task, .. }
             | Step::Commit { task, .. }
@@ -308,14 +353,9 @@ impl Runner<'_> {
         match step {
             Step::Nothing => Ok(None),
             Step::Rerun { attempt, .. } if !iterative => {
-                let saved = std::fs::read_to_string(self.settings.paths.opening_snapshot())
-                    .ok()
-                    .and_then(|text| {
-                        crate::snapshot::Snapshot::load(
-                            &text,
-                            &super::agent::snapshot_label(&task, attempt),
-                        )
-                    });
+                let saved = SavedOpening::read(&self.settings.paths)
+                    .filter(|s| s.is_of(&task, attempt))
+                    .map(|s| s.snapshot);
                 let Some(saved) = saved else {
                     return Ok(None);
                 };

@@ -11,8 +11,10 @@
 //! Which files are tracked is decided by [`Rules`]: `snapshot.ignore_dirs` (names, at any depth),
 //! `snapshot.ignore_path_globs` and `snapshot.include_path_globs` ([`PathPatterns`], the same
 //! anchored globs as a task's `path_patterns`; see `docs/change-tracking.md`), and autodev's own
-//! runtime files, excluded by their configured paths only.
+//! runtime files (the queue, progress, logs, and the user's project registry when it lies inside
+//! the project), excluded by their paths only.
 
+pub mod key;
 mod patterns;
 
 pub use patterns::PathPatterns;
@@ -55,10 +57,7 @@ pub struct Rules {
 /// `path` relative to `root` with `/` separators, if it is inside.
 fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
-    let text = match rel.to_str() {
-        Some(text) => text.to_string(),
-        None => rel.to_string_lossy().into_owned(),
-    };
+    let text = key::of_os(rel.as_os_str());
     (!text.is_empty()).then_some(text)
 }
 
@@ -67,6 +66,13 @@ impl Rules {
     pub fn new(config: &Config, paths: &ProjectPaths) -> Result<Rules> {
         let s = &config.snapshot;
         let root = paths.code_dir.clone();
+        // The user's registry of projects is autodev's too, and lies inside a project kept at
+        // $HOME (`~/.local/state/autodev`); matched as written and with links resolved.
+        let registry = crate::projects::state_dir();
+        let registry = registry
+            .iter()
+            .flat_map(|dir| [dir.canonicalize().ok(), Some(dir.clone())])
+            .flatten();
         let runtime = [
             &paths.task_json,
             &paths.progress,
@@ -75,7 +81,9 @@ impl Rules {
             &paths.attempt_log_dir,
         ]
         .into_iter()
-        .filter_map(|p| relative(&root, p))
+        .cloned()
+        .chain(registry)
+        .filter_map(|p| relative(&root, &p))
         .collect();
         Ok(Rules {
             watch: s
@@ -267,8 +275,7 @@ impl Walk<'_> {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
+            let name = key::of_os(&entry.file_name());
             let child = if rel.is_empty() {
                 name.to_string()
             } else {
@@ -321,6 +328,9 @@ impl Walk<'_> {
     }
 }
 
+/// The largest saved snapshot read back (about ten million files).
+pub const MAX_SAVED_BYTES: u64 = 1 << 30;
+
 /// The first line of a saved snapshot.
 const SAVED_HEADER: &str = "autodev-snapshot 1";
 
@@ -344,13 +354,13 @@ impl Snapshot {
         out
     }
 
-    /// Reads a snapshot saved with `label`; `None` when the text is another label's, or not a
-    /// saved snapshot.
-    pub fn load(text: &str, label: &str) -> Option<Snapshot> {
+    /// Reads a saved snapshot: its label and the snapshot; `None` when the text is not one.
+    pub fn load_any(text: &str) -> Option<(&str, Snapshot)> {
         let mut lines = text.lines();
-        if lines.next()? != format!("{SAVED_HEADER} {label}") {
-            return None;
-        }
+        let label = lines
+            .next()?
+            .strip_prefix(SAVED_HEADER)?
+            .strip_prefix(' ')?;
         let mut files = FxHashMap::default();
         for line in lines {
             let mut parts = line.splitn(6, ' ');
@@ -370,7 +380,7 @@ impl Snapshot {
             };
             files.insert(path.to_string(), stamp);
         }
-        Some(Snapshot { files })
+        Some((label, Snapshot { files }))
     }
 
     /// Walks the watched directories. With `reference` (the snapshot taken before), files whose
@@ -397,7 +407,7 @@ impl Snapshot {
             };
             let rel = rel
                 .components()
-                .map(|c| c.as_os_str().to_string_lossy())
+                .map(|c| key::of_os(c.as_os_str()))
                 .filter(|c| c != ".")
                 .collect::<Vec<_>>()
                 .join("/");
@@ -523,9 +533,9 @@ mod tests {
         files.insert("d".to_string(), stamp(None));
         let snapshot = Snapshot { files };
         let text = snapshot.save("T1 1");
-        let back = Snapshot::load(&text, "T1 1").expect("loads");
+        let (label, back) = Snapshot::load_any(&text).expect("loads");
+        assert_eq!(label, "T1 1");
         assert_eq!(back.files, snapshot.files);
-        assert!(Snapshot::load(&text, "T1 2").is_none());
-        assert!(Snapshot::load("garbage", "T1 1").is_none());
+        assert!(Snapshot::load_any("garbage").is_none());
     }
 }

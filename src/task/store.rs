@@ -13,6 +13,9 @@ use crate::config::ProjectPaths;
 use crate::durable::{self, FileLock};
 use crate::error::{Error, Result};
 
+/// The largest queue read: far past any real one, short of what would exhaust memory.
+const MAX_QUEUE_BYTES: u64 = 256 << 20;
+
 /// The task queue of one project.
 #[derive(Debug, Clone)]
 pub struct TaskStore {
@@ -63,7 +66,7 @@ impl TaskStore {
         }
         let _lock = FileLock::acquire(&self.lock_path)
             .map_err(|e| Error::io("lock", &self.lock_path, e))?;
-        let worth_keeping = match fs::read(&self.path) {
+        let worth_keeping = match durable::read_regular(&self.path, MAX_QUEUE_BYTES) {
             Ok(bytes) => match parse(&self.path, &bytes) {
                 Ok(old) => !old.tasks.is_empty(),
                 Err(_) => !bytes.iter().all(u8::is_ascii_whitespace),
@@ -86,7 +89,7 @@ impl TaskStore {
 
     /// Reads and normalises the queue.
     pub fn load(&self) -> Result<TaskFile> {
-        let bytes = match fs::read(&self.path) {
+        let bytes = match durable::read_regular(&self.path, MAX_QUEUE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::TaskFileMissing {

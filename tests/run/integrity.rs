@@ -164,3 +164,69 @@ fn absurd_settings_are_refused_by_name_and_never_panic() {
     assert_eq!(env.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&env.stderr).contains("AUTODEV_BACKEND_IDLE_TIMEOUT_SECONDS"));
 }
+
+/// A task whose agent writes `files` (shell commands run in the project), checked by `done`.
+fn many_files_task() -> &'static str {
+    r#"{"tasks": [{"id": "T1", "title": "Generate", "description": "Write the files",
+  "verification": {"validate_commands": ["test -f done"]}}]}"#
+}
+
+#[test]
+fn a_change_of_thousands_of_files_and_names_that_are_not_utf8_is_committed() {
+    // 12,000 files under a 200-character directory: their paths alone are over 2.4 MB, more
+    // than an argument list may hold; and two names that are not UTF-8, one in a directory
+    // whose name is not either.
+    let long = "d".repeat(200);
+    let repo = repo(many_files_task(), "");
+    repo.script(
+        1,
+        &format!(
+            "sh mkdir {long} && cd {long} && seq 1 12000 | xargs touch\n\
+             sh printf latin1 > \"$(printf 'caf\\351.txt')\"\n\
+             sh mkdir \"$(printf '\\377dir')\" && printf x > \"$(printf '\\377dir/\\376')\"\n\
+             write done yes\ncat codex-exec-json-success.jsonl\n"
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T1")["passes"], true);
+    let listed = std::process::Command::new("git")
+        .args(["ls-tree", "-r", "-z", "--name-only", "HEAD"])
+        .current_dir(repo.path())
+        .output()
+        .expect("git");
+    let names: Vec<&[u8]> = listed.stdout.split(|&b| b == 0).collect();
+    let under_long = names
+        .iter()
+        .filter(|n| n.starts_with(long.as_bytes()))
+        .count();
+    assert_eq!(under_long, 12_000);
+    assert!(
+        names.contains(&&b"caf\xe9.txt"[..]),
+        "the Latin-1 name is committed"
+    );
+    assert!(
+        names.contains(&&b"\xffdir/\xfe"[..]),
+        "the raw-byte path is committed"
+    );
+    assert_eq!(
+        git(
+            repo.path(),
+            &[
+                "status",
+                "--porcelain",
+                "--",
+                ".",
+                ":!task.json",
+                ":!TASK.md",
+                ":!progress.txt"
+            ]
+        )
+        .trim(),
+        "",
+        "nothing but autodev's own files is left uncommitted"
+    );
+    let again = repo.run(&["run"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(repo.calls(), 1, "the run after has nothing to do");
+}

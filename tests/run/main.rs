@@ -5,6 +5,7 @@ mod browser;
 mod budget;
 #[path = "../common/mod.rs"]
 mod common;
+mod damage;
 mod demo;
 mod detach;
 mod experiments;

@@ -43,7 +43,7 @@ pub(crate) fn wait_for(path: &Path) {
     }
 }
 
-fn kill9(mut child: Child) {
+pub(crate) fn kill9(mut child: Child) {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 }
@@ -464,4 +464,51 @@ fn the_agent_starts_with_no_signal_blocked() {
     gone(&[agent]);
     // Otherwise a graceful stop (SIGTERM to the group) would not reach it.
     assert_eq!(blocked, "0000000000000000");
+}
+
+#[test]
+fn autodev_state_in_a_project_at_home_is_never_committed() {
+    // The project is $HOME and XDG_STATE_HOME is unset: the project registry goes to
+    // .local/state/autodev inside it. Another autodev (of another project) rewrites it while
+    // the resumed attempt works.
+    let repo = project(|_| {
+        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+  "verification": {"validate_commands": ["grep -q hello hello.txt"]}}]}"#
+            .into()
+    });
+    repo.script(
+        1,
+        "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nhang\n",
+    );
+    repo.script(
+        2,
+        &format!("sh printf ' ' >> \"$HOME/.local/state/autodev/projects.json\"\n{SUCCESS}"),
+    );
+    let at_home = |args: &[&str]| {
+        let mut command = repo.command(args);
+        command.env_remove("XDG_STATE_HOME");
+        command
+    };
+    let child = at_home(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    wait_for(&repo.state.join("working"));
+    kill9(child);
+    let run: crate::common::Run = at_home(&["run"]).output().expect("run").into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert!(
+        repo.path()
+            .join(".local/state/autodev/projects.json")
+            .is_file(),
+        "the registry is inside the project"
+    );
+    let tree = git(repo.path(), &["ls-tree", "-r", "--name-only", "HEAD"]);
+    assert!(tree.lines().any(|l| l == "hello.txt"), "{tree}");
+    assert!(
+        !tree.contains(".local"),
+        "autodev's registry was committed:\n{tree}"
+    );
 }
