@@ -244,7 +244,8 @@ impl ClaudeParser {
             .as_u64()
             .and_then(Outcome::from_http_status);
         let by_code = |code: &str| match code {
-            "authentication_failed" | "billing_error" => Some(Outcome::Auth),
+            "billing_error" => Some(Outcome::QuotaExhausted),
+            "authentication_failed" => Some(Outcome::Auth),
             "rate_limit" => Some(Outcome::RateLimited),
             "overloaded" | "server_error" => Some(Outcome::Overloaded),
             _ => None,
@@ -263,7 +264,11 @@ impl ClaudeParser {
         // message for it, which is the only signal (the request never left the machine).
         let by_message = (said.starts_with("Not logged in") || said.starts_with("Invalid API key"))
             .then_some(Outcome::Auth);
-        let outcome = by_status
+        // "Credit balance is too low" comes with a 400 or a billing code: a billing halt, not a
+        // login one, whatever the status says.
+        let by_quota = Outcome::says_quota(&said).then_some(Outcome::QuotaExhausted);
+        let outcome = by_quota
+            .or(by_status)
             .or(by_type)
             .or_else(|| self.api_error.as_deref().and_then(by_code))
             .or(by_retry)

@@ -155,6 +155,10 @@ fn classify_error(error: &Value, exit: i32) -> (Outcome, String) {
     };
     let outcome = if str_of(error, "type") == "FatalTurnLimitedError" {
         Outcome::MaxTurns
+    } else if Outcome::says_quota(message) {
+        // A daily quota used up answers 429 too, but waiting the minutes a rate limit asks for
+        // does not help: it is a halt.
+        Outcome::QuotaExhausted
     } else {
         embedded_api_error(message)
             .or_else(|| error["code"].as_u64().and_then(by_code))
@@ -288,6 +292,19 @@ mod tests {
         let quota = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#;
         assert_eq!(embedded_api_error(quota), Some(Outcome::RateLimited));
         assert_eq!(embedded_api_error("no json here"), None);
+    }
+
+    #[test]
+    fn a_daily_quota_used_up_is_a_quota_halt_not_a_rate_limit() {
+        let error = serde_json::json!({
+            "type": "Error",
+            "message": "[API Error: You have exhausted your daily quota on this model.]",
+            "code": 429
+        });
+        assert_eq!(classify_error(&error, 1).0, Outcome::QuotaExhausted);
+        let passing =
+            serde_json::json!({"type": "Error", "message": "Too many requests", "code": 429});
+        assert_eq!(classify_error(&passing, 1).0, Outcome::RateLimited);
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl Outcome {
             "exceeded your current quota",
             "billing details",
             "credit balance is too low",
+            "exhausted your daily quota",
         ]
         .iter()
         .any(|w| lower.contains(w))

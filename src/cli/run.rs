@@ -276,6 +276,7 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
     let name = queue
         .project_name(&settings.config.project.name)
         .to_string();
+    let run_id = journal::new_run_id();
     let mut list: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(channels) = crate::notify::Channels::of(&settings.config.notify, &paths.code_dir) {
         list.push(Box::new(crate::notify::NotifySink::new(
@@ -284,13 +285,11 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
             name,
             paths.root.clone(),
             paths.log_dir.clone(),
+            run_id.clone(),
         )));
     }
     let mut sinks: Vec<Box<dyn Sink>> = vec![
-        Box::new(
-            JournalSink::open(&journal, journal::new_run_id())
-                .map_err(|e| Error::io("open", &journal, e))?,
-        ),
+        Box::new(JournalSink::open(&journal, run_id).map_err(|e| Error::io("open", &journal, e))?),
         Box::new(LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?),
         Box::new(ProgressSink::new(paths.progress.clone())),
         Box::new(ExperimentsSink::new(paths.experiments_log())),

@@ -70,6 +70,15 @@ const CASES: &[Case] = &[
         Outcome::Ok,
     ),
     case(
+        "claude_stream_credit_balance_too_low",
+        Claude,
+        None,
+        Some("claude-stream-json-credit-balance.jsonl"),
+        None,
+        Some(1),
+        Outcome::QuotaExhausted,
+    ),
+    case(
         "claude_stream_invalid_api_key",
         Claude,
         None,

@@ -2,10 +2,11 @@
 //! then run again; every invariant a user relies on is checked after the kill and after the
 //! re-run, and a table of trials and violations is printed.
 //!
-//! Two queues: two delivery tasks (killed once), and an experiment in its worktrees with the
-//! user's uncommitted work beside it (killed twice: in its run, and in the run recovering it). `AUTODEV_FAULT_TRIALS` sets the number of trials of each (a few
-//! by default; `bench/faults.sh` runs 120) and `AUTODEV_FAULT_SEED` the seed of the kill moments
-//! (printed, to replay a run).
+//! Two queues: two delivery tasks (killed once, stopped politely, or killed with notifications
+//! under way), and an experiment in its worktrees with the user's uncommitted work beside it
+//! (killed twice: in its run, and in the run recovering it). `AUTODEV_FAULT_TRIALS` sets the
+//! number of trials of each (a few by default; `bench/faults.sh` runs 120) and
+//! `AUTODEV_FAULT_SEED` the seed of the kill moments (printed, to replay a run).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -394,5 +395,99 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             &format!("{worktrees}{branches}"),
         );
     }
+    tally.report(first_seed);
+}
+
+/// Notifications through a command that takes a while, with the run killed at random moments
+/// (deliveries queued, under way, or waiting at the end of the run); the next run must send what
+/// the killed one left, and lose none.
+#[test]
+fn random_kills_lose_no_notification() {
+    let (trials, first_seed) = trials_and_seed(4);
+    let mut seed = first_seed;
+    println!("notifications: {trials} trial(s), seed {first_seed}");
+    let mut tally = Tally(BTreeMap::new());
+    let mut left_waiting = 0;
+    for trial in 1..=trials {
+        let repo = delivery_repo();
+        let notes = repo.state.join("notes");
+        std::fs::create_dir_all(&notes).expect("notes");
+        repo.write(
+            "autodev.toml",
+            &format!(
+                "[project]\nname = \"demo\"\n[run]\ndelay_between_tasks = 0\n\
+                 [reflection]\nenabled = false\n[notify]\n\
+                 command = \"sleep 0.3; cat > \\\"$(mktemp -p '{}')\\\"\"\n",
+                notes.display()
+            ),
+        );
+        git(repo.path(), &["commit", "-qam", "notify"]);
+        let delay = Duration::from_millis(next(&mut seed) % 2000);
+        let mut child = repo.spawn(&["run"]);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let waiting: Vec<String> = std::fs::read_dir(repo.path().join("logs/notify-outbox"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .filter_map(|p| p["body"]["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        left_waiting += waiting.len();
+
+        finished_by_one_run(&mut tally, &repo, trial);
+        let bodies: Vec<serde_json::Value> = std::fs::read_dir(&notes)
+            .expect("notes")
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect();
+        let sent = |id: &str| bodies.iter().any(|b| b["id"] == id);
+        let lost: Vec<&String> = waiting.iter().filter(|id| !sent(id)).collect();
+        tally.check(
+            "what a killed run left in the outbox is sent by the next run",
+            lost.is_empty(),
+            trial,
+            &format!("{lost:?}"),
+        );
+        let finished = bodies
+            .iter()
+            .filter(|b| b["event"] == "run_finished")
+            .count();
+        tally.check(
+            "the next run's run_finished is delivered before it exits",
+            finished >= 1,
+            trial,
+            &format!("{bodies:?}"),
+        );
+        let left = std::fs::read_dir(repo.path().join("logs/notify-outbox"))
+            .map(|e| e.count())
+            .unwrap_or(0);
+        tally.check(
+            "the outbox is empty once the next run has ended",
+            left == 0,
+            trial,
+            &repo.read("logs/notify.log"),
+        );
+        let mut ids: Vec<(String, String)> = bodies
+            .iter()
+            .map(|b| (b["id"].to_string(), b["event"].to_string()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut unique: Vec<&String> = ids.iter().map(|(id, _)| id).collect();
+        unique.dedup();
+        tally.check(
+            "an id always names the same notification",
+            unique.len() == ids.len(),
+            trial,
+            &format!("{ids:?}"),
+        );
+    }
+    println!("deliveries the kills left in the outbox: {left_waiting}");
     tally.report(first_seed);
 }

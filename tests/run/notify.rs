@@ -17,7 +17,12 @@ struct Hook {
 
 impl Hook {
     fn start(fail_first: u32) -> Hook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Hook::at(0, fail_first)
+    }
+
+    /// The same, on `port` (0: any free port).
+    fn at(port: u16, fail_first: u32) -> Hook {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         listener.set_nonblocking(true).expect("nonblocking");
         let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -193,7 +198,7 @@ fn a_failing_webhook_never_fails_the_run_and_is_logged() {
     assert_eq!(run.code, 2, "the run's own exit code: {}", run.stderr);
     let log = repo.read("logs/notify.log");
     assert!(
-        log.contains("could not deliver task_blocked: webhook:"),
+        log.contains("could not deliver task_blocked (") && log.contains("): webhook:"),
         "{log}"
     );
     assert!(log.contains("(after 2 tries)"), "{log}");
@@ -241,4 +246,176 @@ fn a_budget_warning_and_stop_are_notified_once_each() {
         .map(|b| b["event"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(events, ["budget_warning", "budget_stopped", "run_finished"]);
+}
+
+/// A webhook on 127.0.0.1 that accepts connections and never answers (for a minute).
+fn hung_hook() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    url
+}
+
+/// The deliveries waiting in the outbox: (file name, body).
+fn outbox(repo: &Repo) -> Vec<(String, serde_json::Value)> {
+    let Ok(entries) = std::fs::read_dir(repo.path().join("logs/notify-outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path()).expect("outbox file");
+            let pending: serde_json::Value = serde_json::from_str(&text).expect("json");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                pending["body"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn point_at(repo: &Repo, url: &str) {
+    repo.write(
+        "autodev.toml",
+        &format!(
+            "[project]\nname = \"demo\"\n[run]\ndelay_between_tasks = 0\n[reflection]\nenabled = false\n\
+             [notify]\nwebhook_url = \"{url}\"\n"
+        ),
+    );
+}
+
+#[test]
+fn a_hung_webhook_holds_the_run_no_longer_than_its_timeout_and_loses_nothing() {
+    let repo = repo(&format!(
+        "[notify]\nwebhook_url = \"{}\"\nretries = 0\ntimeout_seconds = 2\n",
+        hung_hook()
+    ));
+    let started = Instant::now();
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A hang guard, not a speed figure: each delivery is bounded by its 2 s and the end of the
+    // run waits at most that long (the old drain waited 30 s and then dropped what was left).
+    assert!(took < Duration::from_secs(20), "the run took {took:?}");
+    // Each event either failed for good within the run (its one try timed out) or was still
+    // under way when the run's 2 s were up, and is kept for the next run; which one depends on
+    // how the timeouts fall.
+    let log = repo.read("logs/notify.log");
+    let left = outbox(&repo);
+    let mut ids = Vec::new();
+    for event in ["task_blocked", "run_finished"] {
+        let failed = log.contains(&format!("could not deliver {event} ("));
+        let kept: Vec<_> = left.iter().filter(|(_, b)| b["event"] == event).collect();
+        assert_eq!(
+            usize::from(failed) + kept.len(),
+            1,
+            "{event}: logged as failed, or kept for the next run:\n{log}\n{left:?}"
+        );
+        ids.extend(kept.iter().map(|(_, b)| b["id"].clone()));
+    }
+    assert_eq!(
+        log.contains("the next run sends them"),
+        !left.is_empty(),
+        "what is kept is said to be kept: {log}"
+    );
+    // The next run, with an endpoint that answers, sends what was left, under the same ids.
+    let hook = Hook::start(0);
+    point_at(&repo, &hook.url);
+    let again = repo.run(&["run"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let got: Vec<serde_json::Value> = hook.accepted.lock().unwrap().clone();
+    for id in &ids {
+        assert_eq!(
+            got.iter().filter(|b| &b["id"] == id).count(),
+            1,
+            "{id} sent once by the next run: {got:?}"
+        );
+    }
+    assert!(outbox(&repo).is_empty(), "the outbox is empty once sent");
+}
+
+#[test]
+fn a_delivery_in_backoff_survives_kill_9_and_the_next_run_sends_it_once() {
+    let three = r#"{"tasks": [
+  {"id": "T1", "title": "One", "verification": {"path_patterns": ["one.txt"]}},
+  {"id": "T2", "title": "Two", "verification": {"path_patterns": ["two.txt"], "validate_commands": ["false"]}},
+  {"id": "T3", "title": "Three", "verification": {"path_patterns": ["three.txt"]}}
+]}"#;
+    // Nothing listens on this port: every try fails, and waits longer before the next.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let repo = Repo::new(
+        three,
+        &format!(
+            "[reflection]\nenabled = false\n[notify]\nwebhook_url = \"http://127.0.0.1:{port}/hook\"\nretries = 6\n"
+        ),
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(1, "write one.txt one\ncat codex-exec-json-success.jsonl\n");
+    repo.script(2, "write two.txt two\ncat codex-exec-json-success.jsonl\n");
+    repo.script(
+        3,
+        "write three.txt three\nsh touch \"$FAKE_AGENT_DIR/working\"\nhang\n",
+    );
+    repo.script(
+        4,
+        "write three.txt three\ncat codex-exec-json-success.jsonl\n",
+    );
+    let mut child = repo
+        .command(&["run", "--max-retries", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    crate::recovery::wait_for(&repo.state.join("working"));
+    let waiting = outbox(&repo);
+    assert_eq!(
+        waiting.len(),
+        1,
+        "task_blocked waits in the outbox: {waiting:?}"
+    );
+    let body = waiting[0].1.clone();
+    assert_eq!(body["event"], "task_blocked");
+    let id = body["id"].as_str().expect("an id").to_string();
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // Now the endpoint answers (on the same port: the configuration stays as it was).
+    let hook = Hook::at(port, 0);
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T3")["passes"], true);
+    let got = hook.accepted.lock().unwrap().clone();
+    let resent: Vec<_> = got.iter().filter(|b| b["id"] == id.as_str()).collect();
+    assert_eq!(resent.len(), 1, "sent once, under its id: {got:?}");
+    assert_eq!(resent[0]["task"]["id"], "T2");
+    let finished: Vec<_> = got
+        .iter()
+        .filter(|b| b["event"] == "run_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{got:?}");
+    assert_ne!(
+        finished[0]["id"], resent[0]["id"],
+        "each notification has its own id"
+    );
+    assert!(outbox(&repo).is_empty());
+    assert!(
+        repo.read("logs/notify.log")
+            .contains(&format!("delivered task_blocked ({id})")),
+        "{}",
+        repo.read("logs/notify.log")
+    );
 }
