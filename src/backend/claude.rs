@@ -260,6 +260,9 @@ impl ClaudeParser {
             None if code == "unknown" => Some(Outcome::NetworkDown),
             _ => by_code(code),
         });
+        // Retries that never got an answer (no status) mean the network is down, whatever
+        // generic error type the final result then gives (`api_error` reads as overloaded).
+        let offline = (by_retry == Some(Outcome::NetworkDown)).then_some(Outcome::NetworkDown);
         // In `json` mode a missing login has no code at all: the result text is claude's fixed
         // message for it, which is the only signal (the request never left the machine).
         let by_message = (said.starts_with("Not logged in") || said.starts_with("Invalid API key"))
@@ -269,6 +272,7 @@ impl ClaudeParser {
         let by_quota = Outcome::says_quota(&said).then_some(Outcome::QuotaExhausted);
         let outcome = by_quota
             .or(by_status)
+            .or(offline)
             .or(by_type)
             .or_else(|| self.api_error.as_deref().and_then(by_code))
             .or(by_retry)

@@ -229,7 +229,7 @@ impl Parser for GeminiParser {
             // For a bad input, sandbox or configuration, gemini's own words say which file and
             // setting are wrong: quote them.
             let generic = matches!(run.exit.code(), 42 | 44 | 52);
-            match super::report::last_line(&run.stderr.tail_lines(5)) {
+            match super::report::decisive_line(&run.stderr.text()) {
                 Some(said) if generic && !detail.contains(said.as_str()) => {
                     (outcome, format!("{detail}: {}", clip(&said, 300)))
                 }

@@ -60,8 +60,10 @@ pub fn narrate(name: BackendName, line: &str) -> Option<String> {
         return None;
     }
     let Ok(event) = serde_json::from_str::<Value>(line) else {
-        // Plain text (text output modes, the command backend, stderr): as it is, shortened.
-        return Some(one_line(&super::report::strip_ansi(line)));
+        // Plain text (text output modes, the command backend, stderr): as it is, shortened;
+        // stack frames and pieces of JSON stay in the logs.
+        let plain = super::report::strip_ansi(line);
+        return (!super::report::is_noise(&plain)).then(|| one_line(&plain));
     };
     if !event.is_object() {
         return None;

@@ -281,6 +281,33 @@ pub fn last_line(text: &str) -> Option<String> {
         .rfind(|l| !l.is_empty())
 }
 
+/// Whether a line a CLI printed is noise to a person: a frame of a stack trace (`at f
+/// (file.js:1:2)`) or a piece of a JSON object printed over several lines. It stays in the logs.
+pub fn is_noise(line: &str) -> bool {
+    let t = line.trim();
+    let frame = t.starts_with("at ") && (t.contains(".js:") || t.ends_with(')'));
+    let json = matches!(t, "{" | "}" | "}," | "[" | "]" | "],")
+        || (t.starts_with('"') && t.contains("\":"));
+    frame || json
+}
+
+/// The line of a CLI's stderr that says what went wrong: the first one that begins with
+/// `Error` (gemini's "Error in <file>: <fault>"), else the last that is not noise
+/// ([`is_noise`]) — never a stack frame or a closing "Please fix … and try again".
+pub fn decisive_line(text: &str) -> Option<String> {
+    let lines: Vec<String> = text
+        .lines()
+        .map(strip_ansi)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty() && !is_noise(l))
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("Error"))
+        .or(lines.last())
+        .cloned()
+}
+
 /// Removes ANSI escape sequences (CLIs colour their stderr even when it is a pipe).
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -2,7 +2,7 @@
 //! COCA spec first (as `autodev spec` writes it). The existing `task.json` is backed up before it
 //! is replaced, and left byte for byte as it was when anything fails.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Context, parse_backend};
@@ -11,6 +11,9 @@ use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel};
 use crate::plan::oneshot::{self, Call};
 use crate::plan::{self, Origin, Source, SourceKind};
+use crate::report::Sink;
+use crate::report::journal::{self, JournalSink};
+use crate::runner::event::{Event, Spending};
 use crate::task::TaskStore;
 
 /// The input of `spec` and `plan`: exactly one of a positional file (or text), `--file`,
@@ -141,6 +144,45 @@ impl Input {
     }
 }
 
+/// Tells on stderr what a planning call used, and journals it as a `spent` event (`purpose`
+/// `spec` or `plan`), whether or not the call answered; then hands on its answer.
+fn accounted(
+    call: &Call<'_>,
+    (used, answer): (oneshot::Used, Result<oneshot::Answer>),
+) -> Result<oneshot::Answer> {
+    if !(answer.is_ok() || used.reported()) {
+        return answer;
+    }
+    let tokens = used.usage.reported();
+    let mut spent = Spending::default();
+    spent.add(tokens, used.cost_usd);
+    let told = crate::report::log::spend(tokens, used.cost_usd, true);
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}: {} used {told}",
+        call.label,
+        call.backend.as_str()
+    );
+    let event = Event::Spent {
+        purpose: call.label.to_string(),
+        tokens,
+        cost_usd: used.cost_usd,
+        estimated: false,
+        total: spent,
+    };
+    let path = call.log_dir.join(crate::config::log_files::EVENTS);
+    let journalled =
+        JournalSink::open(&path, journal::new_run_id()).and_then(|mut sink| sink.event(&event));
+    if let Err(e) = journalled {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: what the call used could not be journalled in {}: {e}",
+            path.display()
+        );
+    }
+    answer
+}
+
 /// Asks for a COCA spec of `source` and writes it to `path`; the spec's text.
 pub async fn write_spec(
     call: &Call<'_>,
@@ -155,14 +197,15 @@ pub async fn write_spec(
             s.draw(elapsed);
         }
     };
-    let answer = oneshot::ask(
+    let asked = oneshot::ask(
         call,
         &plan::spec_prompt(project, &source.text),
         cancel,
         Some(&mut draw),
     )
-    .await?;
+    .await;
     drop(spinner);
+    let answer = accounted(call, asked)?;
     let spec = plan::clean_spec(&answer.text).map_err(|why| {
         // Nothing is written where the spec would go; the answer is kept for a look.
         let saved = answer.log.with_extension("answer.txt");
@@ -249,8 +292,9 @@ async fn plan(
             s.draw(elapsed);
         }
     };
-    let answer = oneshot::ask(&call("plan"), &prompt, &cancel, Some(&mut draw)).await?;
+    let asked = oneshot::ask(&call("plan"), &prompt, &cancel, Some(&mut draw)).await;
     drop(spinner);
+    let answer = accounted(&call("plan"), asked)?;
     let queue = plan::queue_from_answer(&answer.text, &project, origin.to_value(), doc.as_deref())
         .map_err(|rejected| {
             plan::unusable(backend, &answer, &rejected, paths.task_json.as_path())

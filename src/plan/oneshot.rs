@@ -16,9 +16,20 @@ use crate::exec::{self, Cancel, Limits, Tee};
 pub struct Answer {
     pub text: String,
     pub log: PathBuf,
-    /// What the call cost, as the CLI reported it.
+}
+
+/// What a call used, as the CLI reported it: also for a call that failed or was cut short.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Used {
     pub usage: crate::backend::Usage,
     pub cost_usd: Option<f64>,
+}
+
+impl Used {
+    /// Whether the CLI reported anything at all.
+    pub fn reported(&self) -> bool {
+        self.usage.reported().is_some() || self.cost_usd.is_some()
+    }
 }
 
 /// The call's settings.
@@ -34,13 +45,25 @@ pub struct Call<'a> {
 /// Told the time waited so far, several times a second while the model thinks.
 pub type Progress<'a> = &'a mut dyn FnMut(Duration);
 
-/// Asks `prompt` and returns the model's final answer; a failed call is an error that says
-/// what happened and where the output is.
+/// Asks `prompt`: what the call used (nothing when it never started), and the model's final
+/// answer or an error that says what happened and where the output is.
 pub async fn ask(
     call: &Call<'_>,
     prompt: &str,
     cancel: &Cancel,
     progress: Option<Progress<'_>>,
+) -> (Used, Result<Answer>) {
+    let mut used = Used::default();
+    let answer = ask_using(call, prompt, cancel, progress, &mut used).await;
+    (used, answer)
+}
+
+async fn ask_using(
+    call: &Call<'_>,
+    prompt: &str,
+    cancel: &Cancel,
+    progress: Option<Progress<'_>>,
+    used: &mut Used,
 ) -> Result<Answer> {
     let dir = call.log_dir.join("planning");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
@@ -82,7 +105,13 @@ pub async fn ask(
     )
     .await;
     let report = match ran {
-        Ok((report, _)) => report,
+        Ok((report, _)) => {
+            *used = Used {
+                usage: report.usage,
+                cost_usd: report.cost_usd,
+            };
+            report
+        }
         Err(exec::SpawnError::NotFound { program }) => {
             return Err(Error::Setup {
                 message: format!(
@@ -129,7 +158,5 @@ pub async fn ask(
     Ok(Answer {
         text: report.final_text,
         log,
-        usage: report.usage,
-        cost_usd: report.cost_usd,
     })
 }

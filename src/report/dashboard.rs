@@ -178,6 +178,16 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
     })
 }
 
+/// A run's cost as pages show it: `$1.23`, `$1.23 (estimated)` when any of it was estimated
+/// rather than reported by the CLI, or `not reported`.
+pub(crate) fn cost_words(cost: Option<f64>, estimated: bool) -> String {
+    match cost {
+        Some(c) if estimated => format!("${c:.2} (estimated)"),
+        Some(c) => format!("${c:.2}"),
+        None => "not reported".to_string(),
+    }
+}
+
 /// The page for `snapshot`, with `records` (the run's experiment measurements, oldest first)
 /// for the chart; `now` is the moment the page is made.
 pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) -> String {
@@ -187,9 +197,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
     } else {
         "not reported".to_string()
     };
-    let cost = run
-        .cost_usd
-        .map_or_else(|| "not reported".to_string(), |c| format!("${c:.2}"));
+    let cost = cost_words(run.cost_usd, run.cost_estimated);
     let end = if run.finished_at.is_empty() {
         now
     } else {

@@ -68,7 +68,11 @@ fn tokens(report: &crate::backend::AgentReport) -> String {
 }
 
 /// Tokens and cost in words: counts, or "not reported" when the CLI gave none.
-fn spend(tokens: Option<crate::backend::Usage>, cost: Option<f64>, always_cost: bool) -> String {
+pub(crate) fn spend(
+    tokens: Option<crate::backend::Usage>,
+    cost: Option<f64>,
+    always_cost: bool,
+) -> String {
     let mut parts = vec![match tokens {
         Some(u) => format!("{} in / {} out tokens", u.input, u.output),
         None => "tokens not reported".to_string(),

@@ -276,6 +276,11 @@ impl Runner<'_> {
         let (report, tee_error) = self
             .supervise(task, number, max, &invocation, &log_path)
             .await?;
+        let next = super::policy::after_agent(report.outcome, tee_error.is_some());
+        use super::policy::Next;
+        if !matches!(next, Next::HaltLogs | Next::HaltEnvironment | Next::Wait) {
+            self.worked = true;
+        }
         self.sinks.emit(Event::AgentFinished {
             task: task_ref(task),
             attempt: number,

@@ -15,7 +15,7 @@ pub(super) type Spent = Spending;
 
 impl Spending {
     /// What one call adds: its tokens and its cost, each when known.
-    pub(super) fn add(&mut self, tokens: Option<Usage>, cost: Option<f64>) {
+    pub(crate) fn add(&mut self, tokens: Option<Usage>, cost: Option<f64>) {
         if let Some(t) = tokens {
             self.tokens += t.input + t.output;
             self.token_calls += 1;

@@ -67,11 +67,13 @@ impl Runner<'_> {
         if let Some(refused) = self.budget_gate() {
             return Ok(Next::Stop(Some((RunEnd::Budget, refused.detail))));
         }
-        let answer = match oneshot::ask(&call, &prompt, &self.cancel, None).await {
-            Ok(answer) => {
-                self.spend("replan", answer.usage, answer.cost_usd, false);
-                answer
-            }
+        let (used, answer) = oneshot::ask(&call, &prompt, &self.cancel, None).await;
+        // Counted whether or not the call answered: a failed call may have spent too.
+        if answer.is_ok() || used.reported() {
+            self.spend("replan", used.usage, used.cost_usd, false);
+        }
+        let answer = match answer {
+            Ok(answer) => answer,
             Err(Error::Interrupted) => return Ok(Next::Stop(Some(super::interrupted()))),
             Err(e) => {
                 return Ok(Next::Stop(Some((

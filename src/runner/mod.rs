@@ -75,6 +75,16 @@ enum TaskEnd {
     Budget(String),
 }
 
+impl TaskEnd {
+    /// Whether the run stops here with the task still pending.
+    fn stops_the_run(&self) -> bool {
+        matches!(
+            self,
+            TaskEnd::Halt(_) | TaskEnd::Interrupted | TaskEnd::Budget(_)
+        )
+    }
+}
+
 /// The sinks, fed in order. A sink that fails is dropped and its error kept: the attempt that
 /// follows halts the run (a run that cannot record itself must not go on unattended).
 struct Sinks {
@@ -154,6 +164,9 @@ struct Runner<'a> {
     waited: u64,
     /// Consecutive provider waits, for the backoff.
     wait_streak: u32,
+    /// Whether the task in hand has had an agent turn that worked on it in this run (one the
+    /// environment, the provider or the budget did not refuse): what `attempted` counts.
+    worked: bool,
     /// The newest commits shown in prompts, read again when `HEAD` moves.
     commits: crate::git::RecentCommits,
     /// When the run began, for the summary.
@@ -206,6 +219,7 @@ async fn run_async(
         cancel,
         waited: 0,
         wait_streak: 0,
+        worked: false,
         commits: crate::git::RecentCommits::default(),
         started: Instant::now(),
         blocked_now: Vec::new(),
@@ -278,8 +292,12 @@ impl Runner<'_> {
         crate::git::clean_commit_leftovers(&paths.code_dir);
 
         let (mut attempted, mut completed) = (0, 0);
+        self.worked = false;
         if let Some(end) = self.recover(&entries).await? {
             attempted += 1;
+            if !self.worked && end.stops_the_run() {
+                attempted -= 1;
+            }
             match end {
                 TaskEnd::Completed => completed += 1,
                 TaskEnd::Blocked => {}
@@ -392,16 +410,20 @@ impl Runner<'_> {
                 task: task_ref(&task),
                 number: attempted,
             });
-            match self.work(task).await? {
+            self.worked = false;
+            let end = self.work(task).await?;
+            // A task the run stops on counts only when an agent worked on it: not when the
+            // environment halted its first call, or the budget refused it.
+            let counted = attempted - u32::from(end.stops_the_run() && !self.worked);
+            match end {
                 TaskEnd::Completed => completed += 1,
                 TaskEnd::Blocked => {}
                 TaskEnd::Halt(why) => {
-                    return Ok((attempted, completed, Some((RunEnd::EnvError, why))));
+                    return Ok((counted, completed, Some((RunEnd::EnvError, why))));
                 }
-                TaskEnd::Interrupted => return Ok((attempted, completed, Some(interrupted()))),
+                TaskEnd::Interrupted => return Ok((counted, completed, Some(interrupted()))),
                 TaskEnd::Budget(why) => {
-                    // The task was not worked: it stays pending and is not counted.
-                    return Ok((attempted - 1, completed, Some((RunEnd::Budget, why))));
+                    return Ok((counted, completed, Some((RunEnd::Budget, why))));
                 }
             }
         }

@@ -176,6 +176,7 @@ fn summary(project: &Project, status: &StatusFile) -> Value {
         "status": if exists { state } else { "missing".to_string() },
         "current_task": run["current_task_id"],
         "cost_usd": run["cost_usd"],
+        "cost_estimated": run["cost_estimated"] == true,
         "updated_at": run["updated_at"],
         "counts": counts,
         "sessions": project.sessions,
@@ -544,9 +545,10 @@ impl Row {
             completed: count("completed"),
             blocked: count("blocked"),
             current_task: summary["current_task"].as_str().unwrap_or("—").to_string(),
-            cost: summary["cost_usd"]
-                .as_f64()
-                .map_or("not reported".to_string(), |c| format!("${c:.2}")),
+            cost: crate::report::dashboard::cost_words(
+                summary["cost_usd"].as_f64(),
+                summary["cost_estimated"] == true,
+            ),
             updated_at: summary["updated_at"].as_str().unwrap_or("—").to_string(),
         }
     }

@@ -62,3 +62,19 @@ fn each_backend_tells_what_its_agent_does() {
         insta::assert_snapshot!(snapshot, told);
     }
 }
+
+#[test]
+fn stack_frames_and_pieces_of_json_on_stderr_stay_in_the_logs() {
+    // gemini's stderr on a bad configuration, and its json-mode error object over many lines.
+    assert_eq!(
+        story(BackendName::Gemini, "gemini-invalid-config.stderr.txt"),
+        "Error in /home/user/.gemini/settings.json: Unexpected token '}' at line 4, column 3: \"model\": { \"name\": \"gemini-2.5-pro\", }\n\
+         Please fix the configuration file(s) and try again."
+    );
+    let told = story(BackendName::Gemini, "gemini-json-no-auth.stderr.txt");
+    assert!(!told.contains("\"session_id\""), "{told}");
+    assert!(
+        !told.lines().any(|l| l.trim() == "{" || l.trim() == "}"),
+        "{told}"
+    );
+}

@@ -79,6 +79,15 @@ const CASES: &[Case] = &[
         Outcome::QuotaExhausted,
     ),
     case(
+        "claude_stream_no_network",
+        Claude,
+        None,
+        Some("claude-stream-json-no-network.jsonl"),
+        None,
+        Some(1),
+        Outcome::NetworkDown,
+    ),
+    case(
         "claude_stream_invalid_api_key",
         Claude,
         None,

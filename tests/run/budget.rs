@@ -31,6 +31,11 @@ fn a_cost_cap_stops_the_run_before_the_call_that_would_pass_it() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(repo.calls(), 1, "the second call would have passed $30");
     assert!(
+        run.stderr.contains("(attempted=1, completed=1, blocked=0)"),
+        "T2, refused before its call, was not attempted: {}",
+        run.stderr
+    );
+    assert!(
         run.stderr.contains("stopped: budget of $30.00 reached ($20.75 spent; the next call would likely pass it, at about $20.75 a call)"),
         "{}",
         run.stderr
@@ -262,6 +267,11 @@ fn a_call_is_stopped_when_what_it_streams_reaches_the_cap() {
             "stopped during the call: budget of $0.50 reached ($0.60 spent, $0.60 of it by this call)"
         ),
         "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(attempted=1, completed=0, blocked=0)"),
+        "the task its money went to was attempted: {}",
         run.stderr
     );
     let status = repo.status();

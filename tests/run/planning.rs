@@ -436,3 +436,47 @@ fn spec_refuses_an_answer_that_is_not_a_coca_spec() {
     let text = repo.read(&format!("logs/planning/{}", saved[0]));
     assert_eq!(text, "Sorry, I need more details");
 }
+
+#[test]
+fn every_planning_call_tells_and_journals_what_it_used() {
+    let repo = Repo::new(OLD_QUEUE, "");
+    let usage = |input: u32, output: u32| {
+        serde_json::json!({"type": "turn.completed",
+            "usage": {"input_tokens": input, "cached_input_tokens": 0, "output_tokens": output}})
+    };
+    for (n, text, used) in [
+        (1, format!("```markdown\n{SPEC}```"), usage(1200, 80)),
+        (2, plan_json(TWO_TASKS), usage(3400, 250)),
+    ] {
+        let event = serde_json::json!({"type": "item.completed",
+            "item": {"id": "i1", "type": "agent_message", "text": text}});
+        let file = format!("answer-{n}.jsonl");
+        std::fs::write(repo.state.join(&file), format!("{event}\n{used}\n")).expect("answer");
+        repo.script(n, &format!("cat {file}\n"));
+    }
+    let run = repo.run(&["plan", "--intent", "A greeter that says hello and bye"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("spec: codex used 1200 in / 80 out tokens, cost not reported"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("plan: codex used 3400 in / 250 out tokens, cost not reported"),
+        "{}",
+        run.stderr
+    );
+    let spent: Vec<(String, u64)> = repo
+        .read("logs/events.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "spent")
+        .map(|v| {
+            let purpose = v["purpose"].as_str().unwrap_or_default().to_string();
+            (purpose, v["tokens"]["output"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(spent, [("spec".to_string(), 80), ("plan".to_string(), 250)]);
+}

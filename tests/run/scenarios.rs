@@ -159,6 +159,11 @@ fn an_authentication_failure_halts_the_run_and_leaves_the_task_untouched() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(repo.calls(), 1, "no retries against a broken login");
     assert!(run.stderr.contains("401 Unauthorized"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(attempted=0, completed=0, blocked=0)"),
+        "a halt on the first call attempted nothing: {}",
+        run.stderr
+    );
     assert_eq!(repo.read("task.json"), before, "the task is untouched");
     assert_eq!(repo.status()["run"]["status"], "env_error");
 }

@@ -538,3 +538,29 @@ fn sigterm_stops_the_server_cleanly() {
     let status = server.child.wait().expect("exit");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn an_estimated_cost_is_marked_as_estimated_in_the_api_and_on_the_pages() {
+    // codex reports tokens only: with [pricing] the cost is autodev's estimate.
+    let repo = Repo::new(
+        r#"{"tasks": [{"id": "T1", "title": "One", "verification": {"path_patterns": ["hello.txt"]}}]}"#,
+        "[pricing]\ninput_per_million = 1000\noutput_per_million = 1000\n",
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    assert_eq!(repo.run(&["run"]).code, 0);
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let project = &list["projects"][0];
+    assert_eq!(project["cost_estimated"], true, "{project}");
+    let id = project["id"].as_str().expect("id");
+    let (_, index) = server.get("/");
+    let index = index.as_str().expect("the page");
+    assert!(index.contains("$20.75 (estimated)"), "{index}");
+    let (_, dashboard) = server.get(&format!("/projects/{id}/dashboard.html"));
+    let dashboard = dashboard.as_str().expect("the dashboard");
+    assert!(dashboard.contains("$20.75 (estimated)"), "{dashboard}");
+}
