@@ -55,6 +55,9 @@ pub(super) struct Ledger {
     pricer: budget::Pricer,
     /// Calls that reported tokens but no cost that could be known.
     uncosted: u32,
+    /// Calls cut short before they reported anything, with no finished call to count them at:
+    /// what they used is unknown.
+    unmeasured: u32,
     /// The task being worked and its own cap, with the night's spend when it began.
     task: Option<(f64, Spent)>,
 }
@@ -110,6 +113,9 @@ impl Runner<'_> {
             });
             cost = average_cost;
             estimated = tokens.is_some() || cost.is_some();
+            if !estimated {
+                self.ledger.unmeasured += 1;
+            }
         }
         if cost.is_none() && tokens.is_some() {
             self.ledger.uncosted += 1;
@@ -176,6 +182,19 @@ impl Runner<'_> {
         };
         if let Some(why) = verdict.stop {
             return refuse(Outcome::OverBudget, format!("stopped: {why}"));
+        }
+        let capped = self.options.max_cost_usd.is_some() || self.options.max_tokens.is_some();
+        if capped && self.ledger.unmeasured > 0 {
+            return refuse(
+                Outcome::OverBudget,
+                format!(
+                    "stopped: a {} call was cut short before it reported what it used, and no \
+                     finished call of this night gives an average to count it at, so the budget \
+                     can no longer be held; the task stays pending and the next run starts a \
+                     new night",
+                    self.options.backend.as_str()
+                ),
+            );
         }
         if self.options.max_cost_usd.is_some() && self.ledger.uncosted > 0 && !self.options.force {
             return refuse(

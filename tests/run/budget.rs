@@ -288,3 +288,213 @@ fn a_call_is_stopped_when_what_it_streams_reaches_the_cap() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(repo.task("T1")["passes"], true);
 }
+
+/// What one agent message costs in the trials below, in tokens.
+const MESSAGE: u64 = 10_000;
+/// The cap of the trials: five messages.
+const CAP: u64 = 50_000;
+
+/// One streamed message of `backend`'s output, the `i`-th of its call, and the line that ends a
+/// call of `n` messages. claude reports usage per message and opencode per step, as they go;
+/// codex and gemini report only at the end of the call.
+fn message(backend: &str, i: u32) -> String {
+    match backend {
+        "claude" => format!(
+            r#"{{"type":"assistant","message":{{"id":"m{i}","type":"message","role":"assistant","content":[{{"type":"text","text":"working"}}],"usage":{{"input_tokens":{MESSAGE},"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}},"session_id":"s"}}"#
+        ),
+        "opencode" => format!(
+            r#"{{"type":"step_finish","timestamp":1,"sessionID":"s","part":{{"type":"step-finish","reason":"tool-calls","tokens":{{"total":{MESSAGE},"input":{MESSAGE},"output":0,"reasoning":0,"cache":{{"write":0,"read":0}}}},"cost":0.01}}}}"#
+        ),
+        "codex" => {
+            r#"{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"working"}}"#
+                .into()
+        }
+        _ => r#"{"type":"message","role":"assistant","content":"working","delta":true}"#.into(),
+    }
+}
+
+fn end_of_call(backend: &str, n: u32) -> String {
+    let total = MESSAGE * u64::from(n);
+    match backend {
+        "claude" => format!(
+            r#"{{"type":"result","subtype":"success","is_error":false,"result":"done","num_turns":1,"session_id":"s","total_cost_usd":0.5,"usage":{{"input_tokens":{total},"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}}"#
+        ),
+        "opencode" => r#"{"type":"step_finish","timestamp":1,"sessionID":"s","part":{"type":"step-finish","reason":"stop","tokens":{"total":0,"input":0,"output":0,"reasoning":0,"cache":{"write":0,"read":0}},"cost":0}}"#.into(),
+        "codex" => format!(
+            r#"{{"type":"turn.completed","usage":{{"input_tokens":{total},"cached_input_tokens":0,"output_tokens":0}}}}"#
+        ),
+        _ => format!(
+            r#"{{"type":"result","status":"success","stats":{{"total_tokens":{total},"input_tokens":{total},"output_tokens":0,"cached":0,"input":{total},"duration_ms":1,"tool_calls":0}}}}"#
+        ),
+    }
+}
+
+/// A call of `backend` that writes `file`, streams `n` messages (each first counted as used in
+/// the fake's `used` file, then printed), and then ends, or with `hang`, falls silent.
+fn streaming_call(repo: &Repo, backend: &str, file: &str, n: u32, hang: bool) -> String {
+    let mut script = format!("write {file} {file}\n");
+    for i in 1..=n {
+        let name = format!("msg-{i}.jsonl");
+        std::fs::write(repo.state.join(&name), format!("{}\n", message(backend, i))).expect("msg");
+        script.push_str(&format!(
+            "sh echo {MESSAGE} >> \"$FAKE_AGENT_DIR/used\"\ncat {name}\nsleep 0.1\n"
+        ));
+    }
+    if hang {
+        script.push_str("hang\n");
+    } else {
+        std::fs::write(
+            repo.state.join("end.jsonl"),
+            format!("{}\n", end_of_call(backend, n)),
+        )
+        .expect("end");
+        script.push_str("cat end.jsonl\n");
+    }
+    script
+}
+
+/// What the fake agent used, and what autodev counted for the night (its last `spent` or
+/// `budget_stopped` total).
+fn used_and_counted(repo: &Repo) -> (u64, u64) {
+    let used = std::fs::read_to_string(repo.state.join("used"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .sum();
+    let counted = repo
+        .read("logs/events.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| match v["type"].as_str() {
+            Some("spent") => v["total"]["tokens"].as_u64(),
+            Some("budget_stopped") => v["spent"]["tokens"].as_u64(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    (used, counted)
+}
+
+/// Budget trials with each CLI's way of reporting usage: a call that streams past the cap, calls
+/// cut short by the idle limit, and a call stopped by SIGTERM and resumed under the same cap.
+/// Prints what each used against the cap. claude and opencode report as they go, so the cap
+/// holds to within one message; codex and gemini report only when a call ends, so the cap holds
+/// between calls, a call running past it is bounded only by its time limits, and a call cut
+/// short that reported nothing counts as the average call so far (nothing, for the first).
+#[test]
+fn budget_trials_per_backend_report_spend_against_the_cap() {
+    let tasks = r#"{"tasks": [
+  {"id": "T1", "title": "One", "verification": {"path_patterns": ["one.txt"]}},
+  {"id": "T2", "title": "Two", "verification": {"path_patterns": ["two.txt"]}}
+]}"#;
+    let mut rows = Vec::new();
+    for backend in ["claude", "opencode", "codex", "gemini"] {
+        let streams = matches!(backend, "claude" | "opencode");
+        let setup = |toml: &str| {
+            let repo = Repo::new(
+                tasks,
+                &format!(
+                    "[backend]\ndefault = \"{backend}\"\n{toml}[reflection]\nenabled = false\n"
+                ),
+            );
+            repo.install(backend);
+            repo
+        };
+        let cap = CAP.to_string();
+
+        // A call that streams 12 messages: past the cap after its fifth.
+        let repo = setup("");
+        repo.script(1, &streaming_call(&repo, backend, "one.txt", 12, false));
+        let run = repo.run(&["run", "--max-tokens", &cap]);
+        let (used, counted) = used_and_counted(&repo);
+        rows.push((
+            backend,
+            "one call streams past the cap",
+            run.code,
+            used,
+            counted,
+        ));
+        if streams {
+            assert_eq!(run.code, 3, "{backend}: {}", run.stderr);
+            assert!(
+                used <= CAP + MESSAGE,
+                "{backend}: used {used} against {CAP}"
+            );
+            assert!(
+                counted + MESSAGE >= used,
+                "{backend}: counted {counted} of {used}"
+            );
+        }
+
+        // Calls that stream two messages each, then fall silent until the idle limit.
+        let repo = setup("[backend]\n");
+        repo.write(
+            "autodev.toml",
+            &format!(
+                "[project]\nname = \"demo\"\n[run]\ndelay_between_tasks = 0\n[backend]\ndefault = \"{backend}\"\nidle_timeout_seconds = 1\nkill_grace_seconds = 1\n[reflection]\nenabled = false\n"
+            ),
+        );
+        repo.script(0, &streaming_call(&repo, backend, "one.txt", 2, true));
+        let run = repo.run(&["run", "--max-tokens", &cap]);
+        let (used, counted) = used_and_counted(&repo);
+        rows.push((
+            backend,
+            "calls cut short by the idle limit",
+            run.code,
+            used,
+            counted,
+        ));
+        if streams {
+            assert!(
+                used <= CAP + MESSAGE,
+                "{backend}: used {used} against {CAP}"
+            );
+            assert!(counted >= used, "{backend}: counted {counted} of {used}");
+        }
+
+        // A long call stopped by SIGTERM after its second message, then a plain run with the
+        // same cap: the night's spend carries over.
+        let repo = setup("");
+        repo.script(1, &streaming_call(&repo, backend, "one.txt", 12, true));
+        repo.script(2, &streaming_call(&repo, backend, "one.txt", 12, false));
+        let child = repo.spawn(&["run", "--max-tokens", &cap]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while used_and_counted(&repo).0 < 2 * MESSAGE && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = child.wait_with_output();
+        let run = repo.run(&["run", "--max-tokens", &cap]);
+        let (used, counted) = used_and_counted(&repo);
+        rows.push((
+            backend,
+            "stopped by SIGTERM, resumed",
+            run.code,
+            used,
+            counted,
+        ));
+        if streams {
+            assert!(
+                used <= CAP + 2 * MESSAGE,
+                "{backend}: used {used} against {CAP}"
+            );
+            assert!(
+                counted + MESSAGE >= used,
+                "{backend}: counted {counted} of {used}"
+            );
+        }
+    }
+    println!(
+        "{:<9} {:<36} {:>4} {:>8} {:>8} {:>8} {:>8}",
+        "backend", "trial", "exit", "cap", "used", "counted", "over"
+    );
+    for (backend, trial, code, used, counted) in rows {
+        println!(
+            "{backend:<9} {trial:<36} {code:>4} {CAP:>8} {used:>8} {counted:>8} {:>8}",
+            used.saturating_sub(CAP)
+        );
+    }
+}
