@@ -74,6 +74,16 @@ pub fn invocation(s: &ClaudeSettings, root: &RootModeSettings, request: &Request
                 spec.args
                     .push(format!("--allowedTools={}", allowed.join(",")));
             }
+            // Deny rules hold in every permission mode: the edit is refused before it happens.
+            if !request.protected.is_empty() {
+                let rules: Vec<String> = request
+                    .protected
+                    .iter()
+                    .flat_map(|p| [format!("Edit({p})"), format!("Write({p})")])
+                    .collect();
+                spec.args
+                    .push(format!("--disallowedTools={}", rules.join(",")));
+            }
             if s.max_turns > 0 {
                 spec.args
                     .extend(["--max-turns".into(), s.max_turns.to_string()]);

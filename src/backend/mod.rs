@@ -51,6 +51,10 @@ pub struct Request<'a> {
     pub scratch: &'a Path,
     /// autodev runs with effective uid 0.
     pub as_root: bool,
+    /// Files (anchored globs, relative to `cwd`) the agent must not change. Adapters whose CLI
+    /// has a permission layer pass them on, so an edit is refused before it happens; autodev
+    /// puts them back afterwards in any case.
+    pub protected: &'a [String],
 }
 
 /// A ready-to-run command and what to do around it.

@@ -71,6 +71,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
                 cwd: &settings.paths.code_dir,
                 scratch: &scratch,
                 as_root,
+                protected: &[],
             },
         )
     };

@@ -579,6 +579,8 @@ pub struct VerificationSection {
     /// Globs of files an attempt must not change (tests, benchmarks, checks): a change fails the
     /// gate as tampering and the files are restored.
     pub protected_paths: Vec<String>,
+    /// Protect the files each task's checks depend on as well (see `gate::protect`).
+    pub protect_checks: bool,
 }
 
 impl Default for VerificationSection {
@@ -591,6 +593,7 @@ impl Default for VerificationSection {
             validate_working_directory: String::new(),
             validate_environment: BTreeMap::new(),
             protected_paths: Vec::new(),
+            protect_checks: true,
         }
     }
 }

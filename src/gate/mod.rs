@@ -69,24 +69,40 @@ impl Plan {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         };
+        let commands = v
+            .validate_commands
+            .clone()
+            .unwrap_or_else(|| global.validate_commands.clone());
+        let workdir = if workdir.is_empty() {
+            paths.code_dir.clone()
+        } else {
+            absolutize(&paths.code_dir, std::path::Path::new(workdir))
+        };
+        let mut protected_paths = global.protected_paths.clone();
+        if global.protect_checks {
+            let mut config = vec![paths.root.join("autodev.toml")];
+            config.extend(paths.template_file.clone());
+            // A file the task is meant to change (its path_patterns) is its to change.
+            let own = (!v.path_patterns.is_empty())
+                .then(|| PathPatterns::new(&v.path_patterns).ok())
+                .flatten();
+            protected_paths.extend(
+                protect::check_files(&commands, &workdir, &paths.code_dir, &config)
+                    .into_iter()
+                    .filter(|f| !own.as_ref().is_some_and(|p| p.matches(f))),
+            );
+        }
         Plan {
             path_patterns: v.path_patterns.clone(),
-            commands: v
-                .validate_commands
-                .clone()
-                .unwrap_or_else(|| global.validate_commands.clone()),
+            commands,
             timeout_seconds: v
                 .validate_timeout_seconds
                 .unwrap_or(global.validate_timeout_seconds),
-            workdir: if workdir.is_empty() {
-                paths.code_dir.clone()
-            } else {
-                absolutize(&paths.code_dir, std::path::Path::new(workdir))
-            },
+            workdir,
             env,
             min_changed_files: global.min_changed_files as usize,
             completion: task.completion.clone(),
-            protected_paths: global.protected_paths.clone(),
+            protected_paths,
         }
     }
 }
@@ -272,8 +288,8 @@ pub fn judge(
                         output: None,
                     },
                     Some(format!(
-                        "protected files were changed: {} (verification.protected_paths); \
-                         change the code, not the checks",
+                        "protected files were changed: {} (the checks' own files and \
+                         verification.protected_paths); change the code, not the checks",
                         tampered.join(", ")
                     )),
                 );

@@ -78,6 +78,7 @@ async fn ask_using(
             cwd: call.code_dir,
             scratch: &base,
             as_root: nix::unistd::geteuid().is_root(),
+            protected: &[],
         },
     )?;
     if let Some(file) = &invocation.prompt_file {

@@ -34,10 +34,13 @@ impl Runner<'_> {
         for (i, task) in pending.iter().enumerate() {
             let prompt = self.render_prompt(task, None).await?;
             let scratch = log_dir.join(format!("task_{}__attempt_1", task.id));
+            let protected =
+                crate::gate::Plan::new(task, &self.settings.config, &self.settings.paths)
+                    .protected_paths;
             let invocation = backend::invocation(
                 &self.settings.config,
                 self.options.backend,
-                &self.request(&prompt, &scratch),
+                &self.request(&prompt, &scratch, &protected),
             )?;
             self.sinks.emit(Event::TaskStarted {
                 task: task_ref(task),
@@ -253,13 +256,13 @@ impl Runner<'_> {
                 .as_bytes(),
         )
         .map_err(|e| Error::io("write", &saved, e))?;
-        let guard = match &self.protected {
-            Some(patterns) => Some(Guard::capture(
-                self.tree.dir.clone(),
-                patterns.clone(),
-                &before,
-            )?),
-            None => None,
+        let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
+        let guard = if protected.is_empty() {
+            None
+        } else {
+            let patterns =
+                crate::snapshot::PathPatterns::setting(&protected, "verification.protected_paths")?;
+            Some(Guard::capture(self.tree.dir.clone(), patterns, &before)?)
         };
         self.write_brief(&prompt::active_brief(task, number, max, paths))?;
         let prompt = self.render_prompt(task, experiment).await?;
@@ -267,7 +270,7 @@ impl Runner<'_> {
         let invocation = backend::invocation(
             &self.settings.config,
             self.options.backend,
-            &self.request(&prompt, &scratch),
+            &self.request(&prompt, &scratch, &protected),
         )?;
         if let Some(file) = &invocation.prompt_file {
             durable::write_atomic(file, prompt.as_bytes())

@@ -156,7 +156,6 @@ struct Runner<'a> {
     store: TaskStore,
     /// The tree the current task works in (the user's, or an experiment's worktree).
     tree: Tree,
-    protected: Option<PathPatterns>,
     template: String,
     sinks: Sinks,
     cancel: Cancel,
@@ -197,20 +196,16 @@ async fn run_async(
     exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
     let store = TaskStore::new(paths);
     let rules = Rules::new(config, paths)?;
-    let protected = if config.verification.protected_paths.is_empty() {
-        None
-    } else {
-        Some(PathPatterns::setting(
-            &config.verification.protected_paths,
-            "verification.protected_paths",
-        )?)
-    };
+    // Refused at the start, not at the first attempt: a protected_paths glob that is not one.
+    PathPatterns::setting(
+        &config.verification.protected_paths,
+        "verification.protected_paths",
+    )?;
     let mut runner = Runner {
         settings,
         options,
         store,
         tree: Tree::new(paths.code_dir.clone(), rules),
-        protected,
         template: prompt::template(config, paths)?,
         sinks: Sinks {
             list: sinks,
@@ -509,13 +504,19 @@ impl Runner<'_> {
         ))
     }
 
-    fn request<'r>(&'r self, prompt: &'r str, scratch: &'r Path) -> Request<'r> {
+    fn request<'r>(
+        &'r self,
+        prompt: &'r str,
+        scratch: &'r Path,
+        protected: &'r [String],
+    ) -> Request<'r> {
         Request {
             purpose: Purpose::Attempt,
             prompt,
             cwd: &self.tree.dir,
             scratch,
             as_root: nix::unistd::geteuid().is_root(),
+            protected,
         }
     }
 

@@ -33,7 +33,7 @@ fn bullets(items: &[String]) -> String {
     crate::template::bullets(items, "None yet")
 }
 
-fn verification_summary(task: &Task, config: &Config) -> String {
+fn verification_summary(task: &Task, config: &Config, paths: &ProjectPaths) -> String {
     let v = &task.verification;
     let mut lines = Vec::new();
     if !v.path_patterns.is_empty() {
@@ -59,10 +59,12 @@ fn verification_summary(task: &Task, config: &Config) -> String {
                 .unwrap_or_default()
         ));
     }
-    if !config.verification.protected_paths.is_empty() {
+    let protected = crate::gate::Plan::new(task, config, paths).protected_paths;
+    if !protected.is_empty() {
         lines.push(format!(
-            "- Must stay unchanged: {}",
-            config.verification.protected_paths.join(", ")
+            "- Must stay unchanged (the checks depend on them; a change is undone and fails the \
+             attempt): {}",
+            protected.join(", ")
         ));
     }
     if lines.is_empty() {
@@ -161,7 +163,7 @@ pub fn variables(input: &PromptInput) -> BTreeMap<&'static str, String> {
     );
     vars.insert(
         "task_verification",
-        verification_summary(task, input.config),
+        verification_summary(task, input.config, input.paths),
     );
     vars.insert("task_verification_notes", bullets(&task.verification_notes));
     vars.insert("task_learning_notes", bullets(&task.learning_notes));

@@ -41,7 +41,7 @@ impl Runner<'_> {
         let scratch = log_path.with_extension("reflect");
         let request = Request {
             purpose: Purpose::OneShot,
-            ..self.request(&prompt, &scratch)
+            ..self.request(&prompt, &scratch, &[])
         };
         let invocation = backend::invocation(config, self.options.backend, &request)
             .map_err(|e| e.to_string())?;

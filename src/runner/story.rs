@@ -75,12 +75,18 @@ pub(super) fn decisive_line(output: &str) -> Option<String> {
 pub(super) fn failure(gate: Option<&GateReport>, report: &AgentReport) -> Failure {
     let agent_message = clip(report.final_text.trim(), MESSAGE_CHARS);
     let failed = gate.map(|g| {
+        // Tampering with the checks is the cause whatever they said after it (they ran on
+        // what had been put back); otherwise the first failed check command says most.
+        let tampered = g
+            .checks
+            .iter()
+            .find(|c| !c.passed && c.name == "protected paths");
         let commands = g
             .checks
             .iter()
             .filter(|c| !c.passed && c.name.starts_with("check: "));
         let first = g.checks.iter().find(|c| !c.passed);
-        (commands.clone().next().or(first), g)
+        (tampered.or(commands.clone().next()).or(first), g)
     });
     let (cause, check_output) = match failed {
         Some((Some(check), _)) => {
@@ -97,6 +103,10 @@ pub(super) fn failure(gate: Option<&GateReport>, report: &AgentReport) -> Failur
                     Some(line) => format!("check `{command}` failed ({}): {line}", check.detail),
                     None => format!("check `{command}` failed ({})", check.detail),
                 },
+                None if check.name == "protected paths" => format!(
+                    "the agent changed files the checks depend on, which were put back: {}",
+                    check.detail.trim_start_matches("changed: ")
+                ),
                 None => format!("{}: {}", check.name, check.detail),
             };
             (cause, tail)

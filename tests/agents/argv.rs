@@ -56,6 +56,7 @@ const CLAUDE: Cli = Cli {
             ]),
         ),
         ("--allowedTools", Takes::Variadic),
+        ("--disallowedTools", Takes::Variadic),
         ("--model", Takes::Value),
         ("--max-turns", Takes::Value),
         ("--append-system-prompt", Takes::Value),
@@ -212,12 +213,15 @@ fn cli_of(name: BackendName) -> &'static Cli {
 }
 
 fn build(config: &Config, name: BackendName, purpose: Purpose, as_root: bool) -> Invocation {
+    // A task whose check runs checks/top.sh: the file is protected.
+    let protected = ["checks/top.sh".to_string()];
     let request = Request {
         purpose,
         prompt: "-starts with a dash, has spaces",
         cwd: Path::new("/work/project"),
         scratch: Path::new("/work/project/logs/attempts/codex/task_1__attempt_1"),
         as_root,
+        protected: &protected,
     };
     backend::invocation(config, name, &request).expect("invocation")
 }
@@ -339,9 +343,11 @@ fn args(inv: &Invocation) -> String {
 fn claude_attempts_and_one_shots() {
     let config = Config::default();
     let attempt = check(&config, BackendName::Claude, Purpose::Attempt, false);
+    // The protected check script is denied to claude's edit tools, in every permission mode.
     assert_eq!(
         args(&attempt),
-        "-p --output-format stream-json --verbose --dangerously-skip-permissions"
+        "-p --output-format stream-json --verbose --dangerously-skip-permissions \
+         --disallowedTools=Edit(checks/top.sh),Write(checks/top.sh)"
     );
     let plan = check(&config, BackendName::Claude, Purpose::OneShot, false);
     assert_eq!(
@@ -357,7 +363,8 @@ fn claude_as_root_falls_back_to_accept_edits_with_an_allow_list() {
     assert_eq!(
         args(&attempt),
         "-p --output-format stream-json --verbose --permission-mode acceptEdits \
-         --allowedTools=Bash,Edit,Write,Read,Glob,Grep"
+         --allowedTools=Bash,Edit,Write,Read,Glob,Grep \
+         --disallowedTools=Edit(checks/top.sh),Write(checks/top.sh)"
     );
     assert!(
         attempt.notes[0].contains("running as root"),
@@ -446,6 +453,7 @@ fn the_command_backend_needs_an_argv() {
         cwd: Path::new("/w"),
         scratch: Path::new("/w/s"),
         as_root: false,
+        protected: &[],
     };
     let err = backend::invocation(&config, BackendName::Command, &request).expect_err("no argv");
     assert!(err.to_string().contains("backend.command.argv"), "{err}");

@@ -51,6 +51,7 @@ fn a_200_kb_prompt_reaches_every_backend_intact() {
                 cwd: fake.work.path(),
                 scratch: &scratch,
                 as_root: false,
+                protected: &[],
             };
             let invocation = backend::invocation(&config, name, &request).expect("invocation");
             assert!(
@@ -85,6 +86,7 @@ fn the_command_backend_can_take_the_prompt_as_a_file() {
         cwd: fake.work.path(),
         scratch: &scratch,
         as_root: false,
+        protected: &[],
     };
     let invocation =
         backend::invocation(&config, BackendName::Command, &request).expect("invocation");

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::alive;
+use crate::common::{alive, git};
 use crate::harness::Repo;
 
 const ONE_TASK: &str = r#"{"tasks": [
@@ -565,4 +565,87 @@ fn a_missing_agent_cli_stops_the_run_with_the_install_command() {
         run.stderr
     );
     assert_eq!(repo.calls(), 0);
+}
+
+/// A task checked by a script of the project: `checks/top.sh` must find "top" in `top.txt`.
+const CHECKED_BY_SCRIPT: &str = r#"{"tasks": [
+  {"id": "T1", "title": "Write top", "description": "Write top.txt",
+   "verification": {"validate_commands": ["sh checks/top.sh"]}}
+]}"#;
+
+fn script_checked(toml: &str) -> Repo {
+    let repo = repo(CHECKED_BY_SCRIPT, &format!("{NO_REFLECTION}{toml}"));
+    repo.write("checks/top.sh", "grep -q top top.txt\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "check"]);
+    repo
+}
+
+/// An agent that cannot do the work and rewrites the check instead.
+const CHEATS: &str =
+    "write top.txt nothing\nwrite checks/top.sh true\ncat codex-exec-json-success.jsonl\n";
+
+#[test]
+fn by_default_an_agent_that_rewrites_its_check_is_caught_and_the_check_put_back() {
+    let repo = script_checked("");
+    repo.script(0, CHEATS);
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("protected files were changed and have been put back: checks/top.sh"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        repo.read("checks/top.sh"),
+        "grep -q top top.txt\n",
+        "put back"
+    );
+    let task = repo.task("T1");
+    assert_eq!(task["blocked"], true, "{task}");
+    assert!(
+        task["block_reason"].as_str().unwrap_or("").contains(
+            "the agent changed files the checks depend on, which were put back: checks/top.sh"
+        ),
+        "{task}"
+    );
+    assert_eq!(
+        git(repo.path(), &["log", "-1", "--format=%s"]).trim(),
+        "check",
+        "nothing was committed"
+    );
+    // The agent was told which files the checks depend on.
+    let prompt = repo.fake_file("call-1.stdin");
+    assert!(prompt.contains("Must stay unchanged"), "{prompt}");
+    assert!(prompt.contains("checks/top.sh"), "{prompt}");
+}
+
+#[test]
+fn a_task_meant_to_change_its_check_may_and_protect_checks_false_turns_it_off() {
+    // The task's own path_patterns name the script: it is the task's to change.
+    let repo = repo(
+        r#"{"tasks": [
+  {"id": "T1", "title": "Loosen the check", "description": "Make checks/top.sh pass",
+   "verification": {"path_patterns": ["checks/top.sh"], "validate_commands": ["sh checks/top.sh"]}}
+]}"#,
+        NO_REFLECTION,
+    );
+    repo.write("checks/top.sh", "false\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "check"]);
+    repo.script(
+        0,
+        "write checks/top.sh true\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.read("checks/top.sh"), "true\n");
+
+    // Turned off for the project: the cheat goes through, as it did before.
+    let repo = script_checked("[verification]\nprotect_checks = false\n");
+    repo.script(0, CHEATS);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.read("checks/top.sh"), "true\n");
 }
