@@ -57,6 +57,17 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     // Before anything else: a signal at any moment of a run means "stop cleanly" (exit 130).
     crate::exec::trap_signals().map_err(|e| crate::error::Error::io("watch", "signals", e))?;
     let settings = context.settings()?;
+    if let Some(misspelt) = settings.guarding.first() {
+        // Warned above; a run must not go ahead without the checks the user meant to set.
+        return Err(Error::Setup {
+            message: format!(
+                "{misspelt}: a misspelt verification setting would let the run go without it"
+            ),
+            hint: "correct the name in autodev.toml (`autodev config show` lists every key), \
+                   then run again"
+                .into(),
+        });
+    }
     let config = &settings.config;
     let options = Options {
         max_tasks: args.max_tasks.unwrap_or(config.run.max_tasks),

@@ -6,7 +6,7 @@
 //! [`Config`] exactly once, with unknown keys collected as warnings and type errors mapped back
 //! to their origin.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -105,6 +105,9 @@ pub struct Layered {
     /// The merged tree, in key order of the model (for `config show`).
     pub tree: Table,
     pub warnings: Vec<Warning>,
+    /// The warnings about unknown keys that look like a misspelt `[verification]` setting: a
+    /// run refuses to start on them, since the setting would silently not hold.
+    pub guarding: Vec<String>,
 }
 
 /// The defaults as a TOML tree; its leaves are the known keys.
@@ -503,17 +506,31 @@ pub fn layer(
         });
     }
 
+    // Sections are names too: `[verfication]` is a near miss of `verification`.
+    let names: BTreeSet<String> = known
+        .keys()
+        .flat_map(|k| {
+            k.match_indices('.')
+                .map(|(i, _)| k[..i].to_string())
+                .chain(std::iter::once(k.clone()))
+        })
+        .collect();
+    let mut guarding = Vec::new();
     for key in unknown {
-        let suggestion = closest(known.keys(), &key)
+        let meant = closest(names.iter(), &key);
+        let suggestion = meant
+            .as_ref()
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         let place = match &file {
             Some(f) => format!("{}: ", f.origin_of(&key, false)),
             None => String::new(),
         };
-        warnings.push(Warning(format!(
-            "{place}unknown key `{key}` is ignored{suggestion}"
-        )));
+        let text = format!("{place}unknown key `{key}` is ignored{suggestion}");
+        if meant.is_some_and(|m| m == "verification" || m.starts_with("verification.")) {
+            guarding.push(text.clone());
+        }
+        warnings.push(Warning(text));
         sources.retain(|k, _| k != &key && !k.starts_with(&format!("{key}.")));
     }
     warnings.extend(config.advisories().into_iter().map(Warning));
@@ -523,6 +540,7 @@ pub fn layer(
         sources,
         tree,
         warnings,
+        guarding,
     })
 }
 

@@ -141,6 +141,8 @@ pub struct Settings {
     /// Leaf keys set above the defaults, with the layer that set them.
     pub sources: BTreeMap<String, Source>,
     pub warnings: Vec<Warning>,
+    /// Unknown keys that look like a misspelt `[verification]` setting (see `layer::Layered`).
+    pub guarding: Vec<String>,
     tree: toml::Table,
 }
 
@@ -276,6 +278,7 @@ pub fn load(
         paths,
         sources: layered.sources,
         warnings: layered.warnings,
+        guarding: layered.guarding,
         tree: layered.tree,
     })
 }
@@ -317,6 +320,7 @@ mod tests {
             file: PathBuf::from("/p/autodev.toml"),
             sources: layered.sources,
             warnings: layered.warnings,
+            guarding: layered.guarding,
             tree: layered.tree,
         };
         let entries = settings.entries();

@@ -130,6 +130,72 @@ const LIST_FIELDS: [&str; 7] = [
     "depends_on",
 ];
 
+/// Every field of a task autodev reads (others are kept as they are, for other tools).
+const TASK_FIELDS: [&str; 25] = [
+    "id",
+    "name",
+    "title",
+    "description",
+    "steps",
+    "docs",
+    "output",
+    "passes",
+    "blocked",
+    "block_reason",
+    "blocked_at",
+    "implementation_notes",
+    "verification_notes",
+    "learning_notes",
+    "last_reflection_summary",
+    "refinement_count",
+    "depends_on",
+    "attempt_history",
+    "verification",
+    "gate",
+    "completion",
+    "execution",
+    "execution_mode",
+    "experiment",
+    "evidence_keys",
+];
+
+/// The fields whose loss would silently change what is checked or when a task runs: a near
+/// miss of one of them is an error, not an unknown field kept aside.
+const GUARDING_FIELDS: [&str; 4] = ["depends_on", "verification", "gate", "completion"];
+
+/// The fields of a task's `verification` (and of the older `gate`).
+const VERIFICATION_FIELDS: [&str; 5] = [
+    "path_patterns",
+    "validate_commands",
+    "validate_timeout_seconds",
+    "validate_working_directory",
+    "validate_environment",
+];
+
+/// The known name `key` is a near miss of, among `known`: a typo, a missing or extra `s`, a
+/// `-` for a `_`.
+fn near_miss<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    if known.contains(&key) {
+        return None;
+    }
+    let plain = key.to_ascii_lowercase().replace('-', "_");
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(k, &plain), *k))
+        // One edit for a short name (`gate`, whose neighbours `date` or `name` are words of
+        // their own), about one in five for a long one.
+        .filter(|(d, k)| *d <= 1.max(k.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn misspelt(meant: &str) -> String {
+    format!(
+        "is not a field autodev knows: did you mean \"{meant}\"? (as written it would be \
+         ignored, and with it what it says)"
+    )
+}
+
 /// A text field: text, a number or null.
 fn text_problem(value: &Value) -> Option<String> {
     match value {
@@ -214,6 +280,9 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
     };
     for (key, value) in task {
         let key = key.as_str();
+        if let Some(meant) = near_miss(key, &TASK_FIELDS).filter(|m| GUARDING_FIELDS.contains(m)) {
+            field(key, Some(misspelt(meant)));
+        }
         if TEXT_FIELDS.contains(&key) {
             field(key, text_problem(value));
         } else if LIST_FIELDS.contains(&key) {
@@ -260,7 +329,11 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
                                 }
                             }
                         }
-                        _ => {}
+                        other => {
+                            if let Some(meant) = near_miss(other, &VERIFICATION_FIELDS) {
+                                field(&name, Some(misspelt(meant)));
+                            }
+                        }
                     }
                 }
             }
@@ -519,6 +592,14 @@ mod tests {
             (
                 r#"{"tasks": [{"id": "N\u00001"}]}"#,
                 r#"line 1: task #1: "id" "N\u00001" holds a control character; use letters, digits, '-', '_' or '.', such as "T1""#,
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "verification": {"validate_command": ["make"]}}]}"#,
+                "line 1: task T1: field \"verification.validate_command\" is not a field autodev knows: did you mean \"validate_commands\"? (as written it would be ignored, and with it what it says)",
+            ),
+            (
+                r#"{"tasks": [{"id": "T2", "depend_on": ["T1"]}, {"id": "T1"}]}"#,
+                "line 1: task T2: field \"depend_on\" is not a field autodev knows: did you mean \"depends_on\"? (as written it would be ignored, and with it what it says)",
             ),
             (
                 r#"{"tasks": [{"id": "T1", "description": ["a", "b"]}]}"#,

@@ -133,6 +133,36 @@ fn an_unknown_key_is_a_warning_not_silence() {
 }
 
 #[test]
+fn a_misspelt_verification_section_is_suggested_and_stops_a_run() {
+    let project = Project::new(MIXED_QUEUE);
+    project.write(
+        "autodev.toml",
+        "[project]\nname = \"p\"\n\n[verfication]\nprotected_paths = [\"tests/**\"]\n",
+    );
+    let list = project.run(&["task", "list"]);
+    assert_eq!(list.code, 0, "reading commands only warn: {}", list.stderr);
+    assert!(
+        list.stderr.contains(
+            "autodev.toml:4:2: unknown key `verfication` is ignored (did you mean `verification`?)"
+        ),
+        "{}",
+        list.stderr
+    );
+    let run = project.run(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a misspelt verification setting would let the run go without it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !project.file("logs/events.jsonl").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
 fn show_reports_each_layer() {
     let project = Project::new(MIXED_QUEUE);
     project.write(

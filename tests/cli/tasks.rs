@@ -328,3 +328,34 @@ fn task_without_subcommand_prints_help() {
     let bad = project.run(&["task", "frobnicate"]);
     assert_eq!(bad.code, 2, "usage errors exit 2");
 }
+
+#[test]
+fn a_misspelt_check_or_dependency_field_fails_task_check_with_a_suggestion() {
+    let queue = r#"{"tasks": [
+  {"id": "T1", "title": "One", "verification": {"validate_command": ["make test"]}},
+  {"id": "T2", "title": "Two", "depend_on": ["T1"], "priority": 2}
+]}"#;
+    let project = Project::new(queue);
+    let run = project.run(&["task", "check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "line 2: task T1: field \"verification.validate_command\" is not a field autodev knows: did you mean \"validate_commands\"?"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "line 3: task T2: field \"depend_on\" is not a field autodev knows: did you mean \"depends_on\"?"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("priority"),
+        "a field of its own that is no near miss is kept quietly: {}",
+        run.stderr
+    );
+    assert_eq!(project.read("task.json"), queue, "nothing rewritten");
+}
