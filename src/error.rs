@@ -179,17 +179,19 @@ impl Error {
             Error::ConfigFileMissing { .. } => {
                 vec!["check the path given to `--config`".into()]
             }
+            // No hint sends the user to a command that would only fail the same way
+            // (`config show` reads the same file): say what to fix, and where it is documented.
             Error::ConfigSyntax { .. } => {
-                vec!["fix the TOML at that position, then check it with `autodev config show`".into()]
+                vec!["fix the TOML at that position, then run the command again".into()]
             }
             Error::ConfigValue { origin, .. } | Error::UnknownSetting { origin, .. } => {
                 match origin {
                     ConfigOrigin::File { .. } => vec![
-                        "`autodev config show` lists every key with its value and where it was set".into(),
+                        "fix the value at that position; every key is described in the comments `autodev init` writes (and in docs/configuration.md)".into(),
                     ],
                     ConfigOrigin::Env(name) => vec![format!("fix or unset {name}")],
                     ConfigOrigin::Flag(_) => {
-                        vec!["`autodev config show` prints every setting in force".into()]
+                        vec!["fix the value given to --set; every key is described in docs/configuration.md".into()]
                     }
                 }
             }

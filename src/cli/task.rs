@@ -229,21 +229,30 @@ enum Change {
 }
 
 /// Applies reset or retry to the selection; returns (count, unknown ids).
-fn apply(queue: &mut TaskFile, change: Change, ids: Option<&[String]>) -> (usize, Vec<String>) {
+/// Applies `change` to the tasks `ids` selects (all when `None`): the ids of the tasks it
+/// changed, and the ids that name no task.
+fn apply(
+    queue: &mut TaskFile,
+    change: Change,
+    ids: Option<&[String]>,
+) -> (Vec<String>, Vec<String>) {
     let (indexes, unknown) = queue.select(ids);
     let unknown = unknown.into_iter().map(str::to_string).collect();
-    let mut count = 0;
+    let mut changed = Vec::new();
     for i in indexes {
         let task = &mut queue.tasks[i];
-        count += match change {
-            Change::Reset => task.reset(),
-            Change::Retry => usize::from(task.retry()),
+        let did = match change {
+            Change::Reset => task.reset() > 0,
+            Change::Retry => task.retry(),
         };
+        if did {
+            changed.push(task.id.clone());
+        }
     }
-    if count > 0 {
+    if !changed.is_empty() {
         queue.refresh_statistics();
     }
-    (count, unknown)
+    (changed, unknown)
 }
 
 fn change(
@@ -264,18 +273,18 @@ fn change(
         id: unknown.join(", "),
         path: store.path().to_path_buf(),
     };
-    let count = if dry_run {
+    let changed = if dry_run {
         let mut queue = store.load()?;
-        let (count, unknown) = apply(&mut queue, change, ids.as_deref());
+        let (changed, unknown) = apply(&mut queue, change, ids.as_deref());
         if !unknown.is_empty() {
             return Err(unknown_ids(&unknown));
         }
-        count
+        changed
     } else {
         let updated = store.update(Backup::Before, |queue| {
-            let (count, unknown) = apply(queue, change, ids.as_deref());
+            let (changed, unknown) = apply(queue, change, ids.as_deref());
             if unknown.is_empty() {
-                Ok(count)
+                Ok(changed)
             } else {
                 Err(unknown_ids(&unknown))
             }
@@ -285,13 +294,17 @@ fn change(
         }
         updated.value
     };
-    let message = match (change, dry_run, count) {
-        (Change::Reset, true, n) => format!("[DRY RUN] Would reset {n} field(s)"),
-        (Change::Reset, false, 0) => "Nothing to reset".to_string(),
-        (Change::Reset, false, n) => format!("Reset {n} field(s)"),
-        (Change::Retry, true, n) => format!("[DRY RUN] Would retry {n} blocked task(s)"),
-        (Change::Retry, false, 0) => "No blocked tasks to retry".to_string(),
-        (Change::Retry, false, n) => format!("Retried {n} blocked task(s)"),
+    let named = changed.join(", ");
+    let n = changed.len();
+    let message = match (change, dry_run, n) {
+        (Change::Reset, _, 0) => "Nothing to reset".to_string(),
+        (Change::Reset, true, _) => {
+            format!("[DRY RUN] Would reset {n} task(s) to pending: {named}")
+        }
+        (Change::Reset, false, _) => format!("Reset {n} task(s) to pending: {named}"),
+        (Change::Retry, _, 0) => "No blocked tasks to retry".to_string(),
+        (Change::Retry, true, _) => format!("[DRY RUN] Would retry {n} blocked task(s): {named}"),
+        (Change::Retry, false, _) => format!("Retried {n} blocked task(s): {named}"),
     };
     context.print(&format!("{message}\n"))?;
     Ok(Exit::Success)

@@ -400,6 +400,29 @@ fn json_to_toml(json: serde_json::Value) -> Option<Value> {
     })
 }
 
+/// A deserializer's message in words for people: Rust's type names (`expected u32`) become
+/// what they mean.
+fn for_people(message: &str) -> String {
+    [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+    ]
+    .iter()
+    .fold(message.to_string(), |text, (rust, plain)| {
+        text.replace(rust, plain)
+    })
+}
+
 fn closest<'a>(candidates: impl Iterator<Item = &'a String>, wanted: &str) -> Option<String> {
     candidates
         .map(|c| (strsim::levenshtein(c, wanted), c))
@@ -488,7 +511,7 @@ pub fn layer(
         serde_ignored::Deserializer::new(Value::Table(tree.clone()), &mut on_unknown);
     let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let key = err.path().to_string();
-        let message = err.inner().message().trim().to_string();
+        let message = for_people(err.inner().message().trim());
         let origin = origin_for(&key, &sources, file.as_ref());
         Error::ConfigValue {
             origin,
@@ -808,6 +831,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("string"), "{text}");
+        assert!(
+            text.ends_with("expected a whole number from 0 to 4294967295"),
+            "no Rust type names in a message for people: {text}"
+        );
     }
 
     #[test]

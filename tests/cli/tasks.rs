@@ -139,7 +139,11 @@ fn reset_with_ids_changes_only_those_and_backs_up_first() {
     assert!(project.backups().is_empty());
     let run = project.run(&["task", "reset", "--ids", "T1, T2"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("Reset 3 field(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Reset 2 task(s) to pending: T1, T2"),
+        "{}",
+        run.stdout
+    );
     let backups = project.backups();
     assert_eq!(backups.len(), 1);
     assert!(run.stdout.contains(&backups[0]));
@@ -168,9 +172,12 @@ fn reset_with_ids_changes_only_those_and_backs_up_first() {
 fn dry_runs_change_nothing() {
     let project = Project::new(MIXED_QUEUE);
     let reset = project.run(&["task", "reset", "--dry-run"]);
-    assert_eq!(reset.stdout, "[DRY RUN] Would reset 3 field(s)\n");
+    assert_eq!(
+        reset.stdout,
+        "[DRY RUN] Would reset 2 task(s) to pending: T1, T2\n"
+    );
     let retry = project.run(&["task", "retry", "--dry-run"]);
-    assert_eq!(retry.stdout, "[DRY RUN] Would retry 1 blocked task(s)\n");
+    assert_eq!(retry.stdout, "[DRY RUN] Would retry 1 blocked task(s): T2\n");
     assert_eq!(project.read("task.json"), MIXED_QUEUE);
     assert!(project.backups().is_empty());
 }
@@ -184,7 +191,7 @@ fn retry_only_touches_blocked_tasks_and_keeps_unknown_fields() {
     ]}"#;
     let project = Project::new(queue);
     let run = project.run(&["task", "retry", "--ids", "a,b"]);
-    assert_eq!(run.stdout.lines().last(), Some("Retried 1 blocked task(s)"));
+    assert_eq!(run.stdout.lines().last(), Some("Retried 1 blocked task(s): a"));
     let root: Value = serde_json::from_str(&project.read("task.json")).unwrap();
     assert_eq!(root["owner"], "ana");
     let tasks = root["tasks"].as_array().unwrap();
