@@ -5,7 +5,7 @@
 //! passes a [`Beat`]; nothing here prints.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::{self, AgentReport, Finished, Invocation, Outcome, Parser, Usage};
 use crate::config::BackendName;
@@ -69,25 +69,17 @@ pub async fn call(
         meter,
         tripped: None,
     };
-    let started = Instant::now();
-    let every = beat.as_ref().map_or(Duration::from_secs(3600), |b| {
-        b.every.max(Duration::from_millis(10))
-    });
-    let outcome = {
-        let run = exec::run(&invocation.spec, limits, tee, &mut metered, cancel);
-        tokio::pin!(run);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                outcome = &mut run => break outcome?,
-                _ = ticker.tick(), if beat.is_some() => {
-                    if let Some(beat) = beat.as_mut() {
-                        (beat.on)(started.elapsed());
-                    }
-                }
+    let every = beat.as_ref().map(|b| b.every);
+    let outcome = exec::beating(
+        exec::run(&invocation.spec, limits, tee, &mut metered, cancel),
+        every,
+        |elapsed| {
+            if let Some(beat) = beat.as_mut() {
+                (beat.on)(elapsed);
             }
-        }
-    };
+        },
+    )
+    .await?;
     let last_message = invocation
         .last_message_file
         .as_ref()

@@ -54,7 +54,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             .map(|p| p.trim().trim_start_matches("./").to_string())
             .filter(|p| rules.tracks_path(p))
             .collect();
-        let runs = gate::run_checks(&plan, &mut Tee::default(), &cancel).await;
+        let runs = gate::run_checks(&plan, &mut Tee::default(), &cancel, None).await;
         Ok::<_, Error>((source, changed, runs))
     })?;
     let report = gate::judge(&plan, &changed, &runs, None, true);

@@ -704,6 +704,27 @@ async fn quick_with(spec: &Spec, wall: Duration, ending: Ending) -> Result<Outco
     .await
 }
 
+/// Awaits `work`; meanwhile, when `every` is given, calls `on` each `every` with the time
+/// since it began: the heartbeat of a long step (an agent call, a check).
+pub async fn beating<T>(
+    work: impl std::future::Future<Output = T>,
+    every: Option<Duration>,
+    mut on: impl FnMut(Duration),
+) -> T {
+    let started = Instant::now();
+    let period = every.map_or(Duration::from_secs(3600), |e| {
+        e.max(Duration::from_millis(10))
+    });
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticker.tick(), if every.is_some() => on(started.elapsed()),
+        }
+    }
+}
+
 /// The single-threaded runtime every command that supervises children runs on. Children are
 /// spawned from its thread, which their parent-death signal is tied to.
 pub fn runtime() -> io::Result<tokio::runtime::Runtime> {

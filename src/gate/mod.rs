@@ -166,7 +166,19 @@ impl CheckRun {
 
 /// Runs the plan's commands one after the other (all of them, even after a failure), each as
 /// `sh -c COMMAND`, teeing their output under a `$ COMMAND` header.
-pub async fn run_checks(plan: &Plan, tee: &mut Tee, cancel: &Cancel) -> Vec<CheckRun> {
+/// A check's heartbeat: every `every`, `on` is told which command is running and for how long.
+pub struct CheckBeat<'a> {
+    pub every: Duration,
+    pub on: &'a mut dyn FnMut(&str, Duration),
+}
+
+/// Runs the plan's check commands in order, with a heartbeat when `beat` is given.
+pub async fn run_checks(
+    plan: &Plan,
+    tee: &mut Tee,
+    cancel: &Cancel,
+    mut beat: Option<CheckBeat<'_>>,
+) -> Vec<CheckRun> {
     let limits = Limits {
         wall: (plan.timeout_seconds > 0).then(|| Duration::from_secs(plan.timeout_seconds)),
         idle: None,
@@ -178,7 +190,18 @@ pub async fn run_checks(plan: &Plan, tee: &mut Tee, cancel: &Cancel) -> Vec<Chec
         spec.args = vec!["-c".into(), command.clone()];
         spec.env = plan.env.clone();
         tee.note(&format!("$ {command}"));
-        let run = match exec::run(&spec, &limits, tee, &mut Ignore, cancel).await {
+        let every = beat.as_ref().map(|b| b.every);
+        let ran = exec::beating(
+            exec::run(&spec, &limits, tee, &mut Ignore, cancel),
+            every,
+            |elapsed| {
+                if let Some(b) = beat.as_mut() {
+                    (b.on)(command, elapsed);
+                }
+            },
+        )
+        .await;
+        let run = match ran {
             Ok(outcome) => CheckRun {
                 command: command.clone(),
                 exit: Some(outcome.exit),

@@ -211,6 +211,19 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                 log.display()
             ),
         )],
+        Event::CheckRunning {
+            task,
+            command,
+            elapsed_seconds,
+        } => vec![(
+            Some("validating"),
+            format!(
+                "Task {}: check `{}` still running, {} so far",
+                task.id,
+                crate::backend::clip(command, 120),
+                elapsed(*elapsed_seconds)
+            ),
+        )],
         Event::Heartbeat {
             task,
             attempt,

@@ -212,6 +212,21 @@ impl StatusWriter {
             Event::AgentFinished { task, .. } => {
                 self.set("running", format!("{} finished its turn", task.id));
             }
+            Event::CheckRunning {
+                task,
+                command,
+                elapsed_seconds,
+            } => {
+                self.run.heartbeat_elapsed_seconds = *elapsed_seconds;
+                self.set(
+                    "validating",
+                    format!(
+                        "{} is running check `{}` ({elapsed_seconds}s)",
+                        task.id,
+                        crate::backend::clip(command, 80)
+                    ),
+                );
+            }
             Event::Spent {
                 tokens,
                 cost_usd,

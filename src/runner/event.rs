@@ -121,6 +121,12 @@ pub enum Event {
         elapsed_seconds: u64,
         active: bool,
     },
+    /// A check is still running: which one, and for how long (every `run.heartbeat_interval`).
+    CheckRunning {
+        task: TaskRef,
+        command: String,
+        elapsed_seconds: u64,
+    },
     AgentFinished {
         task: TaskRef,
         attempt: u32,

@@ -812,7 +812,7 @@ impl Runner<'_> {
             });
         }
         let mut tee = Tee::new(vec![Box::new(append(log_path)?)]);
-        let runs = gate::run_checks(plan, &mut tee, &self.cancel).await;
+        let runs = self.checks(task, plan, &mut tee).await;
         if self.cancel.level() != CancelLevel::None {
             return Ok(None);
         }
@@ -836,6 +836,22 @@ impl Runner<'_> {
             gate: Box::new(gate.clone()),
         });
         Ok(Some(gate))
+    }
+
+    /// Runs `plan`'s check commands for `task`, with a heartbeat that names the running check
+    /// and how long it has run, so a check that hangs is never silent.
+    async fn checks(&mut self, task: &Task, plan: &Plan, tee: &mut Tee) -> Vec<gate::CheckRun> {
+        let every = Duration::from_secs(self.settings.config.run.heartbeat_interval.max(1));
+        let sinks = &mut self.sinks;
+        let mut on = |command: &str, elapsed: Duration| {
+            sinks.emit(Event::CheckRunning {
+                task: task_ref(task),
+                command: command.to_string(),
+                elapsed_seconds: elapsed.as_secs(),
+            });
+        };
+        let beat = gate::CheckBeat { every, on: &mut on };
+        gate::run_checks(plan, tee, &self.cancel, Some(beat)).await
     }
 
     /// A passing attempt: its files are committed first (`[git] auto_commit`), then the task is

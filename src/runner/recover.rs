@@ -503,6 +503,7 @@ fn event_task(event: &Event) -> Option<&str> {
         Event::TaskStarted { task, .. }
         | Event::AttemptStarted { task, .. }
         | Event::Heartbeat { task, .. }
+        | Event::CheckRunning { task, .. }
         | Event::AgentFinished { task, .. }
         | Event::ChangesFound { task, .. }
         | Event::Validating { task, .. }

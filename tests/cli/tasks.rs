@@ -177,7 +177,10 @@ fn dry_runs_change_nothing() {
         "[DRY RUN] Would reset 2 task(s) to pending: T1, T2\n"
     );
     let retry = project.run(&["task", "retry", "--dry-run"]);
-    assert_eq!(retry.stdout, "[DRY RUN] Would retry 1 blocked task(s): T2\n");
+    assert_eq!(
+        retry.stdout,
+        "[DRY RUN] Would retry 1 blocked task(s): T2\n"
+    );
     assert_eq!(project.read("task.json"), MIXED_QUEUE);
     assert!(project.backups().is_empty());
 }
@@ -191,7 +194,10 @@ fn retry_only_touches_blocked_tasks_and_keeps_unknown_fields() {
     ]}"#;
     let project = Project::new(queue);
     let run = project.run(&["task", "retry", "--ids", "a,b"]);
-    assert_eq!(run.stdout.lines().last(), Some("Retried 1 blocked task(s): a"));
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("Retried 1 blocked task(s): a")
+    );
     let root: Value = serde_json::from_str(&project.read("task.json")).unwrap();
     assert_eq!(root["owner"], "ana");
     let tasks = root["tasks"].as_array().unwrap();

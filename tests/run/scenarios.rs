@@ -649,3 +649,28 @@ fn a_task_meant_to_change_its_check_may_and_protect_checks_false_turns_it_off() 
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(repo.read("checks/top.sh"), "true\n");
 }
+
+#[test]
+fn a_slow_check_is_never_silent_the_heartbeat_names_it() {
+    let repo = repo(
+        r#"{"tasks": [{"id": "T1", "title": "Slow", "description": "Write hello.txt",
+  "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["sleep 2.5; grep -q hello hello.txt"]}}]}"#,
+        "heartbeat_interval = 1\n",
+    );
+    repo.script(0, SUCCESS);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "Task T1: check `sleep 2.5; grep -q hello hello.txt` still running, 1s so far"
+        ),
+        "{}",
+        run.stderr
+    );
+    let beats = repo
+        .read("logs/events.jsonl")
+        .lines()
+        .filter(|l| l.contains(r#""type":"check_running""#))
+        .count();
+    assert!(beats >= 2, "a beat each second of the check: {beats}");
+}

@@ -30,6 +30,7 @@ fn run(plan: &Plan) -> Vec<CheckRun> {
             plan,
             &mut Tee::default(),
             &Cancel::default(),
+            None,
         ))
 }
 

@@ -87,6 +87,7 @@ impl Runner<'_> {
     /// there; why it failed otherwise.
     async fn build(
         &mut self,
+        task: &Task,
         bench: &mut Bench,
         command: Option<&str>,
         tee: &mut Tee,
@@ -100,7 +101,7 @@ impl Runner<'_> {
         let mut plan = bench.plan.clone();
         plan.commands = vec![command.to_string()];
         tee.note(&format!("# build of {}", crate::git::short_sha(&bench.at)));
-        let runs = gate::run_checks(&plan, tee, &self.cancel).await;
+        let runs = self.checks(task, &plan, tee).await;
         match gate::first_failure(&plan, &runs) {
             None => {
                 bench.built = Some(bench.at.clone());
@@ -110,9 +111,9 @@ impl Runner<'_> {
         }
     }
 
-    async fn sample(&mut self, bench: &Bench, note: String, tee: &mut Tee) -> Sampled {
+    async fn sample(&mut self, task: &Task, bench: &Bench, note: String, tee: &mut Tee) -> Sampled {
         tee.note(&note);
-        let runs = gate::run_checks(&bench.plan, tee, &self.cancel).await;
+        let runs = self.checks(task, &bench.plan, tee).await;
         if self.cancel.level() != CancelLevel::None {
             return Sampled::Interrupted;
         }
@@ -143,7 +144,7 @@ impl Runner<'_> {
         let started = Instant::now();
         let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
         let mut measured = Measured::empty(Err(String::new()), None);
-        if let Err(why) = self.build(bench, build, &mut tee).await {
+        if let Err(why) = self.build(task, bench, build, &mut tee).await {
             measured.series = Err(why);
             measured.interrupted = self.cancel.level() != CancelLevel::None;
             return Ok(measured);
@@ -151,7 +152,7 @@ impl Runner<'_> {
         let mut samples = Vec::new();
         for k in 1..=repeats {
             let note = format!("# {what}: sample {k} of {repeats}");
-            match self.sample(bench, note, &mut tee).await {
+            match self.sample(task, bench, note, &mut tee).await {
                 Sampled::Value(value, runs) => {
                     samples.push(value);
                     measured.runs = runs;
@@ -188,12 +189,12 @@ impl Runner<'_> {
         let started = Instant::now();
         let mut tee = Tee::new(vec![Box::new(append(&log_path)?)]);
         let mut measured = Measured::empty(Ok(Series::default()), Some(Ok(Series::default())));
-        if let Err(why) = self.build(reference, build, &mut tee).await {
+        if let Err(why) = self.build(task, reference, build, &mut tee).await {
             measured.reference = Some(Err(why));
             measured.interrupted = self.cancel.level() != CancelLevel::None;
             return Ok(measured);
         }
-        if let Err(why) = self.build(candidate, build, &mut tee).await {
+        if let Err(why) = self.build(task, candidate, build, &mut tee).await {
             measured.series = Err(why);
             measured.interrupted = self.cancel.level() != CancelLevel::None;
             return Ok(measured);
@@ -210,7 +211,7 @@ impl Runner<'_> {
                 arm.letter()
             );
             measured.order.push(arm.letter());
-            match self.sample(bench, note, &mut tee).await {
+            match self.sample(task, bench, note, &mut tee).await {
                 Sampled::Value(value, runs) => match arm {
                     Arm::Reference => {
                         a.push(value);
