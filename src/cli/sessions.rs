@@ -81,12 +81,18 @@ fn known(rows: &[Row]) -> String {
     }
 }
 
+/// The run `name` names: its tmux session's name, or its project's name (a live run first,
+/// since the rows list live ones first).
 fn find<'a>(rows: &'a [Row<'a>], name: &str) -> Result<&'a Row<'a>> {
     rows.iter()
         .find(|r| r.session == name)
+        .or_else(|| rows.iter().find(|r| r.project.name == name))
         .ok_or_else(|| Error::Setup {
             message: format!("no detached run is called `{name}`"),
-            hint: format!("the sessions autodev started: {}", known(rows)),
+            hint: format!(
+                "name a session or a project; the sessions autodev started: {}",
+                known(rows)
+            ),
         })
 }
 
@@ -176,11 +182,36 @@ pub fn attach(context: &Context, args: AttachArgs) -> Result<Exit> {
             ),
         });
     }
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    if !inside && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(Error::Setup {
+            message: format!(
+                "attaching to `{}` needs a terminal, and this command has none",
+                row.session
+            ),
+            hint: format!(
+                "run it in a terminal, or follow the run without one: `autodev status`, or \
+                 `tail -f {}`",
+                row.project.run_log().display()
+            ),
+        });
+    }
     context.print(&format!(
-        "Attaching to {}; detach again with Ctrl-b d (the run goes on).\n",
+        "{} {}; detach again with Ctrl-b d (the run goes on).\n",
+        if inside {
+            "Switching to"
+        } else {
+            "Attaching to"
+        },
         row.session
     ))?;
-    session::attach(&row.session)?;
+    let code = session::attach(&row.session)?;
+    if code != 0 {
+        return Err(Error::Setup {
+            message: format!("tmux could not attach to `{}` (exit {code})", row.session),
+            hint: "its message is above; `autodev list` shows the runs".into(),
+        });
+    }
     Ok(Exit::Success)
 }
 

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tmux_interface::{
-    AttachSession, DisplayMessage, HasSession, KillSession, NewSession, SetOption, Tmux,
+    AttachSession, DisplayMessage, HasSession, KillSession, NewSession, SetOption, SwitchClient,
+    Tmux,
 };
 
 use crate::error::{Error, Result};
@@ -231,10 +232,19 @@ pub fn pane_pid(name: &str) -> Option<i32> {
 
 /// Attaches the terminal to session `name` until the user detaches.
 pub fn attach(name: &str) -> Result<i32> {
-    let mut command: Command = Tmux::new()
-        .command(AttachSession::new().target_session(exact(name)))
-        .build()
-        .into();
+    // Inside tmux, attaching would nest one client in another: the client switches instead.
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let mut command: Command = if inside {
+        Tmux::new()
+            .command(SwitchClient::new().target_session(exact(name)))
+            .build()
+            .into()
+    } else {
+        Tmux::new()
+            .command(AttachSession::new().target_session(exact(name)))
+            .build()
+            .into()
+    };
     let status = command.status().map_err(|e| missing_tmux(Some(e)))?;
     Ok(status.code().unwrap_or(1))
 }

@@ -374,3 +374,41 @@ fn attach_names_the_known_sessions_and_says_when_a_run_has_ended() {
         wrong.stderr
     );
 }
+
+#[test]
+fn attach_fails_plainly_without_a_terminal_or_inside_tmux_and_a_project_name_works() {
+    let tmux = Tmux::new();
+    let repo = repo("write hello.txt hello\nhang\n");
+    assert_eq!(tmux.autodev(&repo, &["run", "--detach"]).code, 0);
+    repo.wait_for_calls(1);
+    // The tests run with no terminal on stdin.
+    let bare = tmux.autodev(&repo, &["attach", "autodev-demo"]);
+    assert_eq!(bare.code, 1, "{}", bare.stderr);
+    assert!(
+        bare.stderr
+            .contains("needs a terminal, and this command has none"),
+        "{}",
+        bare.stderr
+    );
+    // Inside tmux (on the same server, with no client to switch here) the client would switch;
+    // tmux refusing is a failure, not exit 0.
+    let socket = tmux
+        .tmpdir()
+        .join(format!("tmux-{}", nix::unistd::getuid()))
+        .join("default");
+    let inside = tmux
+        .command(&repo, &["attach", "demo"])
+        .env("TMUX", format!("{},1,0", socket.display()))
+        .output()
+        .expect("attach");
+    let stderr = String::from_utf8_lossy(&inside.stderr);
+    assert_eq!(inside.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tmux could not attach to `autodev-demo`"),
+        "{stderr}"
+    );
+    // `stop` takes the project's name as well as the session's.
+    let stop = tmux.autodev(&repo, &["stop", "demo"]);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(!tmux.has("autodev-demo"), "the session is gone");
+}
