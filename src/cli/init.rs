@@ -18,6 +18,9 @@ pub struct Args {
     /// The agent CLI to scaffold for: claude, codex, gemini or opencode
     #[arg(long = "use", value_name = "TOOL", default_value = "codex", value_parser = parse_tool)]
     tool: Tool,
+    /// Do not make the folder a git repository when it is not one (autodev then commits nothing)
+    #[arg(long)]
+    no_git: bool,
 }
 
 /// A tool name on the command line; a wrong one is a usage error (exit 2).
@@ -52,6 +55,33 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             .warn(&format!("the project registry was not updated: {e}"));
     }
     let mut out = String::new();
+    // autodev commits each completed task: a project outside git is made one, as `cargo init`
+    // does, unless asked not to; either way it is said now, not at the first run.
+    if crate::git::git_dir_of(&report.root).is_none() {
+        let made = if args.no_git {
+            Err("--no-git".to_string())
+        } else {
+            crate::exec::runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(crate::git::init(&report.root)))
+        };
+        match made {
+            Ok(()) => out.push_str(&format!(
+                "Initialized a git repository in {} (autodev commits each completed task's files there)\n",
+                report.root.display()
+            )),
+            Err(why) => context.ui.warn(&format!(
+                "{} is not a git repository{}: autodev will not commit any task's work until it \
+                 is one (`git init`)",
+                report.root.display(),
+                if why == "--no-git" {
+                    String::new()
+                } else {
+                    format!(" and `git init` failed ({why})")
+                }
+            )),
+        }
+    }
     if report.created.is_empty() {
         out.push_str(&format!(
             "Nothing to create: every file already exists in {}.\n",

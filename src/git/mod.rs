@@ -492,6 +492,11 @@ pub fn hermetic_env() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Makes `dir` a git repository with everything in it as the first commit, with `env`.
+/// Makes `dir` a git repository (`git init`), with nothing committed.
+pub async fn init(dir: &Path) -> std::result::Result<(), String> {
+    git(dir, &["init", "-q"]).await.map(|_| ())
+}
+
 pub async fn init_repo(
     dir: &Path,
     message: &str,

@@ -456,3 +456,30 @@ fn skills_list_and_recommend_read_the_nearest_catalog() {
     assert_eq!(empty.code, 1);
     assert!(empty.stderr.contains("needs a query"), "{}", empty.stderr);
 }
+
+#[test]
+fn init_outside_git_makes_a_repository_or_says_what_that_means() {
+    let p = Project::empty();
+    let run = p.run(&["init", "app"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Initialized a git repository in"),
+        "{}",
+        run.stdout
+    );
+    assert!(p.file("app/.git").is_dir());
+    // Already a repository: nothing said, nothing made.
+    let again = p.run(&["init", "app"]);
+    assert!(!again.stdout.contains("Initialized"), "{}", again.stdout);
+
+    let plain = p.run(&["init", "plain", "--no-git"]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(!p.file("plain/.git").exists());
+    assert!(
+        plain
+            .stderr
+            .contains("is not a git repository: autodev will not commit any task's work until it is one (`git init`)"),
+        "{}",
+        plain.stderr
+    );
+}
