@@ -122,7 +122,22 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         .env_remove("DEMO_PUBLISH_TOKEN")
         .status()
         .map_err(|e| Error::io("start", &exe, e))?;
-    let outcome = runtime.block_on(summary(&dir));
+    // A throwaway demo is no project of yours: it leaves no entry in `autodev list` and
+    // `autodev web`. One kept with --keep stays listed, like any project.
+    let kept = args.keep.is_some();
+    if !kept {
+        for root in [Some(dir.clone()), dir.canonicalize().ok()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = crate::projects::forget(&root) {
+                context
+                    .ui
+                    .warn(&format!("the project registry was not updated: {e}"));
+            }
+        }
+    }
+    let outcome = runtime.block_on(summary(&dir, kept));
     context.print(&outcome.text)?;
     Ok(if outcome.as_designed && status.code() == Some(2) {
         Exit::Success
@@ -137,7 +152,7 @@ struct Summary {
     as_designed: bool,
 }
 
-async fn summary(dir: &Path) -> Summary {
+async fn summary(dir: &Path, kept: bool) -> Summary {
     let queue: serde_json::Value = std::fs::read(dir.join("task.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -222,9 +237,14 @@ async fn summary(dir: &Path) -> Summary {
         text.push_str(&format!("  {subject}\n"));
     }
     text.push_str(&format!(
-        "\nLook at:\n  {0}/progress.txt          what happened to each task, with the evidence\n  {0}/logs/events.jsonl     the run journal, every event\n  {0}/logs/dashboard.html   the run at a glance (open it in a browser)\n  autodev --config {0}/autodev.toml status\n  autodev web                      every project of yours, live, at http://127.0.0.1:8080\n",
+        "\nLook at:\n  {0}/progress.txt          what happened to each task, with the evidence\n  {0}/logs/events.jsonl     the run journal, every event\n  {0}/logs/dashboard.html   the run at a glance (open it in a browser)\n  autodev --config {0}/autodev.toml status\n",
         dir.display()
     ));
+    text.push_str(if kept {
+        "  autodev web                      every project of yours, live, at http://127.0.0.1:8080\n"
+    } else {
+        "  (a demo in a temporary folder is not added to `autodev list` and `autodev web`; `--keep DIR` keeps it there)\n"
+    });
     text.push_str(if as_designed {
         "\nThe demo ran as designed. Next: `autodev init` in your own project.\n"
     } else {

@@ -39,6 +39,11 @@ fn the_demo_shows_every_behaviour_once_and_says_where_to_look() {
     for place in ["progress.txt", "logs/events.jsonl", "logs/dashboard.html"] {
         assert!(stdout.contains(place), "{place}: {stdout}");
     }
+    // Kept with --keep: listed like any project of yours.
+    let registry =
+        std::fs::read_to_string(outside.path().join(".local/state/autodev/projects.json"))
+            .expect("registry");
+    assert!(registry.contains("quickstart"), "{registry}");
 
     // The tasks.
     let queue: serde_json::Value =
@@ -149,4 +154,28 @@ fn the_demo_refuses_a_folder_that_is_not_empty() {
         std::fs::read_to_string(dir.path().join("mine.txt")).expect("read"),
         "keep me"
     );
+}
+
+#[test]
+fn a_throwaway_demo_leaves_no_project_in_the_registry() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    let bin = crate::common::path_of_only(outside.path(), &["git", "sh"]);
+    let out = Command::new(BIN)
+        .arg("demo")
+        .env_clear()
+        .env("PATH", &bin)
+        .env("HOME", outside.path())
+        .env("TMPDIR", outside.path())
+        .output()
+        .expect("demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("is not added to `autodev list` and `autodev web`"),
+        "{stdout}"
+    );
+    let registry =
+        std::fs::read_to_string(outside.path().join(".local/state/autodev/projects.json"))
+            .unwrap_or_default();
+    assert!(!registry.contains("quickstart"), "{registry}");
 }
