@@ -14,7 +14,7 @@ mod scaffold;
 pub use catalog::{Catalog, Skill};
 pub use doctor::{Check, Level, doctor};
 pub use install::install;
-pub use scaffold::{InitReport, init};
+pub use scaffold::{Agent, InitReport, init};
 
 use include_dir::{Dir, include_dir};
 

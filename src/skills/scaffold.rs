@@ -78,10 +78,29 @@ fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
     out
 }
 
+/// The agent a new project is made for: one of the CLIs autodev knows (with its wrapper files),
+/// or any program, by its command line (the `command` backend).
+pub enum Agent {
+    Tool(Tool),
+    Command(Vec<String>),
+}
+
 /// The `autodev.toml` of a new project.
-pub(super) fn config_text(name: &str, tool: Tool) -> String {
+pub(super) fn config_text(name: &str, agent: &Agent) -> String {
     let text = set_key(CONFIG, "project", "name", &toml_string(name));
-    set_key(&text, "backend", "default", &toml_string(tool.name()))
+    match agent {
+        Agent::Tool(tool) => set_key(&text, "backend", "default", &toml_string(tool.name())),
+        Agent::Command(argv) => {
+            let text = set_key(&text, "backend", "default", &toml_string("command"));
+            let list = argv.iter().map(|a| toml_string(a)).collect::<Vec<_>>();
+            set_key(
+                &text,
+                "backend.command",
+                "argv",
+                &format!("[{}]", list.join(", ")),
+            )
+        }
+    }
 }
 
 fn rel(root: &Path, path: &Path) -> String {
@@ -299,8 +318,9 @@ fn install_steps(tool: Tool) -> String {
     }
 }
 
-/// Creates the project in `dir` (made if missing) for `tool`; `name` defaults to the folder name.
-pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
+/// Creates the project in `dir` (made if missing) for `agent`; `name` defaults to the folder
+/// name.
+pub fn init(dir: &Path, name: Option<&str>, agent: &Agent) -> Result<InitReport> {
     let cwd = std::env::current_dir().map_err(|e| Error::io("read", "the current directory", e))?;
     let root = cwd.join(dir);
     std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
@@ -327,7 +347,7 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
     };
 
     // Base files. The configuration (new or the user's) decides where the others go.
-    w.at("autodev.toml", &config_text(&project, tool))?;
+    w.at("autodev.toml", &config_text(&project, agent))?;
     let settings = config::load(
         &LoadOptions {
             config_path: Some(root.join("autodev.toml")),
@@ -340,13 +360,16 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
     let queue = json!({"project": project, "learning_journal": [], "tasks": []});
     w.file(&paths.task_json, &json_file(&queue))?;
     w.ignore(&ignore_lines(&root, paths))?;
-    let vars = BTreeMap::from([
-        ("project_name", project.clone()),
-        ("tool_label", tool.label().to_string()),
-        ("tool", tool.name().to_string()),
-        ("root", tool.root().to_string()),
-        ("steps", install_steps(tool)),
-    ]);
+    let vars = match agent {
+        Agent::Tool(tool) => BTreeMap::from([
+            ("project_name", project.clone()),
+            ("tool_label", tool.label().to_string()),
+            ("tool", tool.name().to_string()),
+            ("root", tool.root().to_string()),
+            ("steps", install_steps(*tool)),
+        ]),
+        Agent::Command(_) => BTreeMap::from([("project_name", project.clone())]),
+    };
     let render = |template: &str| crate::template::render(template, &vars);
     w.file(&paths.execution_guide, &render(AGENT))?;
     w.file(&paths.task_brief, &crate::runner::idle_brief(paths))?;
@@ -357,59 +380,61 @@ pub fn init(dir: &Path, name: Option<&str>, tool: Tool) -> Result<InitReport> {
         ),
     )?;
 
-    // How the tool finds the skills.
-    match tool {
-        Tool::Claude => {
-            let (plugin, marketplace) = claude_manifests();
-            w.at(".claude-plugin/plugin.json", &plugin)?;
-            w.at(".claude-plugin/marketplace.json", &marketplace)?;
-        }
-        other => w.at(&format!("{}/INSTALL.md", other.root()), &render(INSTALL))?,
-    }
-
-    // The thin wrappers.
-    let root_dir = tool.root();
-    w.at(&format!("{root_dir}/{}", tool.guide()), &render(GUIDE))?;
-    w.at(&format!("{root_dir}/rules/core.md"), RULES)?;
-    match tool {
-        Tool::Claude => {
-            w.at(".claude/commands/spec-dev.md", CLAUDE_SPEC_DEV)?;
-            w.at(".claude/commands/coca-spec.md", CLAUDE_COCA)?;
-        }
-        Tool::Gemini => {
-            w.at(".gemini/commands/autodev/spec-dev.toml", GEMINI_SPEC_DEV)?;
-            w.at(".gemini/commands/autodev/coca-spec.toml", GEMINI_COCA)?;
-            w.at(".gemini/settings.json", "{\n  \"mcpServers\": {}\n}\n")?;
-            let ext = format!(".gemini/extensions/{GEMINI_EXTENSION}");
-            let manifest = json!({
-                "name": GEMINI_EXTENSION,
-                "version": "1.0.0",
-                "description": "The project's autodev skills and commands",
-                "contextFileName": "GEMINI.md",
-            });
-            w.at(
-                &format!("{ext}/gemini-extension.json"),
-                &json_file(&manifest),
-            )?;
-            w.at(&format!("{ext}/GEMINI.md"), &render(GUIDE))?;
-            w.at(
-                &format!("{ext}/commands/autodev/spec-dev.toml"),
-                GEMINI_SPEC_DEV,
-            )?;
-            w.at(
-                &format!("{ext}/commands/autodev/coca-spec.toml"),
-                GEMINI_COCA,
-            )?;
-        }
-        Tool::Codex | Tool::Opencode => {}
-    }
-
-    // The canonical skills, then the tool's link to them.
+    // The canonical skills; a CLI autodev knows also gets its wrappers and a link to them.
     let skills = root.join(".skills");
     for name in DEFAULT_SKILLS {
         w.skill(&skills, name)?;
     }
-    w.link(tool)?;
+    if let Agent::Tool(tool) = agent {
+        let tool = *tool;
+        // How the tool finds the skills.
+        match tool {
+            Tool::Claude => {
+                let (plugin, marketplace) = claude_manifests();
+                w.at(".claude-plugin/plugin.json", &plugin)?;
+                w.at(".claude-plugin/marketplace.json", &marketplace)?;
+            }
+            other => w.at(&format!("{}/INSTALL.md", other.root()), &render(INSTALL))?,
+        }
+
+        // The thin wrappers.
+        let root_dir = tool.root();
+        w.at(&format!("{root_dir}/{}", tool.guide()), &render(GUIDE))?;
+        w.at(&format!("{root_dir}/rules/core.md"), RULES)?;
+        match tool {
+            Tool::Claude => {
+                w.at(".claude/commands/spec-dev.md", CLAUDE_SPEC_DEV)?;
+                w.at(".claude/commands/coca-spec.md", CLAUDE_COCA)?;
+            }
+            Tool::Gemini => {
+                w.at(".gemini/commands/autodev/spec-dev.toml", GEMINI_SPEC_DEV)?;
+                w.at(".gemini/commands/autodev/coca-spec.toml", GEMINI_COCA)?;
+                w.at(".gemini/settings.json", "{\n  \"mcpServers\": {}\n}\n")?;
+                let ext = format!(".gemini/extensions/{GEMINI_EXTENSION}");
+                let manifest = json!({
+                    "name": GEMINI_EXTENSION,
+                    "version": "1.0.0",
+                    "description": "The project's autodev skills and commands",
+                    "contextFileName": "GEMINI.md",
+                });
+                w.at(
+                    &format!("{ext}/gemini-extension.json"),
+                    &json_file(&manifest),
+                )?;
+                w.at(&format!("{ext}/GEMINI.md"), &render(GUIDE))?;
+                w.at(
+                    &format!("{ext}/commands/autodev/spec-dev.toml"),
+                    GEMINI_SPEC_DEV,
+                )?;
+                w.at(
+                    &format!("{ext}/commands/autodev/coca-spec.toml"),
+                    GEMINI_COCA,
+                )?;
+            }
+            Tool::Codex | Tool::Opencode => {}
+        }
+        w.link(tool)?;
+    }
 
     let attempts = &paths.attempt_log_dir;
     if !attempts.is_dir() {
@@ -434,7 +459,7 @@ mod tests {
             "tab\there",
             "ünï 名前",
         ] {
-            let text = config_text(name, Tool::Gemini);
+            let text = config_text(name, &Agent::Tool(Tool::Gemini));
             let table: toml::Table = toml::from_str(&text).expect("valid TOML");
             assert_eq!(table["project"]["name"].as_str(), Some(name));
             assert_eq!(table["backend"]["default"].as_str(), Some("gemini"));

@@ -483,3 +483,70 @@ fn init_outside_git_makes_a_repository_or_says_what_that_means() {
         plain.stderr
     );
 }
+
+#[test]
+fn init_for_any_agent_program_writes_a_project_that_runs() {
+    let p = Project::empty();
+    // The "agent": a script that reads the prompt from the file it is given and writes hello.txt.
+    p.write(
+        "app/agent.sh",
+        "#!/bin/sh\ntest \"$1\" = --message-file && grep -q hello.txt \"$2\" && echo hello > hello.txt\n",
+    );
+    let run = p.run(&[
+        "init",
+        "app",
+        "--use",
+        "command",
+        "--agent",
+        "sh ./agent.sh --message-file {prompt_file}",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("(the command backend)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !p.file("app/.codex").exists(),
+        "no wrapper files of another CLI"
+    );
+    let config = toml(&p.file("app/autodev.toml"));
+    assert_eq!(config["backend"]["default"].as_str(), Some("command"));
+    assert_eq!(
+        config["backend"]["command"]["argv"],
+        toml::Value::try_from(vec!["sh", "./agent.sh", "--message-file", "{prompt_file}"]).unwrap()
+    );
+    p.write(
+        "app/task.json",
+        r#"{"tasks": [{"id": "T1", "title": "Say hello", "description": "Write hello.txt",
+  "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]}"#,
+    );
+    let night = p
+        .command(&["run"])
+        .current_dir(p.file("app"))
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&night.stderr);
+    assert_eq!(night.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Task T1 completed"), "{stderr}");
+
+    // --agent belongs to --use command, and --use command needs it.
+    let wrong = p.run(&["init", "other", "--agent", "aider"]);
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("--agent goes with --use command"),
+        "{}",
+        wrong.stderr
+    );
+    let missing = p.run(&["init", "other", "--use", "command"]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("needs the agent's command line"),
+        "{}",
+        missing.stderr
+    );
+}
