@@ -41,6 +41,20 @@ pub struct Input {
 pub struct Args {
     #[command(flatten)]
     input: Input,
+    /// Add the planned tasks to the queue (an id already taken gets a suffix) instead of
+    /// replacing it
+    #[arg(long, conflicts_with = "replace")]
+    append: bool,
+    /// Replace the queue even when it holds finished work (it is backed up first)
+    #[arg(long)]
+    replace: bool,
+}
+
+/// What a plan does with the queue that is there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Replace,
+    Append,
 }
 
 fn usage(message: &str) -> Error {
@@ -230,10 +244,87 @@ pub async fn write_spec(
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let settings = context.settings()?;
     let input = &args.input;
+    let target = input
+        .output(&context.cwd)
+        .unwrap_or_else(|| settings.paths.task_json.clone());
+    // Asked before the agent is: finished work is never replaced by surprise.
+    let into = if args.append {
+        Mode::Append
+    } else {
+        if !args.replace {
+            refuse_to_replace_work(&target, &settings.paths.log_dir)?;
+        }
+        Mode::Replace
+    };
     let source = input.source(&context.cwd, "planning")?;
     let backend = input.backend(&settings);
     let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
-    runtime.block_on(plan(context, &settings, input, source, backend))
+    runtime.block_on(plan(context, &settings, input, source, backend, into))
+}
+
+/// An error when the queue at `target` holds work a plain `plan` would throw away: tasks
+/// completed, blocked, or with attempts recorded.
+fn refuse_to_replace_work(target: &Path, log_dir: &Path) -> Result<()> {
+    let store = TaskStore::at(target.to_path_buf(), log_dir.join("task.json.lock"));
+    let Ok(queue) = store.load() else {
+        // Missing or unreadable: there is no work in it to keep (`replace` backs it up).
+        return Ok(());
+    };
+    let worked: Vec<&str> = queue
+        .tasks
+        .iter()
+        .filter(|t| t.passes || t.blocked || !t.attempt_history.is_empty())
+        .map(|t| t.id.as_str())
+        .collect();
+    if worked.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Setup {
+        message: format!(
+            "{} holds work a new plan would replace: {} task(s) completed, blocked or attempted \
+             ({})",
+            target.display(),
+            worked.len(),
+            worked.join(", ")
+        ),
+        hint: "pass --append to add the planned tasks to the queue, or --replace to start a new \
+               queue (the old one is backed up); no agent was called"
+            .into(),
+    })
+}
+
+/// Adds `planned` to `queue`: a planned id already in the queue (or planned twice) gets the
+/// first free suffix (`P0-1` becomes `P0-1-2`), and the planned tasks' `depends_on` follow the
+/// new names. The renames, old to new.
+fn append(
+    queue: &mut crate::task::TaskFile,
+    planned: crate::task::TaskFile,
+) -> Vec<(String, String)> {
+    let mut taken: std::collections::HashSet<String> =
+        queue.tasks.iter().map(|t| t.id.clone()).collect();
+    let mut renames = Vec::new();
+    let mut tasks = planned.tasks;
+    for task in &mut tasks {
+        if taken.contains(&task.id) {
+            let new = (2..)
+                .map(|n| format!("{}-{n}", task.id))
+                .find(|id| !taken.contains(id))
+                .unwrap_or_default();
+            renames.push((task.id.clone(), new.clone()));
+            task.id = new;
+        }
+        taken.insert(task.id.clone());
+    }
+    for task in &mut tasks {
+        for dep in &mut task.depends_on {
+            if let Some((_, new)) = renames.iter().find(|(old, _)| old == dep) {
+                *dep = new.clone();
+            }
+        }
+    }
+    queue.tasks.extend(tasks);
+    queue.refresh_statistics();
+    renames
 }
 
 async fn plan(
@@ -242,6 +333,7 @@ async fn plan(
     input: &Input,
     source: Source,
     backend: BackendName,
+    into: Mode,
 ) -> Result<Exit> {
     let paths = &settings.paths;
     let project = settings.config.project.name.clone();
@@ -304,20 +396,41 @@ async fn plan(
         .output(&context.cwd)
         .unwrap_or_else(|| paths.task_json.clone());
     let store = TaskStore::at(target.clone(), paths.log_dir.join("task.json.lock"));
-    let backup = store.replace(&queue)?;
+    let planned = queue.tasks.len();
+    let (queue, backup, renames) = match into {
+        Mode::Replace => {
+            let backup = store.replace(&queue)?;
+            (queue, backup, Vec::new())
+        }
+        Mode::Append => {
+            let updated = store.update(crate::task::Backup::Before, |old| {
+                let renames = append(old, queue);
+                Ok((old.clone(), renames))
+            })?;
+            let (queue, renames) = updated.value;
+            (queue, updated.backup, renames)
+        }
+    };
     let mut out = format!(
-        "Planned {} task(s) with {} -> {}\n",
-        queue.tasks.len(),
+        "{} {planned} task(s) with {} -> {}\n",
+        if into == Mode::Append {
+            "Added"
+        } else {
+            "Planned"
+        },
         backend.as_str(),
         plan::doc_reference(&context.cwd, &target)
     );
+    for (old, new) in &renames {
+        out.push_str(&format!("  {old} was taken: the new task is {new}\n"));
+    }
     if let Some(backup) = backup {
         out.push_str(&format!(
             "The previous queue is kept in {}\n",
             plan::doc_reference(&context.cwd, &backup)
         ));
     }
-    for task in &queue.tasks {
+    for task in queue.tasks.iter().skip(queue.tasks.len() - planned) {
         let after = if task.depends_on.is_empty() {
             String::new()
         } else {

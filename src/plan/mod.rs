@@ -85,11 +85,16 @@ pub fn slug(name: &str) -> String {
     }
 }
 
-/// Where a generated spec goes by default: `<code_dir>/<specs_dir>/<slug>-coca-spec.md`.
+/// Where a generated spec goes by default: `<code_dir>/<specs_dir>/<slug>-coca-spec.md`, or,
+/// when that file exists (an earlier plan's spec), the first free `<slug>-coca-spec-<n>.md`: a
+/// spec is never overwritten unasked.
 pub fn default_spec_path(code_dir: &Path, specs_dir: &str, source: &Source) -> PathBuf {
-    code_dir
-        .join(specs_dir)
-        .join(format!("{}-coca-spec.md", slug(&source.name)))
+    let dir = code_dir.join(specs_dir);
+    let base = slug(&source.name);
+    std::iter::once(dir.join(format!("{base}-coca-spec.md")))
+        .chain((2..).map(|n| dir.join(format!("{base}-coca-spec-{n}.md"))))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| dir.join(format!("{base}-coca-spec.md")))
 }
 
 /// The prompt asking for a COCA spec of `intent`.

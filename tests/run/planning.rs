@@ -480,3 +480,70 @@ fn every_planning_call_tells_and_journals_what_it_used() {
         .collect();
     assert_eq!(spent, [("spec".to_string(), 80), ("plan".to_string(), 250)]);
 }
+
+#[test]
+fn a_plan_over_finished_work_asks_and_append_adds_with_fresh_ids() {
+    let repo = Repo::new(OLD_QUEUE, "");
+    answers(&repo, 1, &format!("```markdown\n{SPEC}```"));
+    answers(&repo, 2, &plan_json(TWO_TASKS));
+    let first = repo.run(&["plan", "--intent", "A greeter"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // The first task is done.
+    let mut queue = repo.queue();
+    queue["tasks"][0]["passes"] = serde_json::Value::Bool(true);
+    repo.write("task.json", &queue.to_string());
+
+    let plain = repo.run(&["plan", "--intent", "A greeter, again"]);
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains(
+            "holds work a new plan would replace: 1 task(s) completed, blocked or attempted (P0-1)"
+        ),
+        "{}",
+        plain.stderr
+    );
+    assert!(plain.stderr.contains("--append"), "{}", plain.stderr);
+    assert_eq!(repo.calls(), 2, "no agent was called");
+
+    answers(&repo, 3, &format!("```markdown\n{SPEC}```"));
+    answers(&repo, 4, &plan_json(TWO_TASKS));
+    let more = repo.run(&["plan", "--append", "--intent", "A greeter, again"]);
+    assert_eq!(more.code, 0, "{}", more.stderr);
+    assert!(
+        more.stdout
+            .contains("Generated COCA spec -> docs/specs/intent-coca-spec-2.md"),
+        "the first spec is kept: {}",
+        more.stdout
+    );
+    assert_eq!(repo.read("docs/specs/intent-coca-spec.md"), SPEC);
+    assert!(
+        more.stdout
+            .contains("P0-1 was taken: the new task is P0-1-2"),
+        "{}",
+        more.stdout
+    );
+    let ids: Vec<String> = repo.queue()["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, ["P0-1", "P1-1", "P0-1-2", "P1-1-2"]);
+    let queue = repo.queue();
+    assert_eq!(queue["tasks"][0]["passes"], true, "finished work kept");
+    assert_eq!(
+        queue["tasks"][3]["depends_on"][0], "P0-1-2",
+        "a new task waits on the new task it named"
+    );
+
+    answers(&repo, 5, &format!("```markdown\n{SPEC}```"));
+    answers(&repo, 6, &plan_json(TWO_TASKS));
+    let replaced = repo.run(&["plan", "--replace", "--intent", "Start over"]);
+    assert_eq!(replaced.code, 0, "{}", replaced.stderr);
+    assert_eq!(repo.queue()["tasks"].as_array().map(Vec::len), Some(2));
+    assert!(
+        replaced.stdout.contains("The previous queue is kept in"),
+        "{}",
+        replaced.stdout
+    );
+}
