@@ -226,15 +226,16 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
             })
             .unwrap_or_default(),
     });
+    let headline = super::runtime_status::headline(&run.status, snapshot.counts.blocked as u64);
     let page = Page {
         project: snapshot.project.clone(),
         live,
-        status_label: if run.status_label.is_empty() {
+        status_label: if run.status.is_empty() {
             "Idle".to_string()
         } else {
-            run.status_label.clone()
+            super::runtime_status::status_label(headline)
         },
-        status_class: class_of(&run.status).to_string(),
+        status_class: class_of(headline).to_string(),
         message: clip(&run.message, 300),
         backend: snapshot.backend.clone(),
         epoch: format!("{}/{}", run.current_epoch, run.max_epochs),

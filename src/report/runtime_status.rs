@@ -338,6 +338,17 @@ impl PersistedRun {
 }
 
 /// Human label of a run status (`retry_wait` → `Retry Wait`).
+/// The status a project's badge shows: what a person must know first. A run at work shows its
+/// phase; otherwise blocked tasks come before how the last run ended (a green "completed" must
+/// not sit beside "1 blocked").
+pub fn headline(status: &str, blocked: u64) -> &str {
+    if ACTIVE_STATUSES.contains(&status) || blocked == 0 {
+        status
+    } else {
+        "blocked"
+    }
+}
+
 pub fn status_label(status: &str) -> String {
     match status {
         "env_error" => "Env Error".into(),

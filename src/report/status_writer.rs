@@ -403,9 +403,15 @@ impl Sink for StatusWriter {
         ) {
             return Ok(());
         }
+        // A change of phase is shown at once (a throttled write would leave the page on the
+        // previous phase until the next heartbeat, many seconds later); beats and notes wait.
         let force = matches!(
             event,
-            Event::TaskCompleted { .. }
+            Event::AttemptStarted { .. }
+                | Event::Validating { .. }
+                | Event::Judged { .. }
+                | Event::Recovered { .. }
+                | Event::TaskCompleted { .. }
                 | Event::TaskBlocked { .. }
                 | Event::RunFinished { .. }
                 | Event::Experiment { .. }

@@ -161,7 +161,11 @@ fn summary(project: &Project, status: &StatusFile) -> Value {
     let exists = project.exists();
     let (state, run, counts) = match status {
         StatusFile::Read(s) => (
-            s["run"]["status"].as_str().unwrap_or("idle").to_string(),
+            crate::report::runtime_status::headline(
+                s["run"]["status"].as_str().unwrap_or("idle"),
+                s["counts"]["blocked"].as_u64().unwrap_or(0),
+            )
+            .to_string(),
             s["run"].clone(),
             s["counts"].clone(),
         ),

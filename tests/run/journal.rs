@@ -91,3 +91,20 @@ fn a_run_leaves_a_dashboard_derived_from_the_same_events() {
         "a finished run's page stays still"
     );
 }
+
+#[test]
+fn the_dashboard_shows_the_task_from_its_first_event() {
+    let repo = Repo::new(TASKS, "");
+    repo.script(
+        0,
+        "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 30\n",
+    );
+    let mut child = repo.spawn(&["run"]);
+    crate::recovery::wait_for(&repo.state.join("working"));
+    // The agent has barely started; no heartbeat has come yet (the default is every 20 s).
+    let page = repo.read("logs/dashboard.html");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(page.contains("<h2>Now: T1 · Create hello</h2>"), "{page}");
+    assert!(page.contains("<dt>Attempt</dt><dd>1/3</dd>"), "{page}");
+}

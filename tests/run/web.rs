@@ -564,3 +564,42 @@ fn an_estimated_cost_is_marked_as_estimated_in_the_api_and_on_the_pages() {
     let dashboard = dashboard.as_str().expect("the dashboard");
     assert!(dashboard.contains("$20.75 (estimated)"), "{dashboard}");
 }
+
+#[test]
+fn a_project_with_a_blocked_task_is_badged_blocked_not_completed() {
+    let repo = Repo::new(
+        r#"{"tasks": [
+  {"id": "T1", "title": "One", "verification": {"path_patterns": ["hello.txt"]}},
+  {"id": "T2", "title": "Two", "passes": false, "blocked": true, "block_reason": "needs a token"}
+]}"#,
+        "",
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(
+        run.code, 0,
+        "the run completed what it could: {}",
+        run.stderr
+    );
+    assert_eq!(repo.status()["run"]["status"], "completed");
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"][0]["status"], "blocked", "{list}");
+    let (_, index) = server.get("/");
+    assert!(
+        index
+            .as_str()
+            .expect("page")
+            .contains(r#"<span class="badge blocked">blocked</span>"#),
+        "{index}"
+    );
+    let page = repo.read("logs/dashboard.html");
+    assert!(
+        page.contains(r#"<span class="badge blocked">Blocked</span>"#),
+        "{page}"
+    );
+}
