@@ -31,6 +31,7 @@ struct Row {
 
 struct EventRow {
     time: String,
+    time_iso: String,
     label: String,
     class: String,
     task: String,
@@ -70,8 +71,10 @@ struct Page {
     backend: String,
     epoch: String,
     started: String,
+    started_iso: String,
     elapsed: String,
     updated: String,
+    updated_iso: String,
     tokens: String,
     cost: String,
     completed: usize,
@@ -178,6 +181,15 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
     })
 }
 
+/// An ISO timestamp as people read it, `2026-12-07 04:30:32 UTC`; anything else as it is. The
+/// page keeps the exact value in `<time datetime>`, which the live page turns into "3 min ago".
+pub(crate) fn readable(iso: &str) -> String {
+    match iso.parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => iso.to_string(),
+    }
+}
+
 /// A run's cost as pages show it: `$1.23`, `$1.23 (estimated)` when any of it was estimated
 /// rather than reported by the CLI, or `not reported`.
 pub(crate) fn cost_words(cost: Option<f64>, estimated: bool) -> String {
@@ -242,10 +254,12 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         started: if run.started_at.is_empty() {
             "-".into()
         } else {
-            run.started_at.clone()
+            readable(&run.started_at)
         },
+        started_iso: run.started_at.clone(),
         elapsed,
-        updated: run.updated_at.clone(),
+        updated: readable(&run.updated_at),
+        updated_iso: run.updated_at.clone(),
         tokens,
         cost,
         completed: snapshot.counts.completed,
@@ -273,7 +287,8 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
             .iter()
             .take(15)
             .map(|e| EventRow {
-                time: e.timestamp.clone(),
+                time: readable(&e.timestamp),
+                time_iso: e.timestamp.clone(),
                 label: e.status_label.clone(),
                 class: e.status_class.clone(),
                 task: e.task_id.clone(),

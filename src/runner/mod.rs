@@ -170,6 +170,8 @@ struct Runner<'a> {
     commits: crate::git::RecentCommits,
     /// When the run began, for the summary.
     started: Instant,
+    /// When the run began, as written in attempt records: which run an attempt belongs to.
+    started_at: String,
     /// The tasks this run blocked, with their reasons.
     blocked_now: Vec<event::BlockedTask>,
     /// Experiments whose result waits on its branch, with how to merge it.
@@ -217,6 +219,7 @@ async fn run_async(
         worked: false,
         commits: crate::git::RecentCommits::default(),
         started: Instant::now(),
+        started_at: durable::utc_now(),
         blocked_now: Vec::new(),
         to_merge: Vec::new(),
         ledger: spend::Ledger::default(),

@@ -317,7 +317,8 @@ impl Runner<'_> {
     ) -> Result<Task> {
         let reflection = &self.settings.config.reflection;
         let id = task.id.clone();
-        let entry = history_entry(attempt);
+        let mut entry = history_entry(attempt);
+        entry["run_started_at"] = json!(self.started_at);
         let status = attempt.status;
         let journal_entry = json!({"task_id": id, "status": status, "summary": attempt.summary,
             "learning_notes": attempt.notes});

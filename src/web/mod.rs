@@ -389,6 +389,29 @@ const LIVE_SCRIPT: &str = r##"<style>#more pre { white-space: pre-wrap; word-bre
     if (cls) e.className = cls;
     return e;
   }
+  // A moment as people say it ("3 min ago"), the exact time on hover.
+  function ago(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return iso;
+    var s = Math.round((Date.now() - t) / 1000);
+    if (s < 0) s = 0;
+    if (s < 45) return "just now";
+    if (s < 90 * 60) return Math.round(s / 60) + " min ago";
+    if (s < 36 * 3600) return Math.round(s / 3600) + " h ago";
+    return Math.round(s / 86400) + " days ago";
+  }
+  function stamp(iso) {
+    var e = el("time", ago(iso));
+    e.setAttribute("datetime", iso);
+    e.title = new Date(Date.parse(iso)).toLocaleString();
+    return e;
+  }
+  function relative(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      t.textContent = ago(t.getAttribute("datetime"));
+      if (!t.title) t.title = new Date(Date.parse(t.getAttribute("datetime"))).toLocaleString();
+    });
+  }
   function showTask(taskId) {
     shown = taskId;
     get(base + "/tasks/" + encodeURIComponent(taskId)).then(function (r) { return r.json(); }).then(function (a) {
@@ -397,7 +420,15 @@ const LIVE_SCRIPT: &str = r##"<style>#more pre { white-space: pre-wrap; word-bre
       box.appendChild(el("p", "State: " + a.state, "muted"));
       if (t.block_reason) box.appendChild(el("p", t.block_reason, "reason"));
       (t.attempt_history || []).forEach(function (h, i) {
-        box.appendChild(el("h3", "Attempt " + (h.attempt || i + 1) + (h.outcome ? " · " + h.outcome : "")));
+        // What became of the attempt (failed, interrupted, completed); the agent's own outcome
+        // only when it says more than that it finished its turn.
+        var said = h.status || "recorded";
+        if (h.outcome && h.outcome !== "ok") said += " (agent: " + h.outcome.replace(/_/g, " ") + ")";
+        box.appendChild(el("h3", "Attempt " + (h.attempt || i + 1) + " · " + said));
+        var when = el("p", "", "muted when");
+        if (h.run_started_at) { when.append("run of "); when.appendChild(stamp(h.run_started_at)); }
+        if (h.finished_at) { when.append(h.run_started_at ? " · ended " : "ended "); when.appendChild(stamp(h.finished_at)); }
+        if (when.childNodes.length) box.appendChild(when);
         if (h.cause) box.appendChild(el("p", h.cause, "reason"));
         if (h.check_output && h.check_output.length) box.appendChild(el("pre", [].concat(h.check_output).join("\n"), "muted"));
         if (h.agent_message) box.appendChild(el("p", "The agent said: " + h.agent_message));
@@ -414,6 +445,7 @@ const LIVE_SCRIPT: &str = r##"<style>#more pre { white-space: pre-wrap; word-bre
     get("/projects/" + id + "/dashboard.html").then(function (r) { return r.text(); }).then(function (text) {
       var doc = new DOMParser().parseFromString(text, "text/html"), main = doc.querySelector("main");
       if (main) document.querySelector("main").innerHTML = main.innerHTML;
+      relative(document.querySelector("main"));
       document.title = doc.title;
       document.documentElement.setAttribute("data-live", es && es.readyState === 1 ? "stream" : "poll");
       if (shown) showTask(shown);
@@ -530,6 +562,10 @@ struct Row {
     current_task: String,
     cost: String,
     updated_at: String,
+    updated_iso: String,
+    pending: u64,
+    /// Whether the counts are known (a run has written the status file).
+    counted: bool,
 }
 
 impl Row {
@@ -553,7 +589,12 @@ impl Row {
                 summary["cost_usd"].as_f64(),
                 summary["cost_estimated"] == true,
             ),
-            updated_at: summary["updated_at"].as_str().unwrap_or("—").to_string(),
+            updated_at: summary["updated_at"]
+                .as_str()
+                .map_or("—".to_string(), crate::report::dashboard::readable),
+            updated_iso: text(&summary["updated_at"]),
+            pending: count("pending"),
+            counted: summary["counts"].is_object(),
         }
     }
 }

@@ -309,3 +309,65 @@ fn the_page_follows_a_real_run_without_a_reload_and_shows_a_hostile_title_as_tex
     std::fs::write(&artifact, &png).expect("artifact");
     eprintln!("phone-width screenshot: {}", artifact.display());
 }
+
+#[test]
+fn attempts_say_what_became_of_them_in_which_run_and_when_and_times_read_as_people_say_them() {
+    let tasks = json!({"tasks": [{"id": "T1", "title": "Say two",
+        "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q two hello.txt"]}}]});
+    let repo = Repo::new(&tasks.to_string(), "[reflection]\nenabled = false\n");
+    repo.sample("codex-exec-json-success.jsonl");
+    // The first night's only attempt fails its check (the agent itself ends its turn fine).
+    repo.script(
+        1,
+        "write hello.txt one\ncat codex-exec-json-success.jsonl\n",
+    );
+    repo.script(
+        2,
+        "write hello.txt two\ncat codex-exec-json-success.jsonl\n",
+    );
+    assert_eq!(repo.run(&["run", "--max-retries", "1"]).code, 2);
+    assert_eq!(repo.run(&["task", "retry"]).code, 0);
+    assert_eq!(repo.run(&["run"]).code, 0);
+    let mut browser = Browser::launch();
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"]
+        .as_str()
+        .expect("listed")
+        .to_string();
+
+    // The list: a finished project offers no run, and says what is left to do.
+    browser.open(&format!("{}/", server.base));
+    let text = browser.eval("document.getElementById('projects').innerText");
+    let text = text.as_str().unwrap_or("");
+    assert!(text.contains("Nothing left to do"), "{text}");
+    assert!(!text.contains("Start a detached run"), "{text}");
+    assert_eq!(
+        browser.eval("document.querySelector('.project time').textContent"),
+        "just now"
+    );
+
+    browser.open(&format!("{}/projects/{id}", server.base));
+    browser.wait_for(
+        "Array.from(document.querySelectorAll('main time')).some(t => t.textContent === 'just now' && t.title.length > 0)",
+        "times in words, the exact time on hover",
+    );
+    browser.eval(
+        "Array.from(document.querySelectorAll('main tr')).find(r => r.cells[0].textContent === 'T1').click()",
+    );
+    browser.wait_for(
+        "document.getElementById('detail').innerText.includes('Attempt 1')",
+        "T1's attempts",
+    );
+    let detail = browser.eval("document.getElementById('detail').innerText");
+    let detail = detail.as_str().unwrap_or("");
+    assert!(detail.contains("Attempt 1 · failed"), "{detail}");
+    assert!(
+        !detail.contains("· ok"),
+        "the agent's own ok is no attempt outcome: {detail}"
+    );
+    assert!(
+        detail.contains("run of just now · ended just now"),
+        "{detail}"
+    );
+}
