@@ -146,17 +146,35 @@ impl Policy {
     }
 }
 
-/// A number rounded for people: at most four significant decimals.
+/// A number rounded for people: three significant digits (`0.123`, `12.3`), whole from 100
+/// up (`117`, `12346`).
 pub fn short(value: f64) -> String {
-    let rounded = (value * 10_000.0).round() / 10_000.0;
-    format_number(rounded)
+    if !value.is_finite() || value == 0.0 {
+        return format_number(value);
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (2 - magnitude).clamp(0, 12);
+    let scale = 10f64.powi(decimals);
+    format_number((value * scale).round() / scale)
 }
 
-fn percent(part: f64, of: f64) -> String {
+/// ` (20%)`: `part` as a share of `of`, rounded for people.
+pub fn percent(part: f64, of: f64) -> String {
     if of == 0.0 {
         String::new()
     } else {
-        format!(" ({:.1}%)", 100.0 * part / of.abs())
+        format!(" ({}%)", short(100.0 * part / of.abs()))
+    }
+}
+
+/// [`percent`] of a change of a metric: none for a lower-is-better metric whose change would be
+/// more than all of it (a paired gain estimated past the reference's median), which no reader
+/// could make sense of.
+fn change_percent(policy: &Policy, part: f64, of: f64) -> String {
+    if policy.lower_is_better && part.abs() > of.abs() {
+        String::new()
+    } else {
+        percent(part, of)
     }
 }
 
@@ -310,7 +328,7 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
             format!(
                 "better by {}{}{paired}{sureness}",
                 short(delta),
-                percent(delta, before)
+                change_percent(policy, delta, before)
             ),
         );
     }
@@ -326,7 +344,7 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
             format!(
                 "worse by {}{}{paired}",
                 short(-delta),
-                percent(-delta, before)
+                change_percent(policy, -delta, before)
             ),
         );
     }
@@ -737,6 +755,24 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_rounded_for_people() {
+        assert_eq!(short(0.123456), "0.123");
+        assert_eq!(short(12.3456), "12.3");
+        assert_eq!(short(116.54), "117");
+        assert_eq!(short(-0.0004567), "-0.000457");
+        assert_eq!(short(20.0), "20");
+        assert_eq!(percent(1.0, 3.0), " (33.3%)");
+    }
+
+    #[test]
+    fn no_lower_is_better_change_is_told_as_more_than_all_of_it() {
+        let p = policy();
+        assert!(p.lower_is_better);
+        assert_eq!(change_percent(&p, 0.466, 0.4), "");
+        assert_eq!(change_percent(&p, 0.1, 0.5), " (20%)");
+    }
+
+    #[test]
     fn decisions_say_why_and_how_sure() {
         let d = decide(
             &policy(),
@@ -745,7 +781,7 @@ mod tests {
         );
         assert!(
             d.reason
-                .starts_with("latency=90 against 100: better by 10 (10.0%)"),
+                .starts_with("latency=90 against 100: better by 10 (10%)"),
             "{}",
             d.reason
         );

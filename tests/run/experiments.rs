@@ -146,7 +146,7 @@ fn improvements_are_kept_and_regressions_discarded_without_revert_commits() {
     assert_eq!(task["passes"], true);
     let summary = task["attempt_history"][0]["summary"].as_str().unwrap_or("");
     assert!(
-        summary.contains("Improved latency from 120 to 90 (25.0%)"),
+        summary.contains("Improved latency from 120 to 90 (25%)"),
         "{summary}"
     );
     assert!(

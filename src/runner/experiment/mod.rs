@@ -482,12 +482,12 @@ impl Runner<'_> {
         }
         let told = format!(
             "noise floor of {}: pairs of the same commit differ by {} (standard deviation), so \
-             with {} pair(s) a gain must exceed about {} ({:.2}%) to be told from noise",
+             with {} pair(s) a gain must exceed about {}{} to be told from noise",
             lab.task.id,
             short(sd),
             lab.repeats,
             short(floor),
-            100.0 * floor / base
+            crate::experiment::decide::percent(floor, base)
         );
         if p.min_improvement > 0.0 && floor > p.min_improvement {
             let needed = match pairs_needed(sd, p.min_improvement, p.alpha, 1000) {
