@@ -56,6 +56,13 @@ struct Lab {
     discarded: u32,
     width: u32,
     height: u32,
+    /// The value axis: the highest and lowest measurement, and where they are drawn.
+    axis_top: String,
+    axis_bottom: String,
+    axis_top_y: String,
+    axis_bottom_y: String,
+    /// Under the right end of the time axis: how many measurements there are.
+    axis_last: String,
     line: String,
     points: Vec<Point>,
 }
@@ -84,17 +91,6 @@ struct Page {
     experiment: Option<Lab>,
     tasks: Vec<Row>,
     events: Vec<EventRow>,
-}
-
-fn class_of(state: &str) -> &'static str {
-    match state {
-        "running" => "running",
-        "waiting" => "waiting",
-        "completed" => "completed",
-        "blocked" => "blocked",
-        "retry" => "warning",
-        _ => "pending",
-    }
 }
 
 fn clip(text: &str, n: usize) -> String {
@@ -126,8 +122,10 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let (width, height, pad) = (600u32, 200u32, 16.0);
+    // Room on the left for the value axis.
+    let left = 56.0;
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let step = (f64::from(width) - 2.0 * pad) / (mine.len().max(2) - 1) as f64;
+    let step = (f64::from(width) - left - pad) / (mine.len().max(2) - 1) as f64;
     let mut points = Vec::new();
     for (i, r) in mine.iter().enumerate() {
         let kind = match (r.outcome.as_str(), r.action.as_str(), r.measured_value) {
@@ -136,7 +134,7 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
             (_, "keep", _) => "kept",
             _ => "discarded",
         };
-        let x = pad + step * i as f64;
+        let x = left + step * i as f64;
         // An invalid measurement has no value: it is marked apart, on the bottom edge.
         let y = match r.measured_value {
             Some(v) => f64::from(height) - pad - (v - lo) / span * (f64::from(height) - 2.0 * pad),
@@ -166,7 +164,17 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
             s.to_string()
         }
     };
+    let (top, bottom) = if values.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (hi, lo)
+    };
     Some(Lab {
+        axis_top: crate::experiment::decide::short(top),
+        axis_bottom: crate::experiment::decide::short(bottom),
+        axis_top_y: format!("{:.1}", pad + 4.0),
+        axis_bottom_y: format!("{:.1}", f64::from(height) - pad + 4.0),
+        axis_last: format!("measurement {}", mine.len()),
         metric: last.metric_name.clone(),
         task,
         baseline: or_dash(&run.baseline_metric),
@@ -247,7 +255,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         } else {
             super::runtime_status::status_label(headline)
         },
-        status_class: class_of(headline).to_string(),
+        status_class: super::runtime_status::class_of(headline).to_string(),
         message: clip(&run.message, 300),
         backend: snapshot.backend.clone(),
         epoch: format!("{}/{}", run.current_epoch, run.max_epochs),
@@ -273,7 +281,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
             .map(|t| Row {
                 id: t.id.clone(),
                 title: clip(&t.title, 200),
-                class: class_of(&t.status),
+                class: super::runtime_status::class_of(&t.status),
                 state: t.status.to_uppercase(),
                 reason: if t.blocked && !t.passes {
                     clip(&t.block_reason, 240)

@@ -14,19 +14,6 @@ use crate::task::{TaskFile, TaskStore};
 /// Most recent events kept in the file.
 const MAX_EVENTS: usize = 25;
 
-/// The CSS-like class of a status, used by dashboards.
-fn status_class(status: &str) -> &'static str {
-    match status {
-        "starting" | "running" | "validating" => "running",
-        "retry_wait" | "waiting" => "waiting",
-        "retry" | "interrupted" | "budget_stopped" => "warning",
-        "completed" => "completed",
-        "blocked" | "env_error" | "failed" => "blocked",
-        "pending" => "pending",
-        _ => "idle",
-    }
-}
-
 /// Events that change nothing the status file shows.
 fn unseen(event: &Event) -> bool {
     matches!(
@@ -103,7 +90,7 @@ impl StatusWriter {
                 timestamp: utc_now(),
                 status: status.to_string(),
                 status_label: runtime_status::status_label(status),
-                status_class: status_class(status).to_string(),
+                status_class: runtime_status::class_of(status).to_string(),
                 task_id: task.map(|t| t.id.clone()).unwrap_or_default(),
                 message,
             },
@@ -325,7 +312,15 @@ impl StatusWriter {
                 run.reverted_count = p.discarded;
                 run.no_improvement_streak = p.no_improvement_streak;
                 self.set("running", format!("{}: {}", task.id, p.message));
-                self.push("running", Some(task), p.message.clone());
+                // The event's badge is the decision, not the run's phase.
+                let decided = match record.action.as_str() {
+                    "keep" => "kept",
+                    "discard" => "discarded",
+                    "hold" => "held",
+                    _ if record.iteration == 0 => "measured",
+                    _ => "running",
+                };
+                self.push(decided, Some(task), p.message.clone());
             }
             Event::RunFinished { end, message, .. } => {
                 let status = end.status();

@@ -153,6 +153,16 @@ fn improvements_are_kept_and_regressions_discarded_without_revert_commits() {
         summary.contains("kept 2, discarded 1, invalid 0"),
         "{summary}"
     );
+    // The dashboard's events badge each decision as the decision, not as "running".
+    let page = repo.read("logs/dashboard.html");
+    assert!(
+        page.contains(r#"<span class="badge completed">Kept</span>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<span class="badge warning">Discarded</span>"#),
+        "{page}"
+    );
     // task.json is tracked in this repository; moving the branch never touched it.
     assert_eq!(repo.task("E1")["passes"], true);
 
