@@ -341,6 +341,18 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     )
 }
 
+/// Like [`open_regular`], but a symbolic link as the last component is refused too: for a
+/// server reading files on a project's behalf.
+pub fn open_regular_no_link(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    regular(
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+            .open(path)?,
+    )
+}
+
 /// Opens `path` for appending (created if missing) only if it is a regular file; opening never
 /// blocks, whatever is there.
 pub fn append_regular(path: &Path) -> io::Result<File> {

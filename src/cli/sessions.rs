@@ -98,6 +98,11 @@ fn find<'a>(rows: &'a [Row<'a>], name: &str) -> Result<&'a Row<'a>> {
 
 pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
     session::require_tmux()?;
+    for entry in projects::unreadable() {
+        context.ui.warn(&format!(
+            "skipped a registry entry that is not a project (fix or remove it): {entry}"
+        ));
+    }
     let projects = projects::list();
     let rows = rows(&projects);
     let described: Vec<serde_json::Value> = rows

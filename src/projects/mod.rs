@@ -41,6 +41,19 @@ pub struct Project {
 }
 
 impl Project {
+    /// `path` when it is a file of this project that a server may read on its behalf: not a
+    /// symbolic link, and inside the project's folder once every link above it is resolved. A
+    /// link planted in `logs/` (to `/etc/shadow`, to another user's file) is refused.
+    pub fn own_file(&self, path: &Path) -> Option<PathBuf> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() || !meta.is_file() {
+            return None;
+        }
+        let root = self.root.canonicalize().ok()?;
+        let real = path.canonicalize().ok()?;
+        real.starts_with(&root).then_some(real)
+    }
+
     /// Its run status file.
     pub fn runtime_status(&self) -> PathBuf {
         self.log_dir.join(log_files::RUNTIME_STATUS)
@@ -67,12 +80,28 @@ impl Project {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize)]
 struct Registry {
-    #[serde(default)]
     version: u32,
-    #[serde(default)]
-    projects: Vec<Project>,
+    /// The entries that read as projects, then those that do not, kept as written: one bad
+    /// entry (a hand edit, a newer autodev) never costs the others, and is never dropped.
+    #[serde(serialize_with = "both")]
+    projects: (Vec<Project>, Vec<serde_json::Value>),
+}
+
+fn both<S: serde::Serializer>(
+    (good, bad): &(Vec<Project>, Vec<serde_json::Value>),
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(good.len() + bad.len()))?;
+    for p in good {
+        seq.serialize_element(p)?;
+    }
+    for v in bad {
+        seq.serialize_element(v)?;
+    }
+    seq.end()
 }
 
 /// Where the registry lives: `$XDG_STATE_HOME/autodev`, else `~/.local/state/autodev`.
@@ -95,16 +124,56 @@ fn file() -> Result<PathBuf> {
         })
 }
 
-fn read(path: &Path) -> Registry {
-    durable::read_regular(path, MAX_REGISTRY_BYTES)
+/// The registry at `path`, entry by entry; `Err` when the file is there but is no registry at
+/// all (it is then backed up before anything replaces it).
+fn read(path: &Path) -> std::result::Result<Registry, ()> {
+    let bytes = match durable::read_regular(path, MAX_REGISTRY_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
+        Err(_) => return Err(()),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ())?;
+    let entries = match &value["projects"] {
+        serde_json::Value::Array(items) => items.clone(),
+        serde_json::Value::Null => Vec::new(),
+        _ => return Err(()),
+    };
+    let mut registry = Registry {
+        version: value["version"].as_u64().unwrap_or(0) as u32,
+        projects: (Vec::new(), Vec::new()),
+    };
+    for entry in entries {
+        match serde_json::from_value::<Project>(entry.clone()) {
+            Ok(project) => registry.projects.0.push(project),
+            Err(_) => registry.projects.1.push(entry),
+        }
+    }
+    Ok(registry)
+}
+
+/// Every project known, in the order they were first seen (entries that do not read as a
+/// project are left out here: [`unreadable`] names them).
+pub fn list() -> Vec<Project> {
+    file()
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|f| read(&f).ok())
+        .map(|r| r.projects.0)
         .unwrap_or_default()
 }
 
-/// Every project known, in the order they were first seen.
-pub fn list() -> Vec<Project> {
-    file().map(|f| read(&f).projects).unwrap_or_default()
+/// The registry's entries that do not read as a project, shortened for a warning.
+pub fn unreadable() -> Vec<String> {
+    file()
+        .ok()
+        .and_then(|f| read(&f).ok())
+        .map(|r| {
+            r.projects
+                .1
+                .iter()
+                .map(|v| crate::backend::clip(&v.to_string(), 120))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Changes the registry under its lock and writes it atomically.
@@ -114,8 +183,15 @@ fn update(change: impl FnOnce(&mut Vec<Project>)) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let lock = dir.join("projects.lock");
     let _guard = FileLock::acquire(&lock).map_err(|e| Error::io("lock", &lock, e))?;
-    let mut registry = read(&path);
-    change(&mut registry.projects);
+    let mut registry = match read(&path) {
+        Ok(registry) => registry,
+        Err(()) => {
+            // Not a registry at all: kept aside, never silently replaced.
+            durable::backup(&path).map_err(|e| Error::io("back up", &path, e))?;
+            Registry::default()
+        }
+    };
+    change(&mut registry.projects.0);
     registry.version = VERSION;
     let mut text = serde_json::to_string_pretty(&registry).map_err(|e| Error::Setup {
         message: format!("cannot write the project registry: {e}"),

@@ -65,8 +65,27 @@ fn json_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// Refuses a request whose `Host` is not the address served, or that lacks the token.
+/// Refuses a request whose `Host` is not the address served, or that lacks the token; every
+/// answer forbids being framed by another page, sniffed or sent on as a referrer.
 async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let mut response = check(shared, request, next).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn check(shared: Shared, request: Request, next: Next) -> Response {
+    // Two `Host` headers: which one a proxy and this server each believe is anyone's guess.
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return json_error(StatusCode::BAD_REQUEST, "more than one Host header");
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -126,6 +145,13 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
     next.run(request).await
 }
 
+/// The end of a project's journal, when it is the project's own file ([`Project::own_file`]).
+fn journal_lines(p: &Project) -> Vec<Value> {
+    p.own_file(&p.journal())
+        .map(|path| crate::report::journal::read_tail_lines(&path))
+        .unwrap_or_default()
+}
+
 /// Runs blocking file work off the runtime's thread.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
@@ -146,7 +172,14 @@ enum StatusFile {
 
 impl StatusFile {
     fn of(project: &Project) -> StatusFile {
-        match std::fs::read(project.runtime_status()) {
+        let Some(path) = project.own_file(&project.runtime_status()) else {
+            return if project.runtime_status().exists() {
+                StatusFile::Unreadable
+            } else {
+                StatusFile::Absent
+            };
+        };
+        match crate::durable::read_regular(&path, 64 << 20) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
             Err(_) => StatusFile::Unreadable,
             Ok(bytes) => {
@@ -197,8 +230,11 @@ fn summaries() -> Vec<Value> {
 }
 
 async fn list_projects() -> Response {
-    let rows = blocking(summaries).await.unwrap_or_default();
-    axum::Json(json!({"version": API_VERSION, "projects": rows})).into_response()
+    let (rows, skipped) = blocking(|| (summaries(), projects::unreadable()))
+        .await
+        .unwrap_or_default();
+    axum::Json(json!({"version": API_VERSION, "projects": rows, "skipped": skipped}))
+        .into_response()
 }
 
 async fn project(UrlPath(id): UrlPath<String>) -> Response {
@@ -261,7 +297,7 @@ async fn task_detail(UrlPath((id, wanted)): UrlPath<(String, String)>) -> Respon
                 .as_array()
                 .and_then(|tasks| tasks.iter().find(|t| t["id"] == wanted.as_str()).cloned())
         });
-        let commit = crate::report::journal::read_tail_lines(&p.journal())
+        let commit = journal_lines(&p)
             .into_iter()
             .rev()
             .find(|v| v["type"] == "commit_made" && v["task"]["id"] == wanted.as_str())
@@ -325,7 +361,7 @@ async fn events(
     let after: Option<u64> = query.get("after").and_then(|a| a.parse().ok());
     let found = blocking(move || {
         let p = find(&id)?;
-        let lines: Vec<Value> = crate::report::journal::read_tail_lines(&p.journal())
+        let lines: Vec<Value> = journal_lines(&p)
             .into_iter()
             .filter(|v| after.is_none_or(|a| v["seq"].as_u64().is_some_and(|s| s > a)))
             .collect();
@@ -353,7 +389,10 @@ async fn log(
         .min(MAX_LOG_LINES);
     let found = blocking(move || {
         let p = find(&id)?;
-        let text = crate::durable::read_tail(&p.run_log(), 1024 * 1024).unwrap_or_default();
+        let text = p
+            .own_file(&p.run_log())
+            .and_then(|log| crate::durable::read_tail(&log, 1024 * 1024))
+            .unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         Some(all[all.len().saturating_sub(lines)..].join("\n"))
     })
@@ -505,17 +544,57 @@ async fn dashboard(UrlPath(id): UrlPath<String>) -> Response {
     }
 }
 
+/// The project's dashboard, rendered here from its data (the run status, the queue, the
+/// experiment log) with the server's own template. The `logs/dashboard.html` a run writes is
+/// never served: a repository can hold any file there, and a script in it must not run with
+/// this server's authority.
 async fn dashboard_html(id: String) -> Option<String> {
     blocking(move || {
         let p = find(&id)?;
-        Some(std::fs::read_to_string(p.dashboard()).unwrap_or_else(|_| {
-            "<!DOCTYPE html><html><body><p>No run has written a dashboard for this project \
-                 yet.</p></body></html>"
-                .to_string()
-        }))
+        Some(render_dashboard(&p))
     })
     .await
     .flatten()
+}
+
+fn render_dashboard(p: &Project) -> String {
+    let no_run = || {
+        "<!DOCTYPE html><html><body><main><p>No run has written a status for this project \
+         yet.</p></main></body></html>"
+            .to_string()
+    };
+    let options = crate::config::LoadOptions {
+        config_path: Some(p.config.clone()),
+        cwd: p.root.clone(),
+        overrides: Vec::new(),
+    };
+    let Ok(settings) = crate::config::load(&options, std::iter::empty()) else {
+        return no_run();
+    };
+    let Some(status) = p.own_file(&settings.paths.runtime_status()) else {
+        return no_run();
+    };
+    let (persisted, _) = crate::report::runtime_status::read(&status);
+    if persisted.run.started_at.is_empty() {
+        return no_run();
+    }
+    let queue = crate::task::TaskStore::new(&settings.paths)
+        .load()
+        .unwrap_or_default();
+    let snapshot = crate::report::runtime_status::Snapshot::assemble(
+        &settings.config.project.name,
+        &persisted.run.backend,
+        &queue,
+        &persisted,
+    );
+    let task = persisted.run.current_task_id.clone();
+    let records = crate::experiment::journal::recent(
+        &settings.paths.experiments_log(),
+        &task,
+        crate::report::dashboard::CHART_POINTS,
+    );
+    let live = persisted.live && persisted.run.finished_at.is_empty();
+    crate::report::dashboard::render(&snapshot, &records, live, &crate::durable::utc_now())
 }
 
 /// The journal as server-sent events: lines after `Last-Event-ID` (a reconnect) or `?after=SEQ`,
@@ -606,6 +685,8 @@ struct ListPage {
     projects: Vec<Row>,
     /// Whether detached runs can be started here (tmux is on `PATH`).
     tmux: bool,
+    /// Registry entries that do not read as a project, shown so they can be fixed.
+    skipped: Vec<String>,
 }
 
 /// The project list, updated in place every few seconds by its own script.
@@ -615,6 +696,7 @@ async fn index() -> Response {
         ListPage {
             projects,
             tmux: crate::session::require_tmux().is_ok(),
+            skipped: projects::unreadable(),
         }
     })
     .await;
@@ -661,8 +743,9 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let port = bound.port();
     let hosts = bound.ip().is_loopback().then(|| {
+        // `{bound}` writes an IPv6 address in brackets (`[::1]:8080`), as a browser's Host does.
         Arc::new(vec![
-            format!("{}:{port}", bound.ip()),
+            format!("{bound}"),
             format!("localhost:{port}"),
             format!("127.0.0.1:{port}"),
         ])

@@ -50,7 +50,7 @@ impl Follower {
     /// The complete lines appended since the last poll, with their `seq`, oldest first. A line
     /// still being written waits for the next poll; a rotated journal is read from its start.
     pub(crate) fn poll(&mut self) -> Vec<(u64, String)> {
-        let Ok(mut file) = crate::durable::open_regular(&self.path) else {
+        let Ok(mut file) = crate::durable::open_regular_no_link(&self.path) else {
             return Vec::new();
         };
         let Ok(meta) = file.metadata() else {

@@ -603,3 +603,149 @@ fn a_project_with_a_blocked_task_is_badged_blocked_not_completed() {
         "{page}"
     );
 }
+
+/// A raw HTTP/1.1 request to `server`; the whole answer as text.
+fn raw(server: &Server, request: &str) -> String {
+    use std::io::{Read, Write};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn no_page_elsewhere_may_frame_the_dashboard_and_two_hosts_are_refused() {
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    for path in ["/", "/api/projects"] {
+        let answer = raw(
+            &server,
+            &format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+        );
+        let head = answer.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {answer}");
+        assert!(head.contains("x-frame-options: deny"), "{path}: {answer}");
+        assert!(
+            head.contains("content-security-policy: frame-ancestors 'none'"),
+            "{path}: {answer}"
+        );
+        assert!(
+            head.contains("referrer-policy: no-referrer"),
+            "{path}: {answer}"
+        );
+    }
+    let twice = raw(
+        &server,
+        &format!(
+            "GET /api/projects HTTP/1.1\r\nHost: {address}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(twice.starts_with("HTTP/1.1 400"), "{twice}");
+    assert!(
+        twice.contains("x-frame-options"),
+        "refusals carry the headers too: {twice}"
+    );
+}
+
+#[test]
+fn a_repositorys_own_dashboard_file_never_runs_on_the_servers_origin_and_links_are_not_followed() {
+    let repo = ran();
+    // What a cloned repository (or an agent) could leave in logs/: a page with a script, and
+    // links to files that are not the project's.
+    let outside = tempfile::tempdir().expect("outside");
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "the neighbour's secret\n").expect("secret");
+    repo.write(
+        "logs/dashboard.html",
+        "<!DOCTYPE html><html><body><main>EVIL<script>fetch('/api/projects/x/start',{method:'POST'})</script></main></body></html>",
+    );
+    let log = repo.path().join("logs/autodev.log");
+    std::fs::remove_file(&log).expect("the run's log");
+    std::os::unix::fs::symlink(&secret, &log).expect("link");
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+    for path in [
+        format!("/projects/{id}"),
+        format!("/projects/{id}/dashboard.html"),
+    ] {
+        let (status, page) = server.get(&path);
+        let page = page.as_str().unwrap_or("").to_string();
+        assert_eq!(status, 200, "{path}");
+        assert!(!page.contains("EVIL"), "the file's page was served: {page}");
+        assert!(
+            page.contains("<td class=\"id\">T1</td>"),
+            "rendered from the data: {page}"
+        );
+    }
+    let (_, tail) = server.get(&format!("/api/projects/{id}/log?lines=50"));
+    assert!(
+        !tail.to_string().contains("neighbour"),
+        "a linked log is not followed: {tail}"
+    );
+    // A linked status file is unreadable, not followed.
+    let status = repo.path().join("logs/runtime-status.json");
+    std::fs::remove_file(&status).expect("status");
+    std::os::unix::fs::symlink(&secret, &status).expect("link");
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"][0]["status"], "unreadable", "{list}");
+}
+
+#[test]
+fn an_ipv6_loopback_server_answers_its_own_address() {
+    let repo = ran();
+    let server = Server::start(&repo, &["--host", "::1"]);
+    assert!(server.base.starts_with("http://[::1]:"), "{}", server.base);
+    let (status, list) = server.get("/api/projects");
+    assert_eq!(status, 200, "{list}");
+}
+
+#[test]
+fn one_bad_registry_entry_is_skipped_and_named_and_never_costs_the_others() {
+    let repo = ran();
+    let registry = repo.state.join("xdg-state/autodev/projects.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry).expect("registry")).expect("json");
+    value["projects"]
+        .as_array_mut()
+        .expect("projects")
+        .push(serde_json::json!({"root": 42, "note": "edited by hand"}));
+    std::fs::write(&registry, value.to_string()).expect("write");
+
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["skipped"].as_array().map(Vec::len), Some(1), "{list}");
+    assert!(
+        list["skipped"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("edited by hand")
+    );
+    drop(server);
+
+    // A new project is added; the good entry and the bad one both stay.
+    let other = tempfile::tempdir().expect("other");
+    let init = repo
+        .command(&["init"])
+        .current_dir(other.path())
+        .output()
+        .expect("init");
+    assert_eq!(
+        init.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let after = std::fs::read_to_string(&registry).expect("registry");
+    let after: serde_json::Value = serde_json::from_str(&after).expect("json");
+    let entries = after["projects"].as_array().expect("projects");
+    assert_eq!(entries.len(), 3, "{after}");
+    assert!(after.to_string().contains("edited by hand"), "{after}");
+}
