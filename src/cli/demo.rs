@@ -241,7 +241,7 @@ async fn summary(dir: &Path, kept: bool) -> Summary {
         dir.display()
     ));
     text.push_str(if kept {
-        "  autodev web                      every project of yours, live, at http://127.0.0.1:8080\n"
+        "  autodev web                      every project of yours, live (open the address it prints)\n"
     } else {
         "  (a demo in a temporary folder is not added to `autodev list` and `autodev web`; `--keep DIR` keeps it there)\n"
     });

@@ -1,5 +1,5 @@
-//! `autodev web [--host 127.0.0.1] [--port 8080] [--token T]`: this user's projects on a local
-//! page and a JSON API (see `web` and `docs/web.md`).
+//! `autodev web [--host 127.0.0.1] [--port 8080] [--token T | --no-token]`: this user's projects
+//! on a local page and a JSON API (see `web` and `docs/web.md`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,9 +14,12 @@ pub struct Args {
     /// The port (0: any free one)
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// The access token every request must carry (generated when --host is not loopback)
-    #[arg(long)]
+    /// The access token every request must carry (default: a new one, printed in the address)
+    #[arg(long, conflicts_with = "no_token")]
     token: Option<String>,
+    /// Serve without a token (loopback only): any local user may then use the dashboard
+    #[arg(long)]
+    no_token: bool,
 }
 
 /// 128 bits from the kernel's random source, in hex.
@@ -30,9 +33,31 @@ fn generated_token() -> std::io::Result<String> {
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
     // A signal at any moment stops the server cleanly (exit 0), never half-way.
     crate::exec::trap_signals().map_err(|e| Error::io("watch", "signals", e))?;
-    let token = match (args.token, args.host.is_loopback()) {
+    // A token on every bind, loopback included: other local users reach loopback too.
+    let token = match (args.token, args.no_token) {
+        (Some(t), _) if t.trim().is_empty() => {
+            return Err(Error::Setup {
+                message: "--token is empty".into(),
+                hint: "give a token, or leave --token out and use the one generated".into(),
+            });
+        }
         (Some(t), _) => Some(t),
-        (None, true) => None,
+        (None, true) if !args.host.is_loopback() => {
+            return Err(Error::Setup {
+                message: format!(
+                    "--no-token with --host {}: a server reachable from other machines needs a token",
+                    args.host
+                ),
+                hint: "leave --no-token out, or serve on loopback (127.0.0.1)".into(),
+            });
+        }
+        (None, true) => {
+            context.ui.warn(
+                "serving without a token: every local user of this machine can list your \
+                 projects and start or stop their runs",
+            );
+            None
+        }
         (None, false) => {
             Some(generated_token().map_err(|e| Error::io("read", "/dev/urandom for a token", e))?)
         }

@@ -77,7 +77,45 @@ pub(crate) async fn start(UrlPath(id): UrlPath<String>) -> Response {
     if !project.exists() {
         return json_error(StatusCode::CONFLICT, "the project was moved or deleted");
     }
+    if let Some(why) = blocking({
+        let project = project.clone();
+        move || not_ours(&project)
+    })
+    .await
+    .flatten()
+    {
+        return json_error(StatusCode::FORBIDDEN, &why);
+    }
     autodev(&project, &["run", "--detach"]).await
+}
+
+/// Why a run may not be started for `project` on this server's authority: its folder or its
+/// configuration belongs to another user, or another user may write them (a registered path
+/// re-created by someone else, in a world-writable place, must not run their agent as us).
+fn not_ours(project: &Project) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    for path in [&project.root, &project.config] {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => return Some(format!("cannot check {}: {e}", path.display())),
+        };
+        if meta.uid() != me {
+            return Some(format!(
+                "{} belongs to another user (uid {}); a run is started only in a project of \
+                 the user serving this page",
+                path.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o002 != 0 {
+            return Some(format!(
+                "{} may be written by any user; make it private (chmod o-w) to start a run here",
+                path.display()
+            ));
+        }
+    }
+    None
 }
 
 /// `POST /api/projects/{id}/stop`: `autodev stop NAME` for each of its live sessions.

@@ -206,8 +206,9 @@ fn the_page_follows_a_real_run_without_a_reload_and_shows_a_hostile_title_as_tex
         .expect("the running project is listed")
         .to_string();
 
-    // The project list names the project and links to its page.
-    browser.open(&format!("{}/", server.base));
+    // The project list names the project and links to its page (the printed address, with
+    // its token, sets the cookie the page then goes on with).
+    browser.open(&server.entry());
     assert_eq!(
         browser.eval(&format!(
             "!!document.querySelector('a[href=\"/projects/{id}\"]')"
@@ -337,7 +338,7 @@ fn attempts_say_what_became_of_them_in_which_run_and_when_and_times_read_as_peop
         .to_string();
 
     // The list: a finished project offers no run, and says what is left to do.
-    browser.open(&format!("{}/", server.base));
+    browser.open(&server.entry());
     let text = browser.eval("document.getElementById('projects').innerText");
     let text = text.as_str().unwrap_or("");
     assert!(text.contains("Nothing left to do"), "{text}");

@@ -45,8 +45,32 @@ impl Server {
         self.get_with(path, &[])
     }
 
+    /// `GET path` with `headers`, carrying the server's token unless they carry credentials of
+    /// their own.
     fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
-        self.get_url(&format!("{}{path}", self.base), headers)
+        let bearer = self.bearer();
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(bearer) = &bearer
+            && !headers.iter().any(|(k, _)| {
+                k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie")
+            })
+        {
+            all.push(("Authorization", bearer));
+        }
+        self.get_url(&format!("{}{path}", self.base), &all)
+    }
+
+    /// `Bearer TOKEN`, when the server printed one.
+    pub(crate) fn bearer(&self) -> Option<String> {
+        self.token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+
+    /// The address as printed, token included: what a person opens first.
+    pub(crate) fn entry(&self) -> String {
+        match &self.token {
+            Some(t) => format!("{}/?token={t}", self.base),
+            None => format!("{}/", self.base),
+        }
     }
 
     fn get_url(&self, url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
@@ -210,7 +234,7 @@ fn a_foreign_host_is_refused_and_a_token_is_required_when_set() {
     drop(server);
 
     let server = Server::start(&repo, &["--token", "s3cret"]);
-    let (status, _) = server.get("/api/projects");
+    let (status, _) = server.get_url(&format!("{}/api/projects", server.base), &[]);
     assert_eq!(status, 401);
     let opened = agent()
         .get(format!("{}/?token=s3cret", server.base))
@@ -311,7 +335,14 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
 
     // A browser that reconnects sends the last id it saw and gets what followed, in order.
     let url = format!("{}/api/projects/{id}/stream", server.base);
-    let resumed = sse(&url, &[("Last-Event-ID", &seqs[1].to_string())]);
+    let bearer = server.bearer().expect("a token");
+    let resumed = sse(
+        &url,
+        &[
+            ("Last-Event-ID", &seqs[1].to_string()),
+            ("Authorization", &bearer),
+        ],
+    );
     let mut got = Vec::new();
     while got.len() < seqs.len() - 2 {
         let (seq, name, data) = resumed.recv_timeout(wait).expect("a resumed event");
@@ -323,8 +354,11 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
     assert_eq!(got, seqs[2..]);
 
     // A fresh stream starts from now, and shows the next run's events as they are written.
-    let live = sse(&url, &[]);
-    let every = sse(&format!("{}/api/stream", server.base), &[]);
+    let live = sse(&url, &[("Authorization", &bearer)]);
+    let every = sse(
+        &format!("{}/api/stream", server.base),
+        &[("Authorization", &bearer)],
+    );
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert_eq!(repo.run(&["run"]).code, 0);
     // The list page's stream carries every project's lines, each naming its project.
@@ -368,6 +402,9 @@ fn the_journal_streams_live_and_resumes_after_the_last_event_id() {
 
 fn post(server: &Server, path: &str, origin: Option<&str>) -> (u16, serde_json::Value) {
     let mut request = agent().post(format!("{}{path}", server.base));
+    if let Some(bearer) = server.bearer() {
+        request = request.header("Authorization", bearer);
+    }
     if let Some(origin) = origin {
         request = request.header("Origin", origin);
     }
@@ -623,10 +660,13 @@ fn no_page_elsewhere_may_frame_the_dashboard_and_two_hosts_are_refused() {
     let repo = ran();
     let server = Server::start(&repo, &[]);
     let address = server.base.trim_start_matches("http://").to_string();
+    let bearer = server.bearer().expect("a token");
     for path in ["/", "/api/projects"] {
         let answer = raw(
             &server,
-            &format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n"
+            ),
         );
         let head = answer.to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200"), "{path}: {answer}");
@@ -748,4 +788,47 @@ fn one_bad_registry_entry_is_skipped_and_named_and_never_costs_the_others() {
     let entries = after["projects"].as_array().expect("projects");
     assert_eq!(entries.len(), 3, "{after}");
     assert!(after.to_string().contains("edited by hand"), "{after}");
+}
+
+#[test]
+fn a_token_guards_loopback_too_and_a_run_starts_only_in_a_project_of_ours() {
+    let repo = ran();
+    // By default: a token, even on loopback (other local users reach loopback too).
+    let server = Server::start(&repo, &[]);
+    assert!(server.bearer().is_some(), "the address carries a token");
+    let (status, _) = server.get_url(&format!("{}/api/projects", server.base), &[]);
+    assert_eq!(status, 401);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+
+    // A project folder anyone may write to is no place to start a run on our authority.
+    let dir = repo.path();
+    let mode = std::fs::metadata(dir).expect("dir").permissions();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let (status, body) = post(
+        &server,
+        &format!("/api/projects/{id}/start"),
+        Some(&server.base),
+    );
+    std::fs::set_permissions(dir, mode).expect("chmod back");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.to_string().contains("may be written by any user"),
+        "{body}"
+    );
+    drop(server);
+
+    // --no-token is for loopback only, and says what it means; an empty token is no token.
+    let open = Server::start(&repo, &["--no-token"]);
+    let (status, _) = open.get_url(&format!("{}/api/projects", open.base), &[]);
+    assert_eq!(status, 200);
+    drop(open);
+    for args in [
+        vec!["web", "--port", "0", "--token", ""],
+        vec!["web", "--port", "0", "--no-token", "--host", "0.0.0.0"],
+    ] {
+        let refused = repo.run(&args);
+        assert_eq!(refused.code, 1, "{args:?}: {}", refused.stderr);
+    }
 }
