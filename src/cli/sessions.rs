@@ -63,8 +63,10 @@ fn rows(projects: &[Project]) -> Vec<Row<'_>> {
         seen.push(r.session.clone());
         new
     });
+    // One question to tmux, however many sessions are recorded.
+    let live = session::names();
     for row in &mut rows {
-        row.live = session::exists(&row.session);
+        row.live = live.contains(&row.session);
     }
     rows.sort_by_key(|r| !r.live);
     rows

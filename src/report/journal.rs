@@ -88,12 +88,21 @@ fn read_mark(path: &Path) -> u64 {
     crate::durable::read_regular(&mark_path(path), 64)
         .ok()
         .and_then(|bytes| String::from_utf8_lossy(&bytes).trim().parse().ok())
+        .filter(|seq| *seq < SEQ_LIMIT)
         .unwrap_or(0)
 }
 
+/// The largest `seq` taken as real: a line claiming more (a damaged or forged line) would
+/// leave no room to count on, and is passed over.
+const SEQ_LIMIT: u64 = 1 << 53;
+
 /// The `seq` after the last whole line of the journal at `path`.
 fn after_last(path: &Path) -> u64 {
-    read_tail(path).last().map_or(0, |e| e.seq + 1)
+    read_tail(path)
+        .iter()
+        .rev()
+        .find(|e| e.seq < SEQ_LIMIT)
+        .map_or(0, |e| e.seq + 1)
 }
 
 /// Now, in UTC with milliseconds: `2026-12-01T04:30:32.118Z`.
@@ -466,5 +475,24 @@ mod tests {
         let error = JournalSink::open(&device, "a".into()).err().unwrap();
         assert!(error.to_string().contains("a device"), "{error}");
         assert!(read_tail(&device).is_empty(), "a device is not read");
+    }
+
+    #[test]
+    fn a_forged_huge_seq_is_passed_over_not_counted_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        {
+            let mut sink = JournalSink::open(&path, "a".into()).unwrap();
+            note(&mut sink, "one");
+        }
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(
+            format!("{{\"seq\":{},\"time\":\"t\",\"run_id\":\"x\",\"type\":\"note\",\"level\":\"info\",\"text\":\"forged\"}}\n", u64::MAX)
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut sink = JournalSink::open(&path, "b".into()).unwrap();
+        note(&mut sink, "two");
+        assert_eq!(last_seq(&path), 2, "seq goes on from the last real line");
     }
 }

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tmux_interface::{
-    AttachSession, DisplayMessage, HasSession, KillSession, NewSession, SetOption, SwitchClient,
-    Tmux,
+    AttachSession, DisplayMessage, HasSession, KillSession, ListSessions, NewSession, SetOption,
+    SwitchClient, Tmux,
 };
 
 use crate::error::{Error, Result};
@@ -76,6 +76,23 @@ pub fn require_tmux() -> Result<()> {
 }
 
 /// Whether a session of exactly this name exists.
+/// The names of every tmux session there is now, from one `tmux list-sessions`: what to ask
+/// once rather than once per session (no server, or no tmux, is no session).
+pub fn names() -> std::collections::HashSet<String> {
+    run(Tmux::new()
+        .command(ListSessions::new().format("#{session_name}"))
+        .build())
+    .ok()
+    .filter(|o| o.status.success())
+    .map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 pub fn exists(name: &str) -> bool {
     run(Tmux::new()
         .command(HasSession::new().target_session(exact(name)))

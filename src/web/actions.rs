@@ -122,7 +122,7 @@ fn not_ours(project: &Project) -> Option<String> {
 pub(crate) async fn stop(UrlPath(id): UrlPath<String>) -> Response {
     let found = blocking(move || {
         let p = find(&id)?;
-        let live = live_sessions(&p);
+        let live = live_sessions(&p, &crate::session::names());
         Some((p, live))
     })
     .await
@@ -166,11 +166,16 @@ pub(crate) async fn forget(UrlPath(id): UrlPath<String>) -> Response {
 }
 
 /// The project's sessions that tmux still has.
-pub(crate) fn live_sessions(project: &Project) -> Vec<String> {
+/// The sessions autodev recorded for `project` that are among `live` ([`crate::session::names`],
+/// asked once per request however many projects and sessions there are).
+pub(crate) fn live_sessions(
+    project: &Project,
+    live: &std::collections::HashSet<String>,
+) -> Vec<String> {
     project
         .sessions
         .iter()
         .map(|s| s.name.clone())
-        .filter(|name| crate::session::exists(name))
+        .filter(|name| live.contains(name))
         .collect()
 }

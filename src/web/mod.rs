@@ -190,7 +190,11 @@ impl StatusFile {
 }
 
 /// One project as listed: where it is and how its run stands.
-fn summary(project: &Project, status: &StatusFile) -> Value {
+fn summary(
+    project: &Project,
+    status: &StatusFile,
+    live: &std::collections::HashSet<String>,
+) -> Value {
     let exists = project.exists();
     let (state, run, counts) = match status {
         StatusFile::Read(s) => (
@@ -217,15 +221,16 @@ fn summary(project: &Project, status: &StatusFile) -> Value {
         "updated_at": run["updated_at"],
         "counts": counts,
         "sessions": project.sessions,
-        "live_sessions": actions::live_sessions(project),
+        "live_sessions": actions::live_sessions(project, live),
     })
 }
 
 /// Every registered project, as listed.
 fn summaries() -> Vec<Value> {
+    let live = crate::session::names();
     projects::list()
         .iter()
-        .map(|p| summary(p, &StatusFile::of(p)))
+        .map(|p| summary(p, &StatusFile::of(p), &live))
         .collect()
 }
 
@@ -241,7 +246,7 @@ async fn project(UrlPath(id): UrlPath<String>) -> Response {
     let found = blocking(move || {
         let p = find(&id)?;
         let status = StatusFile::of(&p);
-        Some((summary(&p, &status), status))
+        Some((summary(&p, &status, &crate::session::names()), status))
     })
     .await
     .flatten();

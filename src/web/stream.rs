@@ -25,8 +25,12 @@ pub(crate) struct Follower {
     offset: u64,
     /// The file read last: a rotated journal is a new file, read from its start.
     inode: Option<u64>,
-    /// Lines at or below this `seq` were given already (or were asked to be skipped).
+    /// On the first read only (a resume): lines at or below this `seq` were given already.
     after: Option<u64>,
+    /// The run and `seq` of the last line given: a line of the same run at or below it is a
+    /// repeat. A line of another run is new whatever its `seq`, so a journal that starts again
+    /// (deleted, its `seq` back at 0) or a forged huge `seq` never silences the stream.
+    last: Option<(String, u64)>,
 }
 
 impl Follower {
@@ -44,6 +48,7 @@ impl Follower {
             offset,
             inode: meta.map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
             after,
+            last: None,
         }
     }
 
@@ -59,7 +64,9 @@ impl Follower {
         let len = meta.len();
         let inode = Some(std::os::unix::fs::MetadataExt::ino(&meta));
         if len < self.offset || (self.inode.is_some() && inode != self.inode) {
+            // A new or cut file: every line in it is new.
             self.offset = 0;
+            self.after = None;
         }
         self.inode = inode;
         if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
@@ -77,18 +84,24 @@ impl Follower {
             return Vec::new();
         };
         self.offset += end as u64 + 1;
+        let resume_after = self.after.take();
         let mut out = Vec::new();
         for line in String::from_utf8_lossy(&bytes[..end]).lines() {
-            let Some(seq) = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v["seq"].as_u64())
-            else {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };
-            if self.after.is_some_and(|a| seq <= a) {
+            let Some(seq) = value["seq"].as_u64() else {
+                continue;
+            };
+            let run = value["run_id"].as_str().unwrap_or_default().to_string();
+            let repeat = self
+                .last
+                .as_ref()
+                .is_some_and(|(r, s)| *r == run && seq <= *s);
+            if repeat || resume_after.is_some_and(|a| seq <= a) {
                 continue;
             }
-            self.after = Some(seq);
+            self.last = Some((run, seq));
             out.push((seq, line.to_string()));
         }
         out
@@ -219,6 +232,30 @@ mod tests {
         // A garbled line and one already given are skipped.
         append(&path, &("garbage\n".to_string() + &line(5) + &line(6)));
         assert_eq!(seqs(from_end.poll()), [6]);
+    }
+
+    #[test]
+    fn a_journal_that_starts_again_or_a_huge_seq_never_silences_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        append(&path, &line(7));
+        let mut f = Follower::new(path.clone(), None);
+        append(
+            &path,
+            &(line(8)
+                + &format!(
+                    "{{\"seq\":{},\"run_id\":\"forged\",\"type\":\"x\"}}\n",
+                    u64::MAX
+                )),
+        );
+        assert_eq!(seqs(f.poll()), [8, u64::MAX]);
+        // `rm -rf logs`: a new journal of a new run, its seq from 0.
+        std::fs::remove_file(&path).unwrap();
+        let fresh = |seq: u64| format!("{{\"seq\":{seq},\"run_id\":\"new\",\"type\":\"x\"}}\n");
+        std::fs::write(&path, fresh(0) + &fresh(1)).unwrap();
+        assert_eq!(seqs(f.poll()), [0, 1]);
+        append(&path, &fresh(2));
+        assert_eq!(seqs(f.poll()), [2]);
     }
 
     #[test]
