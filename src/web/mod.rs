@@ -32,6 +32,8 @@ pub const API_VERSION: u32 = 1;
 const MAX_LOG_LINES: usize = 1000;
 /// The most events `/events` gives at once.
 const MAX_EVENTS: usize = 500;
+/// The longest one request waits for the files it reads.
+const FILE_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -152,9 +154,14 @@ fn journal_lines(p: &Project) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Runs blocking file work off the runtime's thread.
+/// Runs blocking file work off the runtime's thread, for at most [`FILE_WORK_LIMIT`]: a file
+/// that never answers (a hung network mount) costs its request an error, never the server its
+/// answers. `None` when the work failed or took too long.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(work).await.ok()
+    tokio::time::timeout(FILE_WORK_LIMIT, tokio::task::spawn_blocking(work))
+        .await
+        .ok()?
+        .ok()
 }
 
 fn find(id: &str) -> Option<Project> {

@@ -832,3 +832,31 @@ fn a_token_guards_loopback_too_and_a_run_starts_only_in_a_project_of_ours() {
         assert_eq!(refused.code, 1, "{args:?}: {}", refused.stderr);
     }
 }
+
+#[test]
+fn a_project_file_that_blocks_hangs_no_answer() {
+    let repo = ran();
+    // FIFOs where the run's files were: opening one for reading would wait for a writer for ever.
+    for name in ["runtime-status.json", "autodev.log", "events.jsonl"] {
+        let path = repo.path().join("logs").join(name);
+        std::fs::remove_file(&path).expect("the run's file");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    }
+    let server = Server::start(&repo, &[]);
+    let started = std::time::Instant::now();
+    let (status, list) = server.get("/api/projects");
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["projects"][0]["status"], "unreadable", "{list}");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+    for path in [
+        format!("/projects/{id}"),
+        format!("/api/projects/{id}/log"),
+        format!("/api/projects/{id}/events"),
+        "/".to_string(),
+    ] {
+        let (status, body) = server.get(&path);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // A hang guard, not a speed figure: a FIFO read would never have answered.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
