@@ -781,9 +781,52 @@ pub async fn serve(
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     };
-    axum::serve(listener, router(shared))
-        .with_graceful_shutdown(stop)
-        .await
+    accept(listener, router(shared), stop).await
+}
+
+/// The most connections served at once; one more is closed as soon as it is accepted, so a
+/// crowd of connections can never take every file descriptor the server has.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may take to send a request's headers (or sit idle between requests):
+/// a slow or silent client gives its place back.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `app` on the connections `listener` accepts until `stop`, each under
+/// [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            () = &mut stop => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, a reset before accept: wait a moment, go on.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(io, service)
+                .await;
+            drop(slot);
+        });
+    }
 }
 
 /// Where the registry says a project's files are, for the CLI's messages.

@@ -860,3 +860,52 @@ fn a_project_file_that_blocks_hangs_no_answer() {
     // A hang guard, not a speed figure: a FIFO read would never have answered.
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn a_crowd_of_silent_connections_gives_its_places_back() {
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    // More silent connections than the server serves at once (256): none sends a request.
+    let crowd: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    assert!(crowd.len() >= 257, "the crowd connected: {}", crowd.len());
+    // The token holder is served once the silent ones have been let go (5 s each), not never.
+    let started = std::time::Instant::now();
+    let bearer = server.bearer().expect("a token");
+    loop {
+        // Refused while every place is taken (the connection is closed at once): try again.
+        let tried = agent()
+            .get(format!("{}/api/projects", server.base))
+            .header("Authorization", &bearer)
+            .call();
+        if tried.is_ok_and(|r| r.status().as_u16() == 200) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "still no answer after 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A silent connection is closed by the server, not kept for ever.
+    let mut silent = crowd.into_iter().next().expect("one of the crowd");
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let read = std::io::Read::read(&mut silent, &mut buf);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server closed it: {read:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+}
