@@ -243,7 +243,7 @@ impl Runner<'_> {
             });
         }
         let paths = &self.settings.paths;
-        let before = self.tree.opening_snapshot();
+        let (before, resumed) = self.tree.opening_snapshot();
         let log_path = self.step_log(task, step)?;
         // Kept until the next attempt: a run killed during the agent resumes from it, so the
         // work the agent did before the kill still counts as this task's change. Its label
@@ -257,12 +257,21 @@ impl Runner<'_> {
         )
         .map_err(|e| Error::io("write", &saved, e))?;
         let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
+        // Protected files are judged on what this run's agent does to them. A resumed attempt
+        // starts from the tree before the cut-off one; what changed in protected files since
+        // (you editing autodev.toml between the runs) is taken as it is, from the tree now.
+        let now =
+            (resumed && !protected.is_empty()).then(|| Snapshot::take(&self.tree.rules, None));
         let guard = if protected.is_empty() {
             None
         } else {
             let patterns =
                 crate::snapshot::PathPatterns::setting(&protected, "verification.protected_paths")?;
-            Some(Guard::capture(self.tree.dir.clone(), patterns, &before)?)
+            Some(Guard::capture(
+                self.tree.dir.clone(),
+                patterns,
+                now.as_ref().unwrap_or(&before),
+            )?)
         };
         self.write_brief(&prompt::active_brief(task, number, max, paths))?;
         let prompt = self.render_prompt(task, experiment).await?;
@@ -290,9 +299,15 @@ impl Runner<'_> {
             report: Box::new(report.clone()),
         });
         let after = Snapshot::take(&self.tree.rules, Some(&before));
-        let changed = snapshot::diff(&before, &after).all();
+        let mut changed = snapshot::diff(&before, &after).all();
         let mut restored = Vec::new();
         if let Some(guard) = &guard {
+            if let Some(now) = &now {
+                // Of the protected files, only this agent's changes count: the others were made
+                // before this run began, and are not the task's change.
+                let during = snapshot::diff(now, &after).all();
+                changed.retain(|p| !guard.patterns().matches(p) || during.contains(p));
+            }
             restored = guard.restore(&changed)?;
             if !restored.is_empty() {
                 self.sinks.note(

@@ -318,7 +318,7 @@ impl Runner<'_> {
                 task.id, saved.attempt
             ),
         });
-        self.tree.carry = Some(super::Carried::now(saved.snapshot));
+        self.tree.carry = Some(super::Carried::resumed(saved.snapshot));
         Ok(Some(self.deliver(task, None).await?))
     }
 
@@ -367,7 +367,7 @@ impl Runner<'_> {
                          running it again, and what it had already changed counts"
                     ),
                 );
-                self.tree.carry = Some(super::Carried::now(saved));
+                self.tree.carry = Some(super::Carried::resumed(saved));
                 Ok(Some(self.deliver(task.clone(), None).await?))
             }
             Step::Verify { turn, .. } if !iterative => {

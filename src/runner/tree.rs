@@ -19,6 +19,9 @@ pub(super) struct Carried {
     taken: Instant,
     spawned: u64,
     snapshot: Snapshot,
+    /// The opening snapshot of an attempt an earlier run began (recovery): it serves whatever
+    /// happened since, which is the point.
+    resumed: bool,
 }
 
 impl Carried {
@@ -27,6 +30,15 @@ impl Carried {
             taken: Instant::now(),
             spawned: exec::spawned(),
             snapshot,
+            resumed: false,
+        }
+    }
+
+    /// The saved opening snapshot of a cut-off attempt, for the run that does it again.
+    pub(super) fn resumed(snapshot: Snapshot) -> Carried {
+        Carried {
+            resumed: true,
+            ..Carried::now(snapshot)
         }
     }
 }
@@ -59,12 +71,14 @@ impl Tree {
     /// commit, a git query: anything that could write into the tree); otherwise the tree is
     /// walked again. Autodev's own writes in between (task.json, logs, TASK.md) are not tracked,
     /// so the two would be the same. A restored protected file is never carried (see `turn`).
-    pub(super) fn opening_snapshot(&mut self) -> Snapshot {
+    /// `true` with it when it is a resumed attempt's saved snapshot.
+    pub(super) fn opening_snapshot(&mut self) -> (Snapshot, bool) {
         match self.carry.take() {
+            Some(c) if c.resumed => (c.snapshot, true),
             Some(c) if c.taken.elapsed() < CARRY_WINDOW && c.spawned == exec::spawned() => {
-                c.snapshot
+                (c.snapshot, false)
             }
-            _ => Snapshot::take(&self.rules, None),
+            _ => (Snapshot::take(&self.rules, None), false),
         }
     }
 }
