@@ -317,9 +317,21 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
         .is_none_or(|c| c.p_worse <= policy.alpha);
     let beyond_tolerance = delta.abs() > policy.unchanged_tolerance;
     let paired = if floor.is_some() { " (paired)" } else { "" };
+    // One story in the numbers: the change told is the one between the two values the reason
+    // states, unless that points the other way from the gain the decision rests on (pairs).
+    let stated = policy.better_by(before, value);
+    let told = if stated != 0.0 && stated.signum() == delta.signum() {
+        stated
+    } else {
+        delta
+    };
     if delta > 0.0 && beyond_tolerance && delta >= policy.min_improvement && clear_gain {
         let sureness = match comparison.as_ref().and_then(|c| c.lower_bound) {
-            Some(bound) => format!(", at least {} with {sure:.0}% confidence", short(bound)),
+            // A bound above the change told would read as a contradiction: say it is clear.
+            Some(bound) if bound <= told => {
+                format!(", at least {} with {sure:.0}% confidence", short(bound))
+            }
+            Some(_) => format!(", clear with {sure:.0}% confidence"),
             None => " (one sample each: noise not measured)".into(),
         };
         return decision(
@@ -327,8 +339,8 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
             Action::Keep,
             format!(
                 "better by {}{}{paired}{sureness}",
-                short(delta),
-                change_percent(policy, delta, before)
+                short(told),
+                change_percent(policy, told, before)
             ),
         );
     }
@@ -343,8 +355,8 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
             action,
             format!(
                 "worse by {}{}{paired}",
-                short(-delta),
-                change_percent(policy, -delta, before)
+                short(-told),
+                change_percent(policy, -told, before)
             ),
         );
     }
@@ -374,7 +386,7 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
     } else if delta > 0.0 && delta < policy.min_improvement {
         format!(
             "better by {}, less than min_improvement {}",
-            short(delta),
+            short(told),
             short(policy.min_improvement)
         )
     } else {
@@ -385,7 +397,7 @@ fn judge(policy: &Policy, m: Measures) -> Decision {
         format!(
             "{} by {}{paired}, which noise could explain (only {confidence:.0}% sure, {sure:.0}% needed)",
             if delta > 0.0 { "better" } else { "worse" },
-            short(delta.abs())
+            short(told.abs())
         )
     };
     decision(Outcome::Unchanged, on_equal, why)
@@ -751,6 +763,22 @@ mod tests {
         assert_eq!(
             decide(&policy(), &s(&[1.0]), Ok(&s(&[]))).outcome,
             Outcome::Invalid
+        );
+    }
+
+    #[test]
+    fn a_reason_tells_one_consistent_story_of_its_numbers() {
+        // Medians 0.5 → 0.4 (lower is better) but pairs whose weighted mean gain is larger: the
+        // reason tells the change between the values it states, and no bound above it.
+        let reference = s(&[0.5, 0.5, 1.4]);
+        let candidate = s(&[0.4, 0.4, 0.2]);
+        let d = decide_pairs(&policy(), Ok((&reference, &candidate)), None);
+        let reason = &d.reason;
+        assert!(reason.starts_with("latency=0.4 against 0.5:"), "{reason}");
+        assert!(reason.contains("better by 0.1"), "{reason}");
+        assert!(
+            !reason.contains("0.375"),
+            "the pairs' own estimate is not told beside it: {reason}"
         );
     }
 

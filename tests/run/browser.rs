@@ -372,3 +372,50 @@ fn attempts_say_what_became_of_them_in_which_run_and_when_and_times_read_as_peop
         "{detail}"
     );
 }
+
+#[test]
+fn the_page_shows_a_task_from_its_first_event_and_the_list_badges_blocked_work() {
+    let tasks = json!({"tasks": [
+        {"id": "T1", "title": "Slow one", "verification": {"path_patterns": ["one.txt"]}},
+        {"id": "T2", "title": "Stuck", "blocked": true, "block_reason": "needs a token"},
+    ]});
+    let repo = Repo::new(&tasks.to_string(), "");
+    repo.script(
+        1,
+        "write one.txt one\nsh touch \"$FAKE_AGENT_DIR/working\"\nsleep 30\n",
+    );
+    let mut browser = Browser::launch();
+    let server = Server::start(&repo, &[]);
+    let mut run = repo.spawn(&["run"]);
+    crate::recovery::wait_for(&repo.state.join("working"));
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"]
+        .as_str()
+        .expect("listed")
+        .to_string();
+    browser.open(&server.entry());
+    // Well before the first heartbeat (20 s), the page names the task being worked.
+    let started = Instant::now();
+    browser.open(&format!("{}/projects/{id}", server.base));
+    browser.wait_for(
+        "document.querySelector('main').innerText.includes('Now: T1')",
+        "the current task on the page",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("stop the run");
+    assert_eq!(run.wait().expect("the run").code(), Some(130));
+    // The run is over; a task is blocked: the list's badge says blocked, not how the run ended.
+    browser.open(&server.entry());
+    assert_eq!(
+        browser.eval("document.querySelector('.project .badge').textContent"),
+        "blocked"
+    );
+}
