@@ -189,9 +189,20 @@ impl StatusFile {
         match crate::durable::read_regular(&path, 64 << 20) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
             Err(_) => StatusFile::Unreadable,
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_or(StatusFile::Unreadable, StatusFile::Read)
-            }
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Err(_) => StatusFile::Unreadable,
+                Ok(mut value) => {
+                    // A run killed before it could write its end still says "running": say
+                    // what became of it, as `autodev status` does.
+                    let (settled, _) = crate::report::runtime_status::read(&path);
+                    if !settled.live && value["run"]["status"] != settled.run.status.as_str() {
+                        value["run"]["status"] = Value::from(settled.run.status);
+                        value["run"]["message"] = Value::from(settled.run.message);
+                        value["run"]["current_task_id"] = Value::from("");
+                    }
+                    StatusFile::Read(value)
+                }
+            },
         }
     }
 }

@@ -406,12 +406,9 @@ fn the_page_shows_a_task_from_its_first_event_and_the_list_badges_blocked_work()
         "{:?}",
         started.elapsed()
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("stop the run");
-    assert_eq!(run.wait().expect("the run").code(), Some(130));
+    // Killed: the run never writes its end, and its status file still says "running".
+    let _ = run.kill();
+    let _ = run.wait();
     // The run is over; a task is blocked: the list's badge says blocked, not how the run ended.
     browser.open(&server.entry());
     assert_eq!(
