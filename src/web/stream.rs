@@ -14,8 +14,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::exec::{Cancel, CancelLevel};
 
-/// How far back a follower that resumes from a `seq` looks, and the most one poll reads.
+/// How far back a follower that resumes from a `seq` looks.
 const WINDOW: u64 = 4 * 1024 * 1024;
+/// The most one poll reads for one client: a large append reaches a client over several polls,
+/// so a hundred clients of a run that writes 40 MB at once hold a few megabytes between them,
+/// not gigabytes. A single line longer than this is skipped (it stays in the journal).
+const CHUNK: u64 = 256 * 1024;
 /// How often the journal is looked at.
 const POLL: Duration = Duration::from_millis(400);
 
@@ -73,12 +77,12 @@ impl Follower {
             return Vec::new();
         }
         let mut bytes = Vec::new();
-        if file.take(WINDOW).read_to_end(&mut bytes).is_err() {
+        if file.take(CHUNK).read_to_end(&mut bytes).is_err() {
             return Vec::new();
         }
         let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
             // One line longer than the window is skipped rather than held forever.
-            if bytes.len() as u64 >= WINDOW {
+            if bytes.len() as u64 >= CHUNK {
                 self.offset += bytes.len() as u64;
             }
             return Vec::new();
@@ -266,5 +270,29 @@ mod tests {
         assert!(f.poll().is_empty());
         append(&path, &line(1));
         assert_eq!(seqs(f.poll()), [1]);
+    }
+
+    #[test]
+    fn a_large_append_is_read_a_chunk_at_a_time_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        append(&path, &line(0));
+        let mut f = Follower::new(path.clone(), None);
+        // About 1.3 MB of lines at once: more than one poll reads.
+        let burst: String = (1..=20_000).map(line).collect();
+        append(&path, &burst);
+        let mut got = Vec::new();
+        let mut polls = 0;
+        while got.len() < 20_000 && polls < 100 {
+            let batch = f.poll();
+            assert!(
+                batch.iter().map(|(_, l)| l.len() + 1).sum::<usize>() as u64 <= CHUNK,
+                "one poll holds at most a chunk"
+            );
+            got.extend(seqs(batch));
+            polls += 1;
+        }
+        assert!(polls > 1, "the burst took several polls");
+        assert_eq!(got, (1..=20_000).collect::<Vec<u64>>());
     }
 }
