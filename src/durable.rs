@@ -328,58 +328,46 @@ fn not_regular(kind: &fs::FileType) -> Option<io::Error> {
     ))
 }
 
-/// Opens `path` for reading only if it is a regular file (see [`regular`]); opening never
+/// Opens `path` with `options` (and `flags` besides `O_NONBLOCK`) only if it is a regular file:
+/// checked before opening, for a clear error, and after, on what was opened. Opening never
 /// blocks, whatever is there.
-pub fn open_regular(path: &Path) -> io::Result<File> {
+fn open_checked(path: &Path, options: &mut OpenOptions, flags: i32) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     before_open(path)?;
     regular(
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
+        options
+            .custom_flags(nix::libc::O_NONBLOCK | flags)
             .open(path)?,
     )
+}
+
+/// Opens `path` for reading only if it is a regular file (see [`regular`]).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_checked(path, OpenOptions::new().read(true), 0)
 }
 
 /// Like [`open_regular`], but a symbolic link as the last component is refused too: for a
 /// server reading files on a project's behalf.
 pub fn open_regular_no_link(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    regular(
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-            .open(path)?,
-    )
+    open_checked(path, OpenOptions::new().read(true), nix::libc::O_NOFOLLOW)
 }
 
-/// Opens `path` for appending (created if missing) only if it is a regular file; opening never
-/// blocks, whatever is there.
+/// Opens `path` for appending (created if missing) only if it is a regular file.
 pub fn append_regular(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    before_open(path)?;
-    regular(
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(path)?,
-    )
+    open_checked(path, OpenOptions::new().create(true).append(true), 0)
 }
 
 /// Opens `path` for reading and writing in place (created if missing) only if it is a regular
-/// file; opening never blocks, whatever is there.
+/// file.
 pub fn open_regular_rw(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    before_open(path)?;
-    regular(
+    open_checked(
+        path,
         OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
-            .write(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(path)?,
+            .write(true),
+        0,
     )
 }
 

@@ -189,7 +189,7 @@ pub fn attach(context: &Context, args: AttachArgs) -> Result<Exit> {
             ),
         });
     }
-    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let inside = session::inside_tmux();
     if !inside && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(Error::Setup {
             message: format!(

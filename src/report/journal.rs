@@ -123,9 +123,10 @@ impl JournalSink {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let next_seq = after_last(path)
-            .max(after_last(&path.with_file_name("events.1.jsonl")))
-            .max(read_mark(path));
+        // The mark is rewritten with every line; the rotated file is read only without it.
+        let mark = read_mark(path);
+        let rotated = || after_last(&path.with_file_name("events.1.jsonl"));
+        let next_seq = after_last(path).max(if mark > 0 { mark } else { rotated() });
         let mut sink = JournalSink {
             path: path.to_path_buf(),
             file: open_append(path)?,

@@ -265,6 +265,11 @@ pub struct PersistedRun {
     pub live: bool,
 }
 
+/// A status file's bytes, read as [`read`] reads them: a run that is no longer alive is settled.
+pub fn parse(bytes: &[u8]) -> serde_json::Result<PersistedRun> {
+    serde_json::from_slice::<Persisted>(bytes).map(|p| settle(p.run, p.events))
+}
+
 /// Reads the file; a missing file is an idle project, an unreadable one is reported as a
 /// warning (the second value) and treated as idle.
 pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
@@ -283,8 +288,8 @@ pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
             );
         }
     };
-    match serde_json::from_slice::<Persisted>(&bytes) {
-        Ok(persisted) => (settle(persisted.run, persisted.events), None),
+    match parse(&bytes) {
+        Ok(persisted) => (persisted, None),
         Err(e) => (
             idle,
             Some(format!(

@@ -347,31 +347,48 @@ fn saved_label(task: &Task, attempt: u32, log: &Path) -> String {
     format!("{} {attempt} {name}", crate::task::safe_id(&task.id))
 }
 
-/// An attempt's opening snapshot as saved on the disk, for a restart.
+/// Which attempt the opening snapshot saved on the disk belongs to (its label), for a restart.
+/// The label is read alone; the snapshot itself, which grows with the tree, only when a
+/// restart runs the attempt again.
 pub(super) struct SavedOpening {
     /// The task's safe id ([`crate::task::safe_id`]).
     pub task: String,
     pub attempt: u32,
     /// The file name of the attempt's log.
     pub log: String,
-    pub snapshot: Snapshot,
 }
 
 impl SavedOpening {
-    /// The saved opening snapshot of the project, if there is one that reads.
+    /// The label of the project's saved opening snapshot, if there is one that reads.
     pub(super) fn read(paths: &crate::config::ProjectPaths) -> Option<SavedOpening> {
-        let bytes =
-            durable::read_regular(&paths.opening_snapshot(), crate::snapshot::MAX_SAVED_BYTES)
-                .ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        let (label, snapshot) = Snapshot::load_any(&text)?;
+        use std::io::{BufRead, Read};
+        let file = durable::open_regular(&paths.opening_snapshot()).ok()?;
+        let mut first = String::new();
+        std::io::BufReader::new(file.take(4096))
+            .read_line(&mut first)
+            .ok()?;
+        SavedOpening::parse(Snapshot::saved_label(&first)?)
+    }
+
+    fn parse(label: &str) -> Option<SavedOpening> {
         let mut words = label.splitn(3, ' ');
         Some(SavedOpening {
             task: words.next()?.to_string(),
             attempt: words.next()?.parse().ok()?,
             log: words.next()?.to_string(),
-            snapshot,
         })
+    }
+
+    /// The snapshot itself, when the file still holds this attempt's.
+    pub(super) fn snapshot(&self, paths: &crate::config::ProjectPaths) -> Option<Snapshot> {
+        let bytes =
+            durable::read_regular(&paths.opening_snapshot(), crate::snapshot::MAX_SAVED_BYTES)
+                .ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let (label, snapshot) = Snapshot::load_any(&text)?;
+        let same = SavedOpening::parse(label)
+            .is_some_and(|l| l.task == self.task && l.attempt == self.attempt && l.log == self.log);
+        same.then_some(snapshot)
     }
 
     /// Whether it belongs to attempt `attempt` of `task`.

@@ -283,16 +283,19 @@ impl Runner<'_> {
     /// written), that attempt's task is still pending and its work is in the tree: run it again
     /// from that snapshot, so what its agent changed counts.
     async fn unjournalled(&mut self, entries: &[Entry]) -> Result<Option<TaskEnd>> {
-        let Some(saved) = SavedOpening::read(&self.settings.paths) else {
+        // Checked from the cheapest look to the dearest: the label, the journal already read,
+        // the queue, then the rotated journal, and the snapshot only to run the attempt again.
+        let paths = &self.settings.paths;
+        let Some(saved) = SavedOpening::read(paths) else {
             return Ok(None);
         };
-        let rotated =
-            crate::report::journal::read_tail(&self.settings.paths.log_dir.join("events.1.jsonl"));
-        let journalled = entries.iter().chain(&rotated).any(|e| {
-            matches!(&e.event, Event::AttemptStarted { log, .. }
-                if log.file_name().is_some_and(|n| n.to_string_lossy() == saved.log))
-        });
-        if journalled {
+        let names_it = |entries: &[Entry]| {
+            entries.iter().any(|e| {
+                matches!(&e.event, Event::AttemptStarted { log, .. }
+                    if log.file_name().is_some_and(|n| n.to_string_lossy() == saved.log))
+            })
+        };
+        if names_it(entries) {
             return Ok(None);
         }
         let queue = self.store.load()?;
@@ -308,6 +311,14 @@ impl Runner<'_> {
         else {
             return Ok(None);
         };
+        if names_it(&crate::report::journal::read_tail(
+            &paths.log_dir.join("events.1.jsonl"),
+        )) {
+            return Ok(None);
+        }
+        let Some(snapshot) = saved.snapshot(paths) else {
+            return Ok(None);
+        };
         self.sinks.emit(Event::Recovered {
             task: task_ref(&task),
             step: "rerun".into(),
@@ -318,7 +329,7 @@ impl Runner<'_> {
                 task.id, saved.attempt
             ),
         });
-        self.tree.carry = Some(super::Carried::resumed(saved.snapshot));
+        self.tree.carry = Some(super::Carried::resumed(snapshot));
         Ok(Some(self.deliver(task, None).await?))
     }
 
@@ -353,9 +364,10 @@ impl Runner<'_> {
         match step {
             Step::Nothing => Ok(None),
             Step::Rerun { attempt, .. } if !iterative => {
-                let saved = SavedOpening::read(&self.settings.paths)
+                let paths = &self.settings.paths;
+                let saved = SavedOpening::read(paths)
                     .filter(|s| s.is_of(&task, attempt))
-                    .map(|s| s.snapshot);
+                    .and_then(|s| s.snapshot(paths));
                 let Some(saved) = saved else {
                     return Ok(None);
                 };

@@ -247,11 +247,16 @@ pub fn pane_pid(name: &str) -> Option<i32> {
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-/// Attaches the terminal to session `name` until the user detaches.
+/// Whether this process runs inside a tmux client (`$TMUX` is set).
+pub fn inside_tmux() -> bool {
+    std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
+}
+
+/// Attaches the terminal to session `name` until the user detaches (inside tmux, switches the
+/// client to it); tmux's exit code.
 pub fn attach(name: &str) -> Result<i32> {
     // Inside tmux, attaching would nest one client in another: the client switches instead.
-    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
-    let mut command: Command = if inside {
+    let mut command: Command = if inside_tmux() {
         Tmux::new()
             .command(SwitchClient::new().target_session(exact(name)))
             .build()

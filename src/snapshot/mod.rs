@@ -354,13 +354,18 @@ impl Snapshot {
         out
     }
 
+    /// The label a saved snapshot's first line carries, without reading the rest.
+    pub fn saved_label(first_line: &str) -> Option<&str> {
+        first_line
+            .trim_end_matches('\n')
+            .strip_prefix(SAVED_HEADER)?
+            .strip_prefix(' ')
+    }
+
     /// Reads a saved snapshot: its label and the snapshot; `None` when the text is not one.
     pub fn load_any(text: &str) -> Option<(&str, Snapshot)> {
         let mut lines = text.lines();
-        let label = lines
-            .next()?
-            .strip_prefix(SAVED_HEADER)?
-            .strip_prefix(' ')?;
+        let label = Snapshot::saved_label(lines.next()?)?;
         let mut files = FxHashMap::default();
         for line in lines {
             let mut parts = line.splitn(6, ' ');

@@ -193,9 +193,11 @@ impl StatusFile {
                 Err(_) => StatusFile::Unreadable,
                 Ok(mut value) => {
                     // A run killed before it could write its end still says "running": say
-                    // what became of it, as `autodev status` does.
-                    let (settled, _) = crate::report::runtime_status::read(&path);
-                    if !settled.live && value["run"]["status"] != settled.run.status.as_str() {
+                    // what became of it, as `autodev status` does (from the same bytes).
+                    if let Ok(settled) = crate::report::runtime_status::parse(&bytes)
+                        && !settled.live
+                        && value["run"]["status"] != settled.run.status.as_str()
+                    {
                         value["run"]["status"] = Value::from(settled.run.status);
                         value["run"]["message"] = Value::from(settled.run.message);
                         value["run"]["current_task_id"] = Value::from("");
