@@ -63,7 +63,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         }
     };
     let addr = SocketAddr::new(args.host, args.port);
-    let runtime = crate::exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
+    let runtime = crate::web::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
     let shown = token.clone();
     runtime
         .block_on(crate::web::serve(addr, token, |bound| {

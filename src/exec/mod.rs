@@ -18,7 +18,9 @@ pub mod keeper;
 mod signals;
 
 pub use capture::{Captured, LineSplitter};
-pub use signals::{cancel_on_signals, trap as trap_signals, untrap as untrap_signals};
+pub use signals::{
+    cancel_on_signals, cancel_on_signals_every, trap as trap_signals, untrap as untrap_signals,
+};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};

@@ -95,12 +95,18 @@ fn apply(cancel: &Cancel, seen: u32) {
 /// Turns signals into cancel requests for as long as the runtime lives (trapping them first if
 /// that has not been done); a signal that arrived earlier applies at once.
 pub fn cancel_on_signals(cancel: &Cancel) -> io::Result<()> {
+    cancel_on_signals_every(cancel, POLL)
+}
+
+/// [`cancel_on_signals`], looking at the count every `period`: a server that only has to stop
+/// in good time need not wake forty times a second.
+pub fn cancel_on_signals_every(cancel: &Cancel, period: Duration) -> io::Result<()> {
     trap()?;
     apply(cancel, seen());
     let cancel = cancel.clone();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(period).await;
             apply(&cancel, seen());
         }
     });

@@ -1,7 +1,8 @@
 //! `autodev web`: this user's projects, read from their files (a run is another process, often in
-//! tmux), served on loopback: a JSON API, the project list, and each project's
-//! `logs/dashboard.html` as its page, kept current without a reload by the journal's
-//! server-sent events (`stream`). The only changes it makes are in `actions`.
+//! tmux), served on loopback: a JSON API, the project list, and each project's dashboard
+//! (rendered here from its data), kept current without a reload by the journal's server-sent
+//! events (`stream`, woken by `watch`). Connections are `conn`'s; the only changes it makes are
+//! in `actions`. `docs/web.md` has the threat model.
 //!
 //! Safety: it binds to loopback unless told otherwise, and a non-loopback address requires an
 //! access token (a generated one is printed) that every request must carry. On loopback every
@@ -24,7 +25,9 @@ use serde_json::{Value, json};
 use crate::projects::{self, Project};
 
 mod actions;
+mod conn;
 mod stream;
+mod watch;
 
 /// The API's format version.
 pub const API_VERSION: u32 = 1;
@@ -45,6 +48,8 @@ pub struct Shared {
     token: Option<Arc<String>>,
     /// Raised when the server stops, so that live streams end and shutdown never waits on them.
     cancel: crate::exec::Cancel,
+    /// Tells the live streams when the files they follow change.
+    watch: watch::Watch,
 }
 
 /// The cookie a browser gets after opening the printed address with its `?token=`, so that the
@@ -643,13 +648,13 @@ async fn stream(
     .flatten();
     match follower {
         None => json_error(StatusCode::NOT_FOUND, "no such project"),
-        Some(f) => stream::response(f, shared.cancel.clone()),
+        Some(f) => stream::response(f, &shared.watch, shared.cancel.clone()),
     }
 }
 
 /// Every project's new journal lines as server-sent events (what the list page follows).
 async fn stream_all(State(shared): State<Shared>) -> Response {
-    stream::all_response(shared.cancel.clone())
+    stream::all_response(&shared.watch, shared.cancel.clone())
 }
 
 /// One project on the list page.
@@ -757,6 +762,25 @@ pub fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
+/// The most threads that do the server's file work at once. Each thread that allocates keeps
+/// memory of its own for a while, so a crowd of requests is worked by a few threads in turn
+/// rather than by hundreds at once (which held about 4 MiB each).
+const FILE_THREADS: usize = 16;
+
+/// The server's runtime: one thread for the connections, [`FILE_THREADS`] for file work, let go
+/// soon after a burst.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(FILE_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
+        .build()
+}
+
+/// How soon the server stops after SIGINT, SIGTERM or SIGHUP (an idle server wakes only this
+/// often).
+const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Serves on `addr` until SIGINT or SIGTERM; `on_ready` is told the address bound (the port may
 /// have been 0).
 pub async fn serve(
@@ -782,64 +806,20 @@ pub async fn serve(
     }
     // Signals are turned into a clean stop before the address is announced.
     let cancel = crate::exec::Cancel::default();
-    crate::exec::cancel_on_signals(&cancel)?;
+    crate::exec::cancel_on_signals_every(&cancel, STOP_CHECK)?;
     let shared = Shared {
         hosts,
         token: token.map(Arc::new),
         cancel: cancel.clone(),
+        watch: watch::Watch::start(),
     };
     on_ready(bound);
     let stop = async move {
         while cancel.level() == crate::exec::CancelLevel::None {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(STOP_CHECK).await;
         }
     };
-    accept(listener, router(shared), stop).await
-}
-
-/// The most connections served at once; one more is closed as soon as it is accepted, so a
-/// crowd of connections can never take every file descriptor the server has.
-const MAX_CONNECTIONS: usize = 256;
-/// How long a connection may take to send a request's headers (or sit idle between requests):
-/// a slow or silent client gives its place back.
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Serves `app` on the connections `listener` accepts until `stop`, each under
-/// [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once.
-async fn accept(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    stop: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    tokio::pin!(stop);
-    loop {
-        let stream = tokio::select! {
-            () = &mut stop => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of descriptors, a reset before accept: wait a moment, go on.
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(io, service)
-                .await;
-            drop(slot);
-        });
-    }
+    conn::accept(listener, router(shared), stop).await
 }
 
 /// Where the registry says a project's files are, for the CLI's messages.

@@ -1,27 +1,44 @@
 //! Live journal lines for the web pages: a follower that reads what a run appends to
 //! `logs/events.jsonl` (by byte offset, never the whole file again), and the server-sent-events
 //! stream built on it. Each event's SSE id is its journal `seq`, so a browser that reconnects
-//! (sending `Last-Event-ID`) resumes where it stopped.
+//! (sending `Last-Event-ID`) resumes where it stopped. A stream reads its files when the
+//! server's [`Watch`] says they changed (and now and then regardless), or every `POLL` where
+//! they cannot be watched.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
+use super::watch::{Changes, Watch};
 use crate::exec::{Cancel, CancelLevel};
 
 /// How far back a follower that resumes from a `seq` looks.
 const WINDOW: u64 = 4 * 1024 * 1024;
 /// The most one poll reads for one client: a large append reaches a client over several polls,
 /// so a hundred clients of a run that writes 40 MB at once hold a few megabytes between them,
-/// not gigabytes. A single line longer than this is skipped (it stays in the journal).
-const CHUNK: u64 = 256 * 1024;
-/// How often the journal is looked at.
+/// not gigabytes.
+const CHUNK: u64 = 16 * 1024;
+/// The longest line a stream passes on; a longer one is skipped (it stays in the journal).
+const MAX_LINE: u64 = 1024 * 1024;
+/// The most streams reading their files at once; the others wait their turn. Bounds the memory
+/// a crowd of streams holds in flight, and the threads they take from the blocking pool.
+const READERS: usize = 4;
+/// Turns for [`READERS`].
+static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(READERS);
+/// How often a file that cannot be watched is looked at.
 const POLL: Duration = Duration::from_millis(400);
+/// How often a watched file is read all the same, in case a change came without a notice (a
+/// file written from another machine on a network file system).
+const RECHECK: Duration = Duration::from_secs(30);
+/// How long a stream waits after a notice before reading, so that a burst of writes is read
+/// once.
+const SETTLE: Duration = Duration::from_millis(40);
 
 /// Reads the journal lines appended since the last poll.
 pub(crate) struct Follower {
@@ -31,6 +48,12 @@ pub(crate) struct Follower {
     inode: Option<u64>,
     /// On the first read only (a resume): lines at or below this `seq` were given already.
     after: Option<u64>,
+    /// Whether the last poll stopped at its chunk with more of the file unread.
+    more: bool,
+    /// The file's change count and its value at the last read, while it is watched.
+    watched: Option<(Changes, u64)>,
+    /// When the file was last read.
+    read_at: Option<std::time::Instant>,
     /// The run and `seq` of the last line given: a line of the same run at or below it is a
     /// repeat. A line of another run is new whatever its `seq`, so a journal that starts again
     /// (deleted, its `seq` back at 0) or a forged huge `seq` never silences the stream.
@@ -52,13 +75,57 @@ impl Follower {
             offset,
             inode: meta.map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
             after,
+            more: false,
+            watched: None,
+            read_at: None,
             last: None,
+        }
+    }
+
+    /// Whether the file may have changed since the last time this said so: it is not watched,
+    /// its watch saw a change, the last read stopped short, or [`RECHECK`] has passed.
+    fn due(&mut self, watch: &Watch) -> bool {
+        let quiet = self
+            .watched
+            .as_ref()
+            .is_some_and(|(changes, seen)| changes.load(Ordering::Relaxed) == *seen);
+        let recent = self.read_at.is_some_and(|t| t.elapsed() < RECHECK);
+        if quiet && recent && !self.more {
+            return false;
+        }
+        // The count is taken before reading: a change during the read is read next time.
+        self.watched = watch.file(&self.path).map(|changes| {
+            let seen = changes.load(Ordering::Relaxed);
+            (changes, seen)
+        });
+        self.read_at = Some(std::time::Instant::now());
+        true
+    }
+
+    /// [`Follower::poll`] when the file is [`Follower::due`].
+    fn poll_if_due(&mut self, watch: &Watch) -> Vec<(u64, String)> {
+        if self.due(watch) {
+            self.poll()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// When this follower wants its next read.
+    fn next(&self) -> Next {
+        if self.more {
+            Next::Now
+        } else if self.watched.is_none() {
+            Next::Poll
+        } else {
+            Next::Notice
         }
     }
 
     /// The complete lines appended since the last poll, with their `seq`, oldest first. A line
     /// still being written waits for the next poll; a rotated journal is read from its start.
     pub(crate) fn poll(&mut self) -> Vec<(u64, String)> {
+        self.more = false;
         let Ok(mut file) = crate::durable::open_regular_no_link(&self.path) else {
             return Vec::new();
         };
@@ -77,67 +144,126 @@ impl Follower {
             return Vec::new();
         }
         let mut bytes = Vec::new();
-        if file.take(CHUNK).read_to_end(&mut bytes).is_err() {
+        if (&mut file).take(CHUNK).read_to_end(&mut bytes).is_err() {
             return Vec::new();
         }
+        if bytes.len() as u64 == CHUNK && !bytes.contains(&b'\n') {
+            // One long line: read on to its end, as far as the longest line given.
+            if file.take(MAX_LINE - CHUNK).read_to_end(&mut bytes).is_err() {
+                return Vec::new();
+            }
+        }
         let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
-            // One line longer than the window is skipped rather than held forever.
-            if bytes.len() as u64 >= CHUNK {
+            // A line longer than that is skipped rather than held forever.
+            if bytes.len() as u64 >= MAX_LINE {
                 self.offset += bytes.len() as u64;
+                self.more = true;
             }
             return Vec::new();
         };
         self.offset += end as u64 + 1;
+        self.more = self.offset < len;
         let resume_after = self.after.take();
         let mut out = Vec::new();
-        for line in String::from_utf8_lossy(&bytes[..end]).lines() {
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+        for line in bytes[..end].split(|b| *b == b'\n') {
+            let Ok(line) = std::str::from_utf8(line) else {
                 continue;
             };
-            let Some(seq) = value["seq"].as_u64() else {
+            let Ok(head) = serde_json::from_str::<Head>(line) else {
                 continue;
             };
-            let run = value["run_id"].as_str().unwrap_or_default().to_string();
+            let run = head.run_id.unwrap_or_default();
             let repeat = self
                 .last
                 .as_ref()
-                .is_some_and(|(r, s)| *r == run && seq <= *s);
-            if repeat || resume_after.is_some_and(|a| seq <= a) {
+                .is_some_and(|(r, s)| **r == *run && head.seq <= *s);
+            if repeat || resume_after.is_some_and(|a| head.seq <= a) {
                 continue;
             }
-            self.last = Some((run, seq));
-            out.push((seq, line.to_string()));
+            self.last = Some((run.into_owned(), head.seq));
+            out.push((head.seq, line.to_string()));
         }
         out
     }
 }
 
+/// What a stream needs of a journal line: the rest is passed on as it is.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    seq: u64,
+    #[serde(borrow, default)]
+    run_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// When a stream reads next.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Next {
+    /// As soon as the client has taken this batch: more is already waiting.
+    Now,
+    /// After [`POLL`]: something followed cannot be watched.
+    Poll,
+    /// At the next notice, or after [`RECHECK`].
+    Notice,
+}
+
+/// One poll's events and when to read next.
+type Batch = (Vec<Event>, Next);
+
 /// An SSE response fed by `poll`, run off the runtime now and then every `POLL`, until the
-/// client goes away or the server stops (`cancel`).
-fn polled<S: Send + 'static>(state: S, poll: fn(&mut S) -> Vec<Event>, cancel: Cancel) -> Response {
-    let start = (Some(state), VecDeque::<Event>::new(), cancel, true);
+/// client goes away or the server stops (`cancel`). The next poll waits until the client has
+/// taken the last one's events, so a client that does not read holds at most one batch here.
+fn polled<S: Send + 'static>(
+    state: S,
+    poll: fn(&mut S) -> Batch,
+    watch: &Watch,
+    cancel: Cancel,
+) -> Response {
+    let notices = watch.subscribe();
+    let start = (
+        Some(state),
+        VecDeque::<Event>::new(),
+        cancel,
+        notices,
+        Next::Now,
+    );
     let events = futures_util::stream::unfold(
         start,
-        move |(mut state, mut pending, cancel, mut first)| async move {
+        move |(mut state, mut pending, cancel, mut notices, mut next)| async move {
             loop {
                 if let Some(event) = pending.pop_front() {
-                    return Some((Ok::<_, Infallible>(event), (state, pending, cancel, first)));
+                    let carried = (state, pending, cancel, notices, next);
+                    return Some((Ok::<_, Infallible>(event), carried));
                 }
                 if cancel.level() != CancelLevel::None {
                     return None;
                 }
-                if !first {
-                    tokio::time::sleep(POLL).await;
+                match (next, notices.as_mut()) {
+                    (Next::Now, _) => {}
+                    (Next::Notice, Some(notices)) => {
+                        tokio::select! {
+                            changed = notices.changed() => {
+                                if changed.is_ok() {
+                                    tokio::time::sleep(SETTLE).await;
+                                } else {
+                                    tokio::time::sleep(POLL).await;
+                                }
+                            }
+                            () = tokio::time::sleep(RECHECK) => {}
+                        }
+                    }
+                    _ => tokio::time::sleep(POLL).await,
                 }
-                first = false;
                 let mut s = state.take()?;
-                let (s, batch) = tokio::task::spawn_blocking(move || {
+                let turn = TURNS.acquire().await.ok()?;
+                let (s, (batch, then)) = tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
                     let batch = poll(&mut s);
                     (s, batch)
                 })
                 .await
                 .ok()?;
                 state = Some(s);
+                next = then;
                 pending.extend(batch);
             }
         },
@@ -148,11 +274,12 @@ fn polled<S: Send + 'static>(state: S, poll: fn(&mut S) -> Vec<Event>, cancel: C
 }
 
 /// The SSE response: `journal` events (data: the journal line, id: its `seq`).
-pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
+pub(crate) fn response(follower: Follower, watch: &Watch, cancel: Cancel) -> Response {
     polled(
-        follower,
-        |f| {
-            f.poll()
+        (follower, watch.clone()),
+        |(f, watch)| {
+            let events = f
+                .poll_if_due(watch)
                 .into_iter()
                 .map(|(seq, line)| {
                     Event::default()
@@ -160,35 +287,68 @@ pub(crate) fn response(follower: Follower, cancel: Cancel) -> Response {
                         .id(seq.to_string())
                         .data(line)
                 })
-                .collect()
+                .collect();
+            (events, f.next())
         },
+        watch,
         cancel,
     )
 }
 
 /// Every registered project's journal at once, for the project list: each new line as a
 /// `journal` event whose data is `{"project": ID, "event": LINE}`. The registry is read again
-/// on each poll, so a project registered later is followed from then on.
-pub(crate) fn all_response(cancel: Cancel) -> Response {
+/// when it changes (or now and then), so a project registered later is followed from then on.
+pub(crate) fn all_response(watch: &Watch, cancel: Cancel) -> Response {
     polled(
-        std::collections::HashMap::<PathBuf, Follower>::new(),
-        |followers| {
-            let mut batch = Vec::new();
-            for project in crate::projects::list() {
-                let journal = project.journal();
-                let id = super::project_id(&project.root);
-                let follower = followers
-                    .entry(journal.clone())
-                    .or_insert_with(|| Follower::new(journal, None));
-                for (_, line) in follower.poll() {
-                    let data = format!("{{\"project\":\"{id}\",\"event\":{line}}}");
-                    batch.push(Event::default().event("journal").data(data));
-                }
-            }
-            batch
+        All {
+            watch: watch.clone(),
+            registry: super::registry_file().map(|r| Follower::new(r, None)),
+            projects: Vec::new(),
+            followers: std::collections::HashMap::new(),
         },
+        All::poll,
+        watch,
         cancel,
     )
+}
+
+/// The state of the project list's stream.
+struct All {
+    watch: Watch,
+    /// Tells when the registry changed (its lines are never read through it).
+    registry: Option<Follower>,
+    /// The registered projects' journals and ids, as last read.
+    projects: Vec<(PathBuf, String)>,
+    followers: std::collections::HashMap<PathBuf, Follower>,
+}
+
+impl All {
+    fn poll(&mut self) -> Batch {
+        let registry_changed = match &mut self.registry {
+            Some(registry) => registry.due(&self.watch),
+            None => true,
+        };
+        if registry_changed || self.projects.is_empty() {
+            self.projects = crate::projects::list()
+                .into_iter()
+                .map(|p| (p.journal(), super::project_id(&p.root)))
+                .collect();
+        }
+        let mut batch = Vec::new();
+        let mut next = self.registry.as_ref().map_or(Next::Poll, Follower::next);
+        for (journal, id) in &self.projects {
+            let follower = self
+                .followers
+                .entry(journal.clone())
+                .or_insert_with(|| Follower::new(journal.clone(), None));
+            for (_, line) in follower.poll_if_due(&self.watch) {
+                let data = format!("{{\"project\":\"{id}\",\"event\":{line}}}");
+                batch.push(Event::default().event("journal").data(data));
+            }
+            next = next.min(follower.next());
+        }
+        (batch, next)
+    }
 }
 
 #[cfg(test)]
@@ -294,5 +454,22 @@ mod tests {
         }
         assert!(polls > 1, "the burst took several polls");
         assert_eq!(got, (1..=20_000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_long_line_is_passed_on_whole_and_only_an_absurd_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        append(&path, &line(0));
+        let mut f = Follower::new(path.clone(), None);
+        let long = format!("{{\"seq\":1,\"text\":\"{}\"}}\n", "a".repeat(100_000));
+        let absurd = format!("{{\"seq\":2,\"text\":\"{}\"}}\n", "b".repeat(2 << 20));
+        append(&path, &(long.clone() + &absurd + &line(3)));
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            got.extend(f.poll());
+        }
+        assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(got[0].1.len() + 1, long.len());
     }
 }

@@ -909,3 +909,170 @@ fn a_crowd_of_silent_connections_gives_its_places_back() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_stream_client_that_stops_reading_is_let_go_and_the_server_keeps_answering() {
+    use std::io::{Read, Write};
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut idle = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        idle,
+        "GET /api/projects/{id}/stream HTTP/1.1\r\nHost: {address}\r\nAuthorization: {}\r\n\r\n",
+        server.bearer().expect("token")
+    )
+    .expect("request");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A burst far larger than the sockets' buffers, which this client never reads.
+    let journal = repo.path().join("logs/events.jsonl");
+    let pad = "x".repeat(900);
+    let burst: String = (1_000_000..1_040_000u64)
+        .map(|seq| format!("{{\"v\":1,\"seq\":{seq},\"run_id\":\"burst\",\"type\":\"heartbeat\",\"pad\":\"{pad}\"}}\n"))
+        .collect();
+    let total = burst.len();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("journal");
+    file.write_all(burst.as_bytes()).expect("append");
+    drop(file);
+    // While it stalls, everyone else is served.
+    let (status, _) = server.get("/api/projects");
+    assert_eq!(status, 200);
+    // Past the 15 s the server grants a write: the connection has been closed. Reading now
+    // gets what was in flight, then the end, far short of the burst.
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let ended = loop {
+        match idle.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("the server kept the stalled stream open ({got} bytes read): {e}"),
+        }
+    };
+    assert!(ended);
+    assert!(
+        got < total / 2,
+        "{got} of {total} bytes reached a client that did not read"
+    );
+}
+
+/// A second local user for the tests that need one, made with `useradd` (root only). `None`
+/// when this is not root, which CI always is.
+fn other_user() -> Option<nix::unistd::User> {
+    static MADE: std::sync::Once = std::sync::Once::new();
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the second-user tests must not be skipped there"
+        );
+        eprintln!("skipped: a second local user can be made only as root");
+        return None;
+    }
+    MADE.call_once(|| {
+        let _ = std::process::Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", "autodev-other"])
+            .status();
+    });
+    nix::unistd::User::from_name("autodev-other").expect("passwd")
+}
+
+/// `curl` as `user`: the HTTP status it got and the body.
+fn curl_as(user: &nix::unistd::User, url: &str, extra: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", &user.name, "--", "curl", "-s", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("runuser curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    (code.trim().parse().expect("a status"), body.to_string())
+}
+
+#[test]
+fn another_local_user_can_neither_use_the_dashboard_nor_read_through_a_link_nor_start_a_run() {
+    let Some(other) = other_user() else { return };
+    let repo = ran();
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+
+    // Loopback is theirs to reach, but without the token nothing answers, nor does a forged
+    // one, nor a page of another origin.
+    for (path, extra) in [
+        ("/api/projects", vec![]),
+        ("/", vec![]),
+        (&*format!("/api/projects/{id}/log"), vec![]),
+        ("/api/projects", vec!["-H", "Authorization: Bearer guess"]),
+        ("/api/projects", vec!["-b", "autodev_token=guess"]),
+    ] {
+        let (status, body) = curl_as(&other, &format!("{}{path}", server.base), &extra);
+        assert_eq!(status, 401, "{path} {extra:?}: {body}");
+        assert!(!body.contains("hello"), "{body}");
+    }
+    let (status, _) = curl_as(
+        &other,
+        &format!("{}/api/projects/{id}/start", server.base),
+        &["-X", "POST", "-H", &format!("Origin: {}", server.base)],
+    );
+    assert_eq!(status, 401);
+
+    // The project now belongs to them (a folder they made at a registered path): they plant a
+    // link to a secret among its logs and press Start through the owner's own page.
+    let root = repo.path();
+    let mut parent = root.to_path_buf();
+    while parent.pop() && parent != std::path::Path::new("/") {
+        // Let them reach the folder, as they could reach one of their own.
+        let mode = std::fs::metadata(&parent).expect("parent").permissions();
+        if std::os::unix::fs::PermissionsExt::mode(&mode) & 0o001 == 0 {
+            std::fs::set_permissions(
+                &parent,
+                std::os::unix::fs::PermissionsExt::from_mode(
+                    std::os::unix::fs::PermissionsExt::mode(&mode) | 0o711,
+                ),
+            )
+            .expect("chmod");
+        }
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{}:{}", other.uid, other.gid)])
+        .arg(root)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let log = root.join("logs/autodev.log");
+    std::fs::remove_file(&log).expect("the run's log");
+    let planted = std::process::Command::new("runuser")
+        .args(["-u", &other.name, "--", "ln", "-s", "/etc/shadow"])
+        .arg(&log)
+        .status()
+        .expect("ln");
+    assert!(planted.success());
+    let shadow = std::fs::read_to_string("/etc/shadow").expect("root reads it");
+    let first = shadow.lines().next().expect("an entry").to_string();
+    let (status, body) = server.get(&format!("/api/projects/{id}/log"));
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains(&first), "{body}");
+
+    let (status, body) = post(
+        &server,
+        &format!("/api/projects/{id}/start"),
+        Some(&server.base),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.to_string().contains("belongs to another user"),
+        "{body}"
+    );
+    // Nothing was started: no session, and no new line in the journal of theirs.
+    let (_, list) = server.get("/api/projects");
+    assert_ne!(list["projects"][0]["status"], "running", "{list}");
+}
