@@ -416,3 +416,109 @@ fn the_page_shows_a_task_from_its_first_event_and_the_list_badges_blocked_work()
         "blocked"
     );
 }
+
+/// Serves `page` as HTML to every request on a port of its own (another origin than the
+/// dashboard's), until the test ends.
+fn serve_elsewhere(page: String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            // One thread a connection: a browser opens some it never sends on.
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut request);
+                let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// The frames under the page's main frame: (url, unreachable url).
+fn child_frames(browser: &mut Browser) -> Vec<(String, String)> {
+    let tree = browser.call("Page.getFrameTree", json!({}));
+    tree["frameTree"]["childFrames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["frame"]["url"].as_str().unwrap_or_default().to_string(),
+                f["frame"]["unreachableUrl"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn another_site_cannot_frame_the_dashboard_and_a_repositorys_own_page_never_runs() {
+    let repo = Repo::new(
+        r#"{"tasks": [{"id": "T1", "title": "One", "verification": {"path_patterns": ["one.txt"]}}]}"#,
+        "",
+    );
+    repo.script(0, "write one.txt one\n");
+    assert_eq!(repo.run(&["run"]).code, 0);
+    // What a cloned repository (or an agent) could leave where the dashboard used to be read.
+    std::fs::write(
+        repo.path().join("logs/dashboard.html"),
+        "<title>planted</title><script>alert('planted'); document.title = 'owned';</script>\
+         <p id=planted>planted page</p>",
+    )
+    .expect("plant");
+    let mut browser = Browser::launch();
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+    // The person with the token has the cookie: a frame would load their dashboard if allowed.
+    browser.open(&server.entry());
+    browser.open(&format!("{}/projects/{id}", server.base));
+    browser.wait_for(
+        "document.querySelector('main').innerText.includes('T1')",
+        "the project's page",
+    );
+    assert_ne!(browser.eval("document.title"), "owned");
+    assert_eq!(
+        browser.eval("document.getElementById('planted') === null"),
+        true
+    );
+    assert_eq!(browser.dialogs(), 0, "the planted script never ran");
+
+    // A page of another origin (another port of the same host, so the browser even sends the
+    // cookie along) frames the list and the project page, beside a frame of a third origin
+    // that allows it (which loads: frames work here).
+    let own = "<p id=mine>mine</p>".to_string();
+    let own_port = serve_elsewhere(own);
+    let hostile = format!(
+        "<iframe src=\"{base}/\"></iframe><iframe src=\"{base}/projects/{id}\"></iframe>\
+         <iframe src=\"http://127.0.0.1:{own_port}/\"></iframe>",
+        base = server.base
+    );
+    let port = serve_elsewhere(hostile);
+    browser.open(&format!("http://127.0.0.1:{port}/"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let frames = loop {
+        let frames = child_frames(&mut browser);
+        if frames.len() == 3 && frames.iter().all(|(u, r)| !u.is_empty() || !r.is_empty()) {
+            break frames;
+        }
+        assert!(Instant::now() < deadline, "frames: {frames:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (url, unreachable) in &frames[..2] {
+        assert!(
+            url.starts_with("chrome-error://") && unreachable.starts_with(&server.base),
+            "the dashboard was framed: {url} {unreachable}"
+        );
+    }
+    assert_eq!(frames[2].0, format!("http://127.0.0.1:{own_port}/"));
+    assert_eq!(browser.dialogs(), 0);
+}
