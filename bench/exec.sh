@@ -10,8 +10,13 @@ cd "$(dirname "$0")/.."
 mb=${1:-200}
 bytes=$((mb * 1048576))
 cargo build --release --quiet --example supervise
+cargo build --release --quiet
+target="${CARGO_TARGET_DIR:-target}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The scripted fake agent is a hidden subcommand of autodev itself.
+printf '#!/bin/sh\nexec "%s" __fake-agent codex "$@"\n' "$(cd "$(dirname "$target")" && pwd)/$(basename "$target")/release/autodev" > "$work/fake-agent"
+chmod +x "$work/fake-agent"
 mkdir -p "$work/state"
 echo "flood $mb" > "$work/state/script"
 
@@ -19,7 +24,7 @@ start=$(date +%s%N)
 { yes 'fake agent output line, long enough to look like a log of real work' || true; } | head -c "$bytes" > "$work/anchor.log"
 anchor_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
-result=$(FAKE_AGENT_DIR="$work/state" target/release/examples/supervise "$work/attempt.log" tests/fake-agent/fake-agent)
+result=$(FAKE_AGENT_DIR="$work/state" "$target/release/examples/supervise" "$work/attempt.log" "$work/fake-agent")
 logged=$(stat -c %s "$work/attempt.log")
 echo "anchor: shell writes ${mb} MB to a file in ${anchor_ms} ms"
 echo "autodev: $result"

@@ -11,10 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks=${1:-50}
 cargo build --release --quiet
-bin="$PWD/target/release/autodev"
-fake="$PWD/tests/fake-agent/fake-agent"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/autodev"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The scripted fake agent is a hidden subcommand of autodev itself.
+fake="$work/fake-agent"
+printf '#!/bin/sh\nexec "%s" __fake-agent codex "$@"\n' "$bin" > "$fake"
+chmod +x "$fake"
 
 python3 - "$work" "$tasks" "$bin" "$fake" <<'PY'
 import json, os, statistics, subprocess, sys, time

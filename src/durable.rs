@@ -409,6 +409,73 @@ pub fn read_tail(path: &Path, window: u64) -> Option<String> {
     Some(text)
 }
 
+/// The lines of a file from its end to its start, read a block at a time, so that a reader
+/// looking for something near the end reads only as far back as it must. A last line without
+/// its newline (cut off by a kill) is given too; the reader's parser skips it.
+pub struct LinesBack {
+    file: File,
+    /// Where the bytes not yet read end.
+    pos: u64,
+    /// Bytes read but not yet given: the start of the earliest line seen, still incomplete.
+    carry: Vec<u8>,
+    /// Complete lines of the last block, in file order; given from the back.
+    ready: Vec<Vec<u8>>,
+}
+
+/// How much [`LinesBack`] reads at a time.
+const BACK_BLOCK: u64 = 256 * 1024;
+
+impl LinesBack {
+    /// From the end of `path` (a regular file).
+    pub fn open(path: &Path) -> io::Result<LinesBack> {
+        let file = open_regular(path)?;
+        let pos = file.metadata()?.len();
+        Ok(LinesBack {
+            file,
+            pos,
+            carry: Vec::new(),
+            ready: Vec::new(),
+        })
+    }
+
+    /// Reads the block before `pos`, making the lines it completes ready.
+    fn read_block(&mut self) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let start = self.pos.saturating_sub(BACK_BLOCK);
+        let mut block = vec![0u8; (self.pos - start) as usize];
+        self.file.seek(SeekFrom::Start(start))?;
+        self.file.read_exact(&mut block)?;
+        self.pos = start;
+        block.append(&mut self.carry);
+        let mut parts: Vec<Vec<u8>> = block.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+        // The first part may begin before this block: it waits for the next one, unless this
+        // block starts the file.
+        if start > 0 {
+            self.carry = parts.remove(0);
+        }
+        parts.retain(|p| !p.is_empty());
+        self.ready = parts;
+        Ok(())
+    }
+}
+
+impl Iterator for LinesBack {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(line) = self.ready.pop() {
+                return Some(line);
+            }
+            if self.pos == 0 {
+                // A file with no newline at all ends here with what was carried.
+                return (!self.carry.is_empty()).then(|| std::mem::take(&mut self.carry));
+            }
+            self.read_block().ok()?;
+        }
+    }
+}
+
 /// Field 22 of `/proc/<pid>/stat`, read after the command name (which may hold spaces).
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -419,6 +486,32 @@ fn start_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_back_from_the_end_across_blocks_and_a_cut_line_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        let long = "x".repeat(BACK_BLOCK as usize * 2 + 17);
+        let mut text = String::new();
+        for n in 0..50_000 {
+            text.push_str(&format!("line {n}\n"));
+            if n == 100 {
+                text.push_str(&long);
+                text.push('\n');
+            }
+        }
+        text.push_str("cut");
+        fs::write(&path, &text).unwrap();
+        let back: Vec<String> = LinesBack::open(&path)
+            .unwrap()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect();
+        let mut forward: Vec<String> = text.lines().map(str::to_string).collect();
+        forward.reverse();
+        assert_eq!(back, forward);
+        fs::write(&path, "").unwrap();
+        assert_eq!(LinesBack::open(&path).unwrap().count(), 0);
+    }
 
     #[test]
     fn tails_start_at_a_whole_line() {

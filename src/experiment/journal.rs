@@ -50,19 +50,19 @@ pub struct Record {
     pub recorded_at: String,
 }
 
-/// The newest `limit` records of `task_id`, oldest first, read from the end of the log only
-/// (the log of a long experiment campaign can be large). A missing or unreadable log has none.
+/// The newest `limit` records of `task_id`, oldest first, read back from the end of the log
+/// only as far as it takes to find them (the log of a long campaign can be large, and is shared
+/// by every task). A missing or unreadable log has none.
 pub fn recent(path: &Path, task_id: &str, limit: usize) -> Vec<Record> {
-    let Some(text) = crate::durable::read_tail(path, 512 * 1024) else {
+    let Ok(lines) = crate::durable::LinesBack::open(path) else {
         return Vec::new();
     };
-    let lines = text.lines();
     let mut found: Vec<Record> = lines
-        .filter_map(|line| serde_json::from_str::<Record>(line).ok())
+        .filter_map(|line| serde_json::from_slice::<Record>(&line).ok())
         .filter(|r| r.task_id == task_id)
+        .take(limit)
         .collect();
-    let drop = found.len().saturating_sub(limit);
-    found.drain(..drop);
+    found.reverse();
     found
 }
 
@@ -92,5 +92,29 @@ mod tests {
         let got: Vec<u32> = recent(&path, "T1", 3).iter().map(|r| r.iteration).collect();
         assert_eq!(got, [2, 4, 6]);
         assert!(recent(&dir.path().join("missing"), "T1", 3).is_empty());
+    }
+
+    #[test]
+    fn a_task_s_records_are_found_however_much_others_wrote_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("experiments.jsonl");
+        let line = |task: &str, iteration: u32| {
+            let r = Record {
+                task_id: task.into(),
+                iteration,
+                notes: "n".repeat(1000),
+                ..Record::default()
+            };
+            serde_json::to_string(&r).unwrap() + "\n"
+        };
+        let mut text: String = (1..=3).map(|i| line("T1", i)).collect();
+        // Two megabytes of another task's records after them.
+        text.extend((0..2000).map(|i| line("T2", i)));
+        std::fs::write(&path, text).unwrap();
+        let got: Vec<u32> = recent(&path, "T1", 10_000)
+            .iter()
+            .map(|r| r.iteration)
+            .collect();
+        assert_eq!(got, [1, 2, 3]);
     }
 }

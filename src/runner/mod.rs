@@ -248,7 +248,7 @@ impl Runner<'_> {
         let entries = if self.options.dry_run {
             Vec::new()
         } else {
-            crate::report::journal::read_tail(&paths.events_log())
+            crate::report::journal::read_open_work(&paths.events_log())
         };
         let carried = spend::carried(&entries);
         self.ledger.resume(carried);

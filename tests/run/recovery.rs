@@ -167,6 +167,55 @@ fn killed_during_the_checks_the_next_run_verifies_without_asking_the_agent() {
     }
 }
 
+/// Appends `bytes` worth of heartbeat lines of task T1 to the journal, numbered on from its last
+/// line: what a long attempt (or a long experiment) leaves after its start.
+fn pad_journal(repo: &Repo, bytes: usize) {
+    let journal = repo.path().join("logs/events.jsonl");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+    let mut seq = last["seq"].as_u64().expect("seq");
+    let run = last["run_id"].as_str().expect("run id").to_string();
+    let mut pad = String::new();
+    while pad.len() < bytes {
+        seq += 1;
+        pad.push_str(&format!(
+            "{{\"seq\":{seq},\"time\":\"2026-12-07T00:00:00Z\",\"run_id\":\"{run}\",\"type\":\"heartbeat\",\"task\":{{\"id\":\"T1\",\"title\":\"Create hello\"}},\"attempt\":1,\"max_attempts\":3,\"elapsed_seconds\":{seq},\"active\":true}}\n"
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("journal");
+    std::io::Write::write_all(&mut file, pad.as_bytes()).expect("pad");
+}
+
+#[test]
+fn a_task_with_megabytes_of_events_after_its_start_is_resumed_not_redone() {
+    let repo = project(slow_check_task);
+    repo.script(0, SUCCESS);
+    repo.write_outside("slow");
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("checking"));
+    kill9(child);
+    gone(&[pid(&repo, "check.pid")]);
+    // Six megabytes of the task's own events after its start: more than any fixed window.
+    pad_journal(&repo, 6 << 20);
+
+    std::fs::remove_file(repo.state.join("slow")).expect("fast checks");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("resuming T1: the agent had finished attempt 1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.calls(), 1, "the agent is not called again");
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(committed(&repo, "hello.txt"), "hello\n");
+}
+
 #[test]
 fn killed_in_a_slow_pre_commit_hook_the_task_stays_pending_and_is_committed_next_run() {
     let repo = project(|_| {
