@@ -19,6 +19,7 @@ pub mod experiment;
 pub mod fake_agent;
 pub mod gate;
 pub mod git;
+pub mod journal;
 pub mod notify;
 pub mod plan;
 pub mod projects;

@@ -158,6 +158,23 @@ impl Drop for Spinner {
     }
 }
 
+/// Up to `limit` paths, then how many more.
+pub fn preview(paths: &[String], limit: usize) -> String {
+    if paths.is_empty() {
+        return "none".to_string();
+    }
+    let shown = paths
+        .iter()
+        .take(limit)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match paths.len().saturating_sub(limit) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,7 +33,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     // A test says at once whether it works: one try each.
     channels.retries = 0;
     let body = notify::body(
-        &format!("test-{}", crate::report::journal::new_run_id()),
+        &format!("test-{}", crate::journal::new_run_id()),
         "test",
         &settings.config.project.name,
         &paths.root,

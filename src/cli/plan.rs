@@ -9,11 +9,11 @@ use super::{Context, parse_backend};
 use crate::config::{BackendName, Settings};
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel};
+use crate::journal::Sink;
+use crate::journal::event::{Event, Spending};
+use crate::journal::{self, JournalSink};
 use crate::plan::oneshot::{self, Call};
 use crate::plan::{self, Origin, Source, SourceKind};
-use crate::report::Sink;
-use crate::report::journal::{self, JournalSink};
-use crate::runner::event::{Event, Spending};
 use crate::task::TaskStore;
 
 /// The input of `spec` and `plan`: exactly one of a positional file (or text), `--file`,

@@ -4,9 +4,9 @@
 use super::{Context, parse_backend};
 use crate::config::{BackendName, Settings};
 use crate::error::{Error, Exit, Result};
-use crate::report::Sink;
+use crate::journal::Sink;
+use crate::journal::{self, JournalSink};
 use crate::report::experiments::ExperimentsSink;
-use crate::report::journal::{self, JournalSink};
 use crate::report::log::LogSink;
 use crate::report::progress::ProgressSink;
 use crate::report::status_writer::StatusWriter;
@@ -197,7 +197,7 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
         let suffix = format!("-{found}");
         // Under way: past its preflight and recovery, at its first task (a run that is about to
         // fail has journalled its start already), and not ended since.
-        use crate::runner::event::Event;
+        use crate::journal::event::Event;
         let mine: Vec<_> = journal::read_tail(&journal)
             .into_iter()
             .filter(|e| e.run_id.ends_with(&suffix))
@@ -217,7 +217,7 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
     if let Err((code, screen)) = settled {
         // tmux may not know the status of a run that ended at once: the run's journal does.
         let code = code.or_else(|| {
-            use crate::runner::event::{Event, RunEnd};
+            use crate::journal::event::{Event, RunEnd};
             let suffix = format!("-{}", pid.get()?);
             journal::read_tail(&journal)
                 .iter()

@@ -82,7 +82,7 @@ fn render(context: &Context, id: &str, title: &str, source: &str, report: &GateR
     text.push_str(&format!(
         "Changed files ({}, from {source}): {}\n",
         report.changed_files.len(),
-        crate::report::log::preview(&report.changed_files, 20)
+        crate::ui::preview(&report.changed_files, 20)
     ));
     let width = report
         .checks

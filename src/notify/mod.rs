@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::model::NotifySection;
-use crate::report::Sink;
-use crate::runner::event::{Event, RunEnd};
+use crate::journal::Sink;
+use crate::journal::event::{Event, RunEnd};
 
 /// The body's schema version.
 pub const VERSION: u32 = 1;

@@ -5,8 +5,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::Sink;
-use crate::runner::event::Event;
+use crate::journal::Sink;
+use crate::journal::event::Event;
 
 pub struct ExperimentsSink {
     path: PathBuf,

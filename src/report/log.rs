@@ -6,9 +6,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::Sink;
 use crate::backend::Outcome;
-use crate::runner::event::{Event, Level};
+use crate::journal::Sink;
+use crate::journal::event::{Event, Level};
 use crate::ui::Ui;
 
 /// Writes event lines to the console and the main log.
@@ -103,7 +103,7 @@ fn elapsed(seconds: u64) -> String {
 }
 
 /// The end of a run, as a person reads it in five seconds.
-pub fn summary_lines(s: &crate::runner::event::RunSummary) -> Vec<String> {
+pub fn summary_lines(s: &crate::journal::event::RunSummary) -> Vec<String> {
     let mut lines = vec![format!(
         "Summary: {} completed, {} blocked, {} pending; {}; {}",
         s.completed,
@@ -342,7 +342,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                 format!(
                     "Changed files ({}): {}",
                     gate.changed_files.len(),
-                    preview(&gate.changed_files, 20)
+                    crate::ui::preview(&gate.changed_files, 20)
                 ),
             )];
             for check in gate.checks.iter().filter(|c| !c.passed) {
@@ -464,23 +464,6 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             lines.extend(summary_lines(summary).into_iter().map(|l| (None, l)));
             lines
         }
-    }
-}
-
-/// Up to `limit` paths, then how many more.
-pub fn preview(paths: &[String], limit: usize) -> String {
-    if paths.is_empty() {
-        return "none".to_string();
-    }
-    let shown = paths
-        .iter()
-        .take(limit)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    match paths.len().saturating_sub(limit) {
-        0 => shown,
-        more => format!("{shown} and {more} more"),
     }
 }
 

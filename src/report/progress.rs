@@ -5,9 +5,9 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::Sink;
 use crate::gate::GateReport;
-use crate::runner::event::{Event, TaskRef};
+use crate::journal::Sink;
+use crate::journal::event::{Event, TaskRef};
 
 /// Appends records to the progress file.
 pub struct ProgressSink {

@@ -5,10 +5,10 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::Sink;
 use super::runtime_status::{self, Event as StatusEvent, PersistedRun, RunState, Snapshot};
 use crate::durable::{self, ProcessStamp, utc_now};
-use crate::runner::event::{Event, TaskRef};
+use crate::journal::Sink;
+use crate::journal::event::{Event, TaskRef};
 use crate::task::{TaskFile, TaskStore};
 
 /// Most recent events kept in the file.

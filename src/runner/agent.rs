@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::event::{Event, Level};
 use super::prompt::{self, ExperimentContext};
 use super::{Runner, append, attempt_log_path, task_ref};
 use crate::backend::{self, AgentReport, Invocation};
@@ -12,6 +11,7 @@ use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Limits, Tee};
 use crate::gate::Guard;
+use crate::journal::event::{Event, Level};
 use crate::snapshot::{self, Snapshot};
 use crate::task::Task;
 

@@ -6,9 +6,9 @@
 //! call is stopped when it reaches the cap ([`during`]). How a call's cost is known when its
 //! CLI does not say it is [`Pricer`]'s. All of it is pure; the runner checks and stops.
 
-use super::event::Spending;
 use crate::backend::Usage;
 use crate::config::model::Price;
+use crate::journal::event::Spending;
 
 /// What has been spent.
 pub(super) type Spent = Spending;

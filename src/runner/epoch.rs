@@ -7,8 +7,8 @@
 use serde_json::json;
 
 use super::Runner;
-use super::event::{Level, RunEnd};
 use crate::error::{Error, Result};
+use crate::journal::event::{Level, RunEnd};
 use crate::plan::{self, oneshot};
 use crate::task::{Backup, Counts, TaskFile};
 

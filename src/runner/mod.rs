@@ -12,7 +12,7 @@ mod agent;
 mod breaker;
 mod budget;
 mod epoch;
-pub mod event;
+
 mod experiment;
 mod lock;
 mod policy;
@@ -33,11 +33,11 @@ use crate::durable;
 use crate::error::{Error, Exit, Result};
 use crate::exec::{self, Cancel, CancelLevel, Tee};
 use crate::gate::{self, Plan};
-use crate::report::Sink;
+use crate::journal::Sink;
+use crate::journal::event::{self, Event, Level, RunEnd, TaskRef};
 use crate::snapshot::{PathPatterns, Rules};
 use crate::task::{Backup, Lifecycle, Task, TaskStore};
 use breaker::Breaker;
-use event::{Event, Level, RunEnd, TaskRef};
 pub use lock::RunLock;
 pub use prompt::idle_brief;
 use records::AttemptRecord;
@@ -248,7 +248,7 @@ impl Runner<'_> {
         let entries = if self.options.dry_run {
             Vec::new()
         } else {
-            crate::report::journal::read_open_work(&paths.events_log())
+            crate::journal::read_open_work(&paths.events_log())
         };
         let carried = spend::carried(&entries);
         self.ledger.resume(carried);

@@ -23,8 +23,8 @@ use super::{Runner, TaskEnd, task_ref};
 use crate::backend::AgentReport;
 use crate::error::Result;
 use crate::gate::GateReport;
-use crate::report::journal::Entry;
-use crate::runner::event::Event;
+use crate::journal::Entry;
+use crate::journal::event::Event;
 use crate::task::Lifecycle;
 use crate::task::contract::Execution;
 
@@ -311,7 +311,7 @@ impl Runner<'_> {
         else {
             return Ok(None);
         };
-        if names_it(&crate::report::journal::read_tail(
+        if names_it(&crate::journal::read_tail(
             &paths.log_dir.join("events.1.jsonl"),
         )) {
             return Ok(None);
@@ -553,7 +553,7 @@ mod tests {
     use super::*;
     use crate::backend::Outcome;
     use crate::exec::Exit;
-    use crate::runner::event::{RunEnd, TaskRef};
+    use crate::journal::event::{RunEnd, TaskRef};
 
     fn t(id: &str) -> TaskRef {
         TaskRef {

@@ -5,13 +5,13 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::event::{Event, Level};
 use super::records::{AttemptRecord, history_entry};
 use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, pause, task_ref};
 use crate::backend::{self, AgentReport, Purpose, Request};
 use crate::error::Result;
 use crate::exec::{self, Tee};
 use crate::gate::GateReport;
+use crate::journal::event::{Event, Level};
 use crate::task::model::{append_unique, keep_last};
 use crate::task::{Backup, Task};
 
@@ -289,7 +289,7 @@ impl Runner<'_> {
 
     /// Tells that the task stops because a person blocked it while it was worked.
     pub(super) fn told_blocked_by_hand(&mut self, task: &Task, reason: String) {
-        self.blocked_now.push(super::event::BlockedTask {
+        self.blocked_now.push(crate::journal::event::BlockedTask {
             id: task.id.clone(),
             reason: reason.clone(),
         });

@@ -4,11 +4,11 @@
 //! [`super::budget`]'s; this part keeps the totals and tells them.
 
 use super::budget::{self, Caps, Spent};
-use super::event::{Event, Level, RunEnd, Spending};
 use super::{Runner, task_ref};
 use crate::backend::{AgentReport, Outcome, Usage};
 use crate::config::BackendName;
-use crate::report::journal::Entry;
+use crate::journal::Entry;
+use crate::journal::event::{Event, Level, RunEnd, Spending};
 use crate::task::Task;
 
 /// What the runs this one resumes had spent: the last run (dry runs aside) when it did not end

@@ -155,7 +155,7 @@ async fn check(shared: Shared, request: Request, next: Next) -> Response {
 /// The end of a project's journal, when it is the project's own file ([`Project::own_file`]).
 fn journal_lines(p: &Project) -> Vec<Value> {
     p.own_file(&p.journal())
-        .map(|path| crate::report::journal::read_tail_lines(&path))
+        .map(|path| crate::journal::read_tail_lines(&path))
         .unwrap_or_default()
 }
 

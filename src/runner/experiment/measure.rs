@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::super::event::Event;
 use super::super::{Runner, append, first_line, task_ref};
 use crate::error::Result;
 use crate::exec::{CancelLevel, Tee};
 use crate::experiment::Series;
 use crate::experiment::stats::{Arm, order};
 use crate::gate::{self, CheckRun, Plan};
+use crate::journal::event::Event;
 use crate::task::Task;
 
 /// One tree an experiment measures in.

@@ -27,7 +27,6 @@ use measure::{Bench, Measured};
 use trees::Trees;
 
 use super::agent::Turn;
-use super::event::{Event, ExperimentProgress, Level};
 use super::policy::{self, Next};
 use super::prompt::ExperimentContext;
 use super::records::AttemptRecord;
@@ -44,6 +43,7 @@ use crate::experiment::{
 };
 use crate::gate::{self, CheckRun, Plan};
 use crate::git::{self, Committed, worktree};
+use crate::journal::event::{Event, ExperimentProgress, Level};
 use crate::task::Task;
 use crate::task::contract::{Completion, Execution, Iterative};
 

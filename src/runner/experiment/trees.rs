@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use super::super::event::{Event, Level};
 use super::super::recover::Resume;
 use super::super::{Runner, task_ref};
 use crate::git::{self, short_sha, worktree};
-use crate::report::log::preview;
+use crate::journal::event::{Event, Level};
 use crate::task::{Task, safe_id};
+use crate::ui::preview;
 
 /// Where an experiment runs.
 pub(super) struct Trees {
@@ -289,7 +289,7 @@ impl Runner<'_> {
         };
         let kept_branch = !merged && kept != trees.start;
         if kept_branch {
-            self.to_merge.push(crate::runner::event::BlockedTask {
+            self.to_merge.push(crate::journal::event::BlockedTask {
                 id: task.id.clone(),
                 reason: message.clone(),
             });

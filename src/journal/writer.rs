@@ -1,22 +1,6 @@
-//! The run journal, `logs/events.jsonl`: every event of every run, one JSON object per line, in
-//! the order it happened. It is the record a restarted run reads to finish a step that a crash
-//! cut short, and the one stream the dashboards and other tools follow (`docs/journal.md`).
-//!
-//! Each line is `{"seq", "time", "run_id", "type", ...the event's fields}`; `seq` rises by one
-//! per line across runs and rotations, so a reader can resume after the last one it saw. A file
-//! always begins with a `journal_opened` line that carries the format version. Lines are written
-//! whole with one `write` each, so a killed process leaves at most one cut-off last line, which
-//! readers skip; the events a restart depends on are also synced to the disk.
-//!
-//! Growth is bounded: when the file has passed [`ROTATE_BYTES`] at the start of a run or a task,
-//! it becomes `events.1.jsonl` (replacing an older one) and a new file begins. Recovery reads
-//! from the end back to where the open work begins (the last run and the last task started),
-//! however far back that is, going on into `events.1.jsonl` when a rotation came between.
-//!
-//! `seq` never goes backwards, even when the journal is deleted, emptied or cut short: the next
-//! number is also kept in `events.seq` beside it (rewritten in place with each line), and a new
-//! writer starts past the highest of that mark, the current file and the rotated one. A journal
-//! deleted while a run writes it is opened again at the next line, with a new header.
+//! The journal's writer: [`JournalSink`] appends each event as one line, stamped with its
+//! `seq`, time and run id, synced to the disk when a restart depends on it, and rotates the
+//! file when it has grown (see the module above for the format).
 
 use std::fs::File;
 #[cfg(test)]
@@ -24,10 +8,10 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Sink;
-use crate::runner::event::Event;
+use crate::journal::event::Event;
 
 /// The version of the line format; it changes only when a field changes its meaning or goes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -35,9 +19,6 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const ROTATE_BYTES: u64 = 32 * 1024 * 1024;
 /// The longest agent message or detail kept in a line (the attempt log has all of it).
 const TEXT_CAP: usize = 16 * 1024;
-/// How much of the file's end [`read_tail`] reads (the web's recent events, `run --detach`).
-const TAIL_BYTES: u64 = 4 * 1024 * 1024;
-
 #[derive(Serialize)]
 struct Line<'a> {
     seq: u64,
@@ -56,16 +37,6 @@ struct Header<'a> {
     kind: &'static str,
     format_version: u32,
     writer: String,
-}
-
-/// One line of the journal, read back.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
-    pub seq: u64,
-    pub time: String,
-    pub run_id: String,
-    #[serde(flatten)]
-    pub event: Event,
 }
 
 /// Appends run events to the journal.
@@ -99,7 +70,7 @@ const SEQ_LIMIT: u64 = 1 << 53;
 
 /// The `seq` after the last whole line of the journal at `path`.
 fn after_last(path: &Path) -> u64 {
-    read_tail(path)
+    super::read_tail(path)
         .iter()
         .rev()
         .find(|e| e.seq < SEQ_LIMIT)
@@ -292,73 +263,11 @@ impl Sink for JournalSink {
     }
 }
 
-/// The events a new run resumes from, oldest first: everything since the last run that was not
-/// a dry run started and since the last task started, whichever is earlier, read back from the
-/// end as far as that is (into `events.1.jsonl` when the current file does not reach it). The
-/// cost grows with the open work's events, not with the journal. Lines that do not parse are
-/// skipped.
-pub fn read_open_work(path: &Path) -> Vec<Entry> {
-    let (mut run, mut task) = (false, false);
-    let mut back = Vec::new();
-    'files: for file in [path.to_path_buf(), path.with_file_name("events.1.jsonl")] {
-        let Ok(lines) = crate::durable::LinesBack::open(&file) else {
-            continue;
-        };
-        for line in lines.filter(|l| !is_tick(l)) {
-            let Ok(entry) = serde_json::from_slice::<Entry>(&line) else {
-                continue;
-            };
-            match entry.event {
-                Event::RunStarted { dry_run: false, .. } => run = true,
-                Event::TaskStarted { .. } => task = true,
-                _ => {}
-            }
-            back.push(entry);
-            if run && task {
-                break 'files;
-            }
-        }
-    }
-    back.reverse();
-    back
-}
-
-/// Whether a line is a progress tick (`heartbeat`, `check_running`): what nothing resumes
-/// from, and what a long attempt writes most of, so it is passed over unparsed.
-fn is_tick(line: &[u8]) -> bool {
-    // The type follows seq, time and run_id: within the first couple of hundred bytes.
-    let head = &line[..line.len().min(256)];
-    [
-        &b"\"type\":\"heartbeat\""[..],
-        b"\"type\":\"check_running\"",
-    ]
-    .iter()
-    .any(|tick| head.windows(tick.len()).any(|w| w == *tick))
-}
-
-/// The events at the end of the journal, oldest first; lines that do not parse (a cut-off last
-/// line, a type from a newer autodev, the header) are skipped.
-pub fn read_tail(path: &Path) -> Vec<Entry> {
-    parsed_tail(path)
-}
-
-/// The lines at the end of the journal as plain JSON, oldest first, every type and the headers
-/// kept: what the web API passes on. Lines that do not parse are skipped.
-pub fn read_tail_lines(path: &Path) -> Vec<serde_json::Value> {
-    parsed_tail(path)
-}
-
-fn parsed_tail<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    let text = crate::durable::read_tail(path, TAIL_BYTES).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<T>(line).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::event::{Level, TaskRef};
+    use crate::journal::event::{Level, TaskRef};
+    use crate::journal::{read_tail, read_tail_lines};
 
     fn task() -> TaskRef {
         TaskRef {
@@ -472,8 +381,7 @@ mod tests {
             }),
             ("buried under NUL bytes", |p| {
                 let mut file = OpenOptions::new().append(true).open(p).unwrap();
-                file.write_all(&vec![0u8; TAIL_BYTES as usize + 10])
-                    .unwrap();
+                file.write_all(&vec![0u8; (4 << 20) + 10]).unwrap();
             }),
         ];
         for (how, damage) in damages {
@@ -540,58 +448,5 @@ mod tests {
         let mut sink = JournalSink::open(&path, "b".into()).unwrap();
         note(&mut sink, "two");
         assert_eq!(last_seq(&path), 2, "seq goes on from the last real line");
-    }
-
-    #[test]
-    fn open_work_is_read_back_to_its_start_however_far_skipping_ticks_and_across_a_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let line = |seq: u64, run: &str, body: &str| {
-            format!("{{\"seq\":{seq},\"time\":\"t\",\"run_id\":\"{run}\",{body}}}\n")
-        };
-        let started = |dry: bool| {
-            format!(
-                "\"type\":\"run_started\",\"backend\":\"codex\",\"version\":null,\
-                 \"max_tasks\":1,\"max_attempts\":1,\"dry_run\":{dry}"
-            )
-        };
-        let task =
-            "\"type\":\"task_started\",\"task\":{\"id\":\"T1\",\"title\":\"t\"},\"number\":1";
-        let tick = "\"type\":\"heartbeat\",\"task\":{\"id\":\"T1\",\"title\":\"t\"},\
-                    \"attempt\":1,\"max_attempts\":1,\"elapsed_seconds\":1,\"active\":true";
-        let mut old = line(0, "old", &started(false));
-        old.push_str(&line(1, "r1", &started(false)));
-        old.push_str(&line(2, "r1", task));
-        // Ten megabytes of the task's heartbeats: far past any window.
-        let mut seq = 3;
-        while old.len() < 10 << 20 {
-            old.push_str(&line(seq, "r1", tick));
-            seq += 1;
-        }
-        std::fs::write(&path, &old).unwrap();
-        let types = |entries: Vec<Entry>| -> Vec<(String, u64)> {
-            entries
-                .iter()
-                .map(|e| {
-                    let v = serde_json::to_value(&e.event).unwrap();
-                    (v["type"].as_str().unwrap().to_string(), e.seq)
-                })
-                .collect()
-        };
-        assert_eq!(
-            types(read_open_work(&path)),
-            [("run_started".into(), 1), ("task_started".into(), 2)]
-        );
-        // Rotated away, then a dry run: the open work is found in the rotated file.
-        std::fs::rename(&path, dir.path().join("events.1.jsonl")).unwrap();
-        std::fs::write(&path, line(seq, "dry", &started(true))).unwrap();
-        assert_eq!(
-            types(read_open_work(&path)),
-            [
-                ("run_started".into(), 1),
-                ("task_started".into(), 2),
-                ("run_started".into(), seq)
-            ]
-        );
     }
 }
