@@ -705,11 +705,18 @@ mod tests {
             (seed >> 33) % n
         };
         let path = std::path::Path::new("task.json");
+        let mut accepted = 0;
         for _ in 0..2000 {
             let mut tasks = Vec::new();
-            for _ in 0..1 + next(3) {
+            for n in 0..1 + next(3) {
+                // Mostly a queue that could be real (its own id, a title), with odd fields: a
+                // loop of queues that are all refused would prove nothing about the rest.
                 let mut task = Map::new();
-                for _ in 0..next(6) {
+                if next(8) > 0 {
+                    task.insert("id".into(), Value::String(format!("T{n}")));
+                    task.insert("title".into(), Value::String("a task".into()));
+                }
+                for _ in 0..next(4) {
                     let key = fields[next(fields.len() as u64) as usize];
                     task.insert(key.to_string(), any(&mut next, 0));
                 }
@@ -721,8 +728,12 @@ mod tests {
                 let again = crate::task::store::parse(path, written.as_bytes())
                     .unwrap_or_else(|e| panic!("{e}\n{text}\n{written}"));
                 assert_eq!(again.to_json_text(), written);
+                accepted += 1;
             }
         }
+        // The round trip is proven only for the queues that were accepted.
+        eprintln!("accepted: {accepted} of 2000");
+        assert!(accepted >= 200, "{accepted} of 2000");
     }
 
     #[test]

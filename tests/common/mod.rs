@@ -81,3 +81,13 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Asserts that `task` (an object of task.json) is there and that its flag `field` (`passes`,
+/// `blocked`) is off: false, or absent as a queue written by hand leaves it (autodev reads an
+/// absent flag as false). A task that is not there at all fails, rather than passing for want
+/// of the field.
+pub fn assert_off(task: &serde_json::Value, field: &str) {
+    assert!(task["id"].is_string(), "no such task: {task}");
+    let flag = task.get(field).unwrap_or(&serde_json::Value::Bool(false));
+    assert_eq!(flag, false, "{field} is on: {task}");
+}

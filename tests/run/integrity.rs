@@ -83,7 +83,7 @@ fn a_block_by_hand_during_an_attempt_is_not_undone_by_the_run() {
     assert!(stderr.contains("was blocked by hand"), "{stderr}");
     let task = repo.task("T1");
     assert_eq!(task["blocked"], true);
-    assert_ne!(task["passes"], true);
+    crate::common::assert_off(&task, "passes");
     assert_eq!(task["block_reason"], "not now, I am changing the API");
     let log = git(repo.path(), &["log", "--format=%s"]);
     assert!(

@@ -211,7 +211,7 @@ fn an_exhausted_quota_halts_like_an_auth_failure_and_says_what_to_do() {
         assert_eq!(repo.calls(), 1, "{sample}: one call, no retry");
         assert!(run.stderr.contains(hint), "{sample}: {}", run.stderr);
         let task = repo.task("T1");
-        assert_ne!(task["blocked"], true, "{sample}: the task is untouched");
+        crate::common::assert_off(&task, "blocked");
         assert_eq!(
             task["attempt_history"].as_array().map_or(0, Vec::len),
             0,
