@@ -112,11 +112,7 @@ pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
         .map(|r| {
             let (persisted, problem) = runtime_status::read(&r.project.runtime_status());
             let run = &persisted.run;
-            let counts = std::fs::read(r.project.runtime_status())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .map(|v| v["counts"].clone())
-                .unwrap_or(serde_json::Value::Null);
+            let counts = persisted.counts;
             json!({
                 "session": r.session,
                 "live": r.live,
@@ -127,8 +123,8 @@ pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
                 "status": if problem.is_some() { "unreadable".to_string() } else { run.status.clone() },
                 "message": run.message,
                 "current_task": run.current_task_id,
-                "completed": counts["completed"],
-                "total": counts["total"],
+                "completed": counts.map(|c| c.completed),
+                "total": counts.map(|c| c.total),
             })
         })
         .collect();

@@ -319,6 +319,7 @@ mod tests {
         let persisted = PersistedRun {
             run,
             events,
+            counts: None,
             live: false,
         };
         Snapshot::assemble("demo", "codex", &queue, &persisted)

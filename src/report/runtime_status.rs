@@ -243,6 +243,14 @@ struct Persisted {
     run: RunState,
     #[serde(deserialize_with = "lenient_events")]
     events: Vec<Event>,
+    /// The queue's totals as the writer last saw them (`None` when the file has none, or none
+    /// that read as totals).
+    #[serde(deserialize_with = "lenient_counts")]
+    counts: Option<Counts>,
+}
+
+fn lenient_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Counts>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
 fn lenient_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Error> {
@@ -261,13 +269,19 @@ fn lenient_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Erro
 pub struct PersistedRun {
     pub run: RunState,
     pub events: Vec<Event>,
+    /// The queue's totals when the file was written: what a listing of many projects shows
+    /// without loading each queue. (Views of one project count `task.json` afresh.)
+    pub counts: Option<Counts>,
     /// True only when the run is in an active state and its writer process is alive.
     pub live: bool,
 }
 
 /// A status file's bytes, read as [`read`] reads them: a run that is no longer alive is settled.
 pub fn parse(bytes: &[u8]) -> serde_json::Result<PersistedRun> {
-    serde_json::from_slice::<Persisted>(bytes).map(|p| settle(p.run, p.events))
+    serde_json::from_slice::<Persisted>(bytes).map(|p| PersistedRun {
+        counts: p.counts,
+        ..settle(p.run, p.events)
+    })
 }
 
 /// Reads the file; a missing file is an idle project, an unreadable one is reported as a
@@ -276,6 +290,7 @@ pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
     let idle = PersistedRun {
         run: RunState::default(),
         events: Vec::new(),
+        counts: None,
         live: false,
     };
     let bytes = match crate::durable::read_regular(path, MAX_STATUS_BYTES) {
@@ -321,6 +336,7 @@ fn settle(mut run: RunState, events: Vec<Event>) -> PersistedRun {
     PersistedRun {
         run,
         events,
+        counts: None,
         live: active && alive,
     }
 }

@@ -352,6 +352,7 @@ impl StatusWriter {
         let persisted = PersistedRun {
             run: self.run.clone(),
             events: self.events.clone(),
+            counts: None,
             live: true,
         };
         let snapshot =

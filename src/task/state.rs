@@ -66,7 +66,8 @@ impl TaskStatus {
 }
 
 /// Totals of a queue as shown in listings: running includes waiting, pending includes retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counts {
     pub total: usize,
     pub completed: usize,

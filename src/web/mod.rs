@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::projects::{self, Project};
+use crate::report::runtime_status::PersistedRun;
 
 mod actions;
 mod conn;
@@ -175,11 +176,15 @@ fn find(id: &str) -> Option<Project> {
         .find(|p| project_id(&p.root) == id)
 }
 
-/// A project's `runtime-status.json`, read once per answer.
+/// A project's `runtime-status.json`, read once per answer through the one typed reader
+/// (`runtime_status::parse`), so that the web settles a run whose writer is gone exactly as
+/// `autodev status` and `list` do.
 enum StatusFile {
     Absent,
     Unreadable,
-    Read(Value),
+    /// The run as read and settled, and the file as written with its `run` replaced by that
+    /// settled run (for the API's full answer: the queue rows and recent events it holds).
+    Read(Box<PersistedRun>, Value),
 }
 
 impl StatusFile {
@@ -191,26 +196,19 @@ impl StatusFile {
                 StatusFile::Absent
             };
         };
-        match crate::durable::read_regular(&path, 64 << 20) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
-            Err(_) => StatusFile::Unreadable,
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Err(_) => StatusFile::Unreadable,
-                Ok(mut value) => {
-                    // A run killed before it could write its end still says "running": say
-                    // what became of it, as `autodev status` does (from the same bytes).
-                    if let Ok(settled) = crate::report::runtime_status::parse(&bytes)
-                        && !settled.live
-                        && value["run"]["status"] != settled.run.status.as_str()
-                    {
-                        value["run"]["status"] = Value::from(settled.run.status);
-                        value["run"]["message"] = Value::from(settled.run.message);
-                        value["run"]["current_task_id"] = Value::from("");
-                    }
-                    StatusFile::Read(value)
-                }
-            },
-        }
+        let bytes = match crate::durable::read_regular(&path, 64 << 20) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return StatusFile::Absent,
+            Err(_) => return StatusFile::Unreadable,
+            Ok(bytes) => bytes,
+        };
+        let (Ok(persisted), Ok(mut whole)) = (
+            crate::report::runtime_status::parse(&bytes),
+            serde_json::from_slice::<Value>(&bytes),
+        ) else {
+            return StatusFile::Unreadable;
+        };
+        whole["run"] = serde_json::to_value(&persisted.run).unwrap_or(Value::Null);
+        StatusFile::Read(Box::new(persisted), whole)
     }
 }
 
@@ -222,15 +220,19 @@ fn summary(
 ) -> Value {
     let exists = project.exists();
     let (state, run, counts) = match status {
-        StatusFile::Read(s) => (
-            crate::report::runtime_status::headline(
-                s["run"]["status"].as_str().unwrap_or("idle"),
-                s["counts"]["blocked"].as_u64().unwrap_or(0),
-            )
-            .to_string(),
-            s["run"].clone(),
-            s["counts"].clone(),
-        ),
+        StatusFile::Read(p, _) => {
+            let run = &p.run;
+            let blocked = p.counts.map_or(0, |c| c.blocked as u64);
+            let state = crate::report::runtime_status::headline(&run.status, blocked);
+            let shown = json!({
+                // A run that is over works on nothing, whatever it was doing when it stopped.
+                "current_task_id": if p.live { run.current_task_id.as_str() } else { "" },
+                "cost_usd": run.cost_usd,
+                "cost_estimated": run.cost_estimated,
+                "updated_at": run.updated_at,
+            });
+            (state.to_string(), shown, json!(p.counts))
+        }
         StatusFile::Unreadable => ("unreadable".to_string(), Value::Null, Value::Null),
         StatusFile::Absent => ("idle".to_string(), Value::Null, Value::Null),
     };
@@ -281,7 +283,7 @@ async fn project(UrlPath(id): UrlPath<String>) -> Response {
             "version": API_VERSION,
             "project": summary,
             "status": match status {
-                StatusFile::Read(s) => s,
+                StatusFile::Read(_, whole) => whole,
                 StatusFile::Unreadable => json!({"unreadable": true}),
                 StatusFile::Absent => Value::Null,
             },

@@ -1074,3 +1074,35 @@ fn another_local_user_can_neither_use_the_dashboard_nor_read_through_a_link_nor_
     let (_, list) = server.get("/api/projects");
     assert_eq!(list["projects"][0]["status"], "completed", "{list}");
 }
+
+#[test]
+fn a_run_whose_writer_is_gone_is_interrupted_in_the_web_as_in_status() {
+    let repo = ran();
+    // What a run killed by SIGKILL or a reboot leaves: its file still says running, and the
+    // process it names is gone.
+    let path = repo.path().join("logs/runtime-status.json");
+    let mut status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("status")).expect("json");
+    status["run"]["status"] = "running".into();
+    status["run"]["current_task_id"] = "T1".into();
+    status["run"]["finished_at"] = "".into();
+    status["run"]["writer"] = serde_json::json!({"pid": 999_999, "start": 1});
+    std::fs::write(&path, status.to_string()).expect("write");
+
+    let shown = repo.run(&["status"]);
+    assert!(shown.stdout.contains("[INTERRUPTED]"), "{}", shown.stdout);
+    let server = Server::start(&repo, &[]);
+    let (_, list) = server.get("/api/projects");
+    assert_eq!(list["projects"][0]["status"], "interrupted", "{list}");
+    assert_eq!(list["projects"][0]["current_task"], "", "{list}");
+    let id = list["projects"][0]["id"].as_str().expect("id").to_string();
+    let (_, one) = server.get(&format!("/api/projects/{id}"));
+    assert_eq!(one["status"]["run"]["status"], "interrupted", "{one}");
+    assert!(
+        one["status"]["run"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ended without finishing")),
+        "{one}"
+    );
+    assert_eq!(one["project"]["counts"]["completed"], 1, "{one}");
+}
