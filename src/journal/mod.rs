@@ -31,7 +31,24 @@ use std::io;
 pub use read::{Entry, read_open_work, read_tail, read_tail_lines};
 pub use writer::{FORMAT_VERSION, JournalSink, ROTATE_BYTES, new_run_id};
 
+/// An event with the moment it happened, read from the clock once by whoever emits it, so that
+/// the journal, the status file, the logs and the notifications all tell the same time.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamped<'a> {
+    pub at: jiff::Timestamp,
+    pub event: &'a event::Event,
+}
+
 /// Consumes run events: the journal's writer, each report, the notifier.
 pub trait Sink {
-    fn event(&mut self, event: &event::Event) -> io::Result<()>;
+    /// One event, stamped by its emitter.
+    fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()>;
+
+    /// One event, stamped now: for a caller outside a run that emits a single event.
+    fn event(&mut self, event: &event::Event) -> io::Result<()> {
+        self.stamped(Stamped {
+            at: jiff::Timestamp::now(),
+            event,
+        })
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Sink;
+use super::{Sink, Stamped};
 use crate::journal::event::Event;
 
 /// The version of the line format; it changes only when a field changes its meaning or goes.
@@ -77,11 +77,9 @@ fn after_last(path: &Path) -> u64 {
         .map_or(0, |e| e.seq + 1)
 }
 
-/// Now, in UTC with milliseconds: `2026-12-01T04:30:32.118Z`.
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+/// A moment in UTC with milliseconds: `2026-12-01T04:30:32.118Z`.
+fn time_of(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A new run's id: its start time and process id.
@@ -141,7 +139,7 @@ impl JournalSink {
     fn header(&mut self) -> io::Result<()> {
         let header = Header {
             seq: self.next_seq,
-            time: now(),
+            time: time_of(jiff::Timestamp::now()),
             run_id: &self.run_id,
             kind: "journal_opened",
             format_version: FORMAT_VERSION,
@@ -243,7 +241,8 @@ fn bounded(event: &Event) -> Option<Event> {
 }
 
 impl Sink for JournalSink {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+    fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()> {
+        let event = stamped.event;
         self.reopen_if_gone()?;
         if matches!(event, Event::RunStarted { .. } | Event::TaskStarted { .. })
             && self.len > ROTATE_BYTES
@@ -253,7 +252,7 @@ impl Sink for JournalSink {
         let clipped = bounded(event);
         let line = Line {
             seq: self.next_seq,
-            time: now(),
+            time: time_of(stamped.at),
             run_id: &self.run_id,
             event: clipped.as_ref().unwrap_or(event),
         };

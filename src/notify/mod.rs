@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::model::NotifySection;
-use crate::journal::Sink;
 use crate::journal::event::{Event, RunEnd};
+use crate::journal::{Sink, Stamped};
 
 /// The body's schema version.
 pub const VERSION: u32 = 1;
@@ -371,7 +371,8 @@ fn log(log_dir: &Path, text: &str) {
 }
 
 impl Sink for NotifySink {
-    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+    fn stamped(&mut self, stamped: Stamped<'_>) -> std::io::Result<()> {
+        let event = stamped.event;
         match event {
             Event::TaskBlocked { task, reason, .. } => self.send(
                 "task_blocked",

@@ -5,8 +5,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::journal::Sink;
 use crate::journal::event::Event;
+use crate::journal::{Sink, Stamped};
 
 pub struct ExperimentsSink {
     path: PathBuf,
@@ -19,7 +19,8 @@ impl ExperimentsSink {
 }
 
 impl Sink for ExperimentsSink {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+    fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()> {
+        let event = stamped.event;
         let Event::Experiment { record, .. } = event else {
             return Ok(());
         };

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::backend::Outcome;
-use crate::journal::Sink;
 use crate::journal::event::{Event, Level};
+use crate::journal::{Sink, Stamped};
 use crate::ui::Ui;
 
 /// Writes event lines to the console and the main log.
@@ -42,8 +42,9 @@ impl LogSink {
         }
     }
 
-    fn write(&mut self, badge: Option<&str>, text: &str) -> io::Result<()> {
-        let stamp = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string();
+    fn write(&mut self, at: jiff::Timestamp, badge: Option<&str>, text: &str) -> io::Result<()> {
+        let local = at.to_zoned(jiff::tz::TimeZone::system());
+        let stamp = local.strftime("%Y-%m-%d %H:%M:%S").to_string();
         let plain = match badge {
             Some(b) => format!("{} {text}", crate::ui::badge_text(b)),
             None => text.to_string(),
@@ -468,9 +469,10 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
 }
 
 impl Sink for LogSink {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+    fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()> {
+        let event = stamped.event;
         for (badge, text) in describe(event) {
-            self.write(badge, &text)?;
+            self.write(stamped.at, badge, &text)?;
         }
         Ok(())
     }

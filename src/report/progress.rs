@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::gate::GateReport;
-use crate::journal::Sink;
 use crate::journal::event::{Event, TaskRef};
+use crate::journal::{Sink, Stamped};
 
 /// Appends records to the progress file.
 pub struct ProgressSink {
@@ -31,8 +31,8 @@ struct Record<'a> {
     evidence: &'a [String],
 }
 
-fn render(r: &Record) -> String {
-    let stamp = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S");
+fn render(r: &Record, at: jiff::Timestamp) -> String {
+    let stamp = at.strftime("%Y-%m-%d %H:%M:%S");
     let mut out = format!(
         "\n## [{stamp} UTC] {} - {}\n\n### Status: {}\n\n",
         r.task.id, r.task.title, r.status
@@ -85,7 +85,8 @@ fn render(r: &Record) -> String {
 }
 
 impl Sink for ProgressSink {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+    fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()> {
+        let event = stamped.event;
         let record = match event {
             Event::AttemptFailed {
                 task,
@@ -141,6 +142,6 @@ impl Sink for ProgressSink {
             .create(true)
             .append(true)
             .open(&self.path)?;
-        file.write_all(render(&record).as_bytes())
+        file.write_all(render(&record, stamped.at).as_bytes())
     }
 }

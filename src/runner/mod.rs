@@ -95,8 +95,10 @@ struct Sinks {
 impl Sinks {
     fn emit(&mut self, event: Event) {
         let mut broken = Vec::new();
+        // The clock is read once: every sink tells the same time for the event.
+        let at = jiff::Timestamp::now();
         for (i, sink) in self.list.iter_mut().enumerate() {
-            if let Err(e) = sink.event(&event) {
+            if let Err(e) = sink.stamped(crate::journal::Stamped { at, event: &event }) {
                 broken.push(i);
                 self.failed.get_or_insert(e.to_string());
             }

@@ -108,3 +108,64 @@ fn the_dashboard_shows_the_task_from_its_first_event() {
     assert!(page.contains("<h2>Now: T1 · Create hello</h2>"), "{page}");
     assert!(page.contains("<dt>Attempt</dt><dd>1/3</dd>"), "{page}");
 }
+
+/// Folds the journal's events through the run view alone, as `autodev web` or a remote reader
+/// could, and compares the result with the status file the run wrote as it went.
+fn assert_status_is_the_fold_of_the_journal(repo: &Repo) {
+    let mut view = autodev::report::run_view::RunView::default();
+    for line in repo.read("logs/events.jsonl").lines() {
+        // The header is not an event; every other line must read back.
+        if line.contains("\"type\":\"journal_opened\"") {
+            continue;
+        }
+        let entry: autodev::journal::Entry = serde_json::from_str(line).expect("an event");
+        // One clock for every sink: the status file's seconds are the journal's, cut.
+        let at = format!("{}Z", &entry.time[..19]);
+        view.apply(&entry.event, &at);
+    }
+    let written: Value =
+        serde_json::from_str(&repo.read("logs/runtime-status.json")).expect("status file");
+    let mut folded = serde_json::to_value(&view.run).expect("json");
+    let mut run = written["run"].clone();
+    // Who wrote the file and when it was last written are the writer's, not the events'.
+    for field in ["writer", "updated_at"] {
+        run.as_object_mut().expect("run").remove(field);
+        folded.as_object_mut().expect("run").remove(field);
+    }
+    assert_eq!(folded, run);
+    let events = serde_json::to_value(&view.events).expect("json");
+    assert_eq!(events, written["events"]);
+}
+
+#[test]
+fn the_status_file_is_the_fold_of_the_journal_for_a_done_a_blocked_and_a_retried_run() {
+    // Done at the first attempt.
+    let done = Repo::new(TASKS, "");
+    done.sample("codex-exec-json-success.jsonl");
+    done.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    assert_eq!(done.run(&["run"]).code, 0);
+    assert_status_is_the_fold_of_the_journal(&done);
+
+    // Blocked: the agent never changes the file the task is about.
+    let blocked = Repo::new(TASKS, "max_retries = 2\n[reflection]\nenabled = false\n");
+    blocked.sample("codex-exec-json-success.jsonl");
+    for n in 0..2 {
+        blocked.script(n, "cat codex-exec-json-success.jsonl\n");
+    }
+    assert_eq!(blocked.run(&["run"]).code, 2);
+    assert_status_is_the_fold_of_the_journal(&blocked);
+
+    // Failed once, then done.
+    let retried = Repo::new(TASKS, "[reflection]\nenabled = false\n");
+    retried.sample("codex-exec-json-success.jsonl");
+    retried.script(0, "cat codex-exec-json-success.jsonl\n");
+    retried.script(
+        1,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl\n",
+    );
+    assert_eq!(retried.run(&["run"]).code, 0);
+    assert_status_is_the_fold_of_the_journal(&retried);
+}
