@@ -217,20 +217,14 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
     if let Err((code, screen)) = settled {
         // tmux may not know the status of a run that ended at once: the run's journal does.
         let code = code.or_else(|| {
-            use crate::journal::event::{Event, RunEnd};
+            use crate::journal::event::Event;
             let suffix = format!("-{}", pid.get()?);
             journal::read_tail(&journal)
                 .iter()
                 .rev()
                 .find_map(|e| match &e.event {
                     Event::RunFinished { end, .. } if e.run_id.ends_with(&suffix) => {
-                        Some(match end {
-                            RunEnd::Completed | RunEnd::Paused => 0,
-                            RunEnd::Blocked => 2,
-                            RunEnd::Interrupted => 130,
-                            RunEnd::EnvError => 1,
-                            RunEnd::Budget => 3,
-                        })
+                        Some(end.exit().code().into())
                     }
                     _ => None,
                 })

@@ -51,6 +51,18 @@ impl RunEnd {
             RunEnd::Budget => "budget_stopped",
         }
     }
+
+    /// The exit status of a run that ended so: the one table (`docs/cli.md`).
+    pub fn exit(self) -> crate::error::Exit {
+        use crate::error::Exit;
+        match self {
+            RunEnd::Completed | RunEnd::Paused => Exit::Success,
+            RunEnd::Blocked => Exit::Blocked,
+            RunEnd::Interrupted => Exit::Interrupted,
+            RunEnd::EnvError => Exit::Failure,
+            RunEnd::Budget => Exit::Budget,
+        }
+    }
 }
 
 /// What a night has spent over every agent call: the run and the runs it resumed.

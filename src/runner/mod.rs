@@ -471,13 +471,7 @@ impl Runner<'_> {
             blocked,
             summary,
         });
-        match end {
-            RunEnd::Completed | RunEnd::Paused => Exit::Success,
-            RunEnd::Blocked => Exit::Blocked,
-            RunEnd::Interrupted => Exit::Interrupted,
-            RunEnd::EnvError => Exit::Failure,
-            RunEnd::Budget => Exit::Budget,
-        }
+        end.exit()
     }
 
     fn write_brief(&self, text: &str) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 pub use crate::common::Run;
 
@@ -13,6 +13,9 @@ pub struct Project {
     pub dir: tempfile::TempDir,
     /// This user's state directory (the project registry), outside the project.
     state: tempfile::TempDir,
+    /// The first folder of the commands' PATH: private and empty, so that no agent CLI of the
+    /// host's is ever found.
+    bin: tempfile::TempDir,
 }
 
 impl Project {
@@ -28,6 +31,7 @@ impl Project {
         Project {
             dir: tempfile::tempdir().expect("temp dir"),
             state: tempfile::tempdir().expect("temp dir"),
+            bin: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -51,17 +55,18 @@ impl Project {
         fs::read_to_string(self.file(name)).expect("read")
     }
 
-    /// A command for the binary in the project directory, with only PATH and HOME inherited.
+    /// A command for the binary in the project directory, in the hermetic test environment
+    /// (nothing of the host's inherited).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .env("XDG_STATE_HOME", self.state.path())
-            .stdin(Stdio::null());
+        crate::common::hermetic(
+            &mut command,
+            self.bin.path(),
+            self.path(),
+            self.state.path(),
+        )
+        .args(args)
+        .current_dir(self.path());
         command
     }
 

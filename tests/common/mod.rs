@@ -91,3 +91,26 @@ pub fn assert_off(task: &serde_json::Value, field: &str) {
     let flag = task.get(field).unwrap_or(&serde_json::Value::Bool(false));
     assert_eq!(flag, false, "{field} is on: {task}");
 }
+
+/// The one test environment for running the binary: nothing of the host's environment
+/// inherited (no PATH of the developer's, where a real agent CLI could be found), `PATH` of
+/// `bin` then the system's own folders, `HOME` and the state directory given, and git with no
+/// user configuration and a fixed identity.
+pub fn hermetic<'a>(
+    command: &'a mut std::process::Command,
+    bin: &Path,
+    home: &Path,
+    state: &Path,
+) -> &'a mut std::process::Command {
+    command
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", state)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .stdin(std::process::Stdio::null())
+}

@@ -111,21 +111,16 @@ impl Repo {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
-            .env("HOME", self.path())
-            // This user's project registry: outside the project.
-            .env("XDG_STATE_HOME", self.state.join("xdg-state"))
-            .env("FAKE_AGENT_DIR", &self.state)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .stdin(Stdio::null());
+        // This user's project registry: outside the project.
+        crate::common::hermetic(
+            &mut command,
+            &self.bin,
+            self.path(),
+            &self.state.join("xdg-state"),
+        )
+        .args(args)
+        .current_dir(self.path())
+        .env("FAKE_AGENT_DIR", &self.state);
         command
     }
 
