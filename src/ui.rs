@@ -87,17 +87,31 @@ pub fn badge_text(status: &str) -> String {
     format!("[{}]", status.replace('_', " ").to_uppercase())
 }
 
-/// ANSI colour of a status (the original's palette).
-fn badge_color(status: &str) -> &'static str {
+/// How a status looks, in one table: its class on the pages (`running`, `waiting`, `warning`,
+/// `completed`, `blocked`, `pending`, `idle`) and its ANSI colour in the terminal (the
+/// original's palette).
+fn look(status: &str) -> (&'static str, &'static str) {
     match status {
-        "running" | "starting" => "0;36",
-        "validating" => "0;35",
-        "retry" | "retry_wait" | "interrupted" | "discarded" => "1;33",
-        "waiting" | "idle" => "0;90",
-        "completed" | "pass" | "kept" => "0;32",
-        "blocked" | "failed" | "env_error" | "fail" => "0;31",
-        _ => "0;34",
+        "starting" | "running" => ("running", "0;36"),
+        "validating" => ("running", "0;35"),
+        "retry_wait" | "waiting" | "held" => ("waiting", "0;90"),
+        "retry" | "interrupted" | "budget_stopped" | "discarded" => ("warning", "1;33"),
+        "completed" | "kept" | "pass" => ("completed", "0;32"),
+        "blocked" | "env_error" | "failed" | "fail" => ("blocked", "0;31"),
+        "pending" => ("pending", "0;34"),
+        "idle" => ("idle", "0;90"),
+        _ => ("idle", "0;34"),
     }
+}
+
+/// The class of a status on the pages (see [`look`]).
+pub fn class_of(status: &str) -> &'static str {
+    look(status).0
+}
+
+/// The ANSI colour of a status's badge (see [`look`]).
+fn badge_color(status: &str) -> &'static str {
+    look(status).1
 }
 
 fn paint(enabled: bool, code: &str, text: &str) -> String {

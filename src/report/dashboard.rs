@@ -255,7 +255,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         } else {
             super::runtime_status::status_label(headline)
         },
-        status_class: super::runtime_status::class_of(headline).to_string(),
+        status_class: crate::ui::class_of(headline).to_string(),
         message: clip(&run.message, 300),
         backend: snapshot.backend.clone(),
         epoch: format!("{}/{}", run.current_epoch, run.max_epochs),
@@ -281,7 +281,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
             .map(|t| Row {
                 id: t.id.clone(),
                 title: clip(&t.title, 200),
-                class: super::runtime_status::class_of(&t.status),
+                class: crate::ui::class_of(&t.status),
                 state: t.status.to_uppercase(),
                 reason: if t.blocked && !t.passes {
                     clip(&t.block_reason, 240)

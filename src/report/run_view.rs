@@ -50,7 +50,7 @@ impl RunView {
                 timestamp: at.to_string(),
                 status: status.to_string(),
                 status_label: runtime_status::status_label(status),
-                status_class: runtime_status::class_of(status).to_string(),
+                status_class: crate::ui::class_of(status).to_string(),
                 task_id: task.map(|t| t.id.clone()).unwrap_or_default(),
                 message,
             },

@@ -370,19 +370,6 @@ pub fn headline(status: &str, blocked: u64) -> &str {
     }
 }
 
-/// The colour class of a badge for `status` (a run's, a task's, or an event's).
-pub fn class_of(status: &str) -> &'static str {
-    match status {
-        "starting" | "running" | "validating" => "running",
-        "retry_wait" | "waiting" | "held" => "waiting",
-        "retry" | "interrupted" | "budget_stopped" | "discarded" => "warning",
-        "completed" | "kept" => "completed",
-        "blocked" | "env_error" | "failed" => "blocked",
-        "pending" => "pending",
-        _ => "idle",
-    }
-}
-
 pub fn status_label(status: &str) -> String {
     match status {
         "env_error" => "Env Error".into(),
