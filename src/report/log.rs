@@ -154,6 +154,44 @@ pub fn summary_lines(s: &crate::journal::event::RunSummary) -> Vec<String> {
 /// The line (and badge) an event is told as; `None` for events with nothing to say.
 pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
     match event {
+        Event::RunStarted { .. }
+        | Event::Note { .. }
+        | Event::EpochStarted { .. }
+        | Event::BudgetWarning { .. }
+        | Event::BudgetStopped { .. }
+        | Event::RunFinished { .. } => run_lines(event),
+        Event::TaskStarted { .. }
+        | Event::AttemptStarted { .. }
+        | Event::CheckRunning { .. }
+        | Event::Heartbeat { .. }
+        | Event::AgentFinished { .. }
+        | Event::Reflecting { .. }
+        | Event::Waiting { .. } => attempt_lines(event),
+        Event::Validating { .. }
+        | Event::Judged { .. }
+        | Event::AttemptFailed { .. }
+        | Event::TaskCompleted { .. }
+        | Event::TaskBlocked { .. }
+        | Event::CommitMade { .. }
+        | Event::CommitFailed { .. }
+        | Event::Recovered { .. } => verdict_lines(event),
+        Event::ExperimentStarted { .. }
+        | Event::ExperimentEnded { .. }
+        | Event::Experiment { .. } => experiment_lines(event),
+        Event::ChangesFound { .. }
+        | Event::Spent { .. }
+        | Event::CheckFinished { .. }
+        | Event::CommitStarted { .. }
+        | Event::CandidateCommitted { .. }
+        | Event::DiscardStarted { .. }
+        | Event::CandidateDiscarded { .. }
+        | Event::CandidateKept { .. } => Vec::new(),
+    }
+}
+
+/// The run's own lines: its start and end, notes, epochs and the budget.
+fn run_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
+    match event {
         Event::RunStarted {
             backend,
             version,
@@ -194,6 +232,46 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                 (None, format!("Epoch {epoch}/{max_epochs}")),
             ]
         }
+        Event::BudgetWarning { message } => vec![(None, format!("warning: {message}"))],
+        Event::BudgetStopped { task, spent, .. } => vec![(
+            None,
+            format!(
+                "{} the budget: {} spent so far",
+                match task {
+                    Some(t) => format!("{} stays pending, stopped by", t.id),
+                    None => "Stopped by".to_string(),
+                },
+                spent.told()
+            ),
+        )],
+        Event::RunFinished {
+            end,
+            message,
+            attempted,
+            completed,
+            blocked,
+            summary,
+        } => {
+            // A halt's message may carry `hint:` lines: the counts go on its first line.
+            let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
+            let mut lines = vec![(
+                Some(end.status()),
+                format!(
+                    "{first} (attempted={attempted}, completed={completed}, blocked={blocked})"
+                ),
+            )];
+            lines.extend(rest.lines().map(|l| (None, l.to_string())));
+            lines.extend(summary_lines(summary).into_iter().map(|l| (None, l)));
+            lines
+        }
+        // Told by the other groups (see `describe`).
+        _ => Vec::new(),
+    }
+}
+
+/// A task's and its attempts' lines, up to the agent's end.
+fn attempt_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
+    match event {
         Event::TaskStarted { task, number } => vec![
             (None, "━".repeat(46)),
             (None, format!("[Task {number}] {}: {}", task.id, task.title)),
@@ -270,69 +348,36 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             };
             vec![(Some(badge), line)]
         }
-        Event::ChangesFound { .. }
-        | Event::Spent { .. }
-        | Event::CheckFinished { .. }
-        | Event::CommitStarted { .. }
-        | Event::CandidateCommitted { .. }
-        | Event::DiscardStarted { .. }
-        | Event::CandidateDiscarded { .. }
-        | Event::CandidateKept { .. } => Vec::new(),
-        Event::ExperimentStarted {
+        Event::Reflecting {
             task,
-            branch,
-            worktree,
-            resumed,
-            ..
+            attempt,
+            max_attempts,
         } => vec![(
-            None,
+            Some("waiting"),
             format!(
-                "Experiment {} {} in its own worktree {} on branch {branch}; your working tree is not touched",
-                task.id,
-                if *resumed { "resumes" } else { "runs" },
-                worktree.display()
+                "Reflecting on failed attempt {attempt}/{max_attempts} of {}",
+                task.id
             ),
         )],
-        Event::ExperimentEnded {
-            on_branch, message, ..
+        Event::Waiting {
+            task,
+            reason,
+            seconds,
         } => vec![(
-            None,
-            if *on_branch {
-                format!("warning: {message}")
-            } else {
-                message.clone()
-            },
-        )],
-        Event::CommitMade { sha, ignored, .. } => {
-            let mut lines = vec![(None, format!("Committed {}", crate::git::short_sha(sha)))];
-            if !ignored.is_empty() {
-                lines.push((
-                    None,
-                    format!(
-                        "warning: not committed because git ignores them: {}",
-                        ignored.join(", ")
-                    ),
-                ));
-            }
-            lines
-        }
-        Event::CommitFailed { task, reason } => vec![(
-            Some("blocked"),
-            format!("Could not commit the files of {}: {reason}", task.id),
-        )],
-        Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
-        Event::BudgetWarning { message } => vec![(None, format!("warning: {message}"))],
-        Event::BudgetStopped { task, spent, .. } => vec![(
-            None,
+            Some("waiting"),
             format!(
-                "{} the budget: {} spent so far",
-                match task {
-                    Some(t) => format!("{} stays pending, stopped by", t.id),
-                    None => "Stopped by".to_string(),
-                },
-                spent.told()
+                "Task {}: {reason}; waiting {seconds}s before trying again (not counted as an attempt)",
+                task.id
             ),
         )],
+        // Told by the other groups (see `describe`).
+        _ => Vec::new(),
+    }
+}
+
+/// What became of an attempt: the checks, the verdict, the commit, the task's end.
+fn verdict_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
+    match event {
         Event::Validating { task, checks } => vec![(
             Some("validating"),
             format!("Running {checks} check command(s) for {}", task.id),
@@ -386,28 +431,6 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
                     .unwrap_or_default()
             ),
         )],
-        Event::Reflecting {
-            task,
-            attempt,
-            max_attempts,
-        } => vec![(
-            Some("waiting"),
-            format!(
-                "Reflecting on failed attempt {attempt}/{max_attempts} of {}",
-                task.id
-            ),
-        )],
-        Event::Waiting {
-            task,
-            reason,
-            seconds,
-        } => vec![(
-            Some("waiting"),
-            format!(
-                "Task {}: {reason}; waiting {seconds}s before trying again (not counted as an attempt)",
-                task.id
-            ),
-        )],
         Event::TaskCompleted { task, attempt, .. } => vec![(
             Some("completed"),
             format!("Task {} completed on attempt {attempt}", task.id),
@@ -424,6 +447,57 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             lines.extend(evidence.iter().map(|l| (None, format!("  | {l}"))));
             lines
         }
+        Event::CommitMade { sha, ignored, .. } => {
+            let mut lines = vec![(None, format!("Committed {}", crate::git::short_sha(sha)))];
+            if !ignored.is_empty() {
+                lines.push((
+                    None,
+                    format!(
+                        "warning: not committed because git ignores them: {}",
+                        ignored.join(", ")
+                    ),
+                ));
+            }
+            lines
+        }
+        Event::CommitFailed { task, reason } => vec![(
+            Some("blocked"),
+            format!("Could not commit the files of {}: {reason}", task.id),
+        )],
+        Event::Recovered { message, .. } => vec![(Some("running"), message.clone())],
+        // Told by the other groups (see `describe`).
+        _ => Vec::new(),
+    }
+}
+
+/// An experiment's lines.
+fn experiment_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
+    match event {
+        Event::ExperimentStarted {
+            task,
+            branch,
+            worktree,
+            resumed,
+            ..
+        } => vec![(
+            None,
+            format!(
+                "Experiment {} {} in its own worktree {} on branch {branch}; your working tree is not touched",
+                task.id,
+                if *resumed { "resumes" } else { "runs" },
+                worktree.display()
+            ),
+        )],
+        Event::ExperimentEnded {
+            on_branch, message, ..
+        } => vec![(
+            None,
+            if *on_branch {
+                format!("warning: {message}")
+            } else {
+                message.clone()
+            },
+        )],
         Event::Experiment {
             task,
             record,
@@ -445,26 +519,8 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
             };
             vec![(Some(badge), format!("{what}: {}", progress.message))]
         }
-        Event::RunFinished {
-            end,
-            message,
-            attempted,
-            completed,
-            blocked,
-            summary,
-        } => {
-            // A halt's message may carry `hint:` lines: the counts go on its first line.
-            let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
-            let mut lines = vec![(
-                Some(end.status()),
-                format!(
-                    "{first} (attempted={attempted}, completed={completed}, blocked={blocked})"
-                ),
-            )];
-            lines.extend(rest.lines().map(|l| (None, l.to_string())));
-            lines.extend(summary_lines(summary).into_iter().map(|l| (None, l)));
-            lines
-        }
+        // Told by the other groups (see `describe`).
+        _ => Vec::new(),
     }
 }
 

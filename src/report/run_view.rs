@@ -66,6 +66,32 @@ impl RunView {
     /// Folds one event, which happened `at`, into the view. Pure: no clock, no file.
     pub fn apply(&mut self, event: &Event, at: &str) {
         match event {
+            Event::RunStarted { .. }
+            | Event::Recovered { .. }
+            | Event::CommitFailed { .. }
+            | Event::EpochStarted { .. }
+            | Event::Spent { .. }
+            | Event::RunFinished { .. } => self.run(event, at),
+            Event::TaskStarted { .. }
+            | Event::AttemptStarted { .. }
+            | Event::Heartbeat { .. }
+            | Event::AgentFinished { .. }
+            | Event::CheckRunning { .. } => self.attempt(event, at),
+            Event::Validating { .. }
+            | Event::AttemptFailed { .. }
+            | Event::Reflecting { .. }
+            | Event::Waiting { .. }
+            | Event::TaskCompleted { .. }
+            | Event::TaskBlocked { .. } => self.outcome(event, at),
+            Event::Experiment { .. } => self.experiment(event, at),
+            // What `unseen` names changes nothing here.
+            _ => {}
+        }
+    }
+
+    /// The run's own course: its start and end, epochs, spending, a recovery, a failed commit.
+    fn run(&mut self, event: &Event, at: &str) {
+        match event {
             Event::RunStarted {
                 backend,
                 max_attempts,
@@ -105,6 +131,42 @@ impl RunView {
                     format!("Epoch {epoch}/{max_epochs} started"),
                 );
             }
+            Event::Spent {
+                tokens,
+                cost_usd,
+                estimated,
+                ..
+            } => {
+                self.run.cost_estimated |= *estimated;
+                if let Some(u) = tokens {
+                    self.run.tokens_reported = true;
+                    self.run.tokens_input += u.input;
+                    self.run.tokens_output += u.output;
+                    self.run.tokens_cache_read += u.cache_read;
+                    self.run.tokens_cache_write += u.cache_write;
+                }
+                if let Some(c) = cost_usd {
+                    *self.run.cost_usd.get_or_insert(0.0) += c;
+                }
+            }
+            Event::RunFinished { end, message, .. } => {
+                let status = end.status();
+                self.set(status, message.clone());
+                self.run.finished_at = at.to_string();
+                // The run is over: no task is current any more.
+                self.run.current_task_id.clear();
+                self.run.current_task_title.clear();
+                self.run.current_attempt = 0;
+                self.push(at, status, None, message.clone());
+            }
+            // Folded by the other groups (see `apply`).
+            _ => {}
+        }
+    }
+
+    /// A task's start and its attempts while the agent works.
+    fn attempt(&mut self, event: &Event, at: &str) {
+        match event {
             Event::TaskStarted { task, .. } => {
                 self.current(task);
                 self.run.current_attempt = 0;
@@ -178,24 +240,14 @@ impl RunView {
                     ),
                 );
             }
-            Event::Spent {
-                tokens,
-                cost_usd,
-                estimated,
-                ..
-            } => {
-                self.run.cost_estimated |= *estimated;
-                if let Some(u) = tokens {
-                    self.run.tokens_reported = true;
-                    self.run.tokens_input += u.input;
-                    self.run.tokens_output += u.output;
-                    self.run.tokens_cache_read += u.cache_read;
-                    self.run.tokens_cache_write += u.cache_write;
-                }
-                if let Some(c) = cost_usd {
-                    *self.run.cost_usd.get_or_insert(0.0) += c;
-                }
-            }
+            // Folded by the other groups (see `apply`).
+            _ => {}
+        }
+    }
+
+    /// What became of an attempt and of the task.
+    fn outcome(&mut self, event: &Event, at: &str) {
+        match event {
             Event::Validating { task, checks } => {
                 self.set(
                     "validating",
@@ -248,57 +300,53 @@ impl RunView {
                 );
                 self.push(at, "blocked", Some(task), reason.clone());
             }
-            Event::Experiment {
-                task,
-                progress,
-                record,
-            } => {
-                self.records.push((**record).clone());
-                let drop = self
-                    .records
-                    .len()
-                    .saturating_sub(super::dashboard::CHART_POINTS);
-                self.records.drain(..drop);
-                let p = progress;
-                let run = &mut self.run;
-                run.execution_mode = "experiment".into();
-                run.execution_strategy = "iterative".into();
-                run.completion_kind = "numeric".into();
-                run.completion_name = p.completion_name.clone();
-                run.completion_target_summary = p.completion_target_summary.clone();
-                run.current_iteration = p.iteration;
-                run.max_iterations = p.max_iterations;
-                run.baseline_metric = p.baseline.clone();
-                run.best_metric = p.best.clone();
-                run.last_metric = p.last.clone();
-                run.last_outcome = p.last_outcome.clone();
-                run.last_completion_outcome = p.last_outcome.clone();
-                run.kept_count = p.kept;
-                run.reverted_count = p.discarded;
-                run.no_improvement_streak = p.no_improvement_streak;
-                self.set("running", format!("{}: {}", task.id, p.message));
-                // The event's badge is the decision, not the run's phase.
-                let decided = match record.action.as_str() {
-                    "keep" => "kept",
-                    "discard" => "discarded",
-                    "hold" => "held",
-                    _ if record.iteration == 0 => "measured",
-                    _ => "running",
-                };
-                self.push(at, decided, Some(task), p.message.clone());
-            }
-            Event::RunFinished { end, message, .. } => {
-                let status = end.status();
-                self.set(status, message.clone());
-                self.run.finished_at = at.to_string();
-                // The run is over: no task is current any more.
-                self.run.current_task_id.clear();
-                self.run.current_task_title.clear();
-                self.run.current_attempt = 0;
-                self.push(at, status, None, message.clone());
-            }
-            // What `unseen` names changes nothing here.
+            // Folded by the other groups (see `apply`).
             _ => {}
         }
+    }
+
+    /// An experiment's measurement and decision.
+    fn experiment(&mut self, event: &Event, at: &str) {
+        let Event::Experiment {
+            task,
+            progress,
+            record,
+        } = event
+        else {
+            return;
+        };
+        self.records.push((**record).clone());
+        let drop = self
+            .records
+            .len()
+            .saturating_sub(super::dashboard::CHART_POINTS);
+        self.records.drain(..drop);
+        let p = progress;
+        let run = &mut self.run;
+        run.execution_mode = "experiment".into();
+        run.execution_strategy = "iterative".into();
+        run.completion_kind = "numeric".into();
+        run.completion_name = p.completion_name.clone();
+        run.completion_target_summary = p.completion_target_summary.clone();
+        run.current_iteration = p.iteration;
+        run.max_iterations = p.max_iterations;
+        run.baseline_metric = p.baseline.clone();
+        run.best_metric = p.best.clone();
+        run.last_metric = p.last.clone();
+        run.last_outcome = p.last_outcome.clone();
+        run.last_completion_outcome = p.last_outcome.clone();
+        run.kept_count = p.kept;
+        run.reverted_count = p.discarded;
+        run.no_improvement_streak = p.no_improvement_streak;
+        self.set("running", format!("{}: {}", task.id, p.message));
+        // The event's badge is the decision, not the run's phase.
+        let decided = match record.action.as_str() {
+            "keep" => "kept",
+            "discard" => "discarded",
+            "hold" => "held",
+            _ if record.iteration == 0 => "measured",
+            _ => "running",
+        };
+        self.push(at, decided, Some(task), p.message.clone());
     }
 }
