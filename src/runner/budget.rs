@@ -95,9 +95,15 @@ pub(super) fn check(caps: Caps, spent: Spent, warned: bool) -> Verdict {
     }
     if let Some(cap) = caps.tokens {
         let average = average_tokens.unwrap_or(0);
-        if verdict.stop.is_none() && (spent.tokens >= cap || spent.tokens + average > cap) {
+        if verdict.stop.is_none() && spent.tokens >= cap {
             verdict.stop = Some(format!(
                 "token budget of {cap} reached ({} used)",
+                spent.tokens
+            ));
+        } else if verdict.stop.is_none() && spent.tokens + average > cap {
+            verdict.stop = Some(format!(
+                "token budget of {cap} reached ({} used; the next call would likely pass it, at \
+                 about {average} a call)",
                 spent.tokens
             ));
         }
