@@ -115,8 +115,9 @@ fn killed_during_the_agent_every_descendant_dies_and_the_task_is_redone() {
     no_leftovers(&repo);
 }
 
-#[test]
-fn killed_during_the_checks_the_next_run_verifies_without_asking_the_agent() {
+/// A project whose run was killed by SIGKILL while its one task's check ran (the agent's work
+/// done and journalled), with the checks made fast again for the next run.
+fn killed_in_the_checks() -> Repo {
     let repo = project(slow_check_task);
     repo.script(0, SUCCESS);
     repo.write_outside("slow");
@@ -124,10 +125,16 @@ fn killed_during_the_checks_the_next_run_verifies_without_asking_the_agent() {
     wait_for(&repo.state.join("checking"));
     kill9(child);
     gone(&[pid(&repo, "check.pid")]);
+    std::fs::remove_file(repo.state.join("slow")).expect("fast checks");
+    repo
+}
+
+#[test]
+fn killed_during_the_checks_the_next_run_verifies_without_asking_the_agent() {
+    let repo = killed_in_the_checks();
     no_leftovers(&repo);
     crate::common::assert_off(&repo.task("T1"), "passes");
 
-    std::fs::remove_file(repo.state.join("slow")).expect("fast checks");
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -192,17 +199,9 @@ fn pad_journal(repo: &Repo, bytes: usize) {
 
 #[test]
 fn a_task_with_megabytes_of_events_after_its_start_is_resumed_not_redone() {
-    let repo = project(slow_check_task);
-    repo.script(0, SUCCESS);
-    repo.write_outside("slow");
-    let child = repo.spawn(&["run"]);
-    wait_for(&repo.state.join("checking"));
-    kill9(child);
-    gone(&[pid(&repo, "check.pid")]);
+    let repo = killed_in_the_checks();
     // Six megabytes of the task's own events after its start: more than any fixed window.
     pad_journal(&repo, 6 << 20);
-
-    std::fs::remove_file(repo.state.join("slow")).expect("fast checks");
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
