@@ -142,7 +142,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         } else {
             crate::exec::runtime()
                 .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(crate::git::init(&report.root)))
+                .and_then(|rt| Ok(rt.block_on(crate::git::init(&report.root))?))
         };
         match made {
             Ok(()) => out.push_str(&format!(

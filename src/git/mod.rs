@@ -9,6 +9,56 @@ use crate::exec::{self, Spec};
 
 pub(crate) mod worktree;
 
+/// A git command that failed: which one (`commit`, `worktree add`, …) and what it said, or why
+/// autodev would not go on with it. Its text names the command: `git commit: fatal: …`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.told())]
+pub struct GitError {
+    /// The git subcommand, or empty when the failure is autodev's own finding.
+    pub command: String,
+    pub detail: String,
+}
+
+impl GitError {
+    /// A failure of the git command run with `args`.
+    fn of(args: &[String], detail: String) -> GitError {
+        let mut words = args.iter().filter(|a| !a.starts_with('-'));
+        let mut command = words.next().cloned().unwrap_or_default();
+        if command == "worktree"
+            && let Some(sub) = words.next()
+        {
+            command = format!("worktree {sub}");
+        }
+        GitError { command, detail }
+    }
+
+    /// A finding of autodev's about the repository (not a command that failed).
+    pub fn finding(detail: impl Into<String>) -> GitError {
+        GitError {
+            command: String::new(),
+            detail: detail.into(),
+        }
+    }
+
+    fn told(&self) -> String {
+        if self.command.is_empty() {
+            self.detail.clone()
+        } else {
+            format!("git {}: {}", self.command, self.detail)
+        }
+    }
+}
+
+/// For the callers that still carry failures as text (the experiment's block reasons).
+impl From<GitError> for String {
+    fn from(e: GitError) -> String {
+        e.to_string()
+    }
+}
+
+/// What the git helpers return.
+pub type GitResult<T> = std::result::Result<T, GitError>;
+
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A commit runs the project's hooks (formatters, linters, tests), which may take a while.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -18,7 +68,7 @@ const COMMIT_INDEX: &str = "autodev-commit.index";
 const LITERAL: &str = ":(literal)";
 
 /// Runs `git ARGS` in `dir`; stdout on success, the reason otherwise.
-async fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
+async fn git(dir: &Path, args: &[&str]) -> GitResult<String> {
     let args = args.iter().map(|a| a.to_string()).collect();
     git_raw(dir, args, Extra::default())
         .await
@@ -36,9 +86,9 @@ async fn git_with_hooks(
     dir: &Path,
     args: Vec<String>,
     env: Vec<(String, String)>,
-) -> std::result::Result<String, String> {
+) -> GitResult<String> {
     let mut spec = Spec::new("git", dir);
-    spec.args = args;
+    spec.args = args.clone();
     spec.env = env;
     let limits = exec::Limits {
         wall: Some(COMMIT_TIMEOUT),
@@ -47,6 +97,7 @@ async fn git_with_hooks(
     };
     let cancel = exec::Cancel::default();
     finish(
+        &args,
         exec::run(
             &spec,
             &limits,
@@ -59,14 +110,15 @@ async fn git_with_hooks(
 }
 
 fn finish(
+    args: &[String],
     ran: std::result::Result<exec::Outcome, exec::SpawnError>,
-) -> std::result::Result<String, String> {
+) -> GitResult<String> {
     match ran {
         Ok(outcome) if outcome.exit.success() && outcome.stopped.is_none() => {
             Ok(outcome.stdout.text())
         }
-        Ok(outcome) => Err(failure_text(&outcome.stderr.text())),
-        Err(e) => Err(e.to_string()),
+        Ok(outcome) => Err(GitError::of(args, failure_text(&outcome.stderr.text()))),
+        Err(e) => Err(GitError::of(args, e.to_string())),
     }
 }
 
@@ -98,13 +150,9 @@ struct Extra<'a> {
 
 /// Runs `git ARGS` in `dir` with `extra`; all of stdout on success (however long the list),
 /// the reason otherwise.
-async fn git_raw(
-    dir: &Path,
-    args: Vec<String>,
-    extra: Extra<'_>,
-) -> std::result::Result<Vec<u8>, String> {
+async fn git_raw(dir: &Path, args: Vec<String>, extra: Extra<'_>) -> GitResult<Vec<u8>> {
     let mut spec = Spec::new("git", dir);
-    spec.args = args;
+    spec.args = args.clone();
     spec.whole_stdout = true;
     if let Some(bytes) = extra.input {
         spec.stdin = exec::Input::Bytes(bytes);
@@ -116,8 +164,8 @@ async fn git_raw(
         Ok(outcome) if outcome.exit.success() && outcome.stopped.is_none() => {
             Ok(outcome.stdout.bytes())
         }
-        Ok(outcome) => Err(failure_text(&outcome.stderr.text())),
-        Err(e) => Err(e.to_string()),
+        Ok(outcome) => Err(GitError::of(&args, failure_text(&outcome.stderr.text()))),
+        Err(e) => Err(GitError::of(&args, e.to_string())),
     }
 }
 
@@ -154,7 +202,7 @@ async fn git_paths<'a>(
     magic: &str,
     paths: impl IntoIterator<Item = &'a String>,
     index: Option<&Path>,
-) -> std::result::Result<(), String> {
+) -> GitResult<()> {
     let args = head
         .iter()
         .chain(PATHSPECS_ON_STDIN.iter())
@@ -165,7 +213,7 @@ async fn git_paths<'a>(
 }
 
 /// `git ARGS` whose output is a NUL-separated list of paths; the paths, as keys.
-async fn git_keys(dir: &Path, args: &[&str]) -> std::result::Result<Vec<String>, String> {
+async fn git_keys(dir: &Path, args: &[&str]) -> GitResult<Vec<String>> {
     let args = args.iter().map(|a| a.to_string()).collect();
     git_raw(dir, args, Extra::default())
         .await
@@ -175,7 +223,7 @@ async fn git_keys(dir: &Path, args: &[&str]) -> std::result::Result<Vec<String>,
 /// Files of the working tree under `dir` that differ from `HEAD` (staged or not, deleted
 /// included) plus untracked files that are not ignored, relative to `dir`, sorted.
 pub async fn changed_files(dir: &Path) -> Result<Vec<String>> {
-    let not_a_repo = |why: String| Error::Setup {
+    let not_a_repo = |why: GitError| Error::Setup {
         message: format!(
             "cannot list the changes in {}: it is not inside a git work tree ({why})",
             dir.display()
@@ -331,11 +379,7 @@ pub enum Committed {
 }
 
 /// Runs `git ARGS` with the private commit index instead of the user's.
-async fn git_private(
-    dir: &Path,
-    index: &Path,
-    args: Vec<String>,
-) -> std::result::Result<String, String> {
+async fn git_private(dir: &Path, index: &Path, args: Vec<String>) -> GitResult<String> {
     let extra = Extra {
         input: None,
         index: Some(index),
@@ -400,9 +444,9 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
         vec!["read-tree".to_string(), "--empty".to_string()]
     };
     if let Err(e) = git_private(dir, &index, start).await {
-        return Committed::Failed(format!("git read-tree failed: {e}"));
+        return Committed::Failed(e.to_string());
     }
-    let made = async {
+    let made: GitResult<Option<String>> = async {
         git_paths(
             dir,
             &["add", "-A"],
@@ -410,8 +454,7 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
             kept.iter().copied(),
             Some(&index),
         )
-        .await
-        .map_err(|e| format!("git add failed: {e}"))?;
+        .await?;
         let mut diff = vec!["diff".to_string(), "--cached".to_string(), "--quiet".into()];
         if has_head {
             diff.push("HEAD".into());
@@ -424,8 +467,7 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
             vec!["commit".into(), "-q".into(), "-m".into(), message.into()],
             vec![("GIT_INDEX_FILE".into(), index.display().to_string())],
         )
-        .await
-        .map_err(|e| format!("git commit failed: {e}"))?;
+        .await?;
         Ok(Some(head(dir).await.unwrap_or_default()))
     }
     .await;
@@ -443,13 +485,13 @@ pub async fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Commit
             }
             Committed::Made { sha, ignored }
         }
-        Err(e) => Committed::Failed(e),
+        Err(e) => Committed::Failed(e.to_string()),
     }
 }
 
 /// Sets the user's index entries of `paths` to what `HEAD` has (after a commit made in the
 /// private index), leaving every other entry alone.
-pub async fn sync_index(dir: &Path, paths: &[String]) -> std::result::Result<(), String> {
+pub async fn sync_index(dir: &Path, paths: &[String]) -> GitResult<()> {
     // With no pathspec at all, reset would reset every entry.
     if paths.is_empty() {
         return Ok(());
@@ -493,15 +535,11 @@ pub fn hermetic_env() -> Vec<(&'static str, &'static str)> {
 
 /// Makes `dir` a git repository with everything in it as the first commit, with `env`.
 /// Makes `dir` a git repository (`git init`), with nothing committed.
-pub async fn init(dir: &Path) -> std::result::Result<(), String> {
+pub async fn init(dir: &Path) -> GitResult<()> {
     git(dir, &["init", "-q"]).await.map(|_| ())
 }
 
-pub async fn init_repo(
-    dir: &Path,
-    message: &str,
-    env: &[(&str, &str)],
-) -> std::result::Result<(), String> {
+pub async fn init_repo(dir: &Path, message: &str, env: &[(&str, &str)]) -> GitResult<()> {
     for args in [
         vec!["init", "-q", "-b", "main"],
         vec!["add", "-A"],
@@ -513,7 +551,7 @@ pub async fn init_repo(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        finish(exec::quick(&spec, GIT_TIMEOUT).await)?;
+        finish(&spec.args, exec::quick(&spec, GIT_TIMEOUT).await)?;
     }
     Ok(())
 }
@@ -533,13 +571,13 @@ pub fn short_sha(sha: &str) -> &str {
 }
 
 /// The full id of `HEAD`, or why there is none (not a repository, no commit yet).
-pub async fn head(dir: &Path) -> std::result::Result<String, String> {
+pub async fn head(dir: &Path) -> GitResult<String> {
     git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"])
         .await
         .map(|s| s.trim().to_string())
         .and_then(|s| {
             if s.is_empty() {
-                Err("the repository has no commit yet".into())
+                Err(GitError::finding("the repository has no commit yet"))
             } else {
                 Ok(s)
             }
@@ -547,7 +585,7 @@ pub async fn head(dir: &Path) -> std::result::Result<String, String> {
 }
 
 /// Points `name` (such as `refs/autodev/experiments/T1/3`) at `sha`, creating it if needed.
-pub async fn set_ref(dir: &Path, name: &str, sha: &str) -> std::result::Result<(), String> {
+pub async fn set_ref(dir: &Path, name: &str, sha: &str) -> GitResult<()> {
     git(dir, &["update-ref", name, sha]).await.map(|_| ())
 }
 
@@ -558,14 +596,14 @@ pub async fn set_ref(dir: &Path, name: &str, sha: &str) -> std::result::Result<(
 ///
 /// It is idempotent: when `HEAD` is already back at `kept` (a discard cut short after its
 /// reset), only the candidate's paths are put back.
-pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> std::result::Result<(), String> {
+pub async fn discard(dir: &Path, kept: &str, candidate: &str) -> GitResult<()> {
     let now = head(dir).await?;
     if now != candidate && now != kept {
-        return Err(format!(
+        return Err(GitError::finding(format!(
             "HEAD moved to {} while the experiment expected {}; nothing was reset",
             short_sha(&now),
             short_sha(candidate)
-        ));
+        )));
     }
     let paths = worktree::changed_between(dir, kept, candidate).await?;
     if now == candidate {
@@ -596,6 +634,30 @@ mod tests {
         assert_eq!(
             super::failure_text("hook says no\nsecond\nthird\nfourth\n"),
             "second third fourth"
+        );
+    }
+
+    #[test]
+    fn an_error_names_the_git_command_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = crate::exec::runtime().unwrap();
+        // Not a repository: `set_ref` is `git update-ref`, and says so.
+        let err = runtime
+            .block_on(super::set_ref(dir.path(), "refs/x", "0123"))
+            .unwrap_err();
+        assert_eq!(err.command, "update-ref");
+        assert!(
+            err.to_string().starts_with("git update-ref: fatal:"),
+            "{err}"
+        );
+        // A two-word command keeps both words.
+        let args: Vec<String> = ["worktree", "add", "-q", "/x"].map(String::from).to_vec();
+        let err = super::GitError::of(&args, "fatal: no".into());
+        assert_eq!(err.to_string(), "git worktree add: fatal: no");
+        // A finding of autodev's own is told as it is.
+        assert_eq!(
+            super::GitError::finding("the repository has no commit yet").to_string(),
+            "the repository has no commit yet"
         );
     }
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{git, git_keys, git_with_hooks, short_sha};
+use super::{GitError, GitResult, git, git_keys, git_with_hooks, short_sha};
 
 /// Where a repository's work tree and git directory are, seen from a directory inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ impl Layout {
 }
 
 /// The layout of the repository holding `dir`.
-pub async fn layout(dir: &Path) -> Result<Layout, String> {
+pub async fn layout(dir: &Path) -> GitResult<Layout> {
     let text = git(
         dir,
         &[
@@ -53,7 +53,7 @@ pub async fn layout(dir: &Path) -> Result<Layout, String> {
     .await?;
     let mut lines = text.lines();
     let (Some(top), Some(common)) = (lines.next(), lines.next()) else {
-        return Err("git did not say where the work tree is".into());
+        return Err(GitError::finding("git did not say where the work tree is"));
     };
     Ok(Layout {
         top: PathBuf::from(top),
@@ -78,15 +78,10 @@ pub enum Checkout<'a> {
 }
 
 /// Creates a worktree at `path` with `checkout`.
-pub async fn add(
-    dir: &Path,
-    path: &Path,
-    checkout: Checkout<'_>,
-    start: &str,
-) -> Result<(), String> {
+pub async fn add(dir: &Path, path: &Path, checkout: Checkout<'_>, start: &str) -> GitResult<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(|e| GitError::finding(format!("cannot create {}: {e}", parent.display())))?;
     }
     let at = path.display().to_string();
     let mut args = vec![
@@ -106,21 +101,21 @@ pub async fn add(
 
 /// Removes the worktree at `path` whatever it holds (it is autodev's), and what git knows of it;
 /// a directory git no longer knows is removed as well. Absent is fine.
-pub async fn remove(dir: &Path, path: &Path) -> Result<(), String> {
+pub async fn remove(dir: &Path, path: &Path) -> GitResult<()> {
     let at = path.display().to_string();
     if path.exists() {
         // Twice --force: also when it is locked or has changes.
         let _ = git(dir, &["worktree", "remove", "--force", "--force", &at]).await;
         if path.exists() {
             std::fs::remove_dir_all(path)
-                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+                .map_err(|e| GitError::finding(format!("cannot remove {}: {e}", path.display())))?;
         }
     }
     prune(dir).await
 }
 
 /// Forgets worktrees whose directories are gone (`git worktree prune`).
-pub async fn prune(dir: &Path) -> Result<(), String> {
+pub async fn prune(dir: &Path) -> GitResult<()> {
     git(dir, &["worktree", "prune"]).await.map(|_| ())
 }
 
@@ -150,7 +145,7 @@ pub async fn is_ancestor(dir: &Path, ancestor: &str, descendant: &str) -> bool {
 }
 
 /// Deletes branch `name` (its commits stay reachable from any other ref that holds them).
-pub async fn delete_branch(dir: &Path, name: &str) -> Result<(), String> {
+pub async fn delete_branch(dir: &Path, name: &str) -> GitResult<()> {
     git(dir, &["branch", "-q", "-D", name]).await.map(|_| ())
 }
 
@@ -164,7 +159,7 @@ pub async fn head_ref(dir: &Path) -> Option<String> {
 }
 
 /// The paths (relative to the top of the work tree) that differ between commits `a` and `b`.
-pub async fn changed_between(dir: &Path, a: &str, b: &str) -> Result<Vec<String>, String> {
+pub async fn changed_between(dir: &Path, a: &str, b: &str) -> GitResult<Vec<String>> {
     git_keys(dir, &["diff", "--name-only", "--no-renames", "-z", a, b]).await
 }
 
@@ -175,7 +170,7 @@ pub async fn changed_between(dir: &Path, a: &str, b: &str) -> Result<Vec<String>
 /// way would leave the user's files updated and their branch not, so once begun it must finish
 /// even if autodev is killed, and with no hook it has nothing that could outlive the run. The
 /// commits it brings are autodev's own, made with the project's commit hooks in the worktree.
-pub async fn fast_forward(dir: &Path, target: &str) -> Result<(), String> {
+pub async fn fast_forward(dir: &Path, target: &str) -> GitResult<()> {
     let mut spec = crate::exec::Spec::new("git", dir);
     spec.args = [
         "-c",
@@ -187,24 +182,28 @@ pub async fn fast_forward(dir: &Path, target: &str) -> Result<(), String> {
     ]
     .map(String::from)
     .to_vec();
-    super::finish(crate::exec::quick_to_the_end(&spec, super::GIT_TIMEOUT).await).map(|_| ())
+    super::finish(
+        &spec.args,
+        crate::exec::quick_to_the_end(&spec, super::GIT_TIMEOUT).await,
+    )
+    .map(|_| ())
 }
 
 /// Points the detached worktree `dir` at `sha`, whatever it held.
-pub async fn check_out(dir: &Path, sha: &str) -> Result<(), String> {
+pub async fn check_out(dir: &Path, sha: &str) -> GitResult<()> {
     let [c, workers] = PARALLEL_CHECKOUT;
     hooked(dir, &[c, workers, "checkout", "-q", "-f", "--detach", sha]).await
 }
 
 /// `git ARGS`, which may run the project's hooks.
-async fn hooked(dir: &Path, args: &[&str]) -> Result<(), String> {
+async fn hooked(dir: &Path, args: &[&str]) -> GitResult<()> {
     let args = args.iter().map(|a| a.to_string()).collect();
     git_with_hooks(dir, args, Vec::new()).await.map(|_| ())
 }
 
 /// Puts the worktree `dir` back to exactly `sha`: the branch, the index and the tracked files,
 /// and removes untracked files that are not ignored (ignored files, such as build caches, stay).
-pub async fn reset_to(dir: &Path, sha: &str) -> Result<(), String> {
+pub async fn reset_to(dir: &Path, sha: &str) -> GitResult<()> {
     git(dir, &["reset", "-q", "--hard", sha]).await?;
     git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
 }

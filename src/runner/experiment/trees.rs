@@ -46,7 +46,7 @@ impl Runner<'_> {
         resume: Option<Resume>,
     ) -> crate::error::Result<std::result::Result<Trees, String>> {
         let user = self.settings.paths.code_dir.clone();
-        let no_repo = |why: String| {
+        let no_repo = |why: crate::git::GitError| {
             format!(
                 "Experiment mode needs a git repository with at least one commit (each candidate \
                  is committed in a worktree of its own): {why}"
@@ -326,7 +326,7 @@ impl Runner<'_> {
         let mut failed = Vec::new();
         for tree in trees.iter().flatten() {
             if let Err(why) = worktree::remove(&user, tree).await {
-                failed.push(why);
+                failed.push(why.to_string());
             }
         }
         if let Some(branch) = branch
