@@ -557,12 +557,9 @@ impl Runner<'_> {
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
     async fn work(&mut self, task: Task) -> Result<TaskEnd> {
         // A task's own budget: `max_cost_usd` on it.
-        self.ledger.begin_task(
-            task.extra
-                .get("max_cost_usd")
-                .and_then(serde_json::Value::as_f64)
-                .filter(|c| *c > 0.0),
-        );
+        self.ledger.begin_task(crate::task::check::task_budget(
+            task.extra.get("max_cost_usd"),
+        ));
         if matches!(
             task.execution,
             crate::task::contract::Execution::Iterative(_)

@@ -131,7 +131,7 @@ const LIST_FIELDS: [&str; 7] = [
 ];
 
 /// Every field of a task autodev reads (others are kept as they are, for other tools).
-const TASK_FIELDS: [&str; 25] = [
+const TASK_FIELDS: [&str; 26] = [
     "id",
     "name",
     "title",
@@ -157,11 +157,19 @@ const TASK_FIELDS: [&str; 25] = [
     "execution_mode",
     "experiment",
     "evidence_keys",
+    "max_cost_usd",
 ];
 
 /// The fields whose loss would silently change what is checked or when a task runs: a near
 /// miss of one of them is an error, not an unknown field kept aside.
-const GUARDING_FIELDS: [&str; 4] = ["depends_on", "verification", "gate", "completion"];
+const GUARDING_FIELDS: [&str; 5] = [
+    "depends_on",
+    "verification",
+    "gate",
+    "completion",
+    // A misspelt budget would mean no cap at all.
+    "max_cost_usd",
+];
 
 /// The fields of a task's `verification` (and of the older `gate`).
 const VERIFICATION_FIELDS: [&str; 5] = [
@@ -246,6 +254,35 @@ fn count_problem(value: &Value) -> Option<String> {
     })
 }
 
+/// A task's own budget in USD: a number of 0 or more (0: no cap), or such a number as text.
+fn budget_problem(value: &Value) -> Option<String> {
+    let ok = match value {
+        Value::Null => true,
+        Value::Number(n) => n.as_f64().is_some_and(|c| c >= 0.0),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|c| c.is_finite() && c >= 0.0),
+        _ => false,
+    };
+    (!ok).then(|| {
+        format!(
+            "must be an amount in USD of 0 or more (0: no cap of its own), not {}",
+            describe(value)
+        )
+    })
+}
+
+/// A task's own budget as `budget_problem` accepts it; `None` for none (absent, 0 or less).
+pub fn task_budget(value: Option<&Value>) -> Option<f64> {
+    let amount = match value? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    amount.filter(|c| c.is_finite() && *c > 0.0)
+}
+
 fn number_problem(value: &Value) -> Option<String> {
     match value {
         Value::Null | Value::Number(_) => None,
@@ -291,6 +328,8 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
             field(key, bool_problem(value));
         } else if key == "refinement_count" {
             field(key, count_problem(value));
+        } else if key == "max_cost_usd" {
+            field(key, budget_problem(value));
         } else if key == "attempt_history" {
             let problem = match value {
                 Value::Null => None,
@@ -630,6 +669,14 @@ mod tests {
                 "line 1: task T1: field \"execution.max_iterations\" must be a whole number of 0 or more, not the text \"many\"",
             ),
             (
+                r#"{"tasks": [{"id": "T1", "max_cost_usd": "five"}]}"#,
+                "line 1: task T1: field \"max_cost_usd\" must be an amount in USD of 0 or more (0: no cap of its own), not the text \"five\"",
+            ),
+            (
+                r#"{"tasks": [{"id": "T1", "max-cost-usd": 5}]}"#,
+                "line 1: task T1: field \"max-cost-usd\" is not a field autodev knows: did you mean \"max_cost_usd\"? (as written it would be ignored, and with it what it says)",
+            ),
+            (
                 r#"{"tasks": [{"id": "T1", "id": "T2"}]}"#,
                 "line 1: the key \"id\" is given twice in one object; only one can be kept, so remove the other",
             ),
@@ -734,6 +781,20 @@ mod tests {
         // The round trip is proven only for the queues that were accepted.
         eprintln!("accepted: {accepted} of 2000");
         assert!(accepted >= 200, "{accepted} of 2000");
+    }
+
+    #[test]
+    fn a_task_budget_given_as_text_is_the_amount_and_none_is_no_cap() {
+        use serde_json::json;
+        assert_eq!(task_budget(Some(&json!(5))), Some(5.0));
+        assert_eq!(task_budget(Some(&json!(" 0.5 "))), Some(0.5));
+        assert_eq!(task_budget(Some(&json!(0))), None);
+        assert_eq!(task_budget(Some(&Value::Null)), None);
+        assert_eq!(task_budget(None), None);
+        assert_eq!(
+            check(r#"{"tasks": [{"id": "T1", "max_cost_usd": "2.5"}]}"#),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
