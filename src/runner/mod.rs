@@ -36,7 +36,7 @@ use crate::gate::{self, Plan};
 use crate::journal::Sink;
 use crate::journal::event::{self, Event, Level, RunEnd, TaskRef};
 use crate::snapshot::{PathPatterns, Rules};
-use crate::task::{Backup, Lifecycle, Task, TaskStore};
+use crate::task::{Backup, Lifecycle, Task, TaskFile, TaskStore};
 use breaker::Breaker;
 pub use lock::RunLock;
 pub use prompt::idle_brief;
@@ -340,55 +340,7 @@ impl Runner<'_> {
         }
         let (end, message) = match end {
             Some(end) => end,
-            None => {
-                let queue = self.store.load()?;
-                let blocked = queue.tasks.iter().any(still_blocked);
-                let waiting: Vec<String> = queue
-                    .tasks
-                    .iter()
-                    .filter(|t| t.lifecycle() == Lifecycle::Pending)
-                    .map(|t| {
-                        let on: Vec<String> = queue
-                            .waits_on(t)
-                            .into_iter()
-                            .map(|(id, state)| {
-                                format!(
-                                    "{id} ({})",
-                                    state.map_or("no such task", Lifecycle::as_str)
-                                )
-                            })
-                            .collect();
-                        format!("{} waits on {}", t.id, on.join(", "))
-                    })
-                    .collect();
-                if queue.next_task().is_some() {
-                    (
-                        RunEnd::Paused,
-                        format!("Stopped after {attempted} task(s) (--max-tasks); tasks remain"),
-                    )
-                } else if !waiting.is_empty() {
-                    (
-                        RunEnd::Blocked,
-                        format!(
-                            "Run finished with tasks waiting on unfinished dependencies: {}",
-                            waiting.join("; ")
-                        ),
-                    )
-                } else if blocked && !self.blocked_now.is_empty() {
-                    (
-                        RunEnd::Blocked,
-                        "Run finished with blocked tasks".to_string(),
-                    )
-                } else if blocked {
-                    (
-                        RunEnd::Completed,
-                        "Every task this run could work is done; tasks blocked by an earlier run stay blocked"
-                            .to_string(),
-                    )
-                } else {
-                    (RunEnd::Completed, "All tasks done".to_string())
-                }
-            }
+            None => how_it_ended(&self.store.load()?, attempted, !self.blocked_now.is_empty()),
         };
         Ok(self.finish(end, message, (attempted, completed)).await)
     }
@@ -884,6 +836,55 @@ impl Runner<'_> {
     }
 }
 
+/// How a run that worked its queue to the end ended, from the queue as it stands: tasks left
+/// (`--max-tasks`), tasks waiting on dependencies that cannot finish, tasks this run blocked
+/// (`blocked_now`), or everything it could work done.
+fn how_it_ended(queue: &TaskFile, attempted: u32, blocked_now: bool) -> (RunEnd, String) {
+    let blocked = queue.tasks.iter().any(still_blocked);
+    let waiting: Vec<String> = queue
+        .tasks
+        .iter()
+        .filter(|t| t.lifecycle() == Lifecycle::Pending)
+        .map(|t| {
+            let on: Vec<String> = queue
+                .waits_on(t)
+                .into_iter()
+                .map(|(id, state)| {
+                    format!("{id} ({})", state.map_or("no such task", Lifecycle::as_str))
+                })
+                .collect();
+            format!("{} waits on {}", t.id, on.join(", "))
+        })
+        .collect();
+    if queue.next_task().is_some() {
+        (
+            RunEnd::Paused,
+            format!("Stopped after {attempted} task(s) (--max-tasks); tasks remain"),
+        )
+    } else if !waiting.is_empty() {
+        (
+            RunEnd::Blocked,
+            format!(
+                "Run finished with tasks waiting on unfinished dependencies: {}",
+                waiting.join("; ")
+            ),
+        )
+    } else if blocked && blocked_now {
+        (
+            RunEnd::Blocked,
+            "Run finished with blocked tasks".to_string(),
+        )
+    } else if blocked {
+        (
+            RunEnd::Completed,
+            "Every task this run could work is done; tasks blocked by an earlier run stay blocked"
+                .to_string(),
+        )
+    } else {
+        (RunEnd::Completed, "All tasks done".to_string())
+    }
+}
+
 /// A blocked task that no later epoch's task superseded: what makes a run end with exit 2.
 fn still_blocked(task: &Task) -> bool {
     task.lifecycle() == Lifecycle::Blocked && !task.extra.contains_key("superseded_by")
@@ -923,4 +924,57 @@ fn log_tail(path: &Path, lines: usize) -> String {
 
 pub(super) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_a_worked_queue_ended_table() {
+        let queue = |tasks: serde_json::Value| {
+            TaskFile::from_owned(serde_json::json!({ "tasks": tasks })).expect("queue")
+        };
+        let done = serde_json::json!({"id": "A", "title": "a", "passes": true});
+        let pending = serde_json::json!({"id": "B", "title": "b"});
+        let blocked = serde_json::json!({"id": "C", "title": "c", "blocked": true});
+        let waits = serde_json::json!({"id": "D", "title": "d", "depends_on": ["C"]});
+        let cases = [
+            // (queue, blocked by this run, end, the message begins)
+            (
+                vec![done.clone(), pending],
+                false,
+                RunEnd::Paused,
+                "Stopped after 2 task(s)",
+            ),
+            (
+                vec![blocked.clone(), waits],
+                true,
+                RunEnd::Blocked,
+                "Run finished with tasks waiting on unfinished dependencies: D waits on C (blocked)",
+            ),
+            (
+                vec![done.clone(), blocked.clone()],
+                true,
+                RunEnd::Blocked,
+                "Run finished with blocked tasks",
+            ),
+            (
+                vec![done.clone(), blocked],
+                false,
+                RunEnd::Completed,
+                "Every task this run could work is done",
+            ),
+            (vec![done], false, RunEnd::Completed, "All tasks done"),
+        ];
+        for (tasks, blocked_now, end, message) in cases {
+            let (got, said) = how_it_ended(
+                &queue(serde_json::Value::Array(tasks.clone())),
+                2,
+                blocked_now,
+            );
+            assert_eq!(got, end, "{tasks:?}");
+            assert!(said.starts_with(message), "{tasks:?}: {said}");
+        }
+    }
 }
