@@ -79,8 +79,12 @@ pub struct Spending {
 }
 
 impl Spending {
-    /// `$3.10 and 410233 tokens`, as people read it.
+    /// `$3.10 and 410233 tokens`, as people read it; only the tokens when no call reported a
+    /// cost (or allowed an estimate), which is an unknown cost, not a cost of nothing.
     pub fn told(&self) -> String {
+        if self.costed_calls == 0 && self.cost_usd == 0.0 {
+            return format!("{} tokens (no call reported its cost)", self.tokens);
+        }
         format!("${:.2} and {} tokens", self.cost_usd, self.tokens)
     }
 }
@@ -394,4 +398,30 @@ pub struct ExperimentProgress {
     pub no_improvement_streak: u32,
     /// What just happened, in one line.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spending;
+
+    #[test]
+    fn spending_is_told_with_its_cost_only_when_a_cost_was_reported() {
+        let costed = Spending {
+            cost_usd: 3.1,
+            tokens: 410_233,
+            costed_calls: 4,
+            token_calls: 4,
+        };
+        assert_eq!(costed.told(), "$3.10 and 410233 tokens");
+        let tokens_only = Spending {
+            cost_usd: 0.0,
+            tokens: 20_747,
+            costed_calls: 0,
+            token_calls: 1,
+        };
+        assert_eq!(
+            tokens_only.told(),
+            "20747 tokens (no call reported its cost)"
+        );
+    }
 }
