@@ -74,7 +74,8 @@ impl ProjectPaths {
         self.log_dir.join("experiments.jsonl")
     }
 
-    /// Where an attempt's opening snapshot is kept while it runs, for a restart.
+    /// Where earlier versions kept the running attempt's opening snapshot (now each attempt's
+    /// sits beside its log); still read, and removed at the next attempt.
     pub fn opening_snapshot(&self) -> PathBuf {
         self.log_dir.join("attempt-opening.snapshot")
     }

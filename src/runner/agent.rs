@@ -245,10 +245,11 @@ impl Runner<'_> {
         let paths = &self.settings.paths;
         let (before, resumed) = self.tree.opening_snapshot();
         let log_path = self.step_log(task, step)?;
-        // Kept until the next attempt: a run killed during the agent resumes from it, so the
-        // work the agent did before the kill still counts as this task's change. Its label
-        // names the attempt's log, which tells whether the journal knows of the attempt.
-        let saved = paths.opening_snapshot();
+        // Kept beside the attempt's log until the next attempt: a run killed during the agent
+        // resumes from it, so the work the agent did before the kill still counts as this
+        // task's change. Its label names the attempt's log, which tells whether the journal
+        // knows of the attempt; the journal's `attempt_started` names the log, and so the file.
+        let saved = opening_file(&log_path);
         durable::write_atomic_unsynced(
             &saved,
             before
@@ -256,6 +257,7 @@ impl Runner<'_> {
                 .as_bytes(),
         )
         .map_err(|e| Error::io("write", &saved, e))?;
+        forget_openings_but(paths, &saved);
         let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
         // Protected files are judged on what this run's agent does to them. A resumed attempt
         // starts from the tree before the cut-off one; what changed in protected files since
@@ -347,10 +349,46 @@ fn saved_label(task: &Task, attempt: u32, log: &Path) -> String {
     format!("{} {attempt} {name}", crate::task::safe_id(&task.id))
 }
 
-/// Which attempt the opening snapshot saved on the disk belongs to (its label), for a restart.
+/// Where an attempt's opening snapshot is kept: beside its log, `<log name>.snapshot`.
+pub(super) fn opening_file(log: &Path) -> PathBuf {
+    log.with_extension("snapshot")
+}
+
+/// The opening snapshots on the disk: each attempt's beside its log (one backend's folder
+/// each), and the one file earlier versions kept.
+fn openings(paths: &crate::config::ProjectPaths) -> Vec<PathBuf> {
+    let mut found = vec![paths.opening_snapshot()];
+    let backends = std::fs::read_dir(&paths.attempt_log_dir)
+        .into_iter()
+        .flatten();
+    for folder in backends.flatten() {
+        let files = std::fs::read_dir(folder.path()).into_iter().flatten();
+        found.extend(
+            files
+                .flatten()
+                .map(|f| f.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "snapshot")),
+        );
+    }
+    found.retain(|p| p.is_file());
+    found
+}
+
+/// Removes every opening snapshot but `kept`: an attempt's is needed only until the next
+/// attempt begins (a run runs one attempt at a time). A file that cannot be removed now is
+/// removed at the next attempt.
+fn forget_openings_but(paths: &crate::config::ProjectPaths, kept: &Path) {
+    for old in openings(paths).iter().filter(|p| p.as_path() != kept) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
+/// Which attempt an opening snapshot saved on the disk belongs to (its label), for a restart.
 /// The label is read alone; the snapshot itself, which grows with the tree, only when a
 /// restart runs the attempt again.
 pub(super) struct SavedOpening {
+    /// The file it is in.
+    path: PathBuf,
     /// The task's safe id ([`crate::task::safe_id`]).
     pub task: String,
     pub attempt: u32,
@@ -359,20 +397,32 @@ pub(super) struct SavedOpening {
 }
 
 impl SavedOpening {
-    /// The label of the project's saved opening snapshot, if there is one that reads.
+    /// The newest opening snapshot of the project that reads, if there is one: the one a
+    /// restart looks at when the journal does not say which attempt was cut off.
     pub(super) fn read(paths: &crate::config::ProjectPaths) -> Option<SavedOpening> {
+        let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut found = openings(paths);
+        found.sort_by_key(|p| std::cmp::Reverse(modified(p)));
+        found.iter().find_map(|p| SavedOpening::at(p))
+    }
+
+    /// The opening snapshot in `path`, if that file is there and reads as one.
+    pub(super) fn at(path: &Path) -> Option<SavedOpening> {
         use std::io::{BufRead, Read};
-        let file = durable::open_regular(&paths.opening_snapshot()).ok()?;
+        let file = durable::open_regular(path).ok()?;
         let mut first = String::new();
         std::io::BufReader::new(file.take(4096))
             .read_line(&mut first)
             .ok()?;
-        SavedOpening::parse(Snapshot::saved_label(&first)?)
+        let mut label = SavedOpening::parse(Snapshot::saved_label(&first)?)?;
+        label.path = path.to_path_buf();
+        Some(label)
     }
 
     fn parse(label: &str) -> Option<SavedOpening> {
         let mut words = label.splitn(3, ' ');
         Some(SavedOpening {
+            path: PathBuf::new(),
             task: words.next()?.to_string(),
             attempt: words.next()?.parse().ok()?,
             log: words.next()?.to_string(),
@@ -380,10 +430,8 @@ impl SavedOpening {
     }
 
     /// The snapshot itself, when the file still holds this attempt's.
-    pub(super) fn snapshot(&self, paths: &crate::config::ProjectPaths) -> Option<Snapshot> {
-        let bytes =
-            durable::read_regular(&paths.opening_snapshot(), crate::snapshot::MAX_SAVED_BYTES)
-                .ok()?;
+    pub(super) fn snapshot(&self) -> Option<Snapshot> {
+        let bytes = durable::read_regular(&self.path, crate::snapshot::MAX_SAVED_BYTES).ok()?;
         let text = String::from_utf8_lossy(&bytes);
         let (label, snapshot) = Snapshot::load_any(&text)?;
         let same = SavedOpening::parse(label)

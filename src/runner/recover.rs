@@ -316,7 +316,7 @@ impl Runner<'_> {
         )) {
             return Ok(None);
         }
-        let Some(snapshot) = saved.snapshot(paths) else {
+        let Some(snapshot) = saved.snapshot() else {
             return Ok(None);
         };
         self.sinks.emit(Event::Recovered {
@@ -364,10 +364,23 @@ impl Runner<'_> {
         match step {
             Step::Nothing => Ok(None),
             Step::Rerun { attempt, .. } if !iterative => {
-                let paths = &self.settings.paths;
-                let saved = SavedOpening::read(paths)
+                // The attempt's journalled start names its log, beside which its opening
+                // snapshot is kept; a journal without it falls back to the newest snapshot.
+                let named = entries.iter().rev().find_map(|e| match &e.event {
+                    Event::AttemptStarted {
+                        task: t,
+                        attempt: a,
+                        log,
+                        ..
+                    } if t.id == task.id && *a == attempt => {
+                        SavedOpening::at(&super::agent::opening_file(log))
+                    }
+                    _ => None,
+                });
+                let saved = named
+                    .or_else(|| SavedOpening::read(&self.settings.paths))
                     .filter(|s| s.is_of(&task, attempt))
-                    .and_then(|s| s.snapshot(paths));
+                    .and_then(|s| s.snapshot());
                 let Some(saved) = saved else {
                     return Ok(None);
                 };

@@ -107,12 +107,39 @@ fn killed_during_the_agent_every_descendant_dies_and_the_task_is_redone() {
     gone(&[pid(&repo, "call-1.pid"), pid(&repo, "grandchild.pid")]);
     no_leftovers(&repo);
     crate::common::assert_off(&repo.task("T1"), "passes");
+    // The cut-off attempt's opening snapshot sits beside the log its journalled start names.
+    let journal = repo.read("logs/events.jsonl");
+    let started: serde_json::Value = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "attempt_started")
+        .expect("the attempt's start is journalled");
+    let log = std::path::PathBuf::from(started["log"].as_str().expect("its log"));
+    assert!(
+        log.with_extension("snapshot").is_file(),
+        "{}",
+        log.display()
+    );
+    assert!(!repo.path().join("logs/attempt-opening.snapshot").exists());
 
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("attempt 1 was cut off before the agent finished"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(repo.task("T1")["passes"], true);
     assert_eq!(committed(&repo, "hello.txt"), "hello\n");
     no_leftovers(&repo);
+    // One attempt runs at a time: only the last one's snapshot is kept.
+    let kept: Vec<_> = std::fs::read_dir(log.parent().expect("the logs' folder"))
+        .expect("logs")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "snapshot"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
 }
 
 /// A project whose run was killed by SIGKILL while its one task's check ran (the agent's work
