@@ -652,21 +652,9 @@ impl Runner<'_> {
                     errors: &errors,
                     log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
                 };
-                match self.reflect(&task, &failure, &log_path).await {
-                    Ok(refined) => {
-                        learning_notes = refined.learning_notes.clone();
-                        self.sinks.note(
-                            Level::Info,
-                            format!(
-                                "Updated the guidance of {} after the failed attempt",
-                                task.id
-                            ),
-                        );
-                        task = refined;
-                    }
-                    Err(why) => self
-                        .sinks
-                        .note(Level::Warn, format!("reflection skipped: {why}")),
+                if let Some(refined) = self.refine(&task, &failure, &log_path).await {
+                    learning_notes = refined.learning_notes.clone();
+                    task = refined;
                 }
                 if self.cancel.level() != CancelLevel::None {
                     return Ok(TaskEnd::Interrupted);
@@ -696,17 +684,7 @@ impl Runner<'_> {
                 retry_in_seconds: more.then_some(config.run.delay_between_tasks),
             });
             if let Some(reason) = &tripped {
-                let left = max - attempt;
-                self.sinks.note(
-                    Level::Warn,
-                    if left > 0 {
-                        format!(
-                            "circuit breaker: {reason}; skipping the remaining {left} attempt(s)"
-                        )
-                    } else {
-                        format!("circuit breaker: {reason}")
-                    },
-                );
+                self.tell_tripped(reason, max - attempt);
                 break;
             }
             if more && pause(config.run.delay_between_tasks, &self.cancel).await {
@@ -724,6 +702,18 @@ impl Runner<'_> {
         };
         let evidence = last_failure.map(|f| f.evidence()).unwrap_or_default();
         self.block_with(&task, reason, evidence)
+    }
+
+    /// Tells that the circuit breaker tripped, and how many attempts it spares.
+    fn tell_tripped(&mut self, reason: &str, left: u32) {
+        self.sinks.note(
+            Level::Warn,
+            if left > 0 {
+                format!("circuit breaker: {reason}; skipping the remaining {left} attempt(s)")
+            } else {
+                format!("circuit breaker: {reason}")
+            },
+        );
     }
 
     /// Why the run halts for an environment the agent CLI cannot work in.

@@ -16,9 +16,36 @@ use crate::task::model::{append_unique, keep_last};
 use crate::task::{Backup, Task};
 
 impl Runner<'_> {
+    /// Reflection on a failed attempt: the task with its refined guidance, or `None` (told as a
+    /// warning) when the reflection could not be made.
+    pub(super) async fn refine(
+        &mut self,
+        task: &Task,
+        failure: &crate::reflect::Failure<'_>,
+        log_path: &Path,
+    ) -> Option<Task> {
+        match self.reflect(task, failure, log_path).await {
+            Ok(refined) => {
+                self.sinks.note(
+                    Level::Info,
+                    format!(
+                        "Updated the guidance of {} after the failed attempt",
+                        task.id
+                    ),
+                );
+                Some(refined)
+            }
+            Err(why) => {
+                self.sinks
+                    .note(Level::Warn, format!("reflection skipped: {why}"));
+                None
+            }
+        }
+    }
+
     /// Asks the agent, read-only, to refine the task after a failed attempt; the refined task,
     /// already saved, or why nothing was applied.
-    pub(super) async fn reflect(
+    async fn reflect(
         &mut self,
         task: &Task,
         failure: &crate::reflect::Failure<'_>,
