@@ -37,6 +37,30 @@ pub(super) struct Turned {
     pub log: PathBuf,
 }
 
+/// The opening snapshot of attempt `attempt` of `task`, which a run cut off: the one beside the
+/// log its journalled start names, or (a journal without that start) the newest one, if it is
+/// that attempt's.
+fn cut_off_opening(
+    entries: &[Entry],
+    paths: &crate::config::ProjectPaths,
+    task: &crate::task::Task,
+    attempt: u32,
+) -> Option<crate::snapshot::Snapshot> {
+    let named = entries.iter().rev().find_map(|e| match &e.event {
+        Event::AttemptStarted {
+            task: t,
+            attempt: a,
+            log,
+            ..
+        } if t.id == task.id && *a == attempt => SavedOpening::at(&super::agent::opening_file(log)),
+        _ => None,
+    });
+    named
+        .or_else(|| SavedOpening::read(paths))
+        .filter(|s| s.is_of(task, attempt))
+        .and_then(|s| s.snapshot())
+}
+
 /// The step to finish before anything else.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Step {
@@ -364,24 +388,8 @@ impl Runner<'_> {
         match step {
             Step::Nothing => Ok(None),
             Step::Rerun { attempt, .. } if !iterative => {
-                // The attempt's journalled start names its log, beside which its opening
-                // snapshot is kept; a journal without it falls back to the newest snapshot.
-                let named = entries.iter().rev().find_map(|e| match &e.event {
-                    Event::AttemptStarted {
-                        task: t,
-                        attempt: a,
-                        log,
-                        ..
-                    } if t.id == task.id && *a == attempt => {
-                        SavedOpening::at(&super::agent::opening_file(log))
-                    }
-                    _ => None,
-                });
-                let saved = named
-                    .or_else(|| SavedOpening::read(&self.settings.paths))
-                    .filter(|s| s.is_of(&task, attempt))
-                    .and_then(|s| s.snapshot());
-                let Some(saved) = saved else {
+                let Some(saved) = cut_off_opening(entries, &self.settings.paths, &task, attempt)
+                else {
                     return Ok(None);
                 };
                 tell(
@@ -485,40 +493,53 @@ impl Runner<'_> {
                          recording how it ended"
                     ),
                 );
-                let trees = [
-                    Some(resume.worktree.clone()),
-                    resume.reference_worktree.clone(),
-                ];
-                self.tidy(
-                    &task,
-                    &trees,
-                    (!on_branch).then_some(resume.branch.as_str()),
-                )
-                .await;
-                if !completed {
-                    return Ok(Some(self.block(&task, summary)?));
-                }
-                let marked = self.record_completion(
-                    &task,
-                    &super::records::AttemptRecord {
-                        status: "completed",
-                        attempt: 0,
-                        report: None,
-                        changed: &[],
-                        gate: None,
-                        summary: &summary,
-                        notes: &[],
-                    },
-                )?;
-                Ok(Some(if marked {
-                    TaskEnd::Completed
-                } else {
-                    TaskEnd::Blocked
-                }))
+                let end = self
+                    .record_ended_experiment(&task, &resume, completed, summary, on_branch)
+                    .await?;
+                Ok(Some(end))
             }
             // A task whose kind changed since (edited by hand) starts afresh.
             _ => Ok(None),
         }
+    }
+
+    /// Records how an experiment that had ended before the run stopped ended: its worktrees
+    /// tidied (its branch kept when the work waits on it), then the task completed or blocked
+    /// with the experiment's summary.
+    async fn record_ended_experiment(
+        &mut self,
+        task: &crate::task::Task,
+        resume: &Resume,
+        completed: bool,
+        summary: String,
+        on_branch: bool,
+    ) -> Result<TaskEnd> {
+        let trees = [
+            Some(resume.worktree.clone()),
+            resume.reference_worktree.clone(),
+        ];
+        self.tidy(task, &trees, (!on_branch).then_some(resume.branch.as_str()))
+            .await;
+        if !completed {
+            return self.block(task, summary);
+        }
+        let marked = self.record_completion(
+            task,
+            &super::records::AttemptRecord {
+                status: "completed",
+                attempt: 0,
+                report: None,
+                changed: &[],
+                gate: None,
+                summary: &summary,
+                notes: &[],
+            },
+        )?;
+        Ok(if marked {
+            TaskEnd::Completed
+        } else {
+            TaskEnd::Blocked
+        })
     }
 }
 
