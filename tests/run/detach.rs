@@ -195,12 +195,8 @@ fn stop_records_the_interruption_and_leaves_no_agent_behind() {
     wait_until("the grandchild", Duration::from_secs(10), || {
         repo.state.join("grandchild.pid").exists()
     });
-    let agent: i32 = repo.fake_file("call-1.pid").trim().parse().expect("pid");
-    let grandchild: i32 = repo
-        .fake_file("grandchild.pid")
-        .trim()
-        .parse()
-        .expect("pid");
+    let agent = repo.agent_pid(1);
+    let grandchild = repo.pid_in("grandchild.pid");
     let stop = tmux.autodev(&repo, &["stop", "autodev-demo"]);
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert!(!tmux.has("autodev-demo"), "the session is gone");

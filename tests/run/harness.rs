@@ -164,6 +164,24 @@ impl Repo {
     }
 
     /// Waits until the fake has been called `n` times.
+    /// The pid of agent call `n`, once the fake agent has written it.
+    pub fn agent_pid(&self, n: u32) -> i32 {
+        self.pid_in(&format!("call-{n}.pid"))
+    }
+
+    /// The pid the fake agent writes in `name`, once it is there whole: a file can be seen
+    /// before its number is written (the call counter moves first, and a file is made before it
+    /// is filled), so a reader that only waited for it can find it empty.
+    pub fn pid_in(&self, name: &str) -> i32 {
+        for _ in 0..200 {
+            if let Ok(pid) = self.fake_file(name).trim().parse() {
+                return pid;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{name} never held a pid");
+    }
+
     pub fn wait_for_calls(&self, n: u32) {
         for _ in 0..200 {
             if self.calls() >= n {

@@ -62,7 +62,7 @@ fn gone(pids: &[i32]) {
 }
 
 fn pid(repo: &Repo, name: &str) -> i32 {
-    repo.fake_file(name).trim().parse().expect("a pid")
+    repo.pid_in(name)
 }
 
 /// Nothing a user's `git add -A` would pick up by accident, and nothing staged.

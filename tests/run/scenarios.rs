@@ -175,16 +175,8 @@ fn sigterm_stops_the_agent_and_exits_130() {
     let child = repo.spawn(&["run"]);
     repo.wait_for_calls(1);
     std::thread::sleep(Duration::from_millis(300));
-    let agent: i32 = repo
-        .fake_file("call-1.pid")
-        .trim()
-        .parse()
-        .expect("agent pid");
-    let grandchild: i32 = repo
-        .fake_file("grandchild.pid")
-        .trim()
-        .parse()
-        .expect("grandchild pid");
+    let agent = repo.agent_pid(1);
+    let grandchild = repo.pid_in("grandchild.pid");
     let started = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -254,7 +246,7 @@ fn after_kill_9_the_next_run_resumes_the_task() {
     repo.script(2, SUCCESS);
     let mut first = repo.spawn(&["run"]);
     repo.wait_for_calls(1);
-    let agent: i32 = repo.fake_file("call-1.pid").trim().parse().expect("pid");
+    let agent = repo.agent_pid(1);
     first.kill().expect("kill -9");
     let _ = first.wait();
     std::thread::sleep(Duration::from_millis(300));
@@ -514,7 +506,7 @@ fn sighup_also_stops_the_run_cleanly() {
     let child = repo.spawn(&["run"]);
     repo.wait_for_calls(1);
     std::thread::sleep(Duration::from_millis(200));
-    let agent: i32 = repo.fake_file("call-1.pid").trim().parse().expect("pid");
+    let agent = repo.agent_pid(1);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGHUP,
