@@ -175,9 +175,12 @@ fn sync_dir(dir: &Path) {
 
 /// Now, in UTC, as written into state files: `2026-11-22T04:30:32Z`.
 pub fn utc_now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    utc(jiff::Timestamp::now())
+}
+
+/// A moment in UTC, as written into state files (see [`utc_now`]).
+pub fn utc(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Now, in UTC, for file names: `20261122T043032Z`.

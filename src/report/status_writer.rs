@@ -111,7 +111,7 @@ impl Sink for StatusWriter {
         if unseen(event) {
             return Ok(());
         }
-        let at = stamped.at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let at = durable::utc(stamped.at);
         self.view.apply(event, &at);
         // A task start is followed at once by its first attempt's start, and an agent's end by
         // the checks or the verdict: those events write the file.

@@ -257,7 +257,15 @@ impl Runner<'_> {
                 .as_bytes(),
         )
         .map_err(|e| Error::io("write", &saved, e))?;
-        forget_openings_but(paths, &saved);
+        // One attempt runs at a time: the snapshot it replaces is no longer needed. The run's
+        // first attempt also sweeps away what earlier runs left.
+        match self.last_opening.replace(saved.clone()) {
+            Some(old) if old != saved => {
+                let _ = std::fs::remove_file(old);
+            }
+            Some(_) => {}
+            None => forget_openings_but(paths, &saved),
+        }
         let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
         // Protected files are judged on what this run's agent does to them. A resumed attempt
         // starts from the tree before the cut-off one; what changed in protected files since
@@ -376,7 +384,7 @@ fn openings(paths: &crate::config::ProjectPaths) -> Vec<PathBuf> {
 
 /// Removes every opening snapshot but `kept`: an attempt's is needed only until the next
 /// attempt begins (a run runs one attempt at a time). A file that cannot be removed now is
-/// removed at the next attempt.
+/// removed by the next run's first attempt.
 fn forget_openings_but(paths: &crate::config::ProjectPaths, kept: &Path) {
     for old in openings(paths).iter().filter(|p| p.as_path() != kept) {
         let _ = std::fs::remove_file(old);

@@ -180,6 +180,9 @@ struct Runner<'a> {
     to_merge: Vec<event::BlockedTask>,
     /// What the night spends, for its budget and the summary.
     ledger: spend::Ledger,
+    /// The opening snapshot this run saved last: the one file the next attempt removes. `None`
+    /// until this run's first attempt, which sweeps away what earlier runs left.
+    last_opening: Option<std::path::PathBuf>,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -225,6 +228,7 @@ async fn run_async(
         blocked_now: Vec::new(),
         to_merge: Vec::new(),
         ledger: spend::Ledger::default(),
+        last_opening: None,
     };
     runner.ledger = spend::Ledger::new(runner.price());
     runner.go().await
@@ -509,9 +513,8 @@ impl Runner<'_> {
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
     async fn work(&mut self, task: Task) -> Result<TaskEnd> {
         // A task's own budget: `max_cost_usd` on it.
-        self.ledger.begin_task(crate::task::check::task_budget(
-            task.extra.get("max_cost_usd"),
-        ));
+        self.ledger
+            .begin_task(crate::task::coerce::budget(task.extra.get("max_cost_usd")));
         if matches!(
             task.execution,
             crate::task::contract::Execution::Iterative(_)

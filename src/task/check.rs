@@ -256,31 +256,13 @@ fn count_problem(value: &Value) -> Option<String> {
 
 /// A task's own budget in USD: a number of 0 or more (0: no cap), or such a number as text.
 fn budget_problem(value: &Value) -> Option<String> {
-    let ok = match value {
-        Value::Null => true,
-        Value::Number(n) => n.as_f64().is_some_and(|c| c >= 0.0),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|c| c.is_finite() && c >= 0.0),
-        _ => false,
-    };
+    let ok = value.is_null() || super::coerce::number(Some(value)).is_some_and(|c| c >= 0.0);
     (!ok).then(|| {
         format!(
             "must be an amount in USD of 0 or more (0: no cap of its own), not {}",
             describe(value)
         )
     })
-}
-
-/// A task's own budget as `budget_problem` accepts it; `None` for none (absent, 0 or less).
-pub fn task_budget(value: Option<&Value>) -> Option<f64> {
-    let amount = match value? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    amount.filter(|c| c.is_finite() && *c > 0.0)
 }
 
 fn number_problem(value: &Value) -> Option<String> {
@@ -785,6 +767,7 @@ mod tests {
 
     #[test]
     fn a_task_budget_given_as_text_is_the_amount_and_none_is_no_cap() {
+        use crate::task::coerce::budget as task_budget;
         use serde_json::json;
         assert_eq!(task_budget(Some(&json!(5))), Some(5.0));
         assert_eq!(task_budget(Some(&json!(" 0.5 "))), Some(0.5));

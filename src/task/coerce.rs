@@ -129,6 +129,12 @@ pub fn number(value: Option<&Value>) -> Option<f64> {
     f.is_finite().then_some(f)
 }
 
+/// A task's own budget in USD (`max_cost_usd`), as `task check` accepts it; `None` for none
+/// (absent, 0 or less, not an amount).
+pub fn budget(value: Option<&Value>) -> Option<f64> {
+    number(value).filter(|c| *c > 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
