@@ -109,6 +109,10 @@ pub enum Event {
         /// counts against this run's budget.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         carried: Option<Spending>,
+        /// The tasks earlier runs left unfinished, as this run found them before it began: where
+        /// a later reader must read back to. `None` in journals written before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_flight: Option<Vec<InFlight>>,
     },
     Note {
         level: Level,
@@ -347,6 +351,62 @@ pub enum Event {
         #[serde(default)]
         summary: RunSummary,
     },
+}
+
+impl Event {
+    /// The task the event is about, if any.
+    pub fn task_id(&self) -> Option<&str> {
+        let task = match self {
+            Event::TaskStarted { task, .. }
+            | Event::AttemptStarted { task, .. }
+            | Event::Heartbeat { task, .. }
+            | Event::CheckRunning { task, .. }
+            | Event::AgentFinished { task, .. }
+            | Event::ChangesFound { task, .. }
+            | Event::Validating { task, .. }
+            | Event::CheckFinished { task, .. }
+            | Event::Judged { task, .. }
+            | Event::AttemptFailed { task, .. }
+            | Event::Reflecting { task, .. }
+            | Event::Waiting { task, .. }
+            | Event::CommitStarted { task, .. }
+            | Event::CommitMade { task, .. }
+            | Event::CommitFailed { task, .. }
+            | Event::Recovered { task, .. }
+            | Event::TaskCompleted { task, .. }
+            | Event::TaskBlocked { task, .. }
+            | Event::CandidateCommitted { task, .. }
+            | Event::ExperimentStarted { task, .. }
+            | Event::ExperimentEnded { task, .. }
+            | Event::DiscardStarted { task, .. }
+            | Event::CandidateDiscarded { task, .. }
+            | Event::CandidateKept { task, .. }
+            | Event::Experiment { task, .. } => task,
+            Event::BudgetStopped { task, .. } => return task.as_ref().map(|t| t.id.as_str()),
+            Event::RunStarted { .. }
+            | Event::Spent { .. }
+            | Event::BudgetWarning { .. }
+            | Event::Note { .. }
+            | Event::EpochStarted { .. }
+            | Event::RunFinished { .. } => return None,
+        };
+        Some(&task.id)
+    }
+
+    /// Whether the event ends its task's story: it was completed or blocked.
+    pub fn closes_task(&self) -> bool {
+        matches!(
+            self,
+            Event::TaskCompleted { .. } | Event::TaskBlocked { .. }
+        )
+    }
+}
+
+/// A task left unfinished, and the `seq` of the `task_started` its story begins at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub task: String,
+    pub seq: u64,
 }
 
 /// The end-of-run summary.

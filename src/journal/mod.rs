@@ -2,7 +2,8 @@
 //! every run, one JSON object per line, in the order it happened. It is the record a restarted run reads to finish a step that a crash
 //! cut short, and the one stream the dashboards and other tools follow (`docs/journal.md`).
 //!
-//! Each line is `{"seq", "time", "run_id", "type", ...the event's fields}`; `seq` rises by one
+//! Each line is `{"seq", "time", "run_id", "worker", "type", ...the event's fields}` (`worker` only
+//! on a task's events); `seq` rises by one
 //! per line across runs and rotations, so a reader can resume after the last one it saw. A file
 //! always begins with a `journal_opened` line that carries the format version. Lines are written
 //! whole with one `write` each, so a killed process leaves at most one cut-off last line, which
@@ -36,6 +37,9 @@ pub use writer::{FORMAT_VERSION, JournalSink, ROTATE_BYTES, new_run_id};
 #[derive(Debug, Clone, Copy)]
 pub struct Stamped<'a> {
     pub at: jiff::Timestamp,
+    /// The worker whose task the event is about (`None`: the run's own events). With one task
+    /// at a time it is always worker 1.
+    pub worker: Option<u32>,
     pub event: &'a event::Event,
 }
 
@@ -48,6 +52,7 @@ pub trait Sink {
     fn event(&mut self, event: &event::Event) -> io::Result<()> {
         self.stamped(Stamped {
             at: jiff::Timestamp::now(),
+            worker: None,
             event,
         })
     }

@@ -24,6 +24,8 @@ struct Line<'a> {
     seq: u64,
     time: String,
     run_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<u32>,
     #[serde(flatten)]
     event: &'a Event,
 }
@@ -254,6 +256,7 @@ impl Sink for JournalSink {
             seq: self.next_seq,
             time: time_of(stamped.at),
             run_id: &self.run_id,
+            worker: stamped.worker,
             event: clipped.as_ref().unwrap_or(event),
         };
         let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;

@@ -85,6 +85,43 @@ impl TaskEnd {
     }
 }
 
+/// What a run's tasks came to so far: how many were worked and completed, and why the run
+/// stops, once it must.
+#[derive(Debug, Default)]
+struct Worked {
+    attempted: u32,
+    completed: u32,
+    stop: Option<(RunEnd, String)>,
+}
+
+impl Worked {
+    /// Counts a task that ended as `end`; `agent_worked`: an agent worked on it. A task the
+    /// run stops on counts only when an agent worked on it: not when the environment halted
+    /// its first call, or the budget refused it. Whether the run stops here.
+    fn count(&mut self, end: TaskEnd, agent_worked: bool) -> bool {
+        if agent_worked || !end.stops_the_run() {
+            self.attempted += 1;
+        }
+        self.stop = match end {
+            TaskEnd::Completed => {
+                self.completed += 1;
+                None
+            }
+            TaskEnd::Blocked => None,
+            TaskEnd::Halt(why) => Some((RunEnd::EnvError, why)),
+            TaskEnd::Interrupted => Some(interrupted()),
+            TaskEnd::Budget(why) => Some((RunEnd::Budget, why)),
+        };
+        self.stop.is_some()
+    }
+
+    fn add(&mut self, other: Worked) {
+        self.attempted += other.attempted;
+        self.completed += other.completed;
+        self.stop = other.stop;
+    }
+}
+
 /// The sinks, fed in order. A sink that fails is dropped and its error kept: the attempt that
 /// follows halts the run (a run that cannot record itself must not go on unattended).
 struct Sinks {
@@ -97,8 +134,15 @@ impl Sinks {
         let mut broken = Vec::new();
         // The clock is read once: every sink tells the same time for the event.
         let at = jiff::Timestamp::now();
+        // One task at a time: every task's events come from worker 1.
+        let worker = event.task_id().map(|_| 1);
         for (i, sink) in self.list.iter_mut().enumerate() {
-            if let Err(e) = sink.stamped(crate::journal::Stamped { at, event: &event }) {
+            let stamped = crate::journal::Stamped {
+                at,
+                worker,
+                event: &event,
+            };
+            if let Err(e) = sink.stamped(stamped) {
                 broken.push(i);
                 self.failed.get_or_insert(e.to_string());
             }
@@ -258,6 +302,8 @@ impl Runner<'_> {
         };
         let carried = spend::carried(&entries);
         self.ledger.resume(carried);
+        let open = recover::decide(&entries);
+        let in_flight = (!self.options.dry_run).then(|| self.in_flight(&open));
         self.sinks.emit(Event::RunStarted {
             backend: self.options.backend.as_str().to_string(),
             version,
@@ -265,6 +311,7 @@ impl Runner<'_> {
             max_attempts: self.options.max_attempts,
             dry_run: self.options.dry_run,
             carried,
+            in_flight,
         });
         if let Some(carried) = carried {
             self.tell_carried(carried);
@@ -286,112 +333,78 @@ impl Runner<'_> {
             for hint in e.hints() {
                 message.push_str(&format!("; {hint}"));
             }
-            return Ok(self.finish(RunEnd::EnvError, message, (0, 0)).await);
+            return Ok(self
+                .finish(RunEnd::EnvError, message, &Worked::default())
+                .await);
         }
         if let Err(why) = self.budget_enforceable() {
-            return Ok(self.finish(RunEnd::EnvError, why, (0, 0)).await);
+            return Ok(self.finish(RunEnd::EnvError, why, &Worked::default()).await);
         }
         self.write_brief(&prompt::idle_brief(paths))?;
         durable::clean_stale_temps(&[&paths.code_dir, &paths.log_dir]);
         crate::git::clean_commit_leftovers(&paths.code_dir);
 
-        let (mut attempted, mut completed) = (0, 0);
-        self.worked = false;
-        if let Some(end) = self.recover(&entries).await? {
-            attempted += 1;
-            if !self.worked && end.stops_the_run() {
-                attempted -= 1;
-            }
-            match end {
-                TaskEnd::Completed => completed += 1,
-                TaskEnd::Blocked => {}
-                TaskEnd::Halt(why) => {
-                    return Ok(self
-                        .finish(RunEnd::EnvError, why, (attempted, completed))
-                        .await);
-                }
-                TaskEnd::Interrupted => {
-                    let (end, why) = interrupted();
-                    return Ok(self.finish(end, why, (attempted, completed)).await);
-                }
-                TaskEnd::Budget(why) => {
-                    return Ok(self
-                        .finish(RunEnd::Budget, why, (attempted, completed))
-                        .await);
-                }
-            }
+        let mut worked = self.recover_all(&entries, open).await?;
+        if let Some((end, why)) = worked.stop.take() {
+            return Ok(self.finish(end, why, &worked).await);
         }
         let max_epochs = self.options.max_epochs.max(1);
-        let mut end = None;
         for epoch in 1..=max_epochs {
             if max_epochs > 1 {
                 self.sinks.emit(Event::EpochStarted { epoch, max_epochs });
             }
-            let (worked, done, stop) = self.work_queue().await?;
-            attempted += worked;
-            completed += done;
-            if stop.is_some() || epoch == max_epochs {
-                end = stop;
+            worked.add(self.work_queue().await?);
+            if worked.stop.is_some() || epoch == max_epochs {
                 break;
             }
-            match self.next_epoch(epoch, max_epochs).await? {
-                epoch::Next::Continue => {}
-                epoch::Next::Stop(stop) => {
-                    end = stop;
-                    break;
-                }
+            if let epoch::Next::Stop(stop) = self.next_epoch(epoch, max_epochs).await? {
+                worked.stop = stop;
+                break;
             }
         }
-        let (end, message) = match end {
+        let (end, message) = match worked.stop.take() {
             Some(end) => end,
-            None => how_it_ended(&self.store.load()?, attempted, !self.blocked_now.is_empty()),
+            None => how_it_ended(
+                &self.store.load()?,
+                worked.attempted,
+                !self.blocked_now.is_empty(),
+            ),
         };
-        Ok(self.finish(end, message, (attempted, completed)).await)
+        Ok(self.finish(end, message, &worked).await)
     }
 
     /// Works ready tasks until none is left, `--max-tasks` is reached, or the run must stop:
     /// how many were worked, how many completed, and why the run stops, if it must.
-    async fn work_queue(&mut self) -> Result<(u32, u32, Option<(RunEnd, String)>)> {
-        let (mut attempted, mut completed) = (0, 0);
-        while attempted < self.options.max_tasks {
+    async fn work_queue(&mut self) -> Result<Worked> {
+        let mut worked = Worked::default();
+        for number in 1..=self.options.max_tasks {
             if self.cancel.level() != CancelLevel::None {
-                return Ok((attempted, completed, Some(interrupted())));
+                worked.stop = Some(interrupted());
+                break;
             }
             let queue = self.store.load()?;
             let Some(task) = queue.next_task().cloned() else {
                 break;
             };
-            attempted += 1;
             self.sinks.emit(Event::TaskStarted {
                 task: task_ref(&task),
-                number: attempted,
+                number,
             });
             self.worked = false;
             let end = self.work(task).await?;
-            // A task the run stops on counts only when an agent worked on it: not when the
-            // environment halted its first call, or the budget refused it.
-            let counted = attempted - u32::from(end.stops_the_run() && !self.worked);
-            match end {
-                TaskEnd::Completed => completed += 1,
-                TaskEnd::Blocked => {}
-                TaskEnd::Halt(why) => {
-                    return Ok((counted, completed, Some((RunEnd::EnvError, why))));
-                }
-                TaskEnd::Interrupted => return Ok((counted, completed, Some(interrupted()))),
-                TaskEnd::Budget(why) => {
-                    return Ok((counted, completed, Some((RunEnd::Budget, why))));
-                }
+            if worked.count(end, self.worked) {
+                break;
             }
         }
-        Ok((attempted, completed, None))
+        Ok(worked)
     }
 
-    async fn finish(
-        &mut self,
-        end: RunEnd,
-        message: String,
-        (attempted, completed): (u32, u32),
-    ) -> Exit {
+    async fn finish(&mut self, end: RunEnd, message: String, worked: &Worked) -> Exit {
+        let Worked {
+            attempted,
+            completed,
+            ..
+        } = *worked;
         if !self.options.dry_run
             && let Err(e) = self.write_brief(&prompt::idle_brief(&self.settings.paths))
         {

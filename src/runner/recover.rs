@@ -19,14 +19,14 @@
 use std::path::PathBuf;
 
 use super::agent::SavedOpening;
-use super::{Runner, TaskEnd, task_ref};
+use super::{Runner, TaskEnd, Worked, task_ref};
 use crate::backend::AgentReport;
 use crate::error::Result;
 use crate::gate::GateReport;
 use crate::journal::Entry;
 use crate::journal::event::Event;
-use crate::task::Lifecycle;
 use crate::task::contract::Execution;
+use crate::task::{Lifecycle, Task};
 
 /// What the agent's finished turn left, as journalled.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,21 @@ pub(super) enum Step {
     },
 }
 
+impl Step {
+    /// The task the step is of (empty for [`Step::Nothing`]).
+    pub(super) fn task(&self) -> &str {
+        match self {
+            Step::Nothing => "",
+            Step::Rerun { task, .. }
+            | Step::Verify { task, .. }
+            | Step::Commit { task, .. }
+            | Step::MarkCompleted { task, .. }
+            | Step::ResumeExperiment { task, .. }
+            | Step::FinishExperiment { task, .. } => task,
+        }
+    }
+}
+
 /// Where a cut-off experiment stood, as journalled.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Resume {
@@ -120,89 +135,127 @@ pub(super) struct Resume {
     /// A candidate committed but never decided (or whose discard was cut short): its
     /// iteration and commit, dropped when the experiment resumes.
     pub undecided: Option<(u32, String)>,
+    /// Its measurements, baseline first, as journalled: what its tally is replayed from.
+    pub records: Vec<crate::experiment::Record>,
 }
 
-/// The step a new run must finish first, from the journal's last entries (oldest first).
-pub(super) fn decide(entries: &[Entry]) -> Step {
-    let Some(start) = entries
-        .iter()
-        .rposition(|e| matches!(e.event, Event::TaskStarted { .. }))
-    else {
-        return Step::Nothing;
-    };
-    let Event::TaskStarted { task, .. } = &entries[start].event else {
-        return Step::Nothing;
-    };
-    let id = task.id.clone();
-    let mut report: Option<(u32, AgentReport)> = None;
-    let mut turn: Option<Turned> = None;
-    let mut gate: Option<GateReport> = None;
-    let mut commit_started: Option<(String, String)> = None;
-    let mut committed = false;
-    let mut experiment: Option<Resume> = None;
-    // How the experiment ended, when it did: completed, its summary, whether work waits on
-    // its branch.
-    let mut ended: Option<(bool, String, bool)> = None;
-    let mut cut_off: Option<u32> = None;
-    for entry in &entries[start..] {
+/// A task the journal leaves unfinished, and what to finish of it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Open {
+    /// The `seq` of the `task_started` its story begins at.
+    pub seq: u64,
+    pub step: Step,
+}
+
+/// The steps a new run must finish first, one for each task whose story the journal's last
+/// entries (oldest first) leave unfinished, in the order those tasks began.
+pub(super) fn decide(entries: &[Entry]) -> Vec<Open> {
+    let mut folds: Vec<(String, u64, Fold)> = Vec::new();
+    for entry in entries {
         let event = &entry.event;
-        if event_task(event) != Some(id.as_str()) {
-            continue;
+        let Some(id) = event.task_id() else { continue };
+        if let Event::TaskStarted { .. } = event {
+            // A task started again begins a new story: the old one is over.
+            folds.retain(|(t, ..)| t != id);
+            folds.push((id.to_string(), entry.seq, Fold::default()));
+        } else if let Some((.., fold)) = folds.iter_mut().find(|(t, ..)| t == id) {
+            fold.apply(event);
         }
+    }
+    folds
+        .into_iter()
+        .map(|(id, seq, fold)| Open {
+            seq,
+            step: fold.step(id),
+        })
+        .filter(|open| open.step != Step::Nothing)
+        .collect()
+}
+
+/// What the journal says of one task since its last `task_started`: the pure fold recovery
+/// reads its next step from.
+#[derive(Default)]
+struct Fold {
+    closed: bool,
+    /// The attempt whose agent's turn has not ended, if any.
+    cut_off: Option<u32>,
+    report: Option<(u32, AgentReport)>,
+    turn: Option<Turned>,
+    gate: Option<GateReport>,
+    commit_started: Option<(String, String)>,
+    committed: bool,
+    experiment: Option<Resume>,
+    /// How the experiment ended, when it did: completed, its summary, whether work waits on
+    /// its branch.
+    ended: Option<(bool, String, bool)>,
+    /// The experiment's measurements since it first started, its tally replays from.
+    records: Vec<crate::experiment::Record>,
+}
+
+impl Fold {
+    fn apply(&mut self, event: &Event) {
         match event {
-            Event::TaskCompleted { .. } | Event::TaskBlocked { .. } => return Step::Nothing,
+            Event::TaskCompleted { .. } | Event::TaskBlocked { .. } => self.closed = true,
             Event::AttemptStarted { attempt, .. } => {
-                cut_off = Some(*attempt);
-                report = None;
-                turn = None;
-                gate = None;
-                commit_started = None;
-                committed = false;
+                self.forget_attempt();
+                self.cut_off = Some(*attempt);
             }
             Event::AttemptFailed { .. } => {
-                cut_off = None;
-                report = None;
-                turn = None;
-                gate = None;
-                commit_started = None;
-                committed = false;
+                self.forget_attempt();
+                self.cut_off = None;
             }
             Event::AgentFinished {
-                attempt, report: r, ..
-            } => report = Some((*attempt, (**r).clone())),
+                attempt, report, ..
+            } => self.report = Some((*attempt, (**report).clone())),
             Event::ChangesFound {
                 attempt,
                 changed,
                 log,
                 ..
-            } => {
-                // A turn the policy does not judge (a signal, a budget, a provider to wait for,
-                // an environment to fix) did not finish: its attempt is run again.
-                let finished = report.as_ref().filter(|(a, r)| {
-                    a == attempt
-                        && matches!(
-                            super::policy::after_agent(r.outcome, false),
-                            super::policy::Next::Judge { .. }
-                        )
-                });
-                if finished.is_none() {
-                    turn = None;
-                    continue;
-                }
-                cut_off = None;
-                turn = finished.map(|(_, r)| Turned {
-                    attempt: *attempt,
-                    report: r.clone(),
-                    changed: changed.clone(),
-                    log: log.clone(),
-                });
-            }
-            Event::Judged { gate: g, .. } => gate = Some((**g).clone()),
+            } => self.turned(*attempt, changed, log),
+            Event::Judged { gate, .. } => self.gate = Some((**gate).clone()),
             Event::CommitStarted { head, message, .. } => {
-                commit_started = head.clone().map(|h| (h, message.clone()));
+                self.commit_started = head.clone().map(|h| (h, message.clone()));
             }
-            Event::CommitMade { .. } => committed = true,
-            Event::CommitFailed { .. } => commit_started = None,
+            Event::CommitMade { .. } => self.committed = true,
+            Event::CommitFailed { .. } => self.commit_started = None,
+            event => self.apply_experiment(event),
+        }
+    }
+
+    /// An attempt begins or fails: what the one before left no longer counts.
+    fn forget_attempt(&mut self) {
+        self.report = None;
+        self.turn = None;
+        self.gate = None;
+        self.commit_started = None;
+        self.committed = false;
+    }
+
+    /// The agent's turn of `attempt` ended with these changes. A turn the policy does not
+    /// judge (a signal, a budget, a provider to wait for, an environment to fix) did not
+    /// finish: its attempt is run again.
+    fn turned(&mut self, attempt: u32, changed: &[String], log: &std::path::Path) {
+        let finished = self.report.as_ref().filter(|(a, r)| {
+            *a == attempt
+                && matches!(
+                    super::policy::after_agent(r.outcome, false),
+                    super::policy::Next::Judge { .. }
+                )
+        });
+        self.turn = finished.map(|(_, report)| Turned {
+            attempt,
+            report: report.clone(),
+            changed: changed.to_vec(),
+            log: log.to_path_buf(),
+        });
+        if self.turn.is_some() {
+            self.cut_off = None;
+        }
+    }
+
+    fn apply_experiment(&mut self, event: &Event) {
+        match event {
             Event::ExperimentStarted {
                 branch,
                 worktree,
@@ -210,30 +263,32 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 start,
                 start_ref,
                 kept,
+                resumed,
                 ..
             } => {
+                if !resumed {
+                    self.records.clear();
+                }
                 // A resumed experiment goes on from the kept commit it was resumed at.
-                experiment = Some(Resume {
+                self.experiment = Some(Resume {
                     branch: branch.clone(),
                     worktree: worktree.clone(),
                     reference_worktree: reference_worktree.clone(),
                     start: start.clone(),
                     start_ref: start_ref.clone(),
-                    kept: if kept.is_empty() {
-                        start.clone()
-                    } else {
-                        kept.clone()
-                    },
+                    kept: if kept.is_empty() { start } else { kept }.clone(),
                     undecided: None,
+                    records: Vec::new(),
                 });
-                ended = None;
+                self.ended = None;
             }
             Event::ExperimentEnded {
                 completed,
                 summary,
                 on_branch,
                 ..
-            } => ended = Some((*completed, summary.clone(), *on_branch)),
+            } => self.ended = Some((*completed, summary.clone(), *on_branch)),
+            Event::Experiment { record, .. } => self.records.push((**record).clone()),
             Event::CandidateCommitted {
                 iteration,
                 sha,
@@ -246,56 +301,60 @@ pub(super) fn decide(entries: &[Entry]) -> Step {
                 kept,
                 ..
             } => {
-                if let Some(e) = &mut experiment {
+                if let Some(e) = &mut self.experiment {
                     e.kept = kept.clone();
                     e.undecided = Some((*iteration, sha.clone()));
                 }
             }
             Event::CandidateKept { sha, .. } => {
-                if let Some(e) = &mut experiment {
+                if let Some(e) = &mut self.experiment {
                     e.kept = sha.clone();
                     e.undecided = None;
                 }
             }
             Event::CandidateDiscarded { .. } => {
-                if let Some(e) = &mut experiment {
+                if let Some(e) = &mut self.experiment {
                     e.undecided = None;
                 }
             }
             _ => {}
         }
     }
-    if let Some(resume) = experiment {
-        return match ended {
-            Some((completed, summary, on_branch)) => Step::FinishExperiment {
-                task: id,
-                resume,
-                completed,
-                summary,
-                on_branch,
+
+    /// The step the story leaves for task `id`.
+    fn step(self, task: String) -> Step {
+        if self.closed {
+            return Step::Nothing;
+        }
+        if let Some(mut resume) = self.experiment {
+            resume.records = self.records;
+            return match self.ended {
+                Some((completed, summary, on_branch)) => Step::FinishExperiment {
+                    task,
+                    resume,
+                    completed,
+                    summary,
+                    on_branch,
+                },
+                None => Step::ResumeExperiment { task, resume },
+            };
+        }
+        let Some(turn) = self.turn else {
+            return match self.cut_off {
+                Some(attempt) => Step::Rerun { task, attempt },
+                None => Step::Nothing,
+            };
+        };
+        match self.gate {
+            Some(gate) if gate.passed && self.committed => Step::MarkCompleted { task, turn, gate },
+            Some(gate) if gate.passed => Step::Commit {
+                task,
+                turn,
+                gate,
+                started: self.commit_started,
             },
-            None => Step::ResumeExperiment { task: id, resume },
-        };
-    }
-    let Some(turn) = turn else {
-        return match cut_off {
-            Some(attempt) => Step::Rerun { task: id, attempt },
-            None => Step::Nothing,
-        };
-    };
-    match gate {
-        Some(gate) if gate.passed && committed => Step::MarkCompleted {
-            task: id,
-            turn,
-            gate,
-        },
-        Some(gate) if gate.passed => Step::Commit {
-            task: id,
-            turn,
-            gate,
-            started: commit_started,
-        },
-        _ => Step::Verify { task: id, turn },
+            _ => Step::Verify { task, turn },
+        }
     }
 }
 
@@ -357,43 +416,117 @@ impl Runner<'_> {
         Ok(Some(self.deliver(task, None).await?))
     }
 
-    pub(super) async fn recover(&mut self, entries: &[Entry]) -> Result<Option<TaskEnd>> {
-        let step = decide(entries);
-        let id = match &step {
-            Step::Nothing => return self.unjournalled(entries).await,
-            Step::Rerun { task, .. }
-            | Step::Verify { task, .. }
-            | Step::Commit { task, .. }
-            | Step::MarkCompleted { task, .. }
-            | Step::ResumeExperiment { task, .. }
-            | Step::FinishExperiment { task, .. } => task.clone(),
-        };
+    /// Finishes what earlier runs left in flight, oldest task first, before anything else: the
+    /// tasks `open` names, or (when it names none) an attempt the journal never recorded.
+    pub(super) async fn recover_all(
+        &mut self,
+        entries: &[Entry],
+        open: Vec<Open>,
+    ) -> Result<Worked> {
+        let mut worked = Worked::default();
+        if open.is_empty() {
+            self.worked = false;
+            if let Some(end) = self.unjournalled(entries).await? {
+                worked.count(end, self.worked);
+            }
+            return Ok(worked);
+        }
+        for open in open {
+            self.worked = false;
+            if let Some(end) = self.recover(entries, open.step).await?
+                && worked.count(end, self.worked)
+            {
+                break;
+            }
+        }
+        Ok(worked)
+    }
+
+    /// The tasks earlier runs left in flight that are still pending, for this run's start to
+    /// name ([`crate::journal::event::InFlight`]): the next reader reads back to their starts.
+    pub(super) fn in_flight(&self, open: &[Open]) -> Vec<crate::journal::event::InFlight> {
+        let queue = self.store.load().ok();
+        open.iter()
+            .filter(|o| {
+                queue.as_ref().is_none_or(|q| {
+                    q.tasks
+                        .iter()
+                        .any(|t| t.id == o.step.task() && t.lifecycle() == Lifecycle::Pending)
+                })
+            })
+            .map(|o| crate::journal::event::InFlight {
+                task: o.step.task().to_string(),
+                seq: o.seq,
+            })
+            .collect()
+    }
+
+    /// Finishes the step an earlier run died in, if its task is still pending; how that task
+    /// ended when the step ended it.
+    pub(super) async fn recover(
+        &mut self,
+        entries: &[Entry],
+        step: Step,
+    ) -> Result<Option<TaskEnd>> {
         let queue = self.store.load()?;
         let Some(task) = queue
             .tasks
             .iter()
-            .find(|t| t.id == id && t.lifecycle() == Lifecycle::Pending)
+            .find(|t| t.id == step.task() && t.lifecycle() == Lifecycle::Pending)
             .cloned()
         else {
             return Ok(None);
         };
-        let iterative = matches!(task.execution, Execution::Iterative(_));
-        let tell = |runner: &mut Self, step: &str, message: String| {
-            runner.sinks.emit(Event::Recovered {
-                task: task_ref(&task),
-                step: step.to_string(),
-                message,
-            });
-        };
+        // A task whose kind changed since (edited by hand) starts afresh.
+        match (step, matches!(task.execution, Execution::Iterative(_))) {
+            (Step::ResumeExperiment { resume, .. }, true) => {
+                self.resume_experiment(task, resume).await.map(Some)
+            }
+            (
+                Step::FinishExperiment {
+                    resume,
+                    completed,
+                    summary,
+                    on_branch,
+                    ..
+                },
+                true,
+            ) => {
+                let end = (completed, summary, on_branch);
+                self.record_ended_experiment(&task, &resume, end)
+                    .await
+                    .map(Some)
+            }
+            (step, false) => self.recover_delivery(entries, task, step).await,
+            (_, true) => Ok(None),
+        }
+    }
+
+    fn tell_recovered(&mut self, task: &Task, step: &str, message: String) {
+        self.sinks.emit(Event::Recovered {
+            task: task_ref(task),
+            step: step.to_string(),
+            message,
+        });
+    }
+
+    /// Finishes a delivery task's step: its attempt run again, its changes verified, its
+    /// commit made or its completion marked.
+    async fn recover_delivery(
+        &mut self,
+        entries: &[Entry],
+        task: Task,
+        step: Step,
+    ) -> Result<Option<TaskEnd>> {
+        let id = task.id.clone();
         match step {
-            Step::Nothing => Ok(None),
-            Step::Rerun { attempt, .. } if !iterative => {
+            Step::Rerun { attempt, .. } => {
                 let Some(saved) = cut_off_opening(entries, &self.settings.paths, &task, attempt)
                 else {
                     return Ok(None);
                 };
-                tell(
-                    self,
+                self.tell_recovered(
+                    &task,
                     "rerun",
                     format!(
                         "resuming {id}: attempt {attempt} was cut off before the agent finished; \
@@ -401,11 +534,11 @@ impl Runner<'_> {
                     ),
                 );
                 self.tree.carry = Some(super::Carried::resumed(saved));
-                Ok(Some(self.deliver(task.clone(), None).await?))
+                Ok(Some(self.deliver(task, None).await?))
             }
-            Step::Verify { turn, .. } if !iterative => {
-                tell(
-                    self,
+            Step::Verify { turn, .. } => {
+                self.tell_recovered(
+                    &task,
                     "verify",
                     format!(
                         "resuming {id}: the agent had finished attempt {} before the last run \
@@ -413,37 +546,31 @@ impl Runner<'_> {
                         turn.attempt
                     ),
                 );
-                Ok(Some(self.deliver(task.clone(), Some(turn)).await?))
+                Ok(Some(self.deliver(task, Some(turn)).await?))
             }
             Step::Commit {
                 turn,
                 gate,
                 started,
                 ..
-            } if !iterative => {
-                tell(
-                    self,
+            } => {
+                self.tell_recovered(
+                    &task,
                     "commit",
                     format!(
                         "resuming {id}: its checks had passed before the last run stopped; \
                          committing its files"
                     ),
                 );
+                let (attempt, report, changed) = (turn.attempt, &turn.report, &turn.changed);
                 let end = self
-                    .deliver_passed(
-                        &task,
-                        turn.attempt,
-                        &turn.report,
-                        &turn.changed,
-                        &gate,
-                        started,
-                    )
+                    .deliver_passed(&task, attempt, report, changed, &gate, started)
                     .await?;
                 Ok(Some(end))
             }
-            Step::MarkCompleted { turn, gate, .. } if !iterative => {
-                tell(
-                    self,
+            Step::MarkCompleted { turn, gate, .. } => {
+                self.tell_recovered(
+                    &task,
                     "mark_completed",
                     format!(
                         "resuming {id}: its commit was made before the last run stopped; marking \
@@ -458,49 +585,33 @@ impl Runner<'_> {
                     TaskEnd::Blocked
                 }))
             }
-            Step::ResumeExperiment { resume, .. } if iterative => {
-                let dropped = match &resume.undecided {
-                    Some((iteration, sha)) => format!(
-                        "; candidate {} of iteration {iteration} was not decided, so it is dropped",
-                        crate::git::short_sha(sha)
-                    ),
-                    None => String::new(),
-                };
-                tell(
-                    self,
-                    "resume_experiment",
-                    format!(
-                        "resuming {id}: its experiment was cut off; it goes on in {} from the \
-                         kept commit {}{dropped}",
-                        resume.worktree.display(),
-                        crate::git::short_sha(&resume.kept)
-                    ),
-                );
-                Ok(Some(self.experiment(task.clone(), Some(resume)).await?))
+            Step::Nothing | Step::ResumeExperiment { .. } | Step::FinishExperiment { .. } => {
+                Ok(None)
             }
-            Step::FinishExperiment {
-                resume,
-                completed,
-                summary,
-                on_branch,
-                ..
-            } if iterative => {
-                tell(
-                    self,
-                    "finish_experiment",
-                    format!(
-                        "resuming {id}: its experiment had ended before the last run stopped; \
-                         recording how it ended"
-                    ),
-                );
-                let end = self
-                    .record_ended_experiment(&task, &resume, completed, summary, on_branch)
-                    .await?;
-                Ok(Some(end))
-            }
-            // A task whose kind changed since (edited by hand) starts afresh.
-            _ => Ok(None),
         }
+    }
+
+    /// Resumes an experiment cut off in its worktree.
+    async fn resume_experiment(&mut self, task: Task, resume: Resume) -> Result<TaskEnd> {
+        let dropped = match &resume.undecided {
+            Some((iteration, sha)) => format!(
+                "; candidate {} of iteration {iteration} was not decided, so it is dropped",
+                crate::git::short_sha(sha)
+            ),
+            None => String::new(),
+        };
+        self.tell_recovered(
+            &task,
+            "resume_experiment",
+            format!(
+                "resuming {}: its experiment was cut off; it goes on in {} from the kept commit \
+                 {}{dropped}",
+                task.id,
+                resume.worktree.display(),
+                crate::git::short_sha(&resume.kept)
+            ),
+        );
+        self.experiment(task, Some(resume)).await
     }
 
     /// Records how an experiment that had ended before the run stopped ended: its worktrees
@@ -508,12 +619,19 @@ impl Runner<'_> {
     /// with the experiment's summary.
     async fn record_ended_experiment(
         &mut self,
-        task: &crate::task::Task,
+        task: &Task,
         resume: &Resume,
-        completed: bool,
-        summary: String,
-        on_branch: bool,
+        (completed, summary, on_branch): (bool, String, bool),
     ) -> Result<TaskEnd> {
+        self.tell_recovered(
+            task,
+            "finish_experiment",
+            format!(
+                "resuming {}: its experiment had ended before the last run stopped; recording \
+                 how it ended",
+                task.id
+            ),
+        );
         let trees = [
             Some(resume.worktree.clone()),
             resume.reference_worktree.clone(),
@@ -543,45 +661,6 @@ impl Runner<'_> {
     }
 }
 
-/// The task an event is about, if any.
-fn event_task(event: &Event) -> Option<&str> {
-    let task = match event {
-        Event::TaskStarted { task, .. }
-        | Event::AttemptStarted { task, .. }
-        | Event::Heartbeat { task, .. }
-        | Event::CheckRunning { task, .. }
-        | Event::AgentFinished { task, .. }
-        | Event::ChangesFound { task, .. }
-        | Event::Validating { task, .. }
-        | Event::CheckFinished { task, .. }
-        | Event::Judged { task, .. }
-        | Event::AttemptFailed { task, .. }
-        | Event::Reflecting { task, .. }
-        | Event::Waiting { task, .. }
-        | Event::CommitStarted { task, .. }
-        | Event::CommitMade { task, .. }
-        | Event::CommitFailed { task, .. }
-        | Event::Recovered { task, .. }
-        | Event::TaskCompleted { task, .. }
-        | Event::TaskBlocked { task, .. }
-        | Event::CandidateCommitted { task, .. }
-        | Event::ExperimentStarted { task, .. }
-        | Event::ExperimentEnded { task, .. }
-        | Event::DiscardStarted { task, .. }
-        | Event::CandidateDiscarded { task, .. }
-        | Event::CandidateKept { task, .. }
-        | Event::Experiment { task, .. } => task,
-        Event::BudgetStopped { task, .. } => return task.as_ref().map(|t| t.id.as_str()),
-        Event::RunStarted { .. }
-        | Event::Spent { .. }
-        | Event::BudgetWarning { .. }
-        | Event::Note { .. }
-        | Event::EpochStarted { .. }
-        | Event::RunFinished { .. } => return None,
-    };
-    Some(&task.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,6 +686,10 @@ mod tests {
         }
     }
 
+    fn steps(entries: &[Entry]) -> Vec<Step> {
+        decide(entries).into_iter().map(|open| open.step).collect()
+    }
+
     fn entries(events: Vec<Event>) -> Vec<Entry> {
         events
             .into_iter()
@@ -615,6 +698,7 @@ mod tests {
                 seq: i as u64,
                 time: String::new(),
                 run_id: "r".into(),
+                worker: None,
                 event,
             })
             .collect()
@@ -717,6 +801,7 @@ mod tests {
             start_ref: Some("refs/heads/main".into()),
             kept: kept.into(),
             undecided: undecided.map(|(i, s)| (i, s.to_string())),
+            records: Vec::new(),
         }
     }
 
@@ -916,7 +1001,7 @@ mod tests {
                 Step::Nothing,
             ),
             (
-                "only the newest task counts",
+                "a task begun after it leaves it in flight",
                 [
                     started("T1", 1),
                     finished("T1", 1),
@@ -926,7 +1011,10 @@ mod tests {
                     }],
                 ]
                 .concat(),
-                Step::Nothing,
+                Step::Verify {
+                    task: "T1".into(),
+                    turn: turned(),
+                },
             ),
             (
                 "an experiment begun, nothing decided yet",
@@ -1068,7 +1156,61 @@ mod tests {
             ),
         ];
         for (name, events, step) in cases {
-            assert_eq!(decide(&entries(events)), step, "{name}");
+            let want: Vec<Step> = [step].into_iter().filter(|s| *s != Step::Nothing).collect();
+            assert_eq!(steps(&entries(events)), want, "{name}");
         }
+    }
+
+    #[test]
+    fn every_task_in_flight_has_its_step_in_the_order_they_began() {
+        let mut events = [started("T1", 1), finished("T1", 1)].concat();
+        events.extend(started("T2", 1));
+        events.extend([task_started("E"), experiment_started()]);
+        events.extend(started("T4", 1));
+        events.push(Event::TaskCompleted {
+            task: t("T4"),
+            attempt: 1,
+            summary: String::new(),
+            changed: vec![],
+            gate: Box::new(gate(true)),
+            learning_notes: vec![],
+        });
+        let open = decide(&entries(events));
+        let tasks: Vec<(&str, u64)> = open.iter().map(|o| (o.step.task(), o.seq)).collect();
+        assert_eq!(tasks, [("T1", 0), ("T2", 4), ("E", 6)]);
+        assert!(matches!(open[0].step, Step::Verify { .. }));
+        assert!(matches!(open[1].step, Step::Rerun { attempt: 1, .. }));
+        assert!(matches!(open[2].step, Step::ResumeExperiment { .. }));
+    }
+
+    #[test]
+    fn a_resumed_experiment_carries_its_journalled_measurements_since_it_first_began() {
+        let measured = |iteration: u32| Event::Experiment {
+            task: t("E"),
+            record: Box::new(crate::experiment::Record {
+                task_id: "E".into(),
+                iteration,
+                ..Default::default()
+            }),
+            progress: Box::default(),
+        };
+        let mut resumed = experiment_started();
+        if let Event::ExperimentStarted { resumed, .. } = &mut resumed {
+            *resumed = true;
+        }
+        let events = vec![
+            task_started("E"),
+            experiment_started(),
+            measured(0),
+            measured(1),
+            resumed,
+            measured(2),
+        ];
+        let open = decide(&entries(events));
+        let Step::ResumeExperiment { resume, .. } = &open[0].step else {
+            panic!("{open:?}");
+        };
+        let iterations: Vec<u32> = resume.records.iter().map(|r| r.iteration).collect();
+        assert_eq!(iterations, [0, 1, 2]);
     }
 }

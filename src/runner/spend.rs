@@ -319,6 +319,7 @@ mod tests {
             seq: 0,
             time: String::new(),
             run_id: run.into(),
+            worker: None,
             event,
         }
     }
@@ -333,6 +334,7 @@ mod tests {
                 max_attempts: 1,
                 dry_run,
                 carried,
+                in_flight: None,
             },
         )
     }

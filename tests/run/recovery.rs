@@ -389,6 +389,35 @@ fn an_unmeasured_candidate_is_dropped_before_the_experiment_goes_on() {
 }
 
 #[test]
+fn a_resumed_experiment_replays_its_baseline_from_the_journal_when_its_log_is_gone() {
+    let repo = experiment_project();
+    let start = kill_while_measuring(&repo);
+    // The experiments' own log is lost; the journal still has every measurement.
+    std::fs::remove_file(repo.path().join("logs/experiments.jsonl")).expect("experiments log");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Experiment E1: the kept commit measured again"),
+        "the journal's baseline was taken up, not a new one measured:\n{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("is neither in the journal"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(committed(&repo, "speed.txt"), "100\n");
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "HEAD~1"]).trim(),
+        start,
+        "the dropped candidate is not in the history"
+    );
+    assert_eq!(repo.task("E1")["passes"], true);
+    no_leftovers(&repo);
+}
+
+#[test]
 fn a_discard_cut_short_is_finished_by_the_next_run() {
     let repo = experiment_project();
     let start = kill_while_measuring(&repo);

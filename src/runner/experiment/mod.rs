@@ -420,25 +420,29 @@ impl Runner<'_> {
         })
     }
 
-    /// For a resumed experiment: the baseline and the tally recorded before the restart, read
-    /// from `experiments.jsonl`; whether there were any.
+    /// For a resumed experiment: the baseline and the tally recorded before the restart,
+    /// replayed from the journal's measurements (from `experiments.jsonl` when the journal no
+    /// longer has the baseline: rotated away, or deleted); whether there were any.
     fn resumed_records(&mut self, lab: &mut Lab, trees: &Trees) -> bool {
-        let records = journal::recent(&self.settings.paths.experiments_log(), &lab.task.id, 10_000);
-        let Some(at) = records.iter().rposition(|r| {
-            r.iteration == 0 && r.outcome == "baseline" && r.commit_sha == trees.start
-        }) else {
-            if trees.kept != trees.start {
-                self.sinks.note(
-                    Level::Warn,
-                    format!(
-                        "the baseline of the resumed experiment {} is not in experiments.jsonl; \
-                         the kept commit {} stands in for it",
-                        lab.task.id,
-                        git::short_sha(&trees.kept)
-                    ),
-                );
+        let baseline_at = |records: &[crate::experiment::Record]| {
+            records.iter().rposition(|r| {
+                r.iteration == 0 && r.outcome == "baseline" && r.commit_sha == trees.start
+            })
+        };
+        let from_log;
+        let (records, at) = match baseline_at(&trees.journalled) {
+            Some(at) => (&trees.journalled[..], at),
+            None => {
+                from_log =
+                    journal::recent(&self.settings.paths.experiments_log(), &lab.task.id, 10_000);
+                match baseline_at(&from_log) {
+                    Some(at) => (&from_log[..], at),
+                    None => {
+                        self.tell_no_baseline(lab, trees);
+                        return false;
+                    }
+                }
             }
-            return false;
         };
         let since = &records[at..];
         // Keeps never go back to the start: records that kept something while the journal says
@@ -461,6 +465,20 @@ impl Runner<'_> {
         lab.done_before = since.iter().map(|r| r.iteration).max().unwrap_or(0);
         lab.floor = since[0].noise_floor;
         true
+    }
+
+    fn tell_no_baseline(&mut self, lab: &Lab, trees: &Trees) {
+        if trees.kept != trees.start {
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "the baseline of the resumed experiment {} is neither in the journal nor in \
+                     experiments.jsonl; the kept commit {} stands in for it",
+                    lab.task.id,
+                    git::short_sha(&trees.kept)
+                ),
+            );
+        }
     }
 
     /// Says what the A/A measurement found, and warns when the noise floor is above the

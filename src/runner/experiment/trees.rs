@@ -28,6 +28,8 @@ pub(super) struct Trees {
     pub kept: String,
     /// Whether a cut-off experiment resumes in these trees.
     pub resumed: bool,
+    /// A resumed experiment's measurements as the journal kept them, baseline first.
+    pub journalled: Vec<crate::experiment::Record>,
 }
 
 /// How an experiment's end left its result.
@@ -106,6 +108,7 @@ impl Runner<'_> {
             start,
             start_ref,
             resumed: false,
+            journalled: Vec::new(),
         };
         self.told_started(task, &trees);
         Ok(Ok(trees))
@@ -173,6 +176,7 @@ impl Runner<'_> {
             start_ref: resume.start_ref,
             kept: resume.kept,
             resumed: true,
+            journalled: resume.records,
         };
         self.told_started(task, &trees);
         Some(trees)
