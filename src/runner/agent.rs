@@ -221,6 +221,34 @@ impl Runner<'_> {
         Ok(attempt_log_path(&log_dir, &task.id, step))
     }
 
+    /// Keeps the attempt's opening snapshot beside its log until the next attempt: a run
+    /// killed during the agent resumes from it, so the work the agent did before the kill still
+    /// counts as this task's change. Its label names the attempt's log, which tells whether the
+    /// journal knows of the attempt; the journal's `attempt_started` names the log, and so the
+    /// file.
+    fn save_opening(
+        &mut self,
+        task: &Task,
+        number: u32,
+        before: &Snapshot,
+        log_path: &Path,
+    ) -> Result<()> {
+        let saved = opening_file(log_path);
+        let label = saved_label(task, number, log_path);
+        durable::write_atomic_unsynced(&saved, before.save(&label).as_bytes())
+            .map_err(|e| Error::io("write", &saved, e))?;
+        // One attempt runs at a time: the snapshot it replaces is no longer needed. The run's
+        // first attempt also sweeps away what earlier runs left.
+        match self.last_opening.replace(saved.clone()) {
+            Some(old) if old != saved => {
+                let _ = std::fs::remove_file(old);
+            }
+            Some(_) => {}
+            None => forget_openings_but(&self.settings.paths, &saved),
+        }
+        Ok(())
+    }
+
     /// One turn of the agent on `task` (attempt or iteration `number` of `max`, logged as
     /// `step`): snapshot, protected files kept, `TASK.md` and the prompt written, the agent run
     /// under supervision, snapshot again, protected files put back whatever became of the turn.
@@ -245,27 +273,7 @@ impl Runner<'_> {
         let paths = &self.settings.paths;
         let (before, resumed) = self.tree.opening_snapshot();
         let log_path = self.step_log(task, step)?;
-        // Kept beside the attempt's log until the next attempt: a run killed during the agent
-        // resumes from it, so the work the agent did before the kill still counts as this
-        // task's change. Its label names the attempt's log, which tells whether the journal
-        // knows of the attempt; the journal's `attempt_started` names the log, and so the file.
-        let saved = opening_file(&log_path);
-        durable::write_atomic_unsynced(
-            &saved,
-            before
-                .save(&saved_label(task, number, &log_path))
-                .as_bytes(),
-        )
-        .map_err(|e| Error::io("write", &saved, e))?;
-        // One attempt runs at a time: the snapshot it replaces is no longer needed. The run's
-        // first attempt also sweeps away what earlier runs left.
-        match self.last_opening.replace(saved.clone()) {
-            Some(old) if old != saved => {
-                let _ = std::fs::remove_file(old);
-            }
-            Some(_) => {}
-            None => forget_openings_but(paths, &saved),
-        }
+        self.save_opening(task, number, &before, &log_path)?;
         let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
         // Protected files are judged on what this run's agent does to them. A resumed attempt
         // starts from the tree before the cut-off one; what changed in protected files since

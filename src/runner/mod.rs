@@ -85,6 +85,28 @@ impl TaskEnd {
     }
 }
 
+/// An attempt that did not pass: what its turn and its gate left.
+struct Failed {
+    attempt: u32,
+    max: u32,
+    report: crate::backend::AgentReport,
+    changed: Vec<String>,
+    log_path: PathBuf,
+    /// `None`: the turn was not judged.
+    gate: Option<crate::gate::GateReport>,
+}
+
+/// What a failed attempt leaves for the next one.
+struct AfterFailure {
+    /// The task as recorded (refined by reflection, its attempt counted).
+    task: Task,
+    failure: story::Failure,
+    /// The circuit breaker's rule, when it tripped.
+    tripped: Option<String>,
+    /// Another attempt follows.
+    more: bool,
+}
+
 /// What a run's tasks came to so far: how many were worked and completed, and why the run
 /// stops, once it must.
 #[derive(Debug, Default)]
@@ -573,14 +595,11 @@ impl Runner<'_> {
                 self.told_blocked_by_hand(&task, reason);
                 return Ok(TaskEnd::Blocked);
             }
-            let outcome = report.outcome;
-            let checks = match policy::after_agent(outcome, tee_error.is_some()) {
-                policy::Next::HaltLogs => {
-                    return Ok(TaskEnd::Halt(logs_halt(tee_error, &task.id)));
-                }
-                policy::Next::HaltEnvironment => {
-                    return Ok(TaskEnd::Halt(self.environment_halt(&report, &task.id)));
-                }
+            let next = policy::after_agent(report.outcome, tee_error.is_some());
+            if let Some(end) = self.stopped_after_turn(&task, next, &report, tee_error)? {
+                return Ok(end);
+            }
+            let checks = match next {
                 policy::Next::Wait => {
                     attempt -= 1;
                     match self.wait_for_provider(&task, &report).await {
@@ -588,7 +607,9 @@ impl Runner<'_> {
                         None => continue,
                     }
                 }
-                policy::Next::Interrupted => {
+                policy::Next::Judge { checks } => checks,
+                // A signal (every other end was taken above).
+                _ => {
                     let summary = "interrupted by a signal; the task stays pending".to_string();
                     self.record_failure(
                         &task,
@@ -604,12 +625,6 @@ impl Runner<'_> {
                     )?;
                     return Ok(TaskEnd::Interrupted);
                 }
-                policy::Next::StopBudget => return Ok(TaskEnd::Budget(report.detail)),
-                policy::Next::BlockBudget => {
-                    let reason = format!("Stopped by {}", report.detail);
-                    return self.block(&task, reason);
-                }
-                policy::Next::Judge { checks } => checks,
             };
             self.wait_streak = 0;
 
@@ -631,79 +646,26 @@ impl Runner<'_> {
                     .deliver_passed(&task, attempt, &report, &changed, gate, None)
                     .await;
             }
-
-            let summary = match &gate {
-                Some(g) => g
-                    .errors
-                    .iter()
-                    .take(3)
-                    .map(|e| first_line(e))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                None => report.summary(),
-            };
-            let failure = story::failure(gate.as_ref(), &report);
-            let fingerprint = breaker::fingerprint(&self.tree.dir, &changed);
-            tripped = breaker.record(
-                changed.len(),
-                &fingerprint,
-                &summary,
-                &config.circuit_breaker,
-            );
-            let more = attempt < max && tripped.is_none();
-            let mut learning_notes = Vec::new();
-            let reflect = more
-                && config.reflection.enabled
-                && task.refinement_count < config.reflection.max_refinements_per_task;
-            if reflect {
-                let errors = gate
-                    .as_ref()
-                    .map(|g| g.errors.clone())
-                    .unwrap_or_else(|| vec![summary.clone()]);
-                let failure = crate::reflect::Failure {
-                    attempt,
-                    max_attempts: max,
-                    outcome: outcome.describe().to_string(),
-                    changed: &changed,
-                    errors: &errors,
-                    log_tail: log_tail(&log_path, config.reflection.log_tail_lines as usize),
-                };
-                if let Some(refined) = self.refine(&task, &failure, &log_path).await {
-                    learning_notes = refined.learning_notes.clone();
-                    task = refined;
-                }
-                if self.cancel.level() != CancelLevel::None {
-                    return Ok(TaskEnd::Interrupted);
-                }
-            }
-            task = self.record_failure(
-                &task,
-                &AttemptRecord {
-                    status: "failed",
-                    attempt,
-                    report: Some(&report),
-                    changed: &changed,
-                    gate: gate.as_ref(),
-                    summary: &summary,
-                    notes: &learning_notes,
-                },
-            )?;
-            last_failure = Some(failure);
-            self.sinks.emit(Event::AttemptFailed {
-                task: task_ref(&task),
+            let failed = Failed {
                 attempt,
-                max_attempts: max,
-                summary: summary.clone(),
-                changed: changed.clone(),
-                gate: gate.map(Box::new),
-                learning_notes,
-                retry_in_seconds: more.then_some(config.run.delay_between_tasks),
-            });
+                max,
+                report,
+                changed,
+                log_path,
+                gate,
+            };
+            let after = match self.after_failure(task, &failed, &mut breaker).await? {
+                Ok(after) => after,
+                Err(end) => return Ok(end),
+            };
+            task = after.task;
+            last_failure = Some(after.failure);
+            tripped = after.tripped;
             if let Some(reason) = &tripped {
                 self.tell_tripped(reason, max - attempt);
                 break;
             }
-            if more && pause(config.run.delay_between_tasks, &self.cancel).await {
+            if after.more && pause(config.run.delay_between_tasks, &self.cancel).await {
                 return Ok(TaskEnd::Interrupted);
             }
         }
@@ -718,6 +680,130 @@ impl Runner<'_> {
         };
         let evidence = last_failure.map(|f| f.evidence()).unwrap_or_default();
         self.block_with(&task, reason, evidence)
+    }
+
+    /// What stops a task after its agent's turn, whatever its kind: the logs or the environment
+    /// halting the run, the budget stopping the run or blocking the task. `None`: each kind goes
+    /// on its own way (to judge the turn, to wait for the provider, or to stop for a signal).
+    fn stopped_after_turn(
+        &mut self,
+        task: &Task,
+        next: policy::Next,
+        report: &crate::backend::AgentReport,
+        tee_error: Option<String>,
+    ) -> Result<Option<TaskEnd>> {
+        Ok(Some(match next {
+            policy::Next::HaltLogs => TaskEnd::Halt(logs_halt(tee_error, &task.id)),
+            policy::Next::HaltEnvironment => TaskEnd::Halt(self.environment_halt(report, &task.id)),
+            policy::Next::StopBudget => TaskEnd::Budget(report.detail.clone()),
+            policy::Next::BlockBudget => {
+                let reason = format!("Stopped by {}", report.detail);
+                return self.block(task, reason).map(Some);
+            }
+            policy::Next::Interrupted | policy::Next::Wait | policy::Next::Judge { .. } => {
+                return Ok(None);
+            }
+        }))
+    }
+
+    /// Settles an attempt whose gate failed (or that was not judged): the circuit breaker
+    /// told, the task refined by reflection when attempts are left, the failure recorded and
+    /// journalled. `Err`: a signal came during the reflection.
+    async fn after_failure(
+        &mut self,
+        mut task: Task,
+        failed: &Failed,
+        breaker: &mut Breaker,
+    ) -> Result<std::result::Result<AfterFailure, TaskEnd>> {
+        let config = &self.settings.config;
+        let Failed {
+            attempt,
+            max,
+            report,
+            changed,
+            gate,
+            ..
+        } = failed;
+        let (attempt, max) = (*attempt, *max);
+        let summary = match gate {
+            Some(g) => g
+                .errors
+                .iter()
+                .take(3)
+                .map(|e| first_line(e))
+                .collect::<Vec<_>>()
+                .join("; "),
+            None => report.summary(),
+        };
+        let failure = story::failure(gate.as_ref(), report);
+        let fingerprint = breaker::fingerprint(&self.tree.dir, changed);
+        let tripped = breaker.record(
+            changed.len(),
+            &fingerprint,
+            &summary,
+            &config.circuit_breaker,
+        );
+        let more = attempt < max && tripped.is_none();
+        let mut learning_notes = Vec::new();
+        if more
+            && config.reflection.enabled
+            && task.refinement_count < config.reflection.max_refinements_per_task
+        {
+            if let Some(refined) = self.reflect_on(&task, failed, &summary).await {
+                learning_notes = refined.learning_notes.clone();
+                task = refined;
+            }
+            if self.cancel.level() != CancelLevel::None {
+                return Ok(Err(TaskEnd::Interrupted));
+            }
+        }
+        let task = self.record_failure(
+            &task,
+            &AttemptRecord {
+                status: "failed",
+                attempt,
+                report: Some(report),
+                changed,
+                gate: gate.as_ref(),
+                summary: &summary,
+                notes: &learning_notes,
+            },
+        )?;
+        self.sinks.emit(Event::AttemptFailed {
+            task: task_ref(&task),
+            attempt,
+            max_attempts: max,
+            summary,
+            changed: changed.clone(),
+            gate: gate.clone().map(Box::new),
+            learning_notes,
+            retry_in_seconds: more.then_some(config.run.delay_between_tasks),
+        });
+        Ok(Ok(AfterFailure {
+            task,
+            failure,
+            tripped,
+            more,
+        }))
+    }
+
+    /// Asks the agent (read-only) to refine the task after a failed attempt; the refined task.
+    async fn reflect_on(&mut self, task: &Task, failed: &Failed, summary: &str) -> Option<Task> {
+        let config = &self.settings.config;
+        let errors = failed
+            .gate
+            .as_ref()
+            .map(|g| g.errors.clone())
+            .unwrap_or_else(|| vec![summary.to_string()]);
+        let failure = crate::reflect::Failure {
+            attempt: failed.attempt,
+            max_attempts: failed.max,
+            outcome: failed.report.outcome.describe().to_string(),
+            changed: &failed.changed,
+            errors: &errors,
+            log_tail: log_tail(&failed.log_path, config.reflection.log_tail_lines as usize),
+        };
+        self.refine(task, &failure, &failed.log_path).await
     }
 
     /// Tells that the circuit breaker tripped, and how many attempts it spares.

@@ -39,7 +39,8 @@ use crate::exec::CancelLevel;
 use crate::experiment::decide::short;
 use crate::experiment::stats::{self, detectable, pairs_needed};
 use crate::experiment::{
-    Action, Outcome, Policy, Record, Series, Tally, conclude, decide, decide_pairs, journal,
+    Action, Decision, Outcome, Policy, Record, Series, Tally, conclude, decide, decide_pairs,
+    journal,
 };
 use crate::gate::{self, CheckRun, Plan};
 use crate::git::{self, Committed, worktree};
@@ -304,63 +305,8 @@ impl Runner<'_> {
             ),
         );
 
-        // The baseline (or, resumed, the kept commit measured afresh).
-        let log = self.step_log(&lab.task, "baseline")?;
-        let what = if lab.reference_bench.is_some() {
-            "A/A: the start against itself"
-        } else {
-            "baseline"
-        };
-        let measured = match self.measure_lab(lab, what, log).await? {
-            Ok(measured) => measured,
-            Err(why) => {
-                let task = lab.task.clone();
-                return Ok(Ended::Early(self.block(&task, why)?));
-            }
-        };
-        if measured.interrupted {
-            return Ok(Ended::Early(TaskEnd::Interrupted));
-        }
-        let first = match (&measured.series, &measured.reference) {
-            (Err(why), _) | (_, Some(Err(why))) => {
-                let task = lab.task.clone();
-                let end = self.block(&task, format!("Experiment baseline failed: {why}"))?;
-                return Ok(Ended::Early(end));
-            }
-            (Ok(b), Some(Ok(a))) => {
-                let gains: Vec<f64> = a
-                    .samples
-                    .iter()
-                    .zip(&b.samples)
-                    .map(|(a, b)| b - a)
-                    .collect();
-                let sd = stats::compare_pairs(&gains, lab.policy.alpha).map_or(0.0, |p| p.sd);
-                lab.floor = Some(detectable(sd, lab.repeats as usize, lab.policy.alpha));
-                let mut all = a.samples.clone();
-                all.extend(&b.samples);
-                let all = Series::new(all);
-                self.tell_noise_floor(lab, sd, all.value());
-                all
-            }
-            (Ok(series), None) => series.clone(),
-        };
-        lab.reference = first.clone();
-        lab.reference_runs = measured.runs.clone();
-        if resumed {
-            let message = format!(
-                "the kept commit {} measured again after a restart: {}",
-                git::short_sha(&lab.kept_sha),
-                lab.policy.show(lab.reference.value())
-            );
-            self.log_reference(lab, lab.done_before, &measured, message);
-        } else {
-            lab.baseline = first;
-            let message = format!(
-                "baseline {} from {} sample(s)",
-                lab.policy.show(lab.baseline.value()),
-                lab.baseline.len()
-            );
-            self.log_reference(lab, 0, &measured, message);
+        if let Err(end) = self.measure_start(lab, resumed).await? {
+            return Ok(Ended::Early(end));
         }
         if lab.policy.meets_target(lab.reference.value()) {
             lab.tally.target_met = true;
@@ -418,6 +364,74 @@ impl Runner<'_> {
             summary: conclusion.summary,
             completed: conclusion.completed,
         })
+    }
+
+    /// Measures where the experiment starts: the baseline (interleaved, the start against
+    /// itself, which also gives the noise floor), or for a resumed one the kept commit afresh;
+    /// it becomes the reference. `Err`: how the task ends instead.
+    async fn measure_start(
+        &mut self,
+        lab: &mut Lab,
+        resumed: bool,
+    ) -> Result<std::result::Result<(), TaskEnd>> {
+        let log = self.step_log(&lab.task, "baseline")?;
+        let what = if lab.reference_bench.is_some() {
+            "A/A: the start against itself"
+        } else {
+            "baseline"
+        };
+        let measured = match self.measure_lab(lab, what, log).await? {
+            Ok(measured) => measured,
+            Err(why) => {
+                let task = lab.task.clone();
+                return self.block(&task, why).map(Err);
+            }
+        };
+        if measured.interrupted {
+            return Ok(Err(TaskEnd::Interrupted));
+        }
+        let first = match (&measured.series, &measured.reference) {
+            (Err(why), _) | (_, Some(Err(why))) => {
+                let task = lab.task.clone();
+                let why = format!("Experiment baseline failed: {why}");
+                return self.block(&task, why).map(Err);
+            }
+            (Ok(b), Some(Ok(a))) => {
+                let gains: Vec<f64> = a
+                    .samples
+                    .iter()
+                    .zip(&b.samples)
+                    .map(|(a, b)| b - a)
+                    .collect();
+                let sd = stats::compare_pairs(&gains, lab.policy.alpha).map_or(0.0, |p| p.sd);
+                lab.floor = Some(detectable(sd, lab.repeats as usize, lab.policy.alpha));
+                let mut all = a.samples.clone();
+                all.extend(&b.samples);
+                let all = Series::new(all);
+                self.tell_noise_floor(lab, sd, all.value());
+                all
+            }
+            (Ok(series), None) => series.clone(),
+        };
+        lab.reference = first.clone();
+        lab.reference_runs = measured.runs.clone();
+        if resumed {
+            let message = format!(
+                "the kept commit {} measured again after a restart: {}",
+                git::short_sha(&lab.kept_sha),
+                lab.policy.show(lab.reference.value())
+            );
+            self.log_reference(lab, lab.done_before, &measured, message);
+        } else {
+            lab.baseline = first;
+            let message = format!(
+                "baseline {} from {} sample(s)",
+                lab.policy.show(lab.baseline.value()),
+                lab.baseline.len()
+            );
+            self.log_reference(lab, 0, &measured, message);
+        }
+        Ok(Ok(()))
     }
 
     /// For a resumed experiment: the baseline and the tally recorded before the restart,
@@ -532,241 +546,275 @@ impl Runner<'_> {
 
     /// One iteration: the agent's change, its commit, its measurement, the decision.
     async fn iterate(&mut self, lab: &mut Lab, iteration: u32) -> Result<Step> {
-        let dir = self.tree.dir.clone();
         let max = lab.settings.max_iterations;
         let context = lab.context(iteration);
         let started = Instant::now();
-        let Turn {
-            report,
-            tee_error,
-            log_path,
-            changed,
-            restored,
-        } = self
-            .turn(
-                &lab.task,
-                iteration,
-                max,
-                &format!("iteration_{iteration}"),
-                Some(&context),
-            )
+        let step = format!("iteration_{iteration}");
+        let mut turn = self
+            .turn(&lab.task, iteration, max, &step, Some(&context))
             .await?;
-        let outcome = report.outcome;
-        lab.last_report = Some(report.clone());
-        let next = policy::after_agent(outcome, tee_error.is_some());
-        match next {
-            Next::HaltLogs => {
-                return Ok(Step::End(TaskEnd::Halt(super::logs_halt(
-                    tee_error,
-                    &lab.task.id,
-                ))));
-            }
-            Next::HaltEnvironment => {
-                return Ok(Step::End(TaskEnd::Halt(
-                    self.environment_halt(&report, &lab.task.id),
-                )));
-            }
-            Next::Interrupted => return Ok(Step::End(TaskEnd::Interrupted)),
-            Next::StopBudget => return Ok(Step::End(TaskEnd::Budget(report.detail))),
-            Next::BlockBudget => {
-                let task = lab.task.clone();
-                let reason = format!("Stopped by {}", report.detail);
-                return self.block(&task, reason).map(Step::End);
-            }
-            Next::Wait | Next::Judge { .. } => {}
+        lab.last_report = Some(turn.report.clone());
+        let next = policy::after_agent(turn.report.outcome, turn.tee_error.is_some());
+        let task = lab.task.clone();
+        if let Some(end) =
+            self.stopped_after_turn(&task, next, &turn.report, turn.tee_error.take())?
+        {
+            return Ok(Step::End(end));
         }
-        let waiting = next == Next::Wait;
-
+        if next == Next::Interrupted {
+            return Ok(Step::End(TaskEnd::Interrupted));
+        }
         // Whatever the agent left becomes a candidate commit first, so nothing is lost.
-        let message = commit_message(&lab.task, &lab.settings.commit_prefix, iteration);
-        let candidate = if changed.is_empty() {
-            None
-        } else {
-            match git::commit_paths(&dir, &changed, &message).await {
-                Committed::Made { sha, ignored } => {
-                    if !ignored.is_empty() {
-                        self.sinks.note(
-                            Level::Warn,
-                            format!(
-                                "not in the candidate commit because git ignores them: {}",
-                                ignored.join(", ")
-                            ),
-                        );
-                    }
-                    Some(sha)
-                }
-                Committed::Nothing => None,
-                Committed::Skipped(why) | Committed::Failed(why) => {
-                    let task = lab.task.clone();
-                    return self
-                        .block(
-                            &task,
-                            format!(
-                                "Experiment iteration {iteration} could not commit its candidate \
-                                 (commit-before-compare is required): {why}; the changes are left \
-                                 in the experiment's worktree"
-                            ),
-                        )
-                        .map(Step::End);
-                }
-            }
+        let candidate = match self.commit_candidate(lab, iteration, &turn.changed).await {
+            Ok(candidate) => candidate,
+            Err(why) => return self.block(&task, why).map(Step::End),
         };
-        let git_ref = format!("{}/{iteration}", lab.refs);
-        if let Some(sha) = &candidate {
-            lab.candidate.at = sha.clone();
-            if let Err(why) = git::set_ref(&dir, &git_ref, sha).await {
-                self.sinks
-                    .note(Level::Warn, format!("could not create {git_ref}: {why}"));
-            }
-            self.sinks.emit(Event::CandidateCommitted {
-                task: task_ref(&lab.task),
-                iteration,
-                sha: sha.clone(),
-                kept: lab.kept_sha.clone(),
-                git_ref: git_ref.clone(),
-            });
-        }
-
-        if waiting {
-            // A provider problem is not the candidate's fault: put its partial work aside and try
-            // the same iteration again after the wait.
+        if next == Next::Wait {
+            // A provider problem is not the candidate's fault: put its partial work aside and
+            // try the same iteration again after the wait.
             if let Some(sha) = &candidate
                 && let Err(why) = self.take_off(lab, iteration, sha).await
             {
-                let task = lab.task.clone();
-                return self
-                    .block(&task, discard_failed(iteration, sha, &why))
-                    .map(Step::End);
+                let why = discard_failed(iteration, sha, &why);
+                return self.block(&task, why).map(Step::End);
             }
-            let task = lab.task.clone();
-            return Ok(match self.wait_for_provider(&task, &report).await {
+            return Ok(match self.wait_for_provider(&task, &turn.report).await {
                 Some(end) => Step::End(end),
                 None => Step::Again,
             });
         }
         self.wait_streak = 0;
+        let judged = match self
+            .judge_candidate(lab, iteration, &turn, candidate.is_some())
+            .await?
+        {
+            Ok(judged) => judged,
+            Err(step) => return Ok(step),
+        };
+        let best_before = lab.reference.value();
+        let reverted = match &candidate {
+            Some(sha) => match self
+                .apply(lab, iteration, sha, &judged, &turn.changed)
+                .await
+            {
+                Ok(reverted) => reverted,
+                Err(why) => return self.block(&task, why).map(Step::End),
+            },
+            None => String::new(),
+        };
+        let decision = judged.decision.clone();
+        self.record_iteration(
+            lab,
+            iteration,
+            judged,
+            Candidate {
+                sha: candidate.clone(),
+                reverted,
+                best_before,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+        );
+        if decision.action == Action::Hold {
+            let why = format!(
+                "Experiment iteration {iteration} ended {} with rollback_on_failure = false: the \
+                 candidate {} stays on the experiment's branch for a person to review ({})",
+                decision.outcome.as_str(),
+                candidate
+                    .as_deref()
+                    .map(git::short_sha)
+                    .unwrap_or("(no commit)"),
+                decision.reason
+            );
+            return self.block(&task, why).map(Step::End);
+        }
+        self.remeasure_if_due(lab, iteration, &decision).await
+    }
 
-        let mut measured_runs = Vec::new();
-        let mut samples = Vec::new();
-        let mut measured_pairs: Option<Measured> = None;
-        let invalid = if outcome != AgentOutcome::Ok {
-            Some(report.summary())
-        } else if !restored.is_empty() {
+    /// Commits what the agent changed as the iteration's candidate, pinned at its own ref;
+    /// `None` when it changed nothing. `Err`: why it could not be committed.
+    async fn commit_candidate(
+        &mut self,
+        lab: &mut Lab,
+        iteration: u32,
+        changed: &[String],
+    ) -> std::result::Result<Option<String>, String> {
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.tree.dir.clone();
+        let message = commit_message(&lab.task, &lab.settings.commit_prefix, iteration);
+        let sha = match git::commit_paths(&dir, changed, &message).await {
+            Committed::Made { sha, ignored } => {
+                if !ignored.is_empty() {
+                    self.sinks.note(
+                        Level::Warn,
+                        format!(
+                            "not in the candidate commit because git ignores them: {}",
+                            ignored.join(", ")
+                        ),
+                    );
+                }
+                sha
+            }
+            Committed::Nothing => return Ok(None),
+            Committed::Skipped(why) | Committed::Failed(why) => {
+                return Err(format!(
+                    "Experiment iteration {iteration} could not commit its candidate \
+                     (commit-before-compare is required): {why}; the changes are left in the \
+                     experiment's worktree"
+                ));
+            }
+        };
+        let git_ref = format!("{}/{iteration}", lab.refs);
+        lab.candidate.at = sha.clone();
+        if let Err(why) = git::set_ref(&dir, &git_ref, &sha).await {
+            self.sinks
+                .note(Level::Warn, format!("could not create {git_ref}: {why}"));
+        }
+        self.sinks.emit(Event::CandidateCommitted {
+            task: task_ref(&lab.task),
+            iteration,
+            sha: sha.clone(),
+            kept: lab.kept_sha.clone(),
+            git_ref,
+        });
+        Ok(Some(sha))
+    }
+
+    /// Judges the turn's candidate: invalid without a measurement (the agent failed, protected
+    /// files were touched, nothing changed, the change breaks the task's rules), else measured
+    /// and decided. `Err`: the step the experiment ends on instead.
+    async fn judge_candidate(
+        &mut self,
+        lab: &mut Lab,
+        iteration: u32,
+        turn: &Turn,
+        committed: bool,
+    ) -> Result<std::result::Result<Judged, Step>> {
+        let invalid = if turn.report.outcome != AgentOutcome::Ok {
+            Some(turn.report.summary())
+        } else if !turn.restored.is_empty() {
             Some(format!(
                 "tampering: the candidate changed protected files ({}), which were put back",
-                restored.join(", ")
+                turn.restored.join(", ")
             ))
-        } else if candidate.is_none() {
+        } else if !committed {
             Some("no candidate: the agent changed no files".to_string())
         } else {
-            gate::change_errors(&lab.candidate.plan, &changed)
+            gate::change_errors(&lab.candidate.plan, &turn.changed)
                 .first()
                 .cloned()
         };
-        let decision = if let Some(why) = invalid {
-            decide(&lab.policy, &lab.reference, Err(&why))
-        } else {
-            let what = format!("iteration {iteration}");
-            let measured = match self.measure_lab(lab, &what, log_path.clone()).await? {
-                Ok(measured) => measured,
-                Err(why) => {
-                    let task = lab.task.clone();
-                    return self.block(&task, why).map(Step::End);
-                }
-            };
-            if measured.interrupted {
-                return Ok(Step::End(TaskEnd::Interrupted));
+        if let Some(why) = invalid {
+            return Ok(Ok(Judged {
+                decision: decide(&lab.policy, &lab.reference, Err(&why)),
+                measured: None,
+            }));
+        }
+        let what = format!("iteration {iteration}");
+        let measured = match self.measure_lab(lab, &what, turn.log_path.clone()).await? {
+            Ok(measured) => measured,
+            Err(why) => {
+                let task = lab.task.clone();
+                return self.block(&task, why).map(|end| Err(Step::End(end)));
             }
-            measured_runs = measured.runs.clone();
-            if let Ok(series) = &measured.series {
-                samples = series.samples.clone();
-            }
-            let decision = match &measured.reference {
-                None => decide(
-                    &lab.policy,
-                    &lab.reference,
-                    measured.series.as_ref().map_err(String::as_str),
-                ),
-                Some(Err(why)) => {
-                    return self.kept_unmeasurable(lab, why);
-                }
-                Some(Ok(fresh)) => {
-                    self.tell_drift(lab, fresh);
-                    lab.reference = fresh.clone();
-                    lab.reference_runs = measured.reference_runs.clone();
-                    decide_pairs(
-                        &lab.policy,
-                        measured
-                            .series
-                            .as_ref()
-                            .map(|c| (fresh, c))
-                            .map_err(String::as_str),
-                        lab.floor,
-                    )
-                }
-            };
-            measured_pairs = Some(measured);
-            decision
         };
-
-        // Apply it.
-        let best_before = lab.reference.value();
-        let mut reverted = String::new();
-        if let Some(sha) = &candidate {
-            match decision.action {
-                Action::Keep => {
-                    self.sinks.emit(Event::CandidateKept {
-                        task: task_ref(&lab.task),
-                        iteration,
-                        sha: sha.clone(),
-                    });
-                    lab.kept_sha = sha.clone();
-                    for path in &changed {
-                        if !lab.kept_files.contains(path) {
-                            lab.kept_files.push(path.clone());
-                        }
-                    }
-                }
-                Action::Discard => {
-                    if let Err(why) = self.take_off(lab, iteration, sha).await {
-                        let task = lab.task.clone();
-                        return self
-                            .block(&task, discard_failed(iteration, sha, &why))
-                            .map(Step::End);
-                    }
-                    reverted = sha.clone();
-                }
-                Action::Hold => {}
-            }
+        if measured.interrupted {
+            return Ok(Err(Step::End(TaskEnd::Interrupted)));
         }
-        lab.tally.record(&decision);
-        if let Some(value) = decision.value {
-            lab.last = Some((value, decision.outcome));
-        } else {
-            lab.last = None;
-        }
-        if decision.action == Action::Keep && !samples.is_empty() {
-            // Until it is measured again, the candidate's own samples stand for the kept commit.
-            lab.reference = Series::new(samples.clone());
-            lab.reference_runs = measured_runs;
-        }
-        let (reference_samples, order) = match &measured_pairs {
-            Some(m) => (
-                m.reference
-                    .as_ref()
-                    .and_then(|r| r.as_ref().ok())
-                    .map(|r| r.samples.clone())
-                    .unwrap_or_default(),
-                m.order.clone(),
+        let decision = match &measured.reference {
+            None => decide(
+                &lab.policy,
+                &lab.reference,
+                measured.series.as_ref().map_err(String::as_str),
             ),
-            None => (Vec::new(), String::new()),
+            Some(Err(why)) => return self.kept_unmeasurable(lab, why).map(Err),
+            Some(Ok(fresh)) => {
+                self.tell_drift(lab, fresh);
+                lab.reference = fresh.clone();
+                lab.reference_runs = measured.reference_runs.clone();
+                let pairs = measured.series.as_ref().map(|c| (fresh, c));
+                decide_pairs(&lab.policy, pairs.map_err(String::as_str), lab.floor)
+            }
+        };
+        Ok(Ok(Judged {
+            decision,
+            measured: Some(measured),
+        }))
+    }
+
+    /// Carries out the decision on the candidate commit `sha`: kept as the new reference, or
+    /// taken off the branch (held ones stay); the commit taken off, if any. `Err`: why the
+    /// discard failed.
+    async fn apply(
+        &mut self,
+        lab: &mut Lab,
+        iteration: u32,
+        sha: &str,
+        judged: &Judged,
+        changed: &[String],
+    ) -> std::result::Result<String, String> {
+        match judged.decision.action {
+            Action::Keep => {
+                self.sinks.emit(Event::CandidateKept {
+                    task: task_ref(&lab.task),
+                    iteration,
+                    sha: sha.to_string(),
+                });
+                lab.kept_sha = sha.to_string();
+                for path in changed {
+                    if !lab.kept_files.contains(path) {
+                        lab.kept_files.push(path.clone());
+                    }
+                }
+                // Until it is measured again, the candidate's own samples stand for the kept
+                // commit.
+                if let Some(m) = &judged.measured
+                    && let Ok(series) = &m.series
+                    && !series.is_empty()
+                {
+                    lab.reference = series.clone();
+                    lab.reference_runs = m.runs.clone();
+                }
+                Ok(String::new())
+            }
+            Action::Discard => {
+                if let Err(why) = self.take_off(lab, iteration, sha).await {
+                    return Err(discard_failed(iteration, sha, &why));
+                }
+                Ok(sha.to_string())
+            }
+            Action::Hold => Ok(String::new()),
+        }
+    }
+
+    /// Records the iteration: the tally, the prompt's history, `experiments.jsonl` and the
+    /// journal.
+    fn record_iteration(&mut self, lab: &mut Lab, iteration: u32, judged: Judged, c: Candidate) {
+        let Judged { decision, measured } = judged;
+        lab.tally.record(&decision);
+        lab.last = decision.value.map(|value| (value, decision.outcome));
+        let (samples, reference_samples, order) = match measured {
+            Some(m) => (
+                m.series.map(|s| s.samples).unwrap_or_default(),
+                m.reference
+                    .and_then(|r| r.ok())
+                    .map(|r| r.samples)
+                    .unwrap_or_default(),
+                m.order,
+            ),
+            None => (Vec::new(), Vec::new(), String::new()),
+        };
+        let git_ref = match &c.sha {
+            Some(_) => format!("{}/{iteration}", lab.refs),
+            None => String::new(),
         };
         let record = Record {
             task_id: lab.task.id.clone(),
             iteration,
             metric_name: lab.policy.name.clone(),
             baseline_value: Some(lab.baseline.value()),
-            best_before: Some(best_before),
+            best_before: Some(c.best_before),
             measured_value: decision.value,
             samples,
             reference_samples,
@@ -776,15 +824,11 @@ impl Runner<'_> {
             action: decision.action.as_str().to_string(),
             noise: decision.noise,
             confidence: decision.confidence,
-            commit_sha: candidate.clone().unwrap_or_default(),
-            reverted_sha: reverted,
-            git_ref: if candidate.is_some() {
-                git_ref.clone()
-            } else {
-                String::new()
-            },
+            commit_sha: c.sha.unwrap_or_default(),
+            reverted_sha: c.reverted,
+            git_ref,
             notes: decision.reason.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms: c.elapsed_ms,
             recorded_at: durable::utc_now(),
         };
         let told = match decision.action {
@@ -793,70 +837,58 @@ impl Runner<'_> {
             Action::Hold => format!("{} → left on the branch for review", decision.reason),
         };
         self.emit_record(lab, record, iteration, told);
+    }
 
-        if decision.action == Action::Hold {
-            let task = lab.task.clone();
-            return self
-                .block(
-                    &task,
-                    format!(
-                        "Experiment iteration {iteration} ended {} with rollback_on_failure = false: \
-                         the candidate {} stays on the experiment's branch for a person to review ({})",
-                        decision.outcome.as_str(),
-                        candidate
-                            .as_deref()
-                            .map(git::short_sha)
-                            .unwrap_or("(no commit)"),
-                        decision.reason
-                    ),
-                )
-                .map(Step::End);
-        }
-        // Interleaved, every comparison measures the reference afresh; one series at a time,
-        // it is measured again after a keep and after runs of discards.
-        if lab.reference_bench.is_none()
-            && !lab.tally.target_met
-            && lab
+    /// Measures the reference again when it is due: one series at a time, after a keep and
+    /// after runs of discards (interleaved, every comparison measures it afresh anyway).
+    async fn remeasure_if_due(
+        &mut self,
+        lab: &mut Lab,
+        iteration: u32,
+        decision: &Decision,
+    ) -> Result<Step> {
+        if lab.reference_bench.is_some()
+            || lab.tally.target_met
+            || !lab
                 .tally
-                .remeasure_due(&decision, lab.settings.remeasure_after_discards)
+                .remeasure_due(decision, lab.settings.remeasure_after_discards)
         {
-            let why = if decision.action == Action::Keep {
-                "after a keep"
-            } else {
-                "after discards in a row (drift check)"
-            };
-            let log = self.step_log(&lab.task, "reference")?;
-            let build = lab.build.clone();
-            let measured = self
-                .measure_series(
-                    &lab.task,
-                    &mut lab.candidate,
-                    build.as_deref(),
-                    ("reference", lab.repeats),
-                    log,
-                )
-                .await?;
-            if measured.interrupted {
-                return Ok(Step::End(TaskEnd::Interrupted));
-            }
-            match &measured.series {
-                Ok(series) => {
-                    let before = lab.reference.value();
-                    lab.reference = series.clone();
-                    lab.reference_runs = measured.runs.clone();
-                    let message = format!(
-                        "reference measured again {why}: {} (was {})",
-                        lab.policy.show(lab.reference.value()),
-                        short(before)
-                    );
-                    self.log_reference(lab, iteration, &measured, message);
-                }
-                Err(why) => {
-                    return self.kept_unmeasurable(lab, why);
-                }
-            }
+            return Ok(Step::Decided);
         }
-        Ok(Step::Decided)
+        let why = if decision.action == Action::Keep {
+            "after a keep"
+        } else {
+            "after discards in a row (drift check)"
+        };
+        let log = self.step_log(&lab.task, "reference")?;
+        let build = lab.build.clone();
+        let measured = self
+            .measure_series(
+                &lab.task,
+                &mut lab.candidate,
+                build.as_deref(),
+                ("reference", lab.repeats),
+                log,
+            )
+            .await?;
+        if measured.interrupted {
+            return Ok(Step::End(TaskEnd::Interrupted));
+        }
+        match &measured.series {
+            Ok(series) => {
+                let before = lab.reference.value();
+                lab.reference = series.clone();
+                lab.reference_runs = measured.runs.clone();
+                let message = format!(
+                    "reference measured again {why}: {} (was {})",
+                    lab.policy.show(lab.reference.value()),
+                    short(before)
+                );
+                self.log_reference(lab, iteration, &measured, message);
+                Ok(Step::Decided)
+            }
+            Err(why) => self.kept_unmeasurable(lab, why),
+        }
     }
 
     /// Measures the candidate's tree: interleaved with the reference's tree (checked out at the
@@ -1056,6 +1088,23 @@ impl Runner<'_> {
             TaskEnd::Blocked
         })
     }
+}
+
+/// A candidate's decision, and what was measured for it (`None`: judged invalid unmeasured).
+struct Judged {
+    decision: Decision,
+    measured: Option<Measured>,
+}
+
+/// What became of an iteration's candidate commit, for its record.
+struct Candidate {
+    /// The commit (`None`: the agent changed nothing).
+    sha: Option<String>,
+    /// The commit taken off the branch by a discard (empty otherwise).
+    reverted: String,
+    /// The reference's value it was compared with.
+    best_before: f64,
+    elapsed_ms: u64,
 }
 
 /// How an iteration ended for the loop.
