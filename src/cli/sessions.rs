@@ -120,7 +120,7 @@ pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
                 "directory": r.project.root,
                 "missing": !r.project.exists(),
                 "started_at": r.started,
-                "status": if problem.is_some() { "unreadable".to_string() } else { run.status.clone() },
+                "status": if problem.is_some() { "unreadable" } else { run.status.as_str() },
                 "message": run.message,
                 "current_task": run.current_task_id,
                 "completed": counts.map(|c| c.completed),

@@ -29,7 +29,11 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let mut out = String::new();
     out.push_str(&format!("Project: {}\n", snapshot.project));
     out.push_str(&format!("Backend: {}\n", snapshot.backend));
-    out.push_str(&format!("Run: {} {}\n", ui.badge(&run.status), run.message));
+    out.push_str(&format!(
+        "Run: {} {}\n",
+        ui.badge(run.status.as_str()),
+        run.message
+    ));
     out.push_str(&format!(
         "Epoch: {}/{}\n",
         run.current_epoch, run.max_epochs

@@ -442,8 +442,7 @@ impl Tally {
     pub fn replay(records: &[super::Record]) -> Tally {
         let mut tally = Tally::default();
         for r in records {
-            if let (Some(outcome), Some(action)) =
-                (Outcome::parse(&r.outcome), Action::parse(&r.action))
+            if let (Some(outcome), Some(action)) = (r.outcome, r.action)
                 && r.iteration > 0
                 && outcome != Outcome::Baseline
             {

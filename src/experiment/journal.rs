@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Action, Outcome};
+
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -32,10 +34,12 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise_floor: Option<f64>,
     /// `baseline`, `improved`, `unchanged`, `equivalent`, `regressed`, `invalid` or
-    /// `target_met`.
-    pub outcome: String,
+    /// `target_met` (`None`: a word this autodev does not know).
+    #[serde(with = "word")]
+    pub outcome: Option<Outcome>,
     /// `keep`, `discard`, `hold`, or empty for a baseline.
-    pub action: String,
+    #[serde(with = "word")]
+    pub action: Option<Action>,
     pub noise: Option<f64>,
     pub confidence: Option<f64>,
     /// The candidate commit (empty when none was made).
@@ -48,6 +52,47 @@ pub struct Record {
     pub notes: String,
     pub duration_ms: u64,
     pub recorded_at: String,
+}
+
+/// A word of the log's vocabulary (an outcome, an action), written as itself.
+pub(crate) trait Word: Sized + Copy {
+    fn as_str(self) -> &'static str;
+    fn parse(word: &str) -> Option<Self>;
+}
+
+impl Word for Outcome {
+    fn as_str(self) -> &'static str {
+        Outcome::as_str(self)
+    }
+    fn parse(word: &str) -> Option<Self> {
+        Outcome::parse(word)
+    }
+}
+
+impl Word for Action {
+    fn as_str(self) -> &'static str {
+        Action::as_str(self)
+    }
+    fn parse(word: &str) -> Option<Self> {
+        Action::parse(word)
+    }
+}
+
+/// An optional [`Word`] as a string: `""` for none; a word not known (or not a string) reads as
+/// none rather than losing the record.
+mod word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Word;
+
+    pub fn serialize<S: Serializer, W: Word>(word: &Option<W>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(word.map_or("", W::as_str))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, W: Word>(d: D) -> Result<Option<W>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(value.as_str().and_then(W::parse))
+    }
 }
 
 /// The newest `limit` records of `task_id`, oldest first, read back from the end of the log
@@ -116,5 +161,35 @@ mod tests {
             .map(|r| r.iteration)
             .collect();
         assert_eq!(got, [1, 2, 3]);
+    }
+
+    #[test]
+    fn outcomes_and_actions_are_written_as_words_and_unknown_ones_do_not_lose_the_record() {
+        let baseline = Record {
+            task_id: "T".into(),
+            outcome: Some(Outcome::Baseline),
+            ..Record::default()
+        };
+        let line = serde_json::to_value(&baseline).unwrap();
+        assert_eq!(line["outcome"], "baseline");
+        assert_eq!(
+            line["action"], "",
+            "a baseline has no action, written empty as before"
+        );
+        let kept = Record {
+            outcome: Some(Outcome::TargetMet),
+            action: Some(Action::Keep),
+            ..Record::default()
+        };
+        let back: Record = serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap();
+        assert_eq!(back, kept);
+        let newer: Record = serde_json::from_str(
+            r#"{"task_id": "T", "iteration": 3, "outcome": "promoted", "action": 7}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (newer.iteration, newer.outcome, newer.action),
+            (3, None, None)
+        );
     }
 }

@@ -41,17 +41,6 @@ pub enum RunEnd {
 }
 
 impl RunEnd {
-    /// The run status written to `runtime-status.json`.
-    pub fn status(self) -> &'static str {
-        match self {
-            RunEnd::Completed | RunEnd::Paused => "completed",
-            RunEnd::Blocked => "blocked",
-            RunEnd::Interrupted => "interrupted",
-            RunEnd::EnvError => "env_error",
-            RunEnd::Budget => "budget_stopped",
-        }
-    }
-
     /// The exit status of a run that ended so: the one table (`docs/cli.md`).
     pub fn exit(self) -> crate::error::Exit {
         use crate::error::Exit;

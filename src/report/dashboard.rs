@@ -8,7 +8,7 @@
 use askama::Template;
 
 use super::runtime_status::Snapshot;
-use crate::experiment::Record;
+use crate::experiment::{Action, Outcome, Record};
 
 /// Measurements kept for the chart.
 pub const CHART_POINTS: usize = 200;
@@ -128,10 +128,10 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
     let step = (f64::from(width) - left - pad) / (mine.len().max(2) - 1) as f64;
     let mut points = Vec::new();
     for (i, r) in mine.iter().enumerate() {
-        let kind = match (r.outcome.as_str(), r.action.as_str(), r.measured_value) {
-            ("baseline", _, _) => "baseline",
-            ("invalid", _, _) | (_, _, None) => "invalid",
-            (_, "keep", _) => "kept",
+        let kind = match (r.outcome, r.action, r.measured_value) {
+            (Some(Outcome::Baseline), _, _) => "baseline",
+            (Some(Outcome::Invalid), _, _) | (_, _, None) => "invalid",
+            (_, Some(Action::Keep), _) => "kept",
             _ => "discarded",
         };
         let x = left + step * i as f64;
@@ -250,12 +250,8 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
     let page = Page {
         project: snapshot.project.clone(),
         live,
-        status_label: if run.status.is_empty() {
-            "Idle".to_string()
-        } else {
-            super::runtime_status::status_label(headline)
-        },
-        status_class: crate::ui::class_of(headline).to_string(),
+        status_label: headline.label(),
+        status_class: crate::ui::class_of(headline.as_str()).to_string(),
         message: clip(&run.message, 300),
         backend: snapshot.backend.clone(),
         epoch: format!("{}/{}", run.current_epoch, run.max_epochs),
@@ -327,7 +323,7 @@ mod tests {
 
     fn running() -> RunState {
         RunState {
-            status: "running".into(),
+            status: super::super::runtime_status::RunStatus::Running,
             status_label: "Running".into(),
             message: "Executing T2: <b>bold</b> move".into(),
             started_at: "2026-12-01T02:00:00Z".into(),
@@ -402,7 +398,7 @@ mod tests {
              "execution": {"strategy": "iterative", "max_iterations": 3}}
         ]});
         let run = RunState {
-            status: "running".into(),
+            status: super::super::runtime_status::RunStatus::Running,
             status_label: "Running".into(),
             started_at: "2026-12-01T02:00:00Z".into(),
             finished_at: "2026-12-01T02:10:00Z".into(),
@@ -422,8 +418,8 @@ mod tests {
             iteration,
             metric_name: "latency".into(),
             measured_value: value,
-            outcome: outcome.into(),
-            action: action.into(),
+            outcome: Outcome::parse(outcome),
+            action: Action::parse(action),
             ..Record::default()
         };
         let records = [

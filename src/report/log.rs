@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::backend::Outcome;
+use crate::experiment::Action;
 use crate::journal::event::{Event, Level};
 use crate::journal::{Sink, Stamped};
 use crate::ui::Ui;
@@ -255,7 +256,7 @@ fn run_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
             // A halt's message may carry `hint:` lines: the counts go on its first line.
             let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
             let mut lines = vec![(
-                Some(end.status()),
+                Some(super::runtime_status::RunStatus::from(*end).badge()),
                 format!(
                     "{first} (attempted={attempted}, completed={completed}, blocked={blocked})"
                 ),
@@ -503,11 +504,11 @@ fn experiment_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
             record,
             progress,
         } => {
-            let badge = match record.action.as_str() {
-                "keep" => "kept",
-                "discard" => "discarded",
-                "hold" => "blocked",
-                _ => "validating",
+            let badge = match record.action {
+                Some(Action::Keep) => "kept",
+                Some(Action::Discard) => "discarded",
+                Some(Action::Hold) => "blocked",
+                None => "validating",
             };
             let what = if record.iteration == 0 {
                 format!("Experiment {} reference", task.id)

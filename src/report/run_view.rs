@@ -2,7 +2,8 @@
 //! alone by one pure fold ([`RunView::apply`]): no clock (each event brings its time), no file.
 //! [`super::status_writer`] writes it out after each event; table tests fold recorded journals.
 
-use super::runtime_status::{self, Event as StatusEvent, RunState};
+use super::runtime_status::{self, Event as StatusEvent, RunState, RunStatus};
+use crate::experiment::Action;
 use crate::journal::event::{Event, TaskRef};
 
 /// Most recent events kept in the file.
@@ -37,9 +38,9 @@ pub struct RunView {
 }
 
 impl RunView {
-    fn set(&mut self, status: &str, message: String) {
-        self.run.status = status.to_string();
-        self.run.status_label = runtime_status::status_label(status);
+    fn set(&mut self, status: RunStatus, message: String) {
+        self.run.status_label = status.label();
+        self.run.status = status;
         self.run.message = message;
     }
 
@@ -98,7 +99,7 @@ impl RunView {
                 dry_run,
                 ..
             } => {
-                self.set("starting", "Run initialized".into());
+                self.set(RunStatus::Starting, "Run initialized".into());
                 self.run.backend = backend.clone();
                 self.run.started_at = at.to_string();
                 self.run.finished_at.clear();
@@ -113,12 +114,12 @@ impl RunView {
             }
             Event::Recovered { task, message, .. } => {
                 self.current(task);
-                self.set("running", message.clone());
+                self.set(RunStatus::Running, message.clone());
                 self.push(at, "running", Some(task), message.clone());
             }
             Event::CommitFailed { task, reason } => {
                 let message = format!("Could not commit the files of {}: {reason}", task.id);
-                self.set("running", message.clone());
+                self.set(RunStatus::Running, message.clone());
                 self.push(at, "blocked", Some(task), message);
             }
             Event::EpochStarted { epoch, max_epochs } => {
@@ -150,14 +151,15 @@ impl RunView {
                 }
             }
             Event::RunFinished { end, message, .. } => {
-                let status = end.status();
+                let status = RunStatus::from(*end);
+                let badge = status.badge();
                 self.set(status, message.clone());
                 self.run.finished_at = at.to_string();
                 // The run is over: no task is current any more.
                 self.run.current_task_id.clear();
                 self.run.current_task_title.clear();
                 self.run.current_attempt = 0;
-                self.push(at, status, None, message.clone());
+                self.push(at, badge, None, message.clone());
             }
             // Folded by the other groups (see `apply`).
             _ => {}
@@ -187,7 +189,10 @@ impl RunView {
                 run.kept_count = 0;
                 run.reverted_count = 0;
                 run.no_improvement_streak = 0;
-                self.set("running", format!("Starting {}: {}", task.id, task.title));
+                self.set(
+                    RunStatus::Running,
+                    format!("Starting {}: {}", task.id, task.title),
+                );
             }
             Event::AttemptStarted {
                 task,
@@ -200,7 +205,10 @@ impl RunView {
                 self.run.max_attempts = *max_attempts;
                 self.run.attempt_log = log.display().to_string();
                 self.run.heartbeat_elapsed_seconds = 0;
-                self.set("running", format!("Executing {}: {}", task.id, task.title));
+                self.set(
+                    RunStatus::Running,
+                    format!("Executing {}: {}", task.id, task.title),
+                );
                 self.push(
                     at,
                     "running",
@@ -220,10 +228,10 @@ impl RunView {
                 } else {
                     "is waiting for model output"
                 };
-                self.set("running", format!("{} {doing}", task.id));
+                self.set(RunStatus::Running, format!("{} {doing}", task.id));
             }
             Event::AgentFinished { task, .. } => {
-                self.set("running", format!("{} finished its turn", task.id));
+                self.set(RunStatus::Running, format!("{} finished its turn", task.id));
             }
             Event::CheckRunning {
                 task,
@@ -232,7 +240,7 @@ impl RunView {
             } => {
                 self.run.heartbeat_elapsed_seconds = *elapsed_seconds;
                 self.set(
-                    "validating",
+                    RunStatus::Validating,
                     format!(
                         "{} is running check `{}` ({elapsed_seconds}s)",
                         task.id,
@@ -250,7 +258,7 @@ impl RunView {
         match event {
             Event::Validating { task, checks } => {
                 self.set(
-                    "validating",
+                    RunStatus::Validating,
                     format!("Running {checks} check(s) for {}", task.id),
                 );
             }
@@ -264,13 +272,19 @@ impl RunView {
             } => {
                 let message = format!("Attempt {attempt}/{max_attempts} failed: {summary}");
                 match retry_in_seconds {
-                    Some(s) => self.set("retry_wait", format!("{message}; next attempt in {s}s")),
-                    None => self.set("running", message.clone()),
+                    Some(s) => self.set(
+                        RunStatus::RetryWait,
+                        format!("{message}; next attempt in {s}s"),
+                    ),
+                    None => self.set(RunStatus::Running, message.clone()),
                 }
                 self.push(at, "retry", Some(task), message);
             }
             Event::Reflecting { task, .. } => {
-                self.set("waiting", format!("Refining task guidance for {}", task.id));
+                self.set(
+                    RunStatus::Waiting,
+                    format!("Refining task guidance for {}", task.id),
+                );
             }
             Event::Waiting {
                 task,
@@ -278,12 +292,12 @@ impl RunView {
                 seconds,
             } => {
                 let message = format!("{reason}; waiting {seconds}s");
-                self.set("waiting", message.clone());
+                self.set(RunStatus::Waiting, message.clone());
                 self.push(at, "waiting", Some(task), message);
             }
             Event::TaskCompleted { task, .. } => {
                 self.set(
-                    "running",
+                    RunStatus::Running,
                     format!("Completed {}; preparing next task", task.id),
                 );
                 self.push(
@@ -295,7 +309,7 @@ impl RunView {
             }
             Event::TaskBlocked { task, reason, .. } => {
                 self.set(
-                    "running",
+                    RunStatus::Running,
                     format!("Task {} blocked; preparing next task", task.id),
                 );
                 self.push(at, "blocked", Some(task), reason.clone());
@@ -338,14 +352,14 @@ impl RunView {
         run.kept_count = p.kept;
         run.reverted_count = p.discarded;
         run.no_improvement_streak = p.no_improvement_streak;
-        self.set("running", format!("{}: {}", task.id, p.message));
+        self.set(RunStatus::Running, format!("{}: {}", task.id, p.message));
         // The event's badge is the decision, not the run's phase.
-        let decided = match record.action.as_str() {
-            "keep" => "kept",
-            "discard" => "discarded",
-            "hold" => "held",
-            _ if record.iteration == 0 => "measured",
-            _ => "running",
+        let decided = match record.action {
+            Some(Action::Keep) => "kept",
+            Some(Action::Discard) => "discarded",
+            Some(Action::Hold) => "held",
+            None if record.iteration == 0 => "measured",
+            None => "running",
         };
         self.push(at, decided, Some(task), p.message.clone());
     }

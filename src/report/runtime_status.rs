@@ -17,9 +17,112 @@ use crate::task::{ActivePhase, Counts, LiveTask, Task, TaskFile};
 /// The largest run status read back (autodev writes a few kilobytes).
 const MAX_STATUS_BYTES: u64 = 64 << 20;
 
-/// Run statuses written by the runner, with the ones that mean "a run is working".
-pub const ACTIVE_STATUSES: [&str; 5] =
-    ["starting", "running", "validating", "waiting", "retry_wait"];
+/// What a run is doing, or how it ended: `run.status` in the file, from parsing to display.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RunStatus {
+    /// No run yet.
+    #[default]
+    Idle,
+    Starting,
+    Running,
+    Validating,
+    /// Waiting for the provider, or for the agent to refine the task.
+    Waiting,
+    /// Between a failed attempt and the next one.
+    RetryWait,
+    Completed,
+    Blocked,
+    Interrupted,
+    EnvError,
+    BudgetStopped,
+    /// A word this autodev does not know (written by a newer one), kept as it was.
+    Other(String),
+}
+
+impl RunStatus {
+    const WORDS: [(RunStatus, &'static str); 11] = [
+        (RunStatus::Idle, "idle"),
+        (RunStatus::Starting, "starting"),
+        (RunStatus::Running, "running"),
+        (RunStatus::Validating, "validating"),
+        (RunStatus::Waiting, "waiting"),
+        (RunStatus::RetryWait, "retry_wait"),
+        (RunStatus::Completed, "completed"),
+        (RunStatus::Blocked, "blocked"),
+        (RunStatus::Interrupted, "interrupted"),
+        (RunStatus::EnvError, "env_error"),
+        (RunStatus::BudgetStopped, "budget_stopped"),
+    ];
+
+    /// The word in the file (`retry_wait`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunStatus::Other(word) => word,
+            known => known.badge(),
+        }
+    }
+
+    /// The badge a log line shows for it: its word (`other` for one this autodev does not know).
+    pub fn badge(&self) -> &'static str {
+        Self::WORDS
+            .iter()
+            .find(|(s, _)| s == self)
+            .map_or("other", |(_, word)| word)
+    }
+
+    /// The status a word names; an empty one is idle.
+    pub fn parse(word: &str) -> RunStatus {
+        if word.is_empty() {
+            return RunStatus::Idle;
+        }
+        Self::WORDS
+            .iter()
+            .find(|(_, w)| *w == word)
+            .map_or_else(|| RunStatus::Other(word.to_string()), |(s, _)| s.clone())
+    }
+
+    /// A run is at work.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            RunStatus::Starting
+                | RunStatus::Running
+                | RunStatus::Validating
+                | RunStatus::Waiting
+                | RunStatus::RetryWait
+        )
+    }
+
+    /// How a person reads it (`Retry Wait`).
+    pub fn label(&self) -> String {
+        status_label(self.as_str())
+    }
+}
+
+impl From<crate::journal::event::RunEnd> for RunStatus {
+    fn from(end: crate::journal::event::RunEnd) -> RunStatus {
+        use crate::journal::event::RunEnd;
+        match end {
+            RunEnd::Completed | RunEnd::Paused => RunStatus::Completed,
+            RunEnd::Blocked => RunStatus::Blocked,
+            RunEnd::Interrupted => RunStatus::Interrupted,
+            RunEnd::EnvError => RunStatus::EnvError,
+            RunEnd::Budget => RunStatus::BudgetStopped,
+        }
+    }
+}
+
+impl Serialize for RunStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RunStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RunStatus, D::Error> {
+        Ok(RunStatus::parse(&lenient_text(d)?))
+    }
+}
 
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let value = Value::deserialize(d)?;
@@ -54,8 +157,7 @@ fn one() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunState {
-    #[serde(deserialize_with = "lenient_text")]
-    pub status: String,
+    pub status: RunStatus,
     #[serde(deserialize_with = "lenient_text")]
     pub status_label: String,
     #[serde(deserialize_with = "lenient_text")]
@@ -140,7 +242,7 @@ pub struct RunState {
 impl Default for RunState {
     fn default() -> Self {
         RunState {
-            status: "idle".into(),
+            status: RunStatus::Idle,
             status_label: "Idle".into(),
             message: "No active run yet".into(),
             dry_run: false,
@@ -317,7 +419,7 @@ pub fn read(path: &Path) -> (PersistedRun, Option<String>) {
 
 /// Applies the liveness rule: an active status whose writer is gone becomes `interrupted`.
 fn settle(mut run: RunState, events: Vec<Event>) -> PersistedRun {
-    let active = ACTIVE_STATUSES.contains(&run.status.as_str());
+    let active = run.status.is_active();
     let alive = run.writer.is_some_and(|w| w.is_alive());
     if active && !alive {
         let who = match run.writer {
@@ -330,8 +432,8 @@ fn settle(mut run: RunState, events: Vec<Event>) -> PersistedRun {
             format!("; its last message: {}", run.message.trim())
         };
         run.message = format!("{who} ended without finishing{last}");
-        run.status = "interrupted".into();
-        run.status_label = status_label("interrupted");
+        run.status = RunStatus::Interrupted;
+        run.status_label = run.status.label();
     }
     PersistedRun {
         run,
@@ -347,8 +449,8 @@ impl PersistedRun {
         if !self.live || self.run.current_task_id.is_empty() {
             return None;
         }
-        let phase = match self.run.status.as_str() {
-            "waiting" | "retry_wait" => ActivePhase::Waiting,
+        let phase = match self.run.status {
+            RunStatus::Waiting | RunStatus::RetryWait => ActivePhase::Waiting,
             _ => ActivePhase::Running,
         };
         Some(LiveTask {
@@ -358,18 +460,18 @@ impl PersistedRun {
     }
 }
 
-/// Human label of a run status (`retry_wait` → `Retry Wait`).
 /// The status a project's badge shows: what a person must know first. A run at work shows its
 /// phase; otherwise blocked tasks come before how the last run ended (a green "completed" must
 /// not sit beside "1 blocked").
-pub fn headline(status: &str, blocked: u64) -> &str {
-    if ACTIVE_STATUSES.contains(&status) || blocked == 0 {
-        status
+pub fn headline(status: &RunStatus, blocked: u64) -> RunStatus {
+    if status.is_active() || blocked == 0 {
+        status.clone()
     } else {
-        "blocked"
+        RunStatus::Blocked
     }
 }
 
+/// How a person reads a status word (`retry_wait` → `Retry Wait`).
 pub fn status_label(status: &str) -> String {
     match status {
         "env_error" => "Env Error".into(),
@@ -427,7 +529,7 @@ impl Snapshot {
         let project = queue.project_name(configured_name).to_string();
         let mut run = persisted.run.clone();
         if run.status_label.is_empty() {
-            run.status_label = status_label(&run.status);
+            run.status_label = run.status.label();
         }
         // The backend of the last run when there was one; the configured one otherwise.
         let backend = if run.backend.is_empty() {
@@ -497,7 +599,7 @@ mod tests {
             }
             let p = persisted(json!({ "run": run }));
             assert!(!p.live);
-            assert_eq!(p.run.status, "interrupted");
+            assert_eq!(p.run.status, RunStatus::Interrupted);
             assert!(
                 p.run.message.contains("ended without finishing"),
                 "{}",
@@ -509,10 +611,28 @@ mod tests {
     }
 
     #[test]
-    fn labels() {
-        assert_eq!(status_label("retry_wait"), "Retry Wait");
-        assert_eq!(status_label("env_error"), "Env Error");
-        assert_eq!(status_label("idle"), "Idle");
+    fn run_statuses_read_back_as_they_were_written_and_label_for_a_person() {
+        for (status, word) in RunStatus::WORDS {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{word}\""));
+            assert_eq!(serde_json::from_str::<RunStatus>(&json).unwrap(), status);
+        }
+        assert_eq!(RunStatus::RetryWait.label(), "Retry Wait");
+        assert_eq!(RunStatus::EnvError.label(), "Env Error");
+        assert_eq!(RunStatus::Idle.label(), "Idle");
+        // A newer autodev's word is kept, and an empty one (or a number) reads as idle.
+        let newer: RunStatus = serde_json::from_str("\"merging\"").unwrap();
+        assert_eq!(newer, RunStatus::Other("merging".into()));
+        assert_eq!(serde_json::to_string(&newer).unwrap(), "\"merging\"");
+        assert!(!newer.is_active());
+        assert_eq!(
+            serde_json::from_str::<RunStatus>("\"\"").unwrap(),
+            RunStatus::Idle
+        );
+        assert_eq!(
+            serde_json::from_str::<RunStatus>("null").unwrap(),
+            RunStatus::Idle
+        );
     }
 
     #[test]
@@ -521,10 +641,10 @@ mod tests {
         let path = dir.path().join("runtime-status.json");
         std::fs::write(&path, "{not json").unwrap();
         let (p, warning) = read(&path);
-        assert_eq!(p.run.status, "idle");
+        assert_eq!(p.run.status, RunStatus::Idle);
         assert!(warning.unwrap().contains("not valid run status"));
         let (p, warning) = read(&dir.path().join("missing.json"));
-        assert_eq!(p.run.status, "idle");
+        assert_eq!(p.run.status, RunStatus::Idle);
         assert!(warning.is_none());
     }
 }

@@ -40,7 +40,7 @@ use crate::task::{Backup, Lifecycle, Task, TaskFile, TaskStore};
 use breaker::Breaker;
 pub use lock::RunLock;
 pub use prompt::idle_brief;
-use records::AttemptRecord;
+use records::{AttemptRecord, AttemptStatus};
 use tree::{Carried, Tree};
 
 /// Longest single wait for a rate-limited or overloaded provider.
@@ -614,7 +614,7 @@ impl Runner<'_> {
                     self.record_failure(
                         &task,
                         &AttemptRecord {
-                            status: "interrupted",
+                            status: AttemptStatus::Interrupted,
                             attempt,
                             report: Some(&report),
                             changed: &changed,
@@ -760,7 +760,7 @@ impl Runner<'_> {
         let task = self.record_failure(
             &task,
             &AttemptRecord {
-                status: "failed",
+                status: AttemptStatus::Failed,
                 attempt,
                 report: Some(report),
                 changed,

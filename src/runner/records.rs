@@ -6,10 +6,30 @@ use super::first_line;
 use crate::backend::AgentReport;
 use crate::gate::GateReport;
 
+/// How an attempt ended, as its `attempt_history` entry says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AttemptStatus {
+    /// Its gate failed, or its turn was not judged.
+    Failed,
+    /// A signal stopped it; it teaches nothing about the project.
+    Interrupted,
+    Completed,
+}
+
+impl AttemptStatus {
+    /// The word in `task.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Interrupted => "interrupted",
+            AttemptStatus::Completed => "completed",
+        }
+    }
+}
+
 /// One attempt as recorded: failed, interrupted or completed.
 pub(super) struct AttemptRecord<'a> {
-    /// `failed`, `interrupted` or `completed`.
-    pub status: &'static str,
+    pub status: AttemptStatus,
     pub attempt: u32,
     /// The agent's last report (`None` when no agent call belongs to the record).
     pub report: Option<&'a AgentReport>,
@@ -33,7 +53,7 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
         .unwrap_or_default();
     let mut entry = json!({
         "attempt": record.attempt,
-        "status": record.status,
+        "status": record.status.as_str(),
         "outcome": record.report.map(|r| r.outcome.as_str()),
         "backend_exit_code": record.report.map(|r| r.exit.code()),
         "summary": record.summary,
@@ -44,7 +64,7 @@ pub(super) fn history_entry(record: &AttemptRecord) -> Value {
     // The evidence: the failing check's output, the agent's own last message, what it cost.
     if let Some(report) = record.report {
         let failure = super::story::failure(record.gate, report);
-        if record.status == "failed" {
+        if record.status == AttemptStatus::Failed {
             entry["cause"] = json!(failure.cause);
             entry["check_output"] = json!(failure.check_output);
         }

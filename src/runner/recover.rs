@@ -19,6 +19,7 @@
 use std::path::PathBuf;
 
 use super::agent::SavedOpening;
+use super::records::{AttemptRecord, AttemptStatus};
 use super::{Runner, TaskEnd, Worked, task_ref};
 use crate::backend::AgentReport;
 use crate::error::Result;
@@ -643,8 +644,8 @@ impl Runner<'_> {
         }
         let marked = self.record_completion(
             task,
-            &super::records::AttemptRecord {
-                status: "completed",
+            &AttemptRecord {
+                status: AttemptStatus::Completed,
                 attempt: 0,
                 report: None,
                 changed: &[],

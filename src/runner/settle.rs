@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::records::{AttemptRecord, history_entry};
+use super::records::{AttemptRecord, AttemptStatus, history_entry};
 use super::{MAX_SINGLE_WAIT, Runner, TaskEnd, append, pause, task_ref};
 use crate::backend::{self, AgentReport, Purpose, Request};
 use crate::error::Result;
@@ -262,7 +262,7 @@ impl Runner<'_> {
         self.record_completion(
             task,
             &AttemptRecord {
-                status: "completed",
+                status: AttemptStatus::Completed,
                 attempt,
                 report: Some(report),
                 changed,
@@ -347,7 +347,7 @@ impl Runner<'_> {
         let mut entry = history_entry(attempt);
         entry["run_started_at"] = json!(self.started_at);
         let status = attempt.status;
-        let journal_entry = json!({"task_id": id, "status": status, "summary": attempt.summary,
+        let journal_entry = json!({"task_id": id, "status": status.as_str(), "summary": attempt.summary,
             "learning_notes": attempt.notes});
         let updated = self.store.update(Backup::None, |q| {
             let mut out = None;
@@ -366,7 +366,9 @@ impl Runner<'_> {
                 out = Some(t.clone());
             }
             // An interruption teaches nothing about the project.
-            if let (Value::Object(map), false) = (journal_entry, status == "interrupted") {
+            if let (Value::Object(map), false) =
+                (journal_entry, status == AttemptStatus::Interrupted)
+            {
                 let journal = q.learning_journal.get_or_insert_with(Vec::new);
                 journal.push(map);
                 keep_last(journal, reflection.max_project_learning_entries as usize);

@@ -7,6 +7,8 @@
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
+use super::model::{FIELDS, Kind, known_field};
+
 /// Where things stand in the file's text.
 #[derive(Debug, Default)]
 pub(crate) struct Layout {
@@ -112,64 +114,6 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
-
-const TEXT_FIELDS: [&str; 5] = [
-    "title",
-    "description",
-    "block_reason",
-    "blocked_at",
-    "last_reflection_summary",
-];
-const LIST_FIELDS: [&str; 7] = [
-    "steps",
-    "docs",
-    "output",
-    "implementation_notes",
-    "verification_notes",
-    "learning_notes",
-    "depends_on",
-];
-
-/// Every field of a task autodev reads (others are kept as they are, for other tools).
-const TASK_FIELDS: [&str; 26] = [
-    "id",
-    "name",
-    "title",
-    "description",
-    "steps",
-    "docs",
-    "output",
-    "passes",
-    "blocked",
-    "block_reason",
-    "blocked_at",
-    "implementation_notes",
-    "verification_notes",
-    "learning_notes",
-    "last_reflection_summary",
-    "refinement_count",
-    "depends_on",
-    "attempt_history",
-    "verification",
-    "gate",
-    "completion",
-    "execution",
-    "execution_mode",
-    "experiment",
-    "evidence_keys",
-    "max_cost_usd",
-];
-
-/// The fields whose loss would silently change what is checked or when a task runs: a near
-/// miss of one of them is an error, not an unknown field kept aside.
-const GUARDING_FIELDS: [&str; 5] = [
-    "depends_on",
-    "verification",
-    "gate",
-    "completion",
-    // A misspelt budget would mean no cap at all.
-    "max_cost_usd",
-];
 
 /// The fields of a task's `verification` (and of the older `gate`).
 const VERIFICATION_FIELDS: [&str; 5] = [
@@ -297,99 +241,105 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
             out.push(format!("field \"{name}\" {p}"));
         }
     };
+    let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
     for (key, value) in task {
         let key = key.as_str();
-        if let Some(meant) = near_miss(key, &TASK_FIELDS).filter(|m| GUARDING_FIELDS.contains(m)) {
+        if let Some(meant) =
+            near_miss(key, &names).filter(|m| known_field(m).is_some_and(|f| f.guarding))
+        {
             field(key, Some(misspelt(meant)));
         }
-        if TEXT_FIELDS.contains(&key) {
-            field(key, text_problem(value));
-        } else if LIST_FIELDS.contains(&key) {
-            field(key, list_problem(value));
-        } else if key == "passes" || key == "blocked" {
-            field(key, bool_problem(value));
-        } else if key == "refinement_count" {
-            field(key, count_problem(value));
-        } else if key == "max_cost_usd" {
-            field(key, budget_problem(value));
-        } else if key == "attempt_history" {
-            let problem = match value {
-                Value::Null => None,
-                Value::Array(items) => items.iter().position(|v| !v.is_object()).map(|i| {
-                    format!(
-                        "must be a list of objects, but item {} is {}",
-                        i + 1,
-                        kind(&items[i])
-                    )
-                }),
-                other => Some(format!("must be a list of objects, not {}", kind(other))),
-            };
-            field(key, problem);
-        } else if key == "verification" || key == "gate" {
-            field(key, object_problem(value));
-            if let Value::Object(v) = value {
-                for (k, inner) in v {
-                    let name = format!("{key}.{k}");
-                    match k.as_str() {
-                        "path_patterns" | "validate_commands" => field(&name, list_problem(inner)),
-                        "validate_timeout_seconds" => field(&name, count_problem(inner)),
-                        "validate_working_directory" => field(&name, text_problem(inner)),
-                        "validate_environment" => {
-                            field(&name, object_problem(inner));
-                            if let Value::Object(env) = inner {
-                                for (var, val) in env {
-                                    if !matches!(
-                                        val,
-                                        Value::String(_) | Value::Number(_) | Value::Bool(_)
-                                    ) {
-                                        field(
-                                            &format!("{name}.{var}"),
-                                            Some(format!("must be text, not {}", kind(val))),
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                        other => {
-                            if let Some(meant) = near_miss(other, &VERIFICATION_FIELDS) {
-                                field(&name, Some(misspelt(meant)));
-                            }
-                        }
-                    }
-                }
-            }
-        } else if key == "completion" || key == "execution" || key == "experiment" {
-            field(key, object_problem(value));
-            if let Value::Object(v) = value {
-                for (k, inner) in v {
-                    let name = format!("{key}.{k}");
-                    match k.as_str() {
-                        "kind" | "source" | "name" | "direction" | "json_path" | "strategy"
-                        | "commit_prefix" | "success_when" | "build_command" => {
-                            field(&name, text_problem(inner))
-                        }
-                        "min_improvement" | "unchanged_tolerance" | "target" => {
-                            field(&name, number_problem(inner));
-                        }
-                        "repeats"
-                        | "max_iterations"
-                        | "stop_after_no_improvement"
-                        | "stop_after_invalid"
-                        | "remeasure_after_discards" => {
-                            field(&name, count_problem(inner));
-                        }
-                        "rollback_on_failure" | "keep_on_equal" => {
-                            field(&name, bool_problem(inner))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        } else if key == "execution_mode" {
-            field(key, text_problem(value));
+        let Some(known) = known_field(key) else {
+            continue;
+        };
+        match known.kind {
+            Kind::Text => field(key, text_problem(value)),
+            Kind::List => field(key, list_problem(value)),
+            Kind::Flag => field(key, bool_problem(value)),
+            Kind::Count => field(key, count_problem(value)),
+            Kind::Budget => field(key, budget_problem(value)),
+            Kind::Objects => field(key, objects_problem(value)),
+            Kind::Checks => checks_problems(key, value, &mut field),
+            Kind::Contract if key == "execution_mode" => field(key, text_problem(value)),
+            Kind::Contract => contract_problems(key, value, &mut field),
+            Kind::Dropped => {}
         }
     }
     out
+}
+
+fn objects_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Array(items) => items.iter().position(|v| !v.is_object()).map(|i| {
+            format!(
+                "must be a list of objects, but item {} is {}",
+                i + 1,
+                kind(&items[i])
+            )
+        }),
+        other => Some(format!("must be a list of objects, not {}", kind(other))),
+    }
+}
+
+/// The problems of `verification` (or the older `gate`) and of each of its fields.
+fn checks_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Option<String>)) {
+    field(key, object_problem(value));
+    let Value::Object(v) = value else { return };
+    for (k, inner) in v {
+        let name = format!("{key}.{k}");
+        match k.as_str() {
+            "path_patterns" | "validate_commands" => field(&name, list_problem(inner)),
+            "validate_timeout_seconds" => field(&name, count_problem(inner)),
+            "validate_working_directory" => field(&name, text_problem(inner)),
+            "validate_environment" => {
+                field(&name, object_problem(inner));
+                if let Value::Object(env) = inner {
+                    for (var, val) in env {
+                        if !matches!(val, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+                            field(
+                                &format!("{name}.{var}"),
+                                Some(format!("must be text, not {}", kind(val))),
+                            );
+                        }
+                    }
+                }
+            }
+            other => {
+                if let Some(meant) = near_miss(other, &VERIFICATION_FIELDS) {
+                    field(&name, Some(misspelt(meant)));
+                }
+            }
+        }
+    }
+}
+
+/// The problems of a part of the contract (`completion`, `execution`, `experiment`) and of
+/// each of its fields.
+fn contract_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Option<String>)) {
+    field(key, object_problem(value));
+    let Value::Object(v) = value else { return };
+    for (k, inner) in v {
+        let name = format!("{key}.{k}");
+        match k.as_str() {
+            "kind" | "source" | "name" | "direction" | "json_path" | "strategy"
+            | "commit_prefix" | "success_when" | "build_command" => {
+                field(&name, text_problem(inner))
+            }
+            "min_improvement" | "unchanged_tolerance" | "target" => {
+                field(&name, number_problem(inner));
+            }
+            "repeats"
+            | "max_iterations"
+            | "stop_after_no_improvement"
+            | "stop_after_invalid"
+            | "remeasure_after_discards" => {
+                field(&name, count_problem(inner));
+            }
+            "rollback_on_failure" | "keep_on_equal" => field(&name, bool_problem(inner)),
+            _ => {}
+        }
+    }
 }
 
 /// A JSON value parsed like `serde_json::Value`, but counting the keys an object gives twice
@@ -787,5 +737,74 @@ mod tests {
             "verification": {"validate_commands": "false", "validate_timeout_seconds": 30},
             "completion": {"kind": "numeric", "target": "0.5"}, "anything": {"x": [1]}}]}"#;
         assert_eq!(check(text), Vec::<String>::new());
+    }
+
+    use serde_json::json;
+
+    /// A value of each field's kind that reads back as itself.
+    fn good(field: &crate::task::model::Field) -> Value {
+        match (field.kind, field.name) {
+            (Kind::Text, _) => json!("x"),
+            (Kind::List, _) | (Kind::Dropped, _) => json!(["x"]),
+            (Kind::Flag, _) => json!(true),
+            (Kind::Count, _) => json!(2),
+            (Kind::Budget, _) => json!(1.5),
+            (Kind::Objects, _) => json!([{"attempt": 1}]),
+            (Kind::Checks, _) => json!({"validate_commands": ["true"]}),
+            (Kind::Contract, "execution_mode") => json!("single_pass"),
+            (Kind::Contract, _) => json!({}),
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_table_is_checked_read_and_written() {
+        for field in FIELDS.iter().filter(|f| f.kind != Kind::Dropped) {
+            // Checking: a value of the wrong kind is named.
+            let wrong = match field.kind {
+                Kind::Checks | Kind::Contract if field.name != "execution_mode" => json!(5),
+                _ => json!({"not": "this"}),
+            };
+            let mut raw = json!({"id": "T1"});
+            raw[field.name] = wrong;
+            let text = json!({ "tasks": [raw] }).to_string();
+            let found = check(&text);
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(&format!("field \"{}\"", field.name))),
+                "{}: {found:?}",
+                field.name
+            );
+        }
+        // Reading and writing: a task with every field read, written back with no stray name,
+        // and each field that is not an older form of another kept.
+        let mut raw = Map::new();
+        for field in &FIELDS {
+            raw.insert(field.name.to_string(), good(field));
+        }
+        let task = crate::task::Task::from_owned(raw);
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        for key in task.extra.keys() {
+            let field = known_field(key).unwrap_or_else(|| panic!("{key} is not in the table"));
+            assert!(
+                field.in_extra,
+                "{key} is read into a field of its own, not kept aside"
+            );
+        }
+        let written = task.to_value();
+        let written = written.as_object().expect("an object");
+        for key in written.keys() {
+            assert!(
+                names.contains(&key.as_str()),
+                "{key} is written but not in the table"
+            );
+        }
+        let older_forms = ["gate", "experiment", "evidence_keys"];
+        for field in FIELDS.iter().filter(|f| !older_forms.contains(&f.name)) {
+            assert!(written.contains_key(field.name), "{} was lost", field.name);
+            if !matches!(field.kind, Kind::Checks | Kind::Contract) {
+                assert_eq!(written[field.name], good(field), "{}", field.name);
+            }
+        }
     }
 }

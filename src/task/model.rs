@@ -10,6 +10,104 @@ use serde_json::{Map, Value, json};
 use super::coerce;
 use super::contract::{self, Completion, Execution, Verification};
 
+/// How a task field is read, checked and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Text.
+    Text,
+    /// A list of text.
+    List,
+    /// True or false.
+    Flag,
+    /// A whole number, zero or more.
+    Count,
+    /// An amount of US dollars, more than zero.
+    Budget,
+    /// A list of objects (`attempt_history`).
+    Objects,
+    /// The checks: `verification` (and the older `gate`).
+    Checks,
+    /// A part of the contract read together with the others (`completion`, `execution`, and
+    /// the older `execution_mode` and `experiment`).
+    Contract,
+    /// An old field no longer used: accepted, and dropped when the file is written.
+    Dropped,
+}
+
+/// One field of a task in `task.json`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Its loss would silently change what is checked, when the task runs or what it may
+    /// spend: a near miss of its name is an error, not an unknown field kept aside.
+    pub guarding: bool,
+    /// Read where it is needed from the fields kept as written ([`Task::extra`]), not into a
+    /// field of its own.
+    pub in_extra: bool,
+}
+
+const fn field(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        guarding: false,
+        in_extra: false,
+    }
+}
+
+const fn guarding(name: &'static str, kind: Kind) -> Field {
+    Field {
+        guarding: true,
+        ..field(name, kind)
+    }
+}
+
+const fn in_extra(field: Field) -> Field {
+    Field {
+        in_extra: true,
+        ..field
+    }
+}
+
+/// Every field of a task autodev reads (others are kept as they are, for other tools): the one
+/// table that reading ([`Task::from_owned`]), checking (`task::check`) and writing
+/// ([`Task::to_value`]) follow; a test holds each of them to it.
+pub(crate) const FIELDS: [Field; 26] = [
+    field("id", Kind::Text),
+    // The older form of `title`, shown when there is no title.
+    in_extra(field("name", Kind::Text)),
+    field("title", Kind::Text),
+    field("description", Kind::Text),
+    field("steps", Kind::List),
+    field("docs", Kind::List),
+    field("output", Kind::List),
+    field("passes", Kind::Flag),
+    field("blocked", Kind::Flag),
+    field("block_reason", Kind::Text),
+    field("blocked_at", Kind::Text),
+    field("implementation_notes", Kind::List),
+    field("verification_notes", Kind::List),
+    field("learning_notes", Kind::List),
+    field("last_reflection_summary", Kind::Text),
+    field("refinement_count", Kind::Count),
+    guarding("depends_on", Kind::List),
+    field("attempt_history", Kind::Objects),
+    guarding("verification", Kind::Checks),
+    guarding("gate", Kind::Checks),
+    guarding("completion", Kind::Contract),
+    field("execution", Kind::Contract),
+    field("execution_mode", Kind::Contract),
+    field("experiment", Kind::Contract),
+    field("evidence_keys", Kind::Dropped),
+    in_extra(guarding("max_cost_usd", Kind::Budget)),
+];
+
+/// The field of the table named `name`.
+pub(crate) fn known_field(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
 /// One task of the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
@@ -118,9 +216,12 @@ impl Task {
                 "completion" | "execution" | "execution_mode" | "experiment" => {
                     contract_parts.insert(key, value);
                 }
-                "evidence_keys" => {}
+                // Kept as written: the fields autodev does not know, and those it reads from
+                // here where needed; a dropped one (`evidence_keys`) is not kept.
                 _ => {
-                    task.extra.insert(key, value);
+                    if known_field(&key).is_none_or(|f| f.in_extra) {
+                        task.extra.insert(key, value);
+                    }
                 }
             }
         }

@@ -231,7 +231,7 @@ fn summary(
                 "cost_estimated": run.cost_estimated,
                 "updated_at": run.updated_at,
             });
-            (state.to_string(), shown, json!(p.counts))
+            (state.as_str().to_string(), shown, json!(p.counts))
         }
         StatusFile::Unreadable => ("unreadable".to_string(), Value::Null, Value::Null),
         StatusFile::Absent => ("idle".to_string(), Value::Null, Value::Null),

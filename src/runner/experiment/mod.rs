@@ -29,7 +29,7 @@ use trees::Trees;
 use super::agent::Turn;
 use super::policy::{self, Next};
 use super::prompt::ExperimentContext;
-use super::records::AttemptRecord;
+use super::records::{AttemptRecord, AttemptStatus};
 use super::recover::Resume;
 use super::{Runner, TaskEnd, pause, task_ref};
 use crate::backend::{AgentReport, Outcome as AgentOutcome};
@@ -159,11 +159,12 @@ impl Lab {
                     } else {
                         format!("#{}", r.iteration)
                     };
-                    let action = match r.action.as_str() {
-                        "" => String::new(),
-                        a => format!(", {a}"),
+                    let action = match r.action {
+                        None => String::new(),
+                        Some(a) => format!(", {}", a.as_str()),
                     };
-                    format!("- {what} {}{action}: {}", r.outcome, r.notes)
+                    let outcome = r.outcome.map_or("unknown", Outcome::as_str);
+                    format!("- {what} {outcome}{action}: {}", r.notes)
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -440,7 +441,9 @@ impl Runner<'_> {
     fn resumed_records(&mut self, lab: &mut Lab, trees: &Trees) -> bool {
         let baseline_at = |records: &[crate::experiment::Record]| {
             records.iter().rposition(|r| {
-                r.iteration == 0 && r.outcome == "baseline" && r.commit_sha == trees.start
+                r.iteration == 0
+                    && r.outcome == Some(Outcome::Baseline)
+                    && r.commit_sha == trees.start
             })
         };
         let from_log;
@@ -462,7 +465,10 @@ impl Runner<'_> {
         // Keeps never go back to the start: records that kept something while the journal says
         // the experiment stands at its start belong to another line of it (one begun afresh),
         // and this one starts over.
-        if trees.kept == trees.start && since.iter().any(|r| r.iteration > 0 && r.action == "keep")
+        if trees.kept == trees.start
+            && since
+                .iter()
+                .any(|r| r.iteration > 0 && r.action == Some(Action::Keep))
         {
             return false;
         }
@@ -820,8 +826,8 @@ impl Runner<'_> {
             reference_samples,
             order,
             noise_floor: lab.floor,
-            outcome: decision.outcome.as_str().to_string(),
-            action: decision.action.as_str().to_string(),
+            outcome: Some(decision.outcome),
+            action: Some(decision.action),
             noise: decision.noise,
             confidence: decision.confidence,
             commit_sha: c.sha.unwrap_or_default(),
@@ -1016,8 +1022,8 @@ impl Runner<'_> {
             reference_samples,
             order: measured.order.clone(),
             noise_floor: lab.floor,
-            outcome: Outcome::Baseline.as_str().to_string(),
-            action: String::new(),
+            outcome: Some(Outcome::Baseline),
+            action: None,
             noise: None,
             confidence: None,
             commit_sha: lab.kept_sha.clone(),
@@ -1073,7 +1079,7 @@ impl Runner<'_> {
         let completed = self.record_completion(
             &lab.task,
             &AttemptRecord {
-                status: "completed",
+                status: AttemptStatus::Completed,
                 attempt: lab.tally.iterations,
                 report: lab.last_report.as_ref(),
                 changed: &lab.kept_files,
