@@ -35,8 +35,9 @@ fn live_process() -> Child {
 fn idle_project_status() {
     let project = Project::new(MIXED_QUEUE);
     let run = project.run(&["status"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    insta::assert_snapshot!("status_idle", run.stdout);
+    crate::common::redacted(project.path(), || {
+        insta::assert_snapshot!("status_idle", run.transcript());
+    });
 }
 
 #[test]
@@ -45,7 +46,9 @@ fn a_live_run_shows_its_task_running_or_waiting() {
     let mut writer = live_process();
     write_run_status(&project, "running", "T3", Some(writer.id()));
     let run = project.run(&["status"]);
-    insta::assert_snapshot!("status_live", run.stdout);
+    crate::common::redacted(project.path(), || {
+        insta::assert_snapshot!("status_live", run.transcript());
+    });
     let list = project.run(&["task", "list"]);
     assert!(
         list.stdout.contains("T3           [RUNNING]"),

@@ -17,7 +17,9 @@ fn list_shows_badges_counts_and_block_reasons_plainly_when_piped() {
     let run = project.run(&["task", "list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stdout.contains('\x1b'), "no colour when piped");
-    insta::assert_snapshot!("task_list_mixed", run.stdout);
+    crate::common::redacted(project.path(), || {
+        insta::assert_snapshot!("task_list_mixed", run.transcript());
+    });
 }
 
 #[test]
@@ -371,4 +373,21 @@ fn a_misspelt_check_or_dependency_field_fails_task_check_with_a_suggestion() {
         run.stderr
     );
     assert_eq!(project.read("task.json"), queue, "nothing rewritten");
+}
+
+#[test]
+fn a_queue_that_cannot_be_read_is_refused_whole_naming_the_line_and_the_field() {
+    let project = Project::new(
+        r#"{"tasks": [{"id": "T1", "title": "One", "depends_on": 5, "verfication": {}}]}"#,
+    );
+    let wrong_fields = project.run(&["task", "list"]);
+    project.write(
+        "task.json",
+        "{\"tasks\": [{\"id\": \"T1\", \"title\": \"One\"},\n",
+    );
+    let cut_off = project.run(&["task", "list"]);
+    crate::common::redacted(project.path(), || {
+        insta::assert_snapshot!("task_list_wrong_fields", wrong_fields.transcript());
+        insta::assert_snapshot!("task_list_cut_off", cut_off.transcript());
+    });
 }

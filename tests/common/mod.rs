@@ -51,6 +51,42 @@ impl From<Output> for Run {
     }
 }
 
+impl Run {
+    /// The whole output, as a snapshot holds it: the exit status, stdout and stderr together,
+    /// so a message that moves from one stream to the other, or a changed exit status, shows.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `check` (an `insta` assertion) with the redactions every whole-output snapshot shares:
+/// what differs from one run to the next — the project's temporary folder, times, durations,
+/// commit ids — becomes a placeholder, the same way in every test.
+pub fn redacted(root: &Path, check: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&escape(&root.display().to_string()), "[project]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]");
+    settings.add_filter(r"\b\d+(\.\d+)? ?ms\b", "[ms]");
+    settings.add_filter(r"\b[0-9a-f]{40}\b", "[sha]");
+    settings.bind(check);
+}
+
+/// `text` as a regular expression that matches only itself.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$#&-~".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Whether a process is still running (a zombie or a missing pid is not).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
