@@ -241,15 +241,15 @@ fn task_problems(task: &Map<String, Value>) -> Vec<String> {
             out.push(format!("field \"{name}\" {p}"));
         }
     };
-    let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
     for (key, value) in task {
         let key = key.as_str();
-        if let Some(meant) =
-            near_miss(key, &names).filter(|m| known_field(m).is_some_and(|f| f.guarding))
-        {
-            field(key, Some(misspelt(meant)));
-        }
         let Some(known) = known_field(key) else {
+            let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+            if let Some(meant) =
+                near_miss(key, &names).filter(|m| known_field(m).is_some_and(|f| f.guarding))
+            {
+                field(key, Some(misspelt(meant)));
+            }
             continue;
         };
         match known.kind {

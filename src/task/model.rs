@@ -103,9 +103,15 @@ pub(crate) const FIELDS: [Field; 26] = [
     in_extra(guarding("max_cost_usd", Kind::Budget)),
 ];
 
-/// The field of the table named `name`.
+/// The field of the table named `name` (looked up for every key of every task a command
+/// reads, so by hash, not by a walk of the table).
 pub(crate) fn known_field(name: &str) -> Option<&'static Field> {
-    FIELDS.iter().find(|f| f.name == name)
+    static BY_NAME: std::sync::OnceLock<rustc_hash::FxHashMap<&str, &Field>> =
+        std::sync::OnceLock::new();
+    BY_NAME
+        .get_or_init(|| FIELDS.iter().map(|f| (f.name, f)).collect())
+        .get(name)
+        .copied()
 }
 
 /// One task of the queue.

@@ -302,7 +302,7 @@ fn load_tasks(p: &Project) -> std::result::Result<Value, String> {
     };
     crate::config::load(&options, std::iter::empty())
         .and_then(|s| crate::task::TaskStore::new(&s.paths).load())
-        .map(|queue| queue.to_value()["tasks"].clone())
+        .map(|queue| queue.to_value()["tasks"].take())
         .map_err(|e| e.to_string())
 }
 
