@@ -15,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 pub use layer::{Override, Source, Warning};
 pub use model::{
     BackendName, BackendSection, ClaudeSettings, CodexSandbox, CodexSettings, CommandSettings,
-    Config, GeminiApproval, GeminiSettings, OpencodeFormat, OpencodeSettings, OutputFormat,
-    PermissionMode, RootModeSettings,
+    Config, GeminiApproval, GeminiSettings, Isolation, OpencodeFormat, OpencodeSettings,
+    OutputFormat, PermissionMode, RootModeSettings,
 };
 
 use crate::error::{Error, Result};

@@ -500,7 +500,21 @@ pub struct RunSection {
     pub max_cost_usd: f64,
     /// The most tokens (input + output) the run may use (0: no cap).
     pub max_tokens: u64,
+    /// Where a delivery task is worked: a worktree of its own, or the user's tree.
+    pub isolation: Isolation,
     pub root_mode: RootModeSettings,
+}
+
+/// Where a delivery task is worked (`run.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Isolation {
+    /// In the user's own tree, as the original did.
+    #[serde(rename = "in-place")]
+    InPlace,
+    /// In a worker's worktree on a branch of its own, brought to the user's branch by a
+    /// fast-forward when that touches nothing of the user's.
+    #[serde(rename = "worktree")]
+    Worktree,
 }
 
 impl Default for RunSection {
@@ -515,6 +529,7 @@ impl Default for RunSection {
             delay_between_tasks: 2.0,
             max_cost_usd: 0.0,
             max_tokens: 0,
+            isolation: Isolation::InPlace,
             root_mode: RootModeSettings::default(),
         }
     }

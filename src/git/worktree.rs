@@ -1,5 +1,6 @@
-//! Linked worktrees for experiments: where they live, creating and removing them, and bringing
-//! an experiment's branch to the user's branch by a fast-forward.
+//! Linked worktrees for experiments and for the workers that work delivery tasks: where they
+//! live, creating, reusing and removing them, and bringing a branch to the user's branch by a
+//! fast-forward.
 //!
 //! An experiment's trees live under the repository's common git directory
 //! (`.git/autodev/worktrees/`), so they are outside the user's working tree: nothing the user's
@@ -206,6 +207,45 @@ async fn hooked(dir: &Path, args: &[&str]) -> GitResult<()> {
 pub async fn reset_to(dir: &Path, sha: &str) -> GitResult<()> {
     git(dir, &["reset", "-q", "--hard", sha]).await?;
     git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
+}
+
+/// Moves the worker's worktree `dir` to a new branch `branch` at `start`, whatever it held
+/// (its work must have been put aside first): only the files that differ are written, so a
+/// reused worktree costs what changed, not a checkout of everything. Ignored files (build
+/// caches) stay.
+pub async fn switch_to(dir: &Path, branch: &str, start: &str) -> GitResult<()> {
+    let [c, workers] = PARALLEL_CHECKOUT;
+    hooked(
+        dir,
+        &[c, workers, "checkout", "-q", "-f", "-B", branch, start],
+    )
+    .await?;
+    git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
+}
+
+/// A new branch `name` at what the worktree `dir` has checked out, checked out there.
+pub async fn branch_here(dir: &Path, name: &str) -> GitResult<()> {
+    git(dir, &["checkout", "-q", "-b", name]).await.map(|_| ())
+}
+
+/// Leaves the branch checked out in worktree `dir` (its files stay), so the branch can be
+/// deleted or checked out elsewhere.
+pub async fn detach(dir: &Path) -> GitResult<()> {
+    git(dir, &["checkout", "-q", "--detach"]).await.map(|_| ())
+}
+
+/// Commits everything the worktree `dir` holds that is not committed (ignored files aside) on
+/// what it has checked out, without the project's hooks: autodev's own record of unfinished
+/// work on its own branch. The new commit, or `None` when there was nothing to commit.
+pub async fn commit_everything(dir: &Path, message: &str) -> GitResult<Option<String>> {
+    git(dir, &["add", "-A"]).await?;
+    if git(dir, &["diff", "--cached", "--quiet"]).await.is_ok() {
+        return Ok(None);
+    }
+    git(dir, &["commit", "-q", "--no-verify", "-m", message]).await?;
+    git(dir, &["rev-parse", "HEAD"])
+        .await
+        .map(|sha| Some(sha.trim().to_string()))
 }
 
 /// How many commits `tip` has that `base` does not, as people read it.

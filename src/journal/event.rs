@@ -235,6 +235,25 @@ pub enum Event {
         #[serde(default)]
         evidence: Vec<String>,
     },
+    /// A delivery task is worked in a worker's worktree (`run.isolation = "worktree"`): on
+    /// `branch`, made at `start`, the commit the run integrates onto (the user's `HEAD` on
+    /// `start_ref`, or the last result waiting on its branch).
+    WorkspaceOpened {
+        task: TaskRef,
+        branch: String,
+        worktree: PathBuf,
+        start: String,
+        start_ref: Option<String>,
+    },
+    /// A task's result, committed on its branch, was brought to the user's branch by a
+    /// fast-forward (`merged`), or waits on its branch; `message` says which and how to merge.
+    TaskLanded {
+        task: TaskRef,
+        branch: String,
+        sha: String,
+        merged: bool,
+        message: String,
+    },
     /// An experiment's worktrees exist and it begins (or resumes) in them: the candidate tree on
     /// `branch`, the reference tree (interleaved measurement only) detached at the kept commit.
     ExperimentStarted {
@@ -366,6 +385,8 @@ impl Event {
             | Event::TaskBlocked { task, .. }
             | Event::CandidateCommitted { task, .. }
             | Event::ExperimentStarted { task, .. }
+            | Event::WorkspaceOpened { task, .. }
+            | Event::TaskLanded { task, .. }
             | Event::ExperimentEnded { task, .. }
             | Event::DiscardStarted { task, .. }
             | Event::CandidateDiscarded { task, .. }

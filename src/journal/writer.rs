@@ -214,6 +214,8 @@ fn must_sync(event: &Event) -> bool {
             | Event::CandidateKept { .. }
             | Event::ExperimentStarted { .. }
             | Event::ExperimentEnded { .. }
+            | Event::WorkspaceOpened { .. }
+            | Event::TaskLanded { .. }
             | Event::Recovered { .. }
             | Event::RunFinished { .. }
     )

@@ -178,7 +178,9 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         | Event::Recovered { .. } => verdict_lines(event),
         Event::ExperimentStarted { .. }
         | Event::ExperimentEnded { .. }
-        | Event::Experiment { .. } => experiment_lines(event),
+        | Event::Experiment { .. }
+        | Event::WorkspaceOpened { .. }
+        | Event::TaskLanded { .. } => experiment_lines(event),
         Event::ChangesFound { .. }
         | Event::Spent { .. }
         | Event::CheckFinished { .. }
@@ -471,9 +473,33 @@ fn verdict_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
     }
 }
 
-/// An experiment's lines.
+/// The lines of work done in a worktree: an experiment's, a delivery task's.
 fn experiment_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
     match event {
+        Event::WorkspaceOpened {
+            task,
+            branch,
+            worktree,
+            ..
+        } => vec![(
+            None,
+            format!(
+                "{} is worked in the worktree {} on branch {branch}; your working tree is not \
+                 touched",
+                task.id,
+                worktree.display()
+            ),
+        )],
+        Event::TaskLanded {
+            merged, message, ..
+        } => vec![(
+            None,
+            if *merged {
+                message.clone()
+            } else {
+                format!("warning: {message}")
+            },
+        )],
         Event::ExperimentStarted {
             task,
             branch,

@@ -14,6 +14,7 @@ mod budget;
 mod epoch;
 
 mod experiment;
+mod isolate;
 mod lock;
 mod policy;
 mod prompt;
@@ -249,6 +250,11 @@ struct Runner<'a> {
     /// The opening snapshot this run saved last: the one file the next attempt removes. `None`
     /// until this run's first attempt, which sweeps away what earlier runs left.
     last_opening: Option<std::path::PathBuf>,
+    /// The worktree the current delivery task is worked in (`run.isolation = "worktree"`).
+    workspace: Option<isolate::Workspace>,
+    /// The commit the next task in a worktree starts from when a result could not be brought
+    /// to the user's branch (`None`: the user's `HEAD`).
+    integration: Option<String>,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -295,6 +301,8 @@ async fn run_async(
         to_merge: Vec::new(),
         ledger: spend::Ledger::default(),
         last_opening: None,
+        workspace: None,
+        integration: None,
     };
     runner.ledger = spend::Ledger::new(runner.price());
     runner.go().await
@@ -556,6 +564,9 @@ impl Runner<'_> {
         ) {
             return self.experiment(task, None).await;
         }
+        if self.settings.config.run.isolation == crate::config::Isolation::Worktree {
+            return self.deliver_isolated(task).await;
+        }
         self.deliver(task, None).await
     }
 
@@ -629,7 +640,7 @@ impl Runner<'_> {
             self.wait_streak = 0;
 
             let gate = if checks {
-                let plan = Plan::new(&task, config, paths);
+                let plan = Plan::new(&task, config, paths).in_tree(&paths.code_dir, &self.tree.dir);
                 match self
                     .gate(&task, attempt, &plan, &changed, &log_path)
                     .await?
@@ -911,15 +922,17 @@ impl Runner<'_> {
             self.told_blocked_by_hand(task, reason);
             return Ok(TaskEnd::Blocked);
         }
-        if self.settings.config.git.auto_commit
-            && let Err(why) = self.commit(task, changed, started).await
-        {
+        // In a worktree the change is always committed, on the task's branch: that is how it
+        // leaves the worktree (without `git.auto_commit` it waits there, not on your branch).
+        let commits = self.settings.config.git.auto_commit || self.workspace.is_some();
+        if commits && let Err(why) = self.commit(task, changed, started).await {
             return Ok(TaskEnd::Halt(format!(
                 "the checks of {} passed but its files could not be committed: {why}; fix this, \
                  then run again: the next run commits them without asking the agent again",
                 task.id
             )));
         }
+        self.land_result(task).await;
         Ok(if self.complete(task, attempt, report, changed, gate)? {
             TaskEnd::Completed
         } else {

@@ -19,6 +19,7 @@
 use std::path::PathBuf;
 
 use super::agent::SavedOpening;
+use super::isolate::WorkspaceAt;
 use super::records::{AttemptRecord, AttemptStatus};
 use super::{Runner, TaskEnd, Worked, task_ref};
 use crate::backend::AgentReport;
@@ -146,6 +147,8 @@ pub(super) struct Open {
     /// The `seq` of the `task_started` its story begins at.
     pub seq: u64,
     pub step: Step,
+    /// The worktree a delivery task was worked in (`run.isolation = "worktree"`).
+    pub workspace: Option<WorkspaceAt>,
 }
 
 /// The steps a new run must finish first, one for each task whose story the journal's last
@@ -167,6 +170,7 @@ pub(super) fn decide(entries: &[Entry]) -> Vec<Open> {
         .into_iter()
         .map(|(id, seq, fold)| Open {
             seq,
+            workspace: fold.workspace.clone(),
             step: fold.step(id),
         })
         .filter(|open| open.step != Step::Nothing)
@@ -191,6 +195,8 @@ struct Fold {
     ended: Option<(bool, String, bool)>,
     /// The experiment's measurements since it first started, its tally replays from.
     records: Vec<crate::experiment::Record>,
+    /// The worktree the task is worked in, when it is not the user's tree.
+    workspace: Option<WorkspaceAt>,
 }
 
 impl Fold {
@@ -290,6 +296,20 @@ impl Fold {
                 ..
             } => self.ended = Some((*completed, summary.clone(), *on_branch)),
             Event::Experiment { record, .. } => self.records.push((**record).clone()),
+            Event::WorkspaceOpened {
+                worktree,
+                branch,
+                start,
+                start_ref,
+                ..
+            } => {
+                self.workspace = Some(WorkspaceAt {
+                    root: worktree.clone(),
+                    branch: branch.clone(),
+                    start: start.clone(),
+                    start_ref: start_ref.clone(),
+                });
+            }
             Event::CandidateCommitted {
                 iteration,
                 sha,
@@ -434,7 +454,7 @@ impl Runner<'_> {
         }
         for open in open {
             self.worked = false;
-            if let Some(end) = self.recover(entries, open.step).await?
+            if let Some(end) = self.recover(entries, open).await?
                 && worked.count(end, self.worked)
             {
                 break;
@@ -467,8 +487,11 @@ impl Runner<'_> {
     pub(super) async fn recover(
         &mut self,
         entries: &[Entry],
-        step: Step,
+        open: Open,
     ) -> Result<Option<TaskEnd>> {
+        let Open {
+            step, workspace, ..
+        } = open;
         let queue = self.store.load()?;
         let Some(task) = queue
             .tasks
@@ -498,9 +521,44 @@ impl Runner<'_> {
                     .await
                     .map(Some)
             }
-            (step, false) => self.recover_delivery(entries, task, step).await,
+            (step, false) => match workspace {
+                None => self.recover_delivery(entries, task, step).await,
+                Some(at) => self.recover_isolated(entries, task, step, &at).await,
+            },
             (_, true) => Ok(None),
         }
+    }
+
+    /// Finishes a delivery task's step in the worktree it was worked in, found again as the
+    /// cut-off run left it; when it is gone, the task starts afresh.
+    async fn recover_isolated(
+        &mut self,
+        entries: &[Entry],
+        task: Task,
+        step: Step,
+        at: &WorkspaceAt,
+    ) -> Result<Option<TaskEnd>> {
+        let Some(workspace) = self.reopen_workspace(at).await else {
+            self.sinks.note(
+                crate::journal::event::Level::Warn,
+                format!(
+                    "the worktree {} that {} was worked in is gone or holds another branch; the \
+                     task starts afresh (branch {} keeps what was committed on it)",
+                    at.root.display(),
+                    task.id,
+                    at.branch
+                ),
+            );
+            return Ok(None);
+        };
+        let user_tree = self.enter(workspace);
+        let end = self.recover_delivery(entries, task.clone(), step).await;
+        let told = match &end {
+            Ok(Some(end)) => Some(end),
+            _ => None,
+        };
+        self.leave(&task, user_tree, told).await;
+        end
     }
 
     fn tell_recovered(&mut self, task: &Task, step: &str, message: String) {
@@ -578,6 +636,7 @@ impl Runner<'_> {
                          it completed"
                     ),
                 );
+                self.land_result(&task).await;
                 let completed =
                     self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
                 Ok(Some(if completed {

@@ -132,7 +132,7 @@ impl Runner<'_> {
         if changed.is_empty() {
             return Ok(());
         }
-        let dir = self.settings.paths.code_dir.clone();
+        let dir = self.tree.dir.clone();
         if let Some((before, message)) = started
             && let Some(sha) = crate::git::landed(&dir, &before, &message).await
         {

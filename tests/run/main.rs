@@ -12,6 +12,7 @@ mod experiments;
 mod faults;
 mod harness;
 mod integrity;
+mod isolation;
 mod journal;
 mod notify;
 mod planning;

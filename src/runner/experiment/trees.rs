@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
+use super::super::isolate::Line;
 use super::super::recover::Resume;
 use super::super::{Runner, task_ref};
 use crate::git::{self, short_sha, worktree};
 use crate::journal::event::{Event, Level};
 use crate::task::{Task, safe_id};
-use crate::ui::preview;
 
 /// Where an experiment runs.
 pub(super) struct Trees {
@@ -58,7 +58,7 @@ impl Runner<'_> {
             Ok(layout) => layout,
             Err(why) => return Ok(Err(no_repo(why))),
         };
-        let safe = self.experiment_name(&layout, task);
+        let safe = self.tree_name(&layout, &safe_id(&task.id));
         let candidate = layout.tree(&safe);
         let reference_root = layout.tree(&format!("{safe}.reference"));
         if let Some(resume) = resume
@@ -125,7 +125,7 @@ impl Runner<'_> {
     ) -> Option<Trees> {
         let user = self.settings.paths.code_dir.clone();
         worktree::branch_tip(&user, &resume.branch).await?;
-        let safe = self.experiment_name(layout, task);
+        let safe = self.tree_name(layout, &safe_id(&task.id));
         let candidate = resume.worktree.clone();
         let reference_root = resume
             .reference_worktree
@@ -195,53 +195,6 @@ impl Runner<'_> {
         });
     }
 
-    /// What names the experiment of `task` among this repository's experiments: the task's id,
-    /// behind the project's directory when the project is not at the top of the repository
-    /// (two projects of one repository may both have a task `E1`).
-    fn experiment_name(&self, layout: &worktree::Layout, task: &Task) -> String {
-        let root = &self.settings.paths.root;
-        let top = std::fs::canonicalize(&layout.top).unwrap_or_else(|_| layout.top.clone());
-        let here = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-        let project: Vec<String> = here
-            .strip_prefix(&top)
-            .map(|rel| {
-                rel.components()
-                    .map(|c| safe_id(&c.as_os_str().to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let id = safe_id(&task.id);
-        if project.is_empty() {
-            id
-        } else {
-            format!("{}/{id}", project.join("_"))
-        }
-    }
-
-    /// `autodev/<task>`, or the first `autodev/<task>-N` free of unmerged work: an old branch
-    /// that holds nothing beyond `start` is reused, one with commits of its own is kept.
-    async fn free_branch(&mut self, layout: &worktree::Layout, safe: &str, start: &str) -> String {
-        let dir = layout.top.clone();
-        let mut n = 1;
-        loop {
-            let name = if n == 1 {
-                format!("autodev/{safe}")
-            } else {
-                format!("autodev/{safe}-{n}")
-            };
-            match worktree::branch_tip(&dir, &name).await {
-                None => return name,
-                Some(tip) if worktree::is_ancestor(&dir, &tip, start).await => {
-                    if worktree::delete_branch(&dir, &name).await.is_ok() {
-                        return name;
-                    }
-                }
-                Some(_) => {}
-            }
-            n += 1;
-        }
-    }
-
     /// Brings the experiment's result (its branch at `kept`) to the user's branch when it can be
     /// done without touching anything of the user's, journals the end (with how the task is to
     /// be recorded: `completed`, the experiment met its goal, and its `conclusion`), then
@@ -270,7 +223,13 @@ impl Runner<'_> {
                 ),
             )
         } else {
-            match self.fast_forward(trees, kept).await {
+            let line = Line {
+                top: &trees.layout.top,
+                start: &trees.start,
+                start_ref: trees.start_ref.as_deref(),
+                branch: &trees.branch,
+            };
+            match self.fast_forward(&line, kept).await {
                 Ok(()) => (
                     true,
                     format!(
@@ -349,55 +308,6 @@ impl Runner<'_> {
                 ),
             );
         }
-    }
-
-    /// Fast-forwards the user's branch to `kept` if the branch has not moved since the
-    /// experiment began and no uncommitted change of the user's touches the changed paths;
-    /// otherwise says why not.
-    async fn fast_forward(&mut self, trees: &Trees, kept: &str) -> std::result::Result<(), String> {
-        let user = self.settings.paths.code_dir.clone();
-        let now = git::head(&user).await?;
-        let on = worktree::head_ref(&user).await;
-        // Already there: a run killed after its fast-forward, or a merge made by hand.
-        if worktree::is_ancestor(&user, kept, &now).await {
-            return Ok(());
-        }
-        if now != trees.start || on != trees.start_ref {
-            let name = |r: &Option<String>| {
-                r.as_deref()
-                    .map(|r| r.trim_start_matches("refs/heads/").to_string())
-                    .unwrap_or_else(|| "a detached HEAD".into())
-            };
-            return Err(format!(
-                "your branch moved while it ran (it began at {} on {}, and HEAD is now {} on {})",
-                short_sha(&trees.start),
-                name(&trees.start_ref),
-                short_sha(&now),
-                name(&on)
-            ));
-        }
-        let changed = worktree::changed_between(&user, &trees.start, kept).await?;
-        // The top's view: paths relative to the top, as the changed paths are.
-        let dirty = git::changed_files(&trees.layout.top)
-            .await
-            .map_err(|e| e.to_string())?;
-        let overlap: Vec<String> = dirty
-            .into_iter()
-            .filter(|p| {
-                changed
-                    .iter()
-                    .any(|c| c == p || c.starts_with(&format!("{p}/")))
-            })
-            .collect();
-        if !overlap.is_empty() {
-            return Err(format!(
-                "your uncommitted changes touch what it changed ({}); commit or stash them first",
-                preview(&overlap, 10)
-            ));
-        }
-        worktree::fast_forward(&user, &trees.branch)
-            .await
-            .map_err(|e| format!("git refused the fast-forward ({e})"))
     }
 
     /// Says where the worktrees of an experiment that stopped early are: kept for a look.

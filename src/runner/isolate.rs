@@ -1,0 +1,417 @@
+//! A delivery task's own worktree (`run.isolation = "worktree"`): the worker's worktree under
+//! `.git/autodev/worktrees/`, moved to a branch `autodev/<task>` at the commit the run
+//! integrates onto, where the agent, the checks and the commit work; the result brought to the
+//! user's branch by a fast-forward when that touches nothing of the user's (the rule
+//! experiments follow too), else left on its branch for the next task to build on; a blocked
+//! task's unfinished work committed on its branch, so it never reaches the next task. The user's
+//! tree, index and uncommitted work are only read, to see whether a fast-forward is safe.
+//!
+//! The worker's worktree is kept between tasks and runs: moving it to the next task's start
+//! writes only the files that differ, and its ignored files (build caches) stay.
+
+use std::path::{Path, PathBuf};
+
+use super::{Runner, TaskEnd, task_ref};
+use crate::git::{self, short_sha, worktree};
+use crate::journal::event::{BlockedTask, Event, Level};
+use crate::task::{Task, safe_id};
+use crate::ui::preview;
+
+/// The worktree a delivery task is worked in.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Workspace {
+    /// The worker's worktree (its root).
+    pub root: PathBuf,
+    /// The code directory inside it: where the agent, the checks and git run.
+    pub dir: PathBuf,
+    /// The top of the user's work tree.
+    pub top: PathBuf,
+    pub branch: String,
+    /// The commit the task started from, and the user's branch then (`None`: detached).
+    pub start: String,
+    pub start_ref: Option<String>,
+}
+
+/// Where a workspace stood, as journalled: what a restarted run finds it again from.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WorkspaceAt {
+    pub root: PathBuf,
+    pub branch: String,
+    pub start: String,
+    pub start_ref: Option<String>,
+}
+
+/// Where a result made in a worktree is to land: the user's branch as it was when the work
+/// began.
+pub(super) struct Line<'a> {
+    pub top: &'a Path,
+    pub start: &'a str,
+    pub start_ref: Option<&'a str>,
+    pub branch: &'a str,
+}
+
+/// The worker's worktree, as a name among the repository's autodev worktrees.
+const WORKER: &str = "worker-1";
+
+impl Runner<'_> {
+    /// Works a delivery task in its own worktree, from the start of its story: the worktree
+    /// made ready, the task worked there, and what it left brought out.
+    pub(super) async fn deliver_isolated(&mut self, task: Task) -> crate::error::Result<TaskEnd> {
+        let workspace = match self.open_workspace(&task).await {
+            Ok(workspace) => workspace,
+            Err(why) => return self.block(&task, why),
+        };
+        let user_tree = self.enter(workspace);
+        let end = self.deliver(task.clone(), None).await;
+        self.leave(&task, user_tree, end.as_ref().ok()).await;
+        end
+    }
+
+    /// Makes the worker's worktree ready for `task`: on a new branch at the commit the run
+    /// integrates onto, with what an earlier task or run left in it put aside first. `Err` is
+    /// why it cannot be (the task is blocked with it).
+    async fn open_workspace(&mut self, task: &Task) -> Result<Workspace, String> {
+        let user = self.settings.paths.code_dir.clone();
+        let layout = worktree::layout(&user).await.map_err(|why| {
+            format!(
+                "run.isolation = \"worktree\" needs a git repository with at least one commit \
+                 (each task is worked in a worktree of its own): {why}; set run.isolation = \
+                 \"in-place\" to work in your tree"
+            )
+        })?;
+        let start = match &self.integration {
+            Some(tip) => tip.clone(),
+            None => git::head(&user).await.map_err(|why| why.to_string())?,
+        };
+        let start_ref = worktree::head_ref(&user).await;
+        let root = layout.tree(&self.tree_name(&layout, WORKER));
+        let branch = self
+            .free_branch(
+                &layout,
+                &self.tree_name(&layout, &safe_id(&task.id)),
+                &start,
+            )
+            .await;
+        if worktree::usable(&root).await {
+            self.put_aside(&root).await;
+            worktree::switch_to(&root, &branch, &start).await
+        } else {
+            match worktree::remove(&user, &root).await {
+                Ok(()) => {
+                    let checkout = worktree::Checkout::NewBranch(&branch);
+                    worktree::add(&user, &root, checkout, &start).await
+                }
+                Err(why) => Err(why),
+            }
+        }
+        .map_err(|why| {
+            format!(
+                "could not make the worktree {} ready for {}: {why}",
+                root.display(),
+                task.id
+            )
+        })?;
+        let workspace = Workspace {
+            dir: layout.inside(&root),
+            root,
+            top: layout.top,
+            branch,
+            start,
+            start_ref,
+        };
+        self.sinks.emit(Event::WorkspaceOpened {
+            task: task_ref(task),
+            branch: workspace.branch.clone(),
+            worktree: workspace.root.clone(),
+            start: workspace.start.clone(),
+            start_ref: workspace.start_ref.clone(),
+        });
+        Ok(workspace)
+    }
+
+    /// The workspace a cut-off task was worked in, found again as it was (its edits kept);
+    /// `None` when it is gone or holds another branch.
+    pub(super) async fn reopen_workspace(&mut self, at: &WorkspaceAt) -> Option<Workspace> {
+        let user = self.settings.paths.code_dir.clone();
+        let layout = worktree::layout(&user).await.ok()?;
+        if !worktree::usable(&at.root).await
+            || worktree::head_ref(&at.root).await.as_deref()
+                != Some(format!("refs/heads/{}", at.branch).as_str())
+        {
+            return None;
+        }
+        let dir = layout.inside(&at.root);
+        git::clean_commit_leftovers(&dir);
+        Some(Workspace {
+            dir,
+            root: at.root.clone(),
+            top: layout.top,
+            branch: at.branch.clone(),
+            start: at.start.clone(),
+            start_ref: at.start_ref.clone(),
+        })
+    }
+
+    /// What an earlier task or run left uncommitted in the worker's worktree, committed on
+    /// what it has checked out (a branch of autodev's, or a new `autodev/leftovers-…` one),
+    /// so that moving the worktree on loses nothing.
+    async fn put_aside(&mut self, root: &Path) {
+        if worktree::head_ref(root).await.is_none() {
+            let name = format!("autodev/leftovers-{}", crate::durable::file_stamp());
+            let dirty = git::changed_files(root).await.is_ok_and(|c| !c.is_empty());
+            if !dirty || worktree::branch_here(root, &name).await.is_err() {
+                return;
+            }
+        }
+        let message = "autodev: work left in the worker's worktree, put aside";
+        if let Ok(Some(sha)) = worktree::commit_everything(root, message).await {
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "what an earlier task left in {} is kept as commit {} on its branch",
+                    root.display(),
+                    short_sha(&sha)
+                ),
+            );
+        }
+    }
+
+    /// Works in `workspace` from now on: the user's tree state, to give back to [`Runner::leave`].
+    pub(super) fn enter(&mut self, workspace: Workspace) -> super::tree::Tree {
+        let inner = self.tree.copy_at(&workspace.dir);
+        self.workspace = Some(workspace);
+        std::mem::replace(&mut self.tree, inner)
+    }
+
+    /// Back in the user's tree after a task ended as `end` in its workspace: a blocked task's
+    /// unfinished work committed on its branch, and the worktree left on no branch, ready for
+    /// the next task. A task that is to go on (interrupted, stopped, halted) leaves it as it is,
+    /// for the next run to resume in.
+    pub(super) async fn leave(
+        &mut self,
+        task: &Task,
+        user_tree: super::tree::Tree,
+        end: Option<&TaskEnd>,
+    ) {
+        self.tree = user_tree;
+        let Some(workspace) = self.workspace.take() else {
+            return;
+        };
+        match end {
+            Some(TaskEnd::Blocked) => self.park(task, &workspace).await,
+            Some(TaskEnd::Completed) => {}
+            _ => return,
+        }
+        if let Err(why) = worktree::detach(&workspace.root).await {
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "could not free the worktree {}: {why}",
+                    workspace.root.display()
+                ),
+            );
+        }
+        // The branch goes when nothing on it is unique: nothing was committed, or it is on
+        // your branch now. A result waiting to be merged keeps it.
+        let user = self.settings.paths.code_dir.clone();
+        let tip = worktree::branch_tip(&workspace.top, &workspace.branch).await;
+        let merged = match (&tip, git::head(&user).await) {
+            (Some(tip), Ok(head)) => {
+                *tip == workspace.start || worktree::is_ancestor(&user, tip, &head).await
+            }
+            _ => false,
+        };
+        if merged {
+            let _ = worktree::delete_branch(&workspace.top, &workspace.branch).await;
+        }
+    }
+
+    /// A blocked task's unfinished work, committed on its branch and told where to find it.
+    async fn park(&mut self, task: &Task, workspace: &Workspace) {
+        let message = format!("autodev: {} blocked, its unfinished work", task.id);
+        let told = match worktree::commit_everything(&workspace.root, &message).await {
+            Ok(_)
+                if worktree::branch_tip(&workspace.top, &workspace.branch).await
+                    == Some(workspace.start.clone()) =>
+            {
+                return;
+            }
+            Ok(_) => format!(
+                "the work of blocked task {} stays on branch {} (`git diff {}...{}` shows it); \
+                 your branch and the next task do not have it",
+                task.id,
+                workspace.branch,
+                short_sha(&workspace.start),
+                workspace.branch
+            ),
+            Err(why) => format!(
+                "the unfinished work of blocked task {} could not be committed on branch {} \
+                 ({why}); it is left in {}",
+                task.id,
+                workspace.branch,
+                workspace.root.display()
+            ),
+        };
+        self.sinks.note(Level::Warn, told);
+    }
+
+    /// Brings the result committed in the current workspace to the user's branch, when it can
+    /// be done without touching anything of the user's; otherwise it waits on its branch and the
+    /// next task starts from it. Nothing to do outside a workspace or when nothing was
+    /// committed.
+    pub(super) async fn land_result(&mut self, task: &Task) {
+        let Some(workspace) = self.workspace.clone() else {
+            return;
+        };
+        let Ok(tip) = git::head(&workspace.dir).await else {
+            return;
+        };
+        if tip == workspace.start {
+            return;
+        }
+        let line = Line {
+            top: &workspace.top,
+            start: &workspace.start,
+            start_ref: workspace.start_ref.as_deref(),
+            branch: &workspace.branch,
+        };
+        let landed = if self.settings.config.git.auto_commit {
+            self.fast_forward(&line, &tip).await
+        } else {
+            Err("git.auto_commit is false".to_string())
+        };
+        let branch = &workspace.branch;
+        let (merged, message) = match landed {
+            Ok(()) => {
+                self.integration = None;
+                (
+                    true,
+                    format!(
+                        "{}: the result is on your branch, fast-forwarded to {}",
+                        task.id,
+                        short_sha(&tip)
+                    ),
+                )
+            }
+            Err(why) => {
+                self.integration = Some(tip.clone());
+                let ahead = worktree::commits_ahead(&workspace.top, &workspace.start, &tip).await;
+                let message = format!(
+                    "{}: the result stays on branch {branch} ({ahead}) because {why}; the next \
+                     task starts from it, and `git merge {branch}` takes it",
+                    task.id
+                );
+                self.to_merge.push(BlockedTask {
+                    id: task.id.clone(),
+                    reason: message.clone(),
+                });
+                (false, message)
+            }
+        };
+        self.sinks.emit(Event::TaskLanded {
+            task: task_ref(task),
+            branch: branch.clone(),
+            sha: tip,
+            merged,
+            message,
+        });
+    }
+
+    /// Fast-forwards the user's branch to `tip` if it has not moved since the work began and
+    /// no uncommitted change of the user's touches the changed paths; otherwise says why not.
+    pub(super) async fn fast_forward(&mut self, line: &Line<'_>, tip: &str) -> Result<(), String> {
+        let user = self.settings.paths.code_dir.clone();
+        let now = git::head(&user).await?;
+        let on = worktree::head_ref(&user).await;
+        // Already there: a run killed after its fast-forward, or a merge made by hand.
+        if worktree::is_ancestor(&user, tip, &now).await {
+            return Ok(());
+        }
+        if now != line.start || on.as_deref() != line.start_ref {
+            let name = |r: Option<&str>| {
+                r.map(|r| r.trim_start_matches("refs/heads/").to_string())
+                    .unwrap_or_else(|| "a detached HEAD".into())
+            };
+            return Err(format!(
+                "your branch moved while it ran (it began at {} on {}, and HEAD is now {} on {})",
+                short_sha(line.start),
+                name(line.start_ref),
+                short_sha(&now),
+                name(on.as_deref())
+            ));
+        }
+        let changed = worktree::changed_between(&user, line.start, tip).await?;
+        // The top's view: paths relative to the top, as the changed paths are.
+        let dirty = git::changed_files(line.top)
+            .await
+            .map_err(|e| e.to_string())?;
+        let overlap: Vec<String> = dirty
+            .into_iter()
+            .filter(|p| {
+                changed
+                    .iter()
+                    .any(|c| c == p || c.starts_with(&format!("{p}/")))
+            })
+            .collect();
+        if !overlap.is_empty() {
+            return Err(format!(
+                "your uncommitted changes touch what it changed ({}); commit or stash them first",
+                preview(&overlap, 10)
+            ));
+        }
+        worktree::fast_forward(&user, line.branch)
+            .await
+            .map_err(|e| format!("git refused the fast-forward ({e})"))
+    }
+
+    /// What names `leaf` (a task's id, the worker) among this repository's autodev worktrees
+    /// and branches: itself, behind the project's directory when the project is not at the top
+    /// of the repository (two projects of one repository may both have a task `E1`).
+    pub(super) fn tree_name(&self, layout: &worktree::Layout, leaf: &str) -> String {
+        let root = &self.settings.paths.root;
+        let top = std::fs::canonicalize(&layout.top).unwrap_or_else(|_| layout.top.clone());
+        let here = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        let project: Vec<String> = here
+            .strip_prefix(&top)
+            .map(|rel| {
+                rel.components()
+                    .map(|c| safe_id(&c.as_os_str().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if project.is_empty() {
+            leaf.to_string()
+        } else {
+            format!("{}/{leaf}", project.join("_"))
+        }
+    }
+
+    /// `autodev/<name>`, or the first `autodev/<name>-N` free of unmerged work: an old branch
+    /// that holds nothing beyond `start` is reused, one with commits of its own is kept.
+    pub(super) async fn free_branch(
+        &mut self,
+        layout: &worktree::Layout,
+        name: &str,
+        start: &str,
+    ) -> String {
+        let dir = layout.top.clone();
+        let mut n = 1;
+        loop {
+            let branch = if n == 1 {
+                format!("autodev/{name}")
+            } else {
+                format!("autodev/{name}-{n}")
+            };
+            match worktree::branch_tip(&dir, &branch).await {
+                None => return branch,
+                Some(tip) if worktree::is_ancestor(&dir, &tip, start).await => {
+                    if worktree::delete_branch(&dir, &branch).await.is_ok() {
+                        return branch;
+                    }
+                }
+                Some(_) => {}
+            }
+            n += 1;
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! `run.isolation = "worktree"`: each delivery task worked in the worker's worktree on a branch
+//! of its own; the result fast-forwarded onto the user's branch when that is safe; a blocked
+//! task's work kept on its branch and out of the next task; a killed run resumed in the
+//! worktree.
+
+use crate::common::git;
+use crate::harness::Repo;
+use crate::recovery::{kill9, wait_for};
+
+const WORKTREE: &str = "isolation = \"worktree\"\n[reflection]\nenabled = false\n";
+
+const TWO_TASKS: &str = r#"{"tasks": [
+  {"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}},
+  {"id": "T2", "title": "Create world", "description": "Write world.txt",
+   "verification": {"path_patterns": ["world.txt"], "validate_commands": ["grep -q world world.txt"]}}
+]}"#;
+
+fn repo(tasks: &str) -> Repo {
+    let repo = Repo::new(tasks, WORKTREE);
+    repo.sample("codex-exec-json-success.jsonl");
+    repo
+}
+
+/// An agent call that notes where it ran and what it saw, then runs `steps`.
+fn noting(repo: &Repo, n: u32, steps: &str) -> String {
+    let s = repo.state.display();
+    format!("sh pwd > {s}/cwd-{n}; ls -a > {s}/ls-{n}\n{steps}")
+}
+
+fn noted(repo: &Repo, what: &str, n: u32) -> String {
+    std::fs::read_to_string(repo.state.join(format!("{what}-{n}"))).unwrap_or_default()
+}
+
+fn worker(repo: &Repo) -> std::path::PathBuf {
+    repo.path().join(".git/autodev/worktrees/worker-1")
+}
+
+fn branches(repo: &Repo) -> String {
+    git(repo.path(), &["branch", "--list", "autodev/*"])
+}
+
+#[test]
+fn a_task_is_worked_in_its_worktree_and_fast_forwarded_around_your_uncommitted_work() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // Your uncommitted work, in a file the tasks do not touch.
+    repo.write("notes.md", "mine, not committed\n");
+    repo.script(
+        1,
+        &noting(
+            &repo,
+            1,
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    repo.script(
+        2,
+        &noting(
+            &repo,
+            2,
+            "write world.txt world\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The agent worked in the worker's worktree, which never had your uncommitted file.
+    let cwd = noted(&repo, "cwd", 1);
+    assert!(
+        cwd.trim().ends_with(".git/autodev/worktrees/worker-1"),
+        "{cwd}"
+    );
+    assert!(!noted(&repo, "ls", 1).contains("notes.md"));
+    assert!(
+        run.stderr.contains("T1 is worked in the worktree"),
+        "{}",
+        run.stderr
+    );
+    // Both results are on your branch, one commit each, by fast-forward; your file is as it
+    // was, still uncommitted.
+    assert_eq!(
+        git(
+            repo.path(),
+            &["rev-list", "--count", &format!("{start}..HEAD")]
+        )
+        .trim(),
+        "2"
+    );
+    assert_eq!(repo.read("hello.txt"), "hello\n");
+    assert_eq!(repo.read("world.txt"), "world\n");
+    assert_eq!(repo.read("notes.md"), "mine, not committed\n");
+    assert_eq!(
+        git(repo.path(), &["status", "--porcelain", "--", "notes.md"]),
+        "?? notes.md\n"
+    );
+    // The second task started from the first one's result.
+    assert!(noted(&repo, "ls", 2).contains("hello.txt"));
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(repo.task("T2")["passes"], true);
+    // No task branch is left; the worker's worktree stays, on no branch, for the next run.
+    assert_eq!(branches(&repo), "");
+    assert!(worker(&repo).join("world.txt").exists());
+    assert_eq!(
+        git(&worker(&repo), &["status", "--porcelain"]),
+        "",
+        "the worker's worktree is clean"
+    );
+}
+
+#[test]
+fn a_blocked_tasks_work_stays_on_its_branch_and_never_reaches_the_next_task() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // T1 leaves a half-done file and fails its check, every attempt; T2 looks around.
+    repo.script(
+        1,
+        "write half-done.txt x\ncat codex-exec-json-success.jsonl",
+    );
+    repo.script(
+        2,
+        &noting(
+            &repo,
+            2,
+            "write world.txt world\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(repo.task("T1")["blocked"], true);
+    assert_eq!(repo.task("T2")["passes"], true);
+    // The next task's agent never saw it, and neither did your tree or branch.
+    assert!(!noted(&repo, "ls", 2).contains("half-done.txt"));
+    assert!(!repo.path().join("half-done.txt").exists());
+    assert_eq!(
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T2 - Create world\n"
+    );
+    // It waits on its branch, and the run says how to look at it.
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T1:half-done.txt"]),
+        "x\n"
+    );
+    assert!(
+        run.stderr
+            .contains("the work of blocked task T1 stays on branch autodev/T1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(branches(&repo), "  autodev/T1\n");
+}
+
+#[test]
+fn when_your_branch_moved_the_result_waits_on_its_branch_and_the_next_task_builds_on_it() {
+    let repo = repo(TWO_TASKS);
+    // While T1's agent works, you commit something of your own.
+    let you = format!(
+        "sh cd {} && echo mine > mine.txt && git add mine.txt && git commit -qm mine",
+        repo.path().display()
+    );
+    repo.script(
+        1,
+        &format!("{you}\nwrite hello.txt hello\ncat codex-exec-json-success.jsonl"),
+    );
+    repo.script(
+        2,
+        &noting(
+            &repo,
+            2,
+            "write world.txt world\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the result stays on branch autodev/T1"),
+        "{}",
+        run.stderr
+    );
+    // Your branch has only your commit; T2 began from T1's result, and its own branch holds
+    // both, ready to merge.
+    assert!(!repo.path().join("hello.txt").exists());
+    assert!(noted(&repo, "ls", 2).contains("hello.txt"));
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T2:hello.txt"]),
+        "hello\n"
+    );
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T2:world.txt"]),
+        "world\n"
+    );
+    assert!(
+        run.stderr.contains("git merge autodev/T2"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn killed_during_the_agent_the_next_run_resumes_in_the_worktree_and_lands_once() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // The first agent writes half of T1 and is killed; the next one finishes it.
+    repo.script(1, "write hello.txt hel\nhang");
+    repo.script(
+        2,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+    );
+    repo.script(
+        3,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    let child = repo.spawn(&["run"]);
+    repo.wait_for_calls(1);
+    wait_for(&worker(&repo).join("hello.txt"));
+    kill9(child);
+    // The half-done work is in the worktree, not in your tree.
+    assert_eq!(
+        std::fs::read_to_string(worker(&repo).join("hello.txt")).expect("in the worktree"),
+        "hel\n"
+    );
+    assert!(!repo.path().join("hello.txt").exists());
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("resuming T1: attempt 1 was cut off"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T2 - Create world\nautodev: T1 - Create hello\n",
+        "each task committed exactly once"
+    );
+    assert_eq!(repo.read("hello.txt"), "hello\n");
+    assert_eq!(branches(&repo), "");
+}
+
+#[test]
+fn killed_after_the_commit_the_next_run_lands_it_without_the_agent() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.script(
+        1,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+    );
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    // The commit in the worktree runs its hooks: the post-commit one waits to be killed.
+    let s = repo.state.display();
+    repo.hook("post-commit", &format!("touch {s}/committed; sleep 30\n"));
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("committed"));
+    kill9(child);
+    std::fs::remove_file(repo.path().join(".git/hooks/post-commit")).expect("hook");
+    let calls = repo.calls();
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), calls + 1, "only T2's agent is called");
+    assert_eq!(
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T2 - Create world\nautodev: T1 - Create hello\n"
+    );
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(branches(&repo), "");
+}
