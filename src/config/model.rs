@@ -529,7 +529,7 @@ impl Default for RunSection {
             delay_between_tasks: 2.0,
             max_cost_usd: 0.0,
             max_tokens: 0,
-            isolation: Isolation::InPlace,
+            isolation: Isolation::Worktree,
             root_mode: RootModeSettings::default(),
         }
     }

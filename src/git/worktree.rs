@@ -150,6 +150,28 @@ pub async fn delete_branch(dir: &Path, name: &str) -> GitResult<()> {
     git(dir, &["branch", "-q", "-D", name]).await.map(|_| ())
 }
 
+/// The branches under `refs/heads/<under>`, by their short names.
+pub async fn branches_under(dir: &Path, under: &str) -> Vec<String> {
+    let refs = format!("refs/heads/{under}");
+    git(dir, &["for-each-ref", "--format=%(refname:short)", &refs])
+        .await
+        .map(|names| {
+            names
+                .lines()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes branch `name` if it holds nothing `HEAD` does not and no worktree has it checked
+/// out (`git branch -d`); whether it did.
+pub async fn delete_if_merged(dir: &Path, name: &str) -> bool {
+    git(dir, &["branch", "-q", "-d", name]).await.is_ok()
+}
+
 /// What `HEAD` of `dir` is on: the branch's full ref name, or `None` when detached.
 pub async fn head_ref(dir: &Path) -> Option<String> {
     git(dir, &["symbolic-ref", "-q", "HEAD"])
@@ -221,11 +243,6 @@ pub async fn switch_to(dir: &Path, branch: &str, start: &str) -> GitResult<()> {
     )
     .await?;
     git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
-}
-
-/// A new branch `name` at what the worktree `dir` has checked out, checked out there.
-pub async fn branch_here(dir: &Path, name: &str) -> GitResult<()> {
-    git(dir, &["checkout", "-q", "-b", name]).await.map(|_| ())
 }
 
 /// Leaves the branch checked out in worktree `dir` (its files stay), so the branch can be

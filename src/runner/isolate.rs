@@ -57,6 +57,19 @@ impl Runner<'_> {
     /// Works a delivery task in its own worktree, from the start of its story: the worktree
     /// made ready, the task worked there, and what it left brought out.
     pub(super) async fn deliver_isolated(&mut self, task: Task) -> crate::error::Result<TaskEnd> {
+        let user = self.settings.paths.code_dir.clone();
+        if git::head(&user).await.is_err() {
+            if !self.told_in_place {
+                self.told_in_place = true;
+                self.sinks.note(
+                    Level::Warn,
+                    "run.isolation = \"worktree\" needs a git repository with at least one \
+                     commit to start each task from; until there is one, tasks are worked in \
+                     your tree",
+                );
+            }
+            return self.deliver(task, None).await;
+        }
         let workspace = match self.open_workspace(&task).await {
             Ok(workspace) => workspace,
             Err(why) => return self.block(&task, why),
@@ -72,28 +85,25 @@ impl Runner<'_> {
     /// why it cannot be (the task is blocked with it).
     async fn open_workspace(&mut self, task: &Task) -> Result<Workspace, String> {
         let user = self.settings.paths.code_dir.clone();
-        let layout = worktree::layout(&user).await.map_err(|why| {
-            format!(
-                "run.isolation = \"worktree\" needs a git repository with at least one commit \
-                 (each task is worked in a worktree of its own): {why}; set run.isolation = \
-                 \"in-place\" to work in your tree"
-            )
-        })?;
+        let layout = worktree::layout(&user)
+            .await
+            .map_err(|why| format!("cannot find the repository's worktrees: {why}"))?;
         let start = match &self.integration {
             Some(tip) => tip.clone(),
             None => git::head(&user).await.map_err(|why| why.to_string())?,
         };
         let start_ref = worktree::head_ref(&user).await;
         let root = layout.tree(&self.tree_name(&layout, WORKER));
-        let branch = self
-            .free_branch(
-                &layout,
-                &self.tree_name(&layout, &safe_id(&task.id)),
-                &start,
-            )
-            .await;
-        if worktree::usable(&root).await {
+        let reused = worktree::usable(&root).await;
+        if reused {
+            // What it holds is put aside, and the branch it is on freed, before a branch is
+            // chosen: the task's own old branch may be the one checked out there.
             self.put_aside(&root).await;
+            let _ = worktree::detach(&root).await;
+        }
+        let name = self.tree_name(&layout, &safe_id(&task.id));
+        let branch = self.free_branch(&layout, &name, &start).await;
+        if reused {
             worktree::switch_to(&root, &branch, &start).await
         } else {
             match worktree::remove(&user, &root).await {
@@ -152,25 +162,65 @@ impl Runner<'_> {
         })
     }
 
-    /// What an earlier task or run left uncommitted in the worker's worktree, committed on
-    /// what it has checked out (a branch of autodev's, or a new `autodev/leftovers-…` one),
-    /// so that moving the worktree on loses nothing.
-    async fn put_aside(&mut self, root: &Path) {
-        if worktree::head_ref(root).await.is_none() {
-            let name = format!("autodev/leftovers-{}", crate::durable::file_stamp());
-            let dirty = git::changed_files(root).await.is_ok_and(|c| !c.is_empty());
-            if !dirty || worktree::branch_here(root, &name).await.is_err() {
-                return;
+    /// Tidies what a run killed between a task's end and its tidying left, once recovery has
+    /// finished every task in flight: the worker's worktree still on a task's branch is
+    /// released when it has nothing uncommitted, and this project's `autodev/` branches whose
+    /// every commit is on your branch, checked out nowhere, are deleted. A result waiting to be
+    /// merged, unfinished work, and a branch a worktree has checked out (an experiment's) stay.
+    pub(super) async fn tidy_after_recovery(&mut self) {
+        let user = self.settings.paths.code_dir.clone();
+        let Ok(layout) = worktree::layout(&user).await else {
+            return;
+        };
+        let root = layout.tree(&self.tree_name(&layout, WORKER));
+        if worktree::usable(&root).await
+            && worktree::head_ref(&root).await.is_some()
+            && git::changed_files(&root).await.is_ok_and(|c| c.is_empty())
+            && let (Ok(head), Ok(tip)) = (git::head(&user).await, git::head(&root).await)
+            && worktree::is_ancestor(&user, &tip, &head).await
+        {
+            let _ = worktree::detach(&root).await;
+        }
+        // This project's branches: `autodev/<task>`, or `autodev/<project>/<task>` below the
+        // top of the repository.
+        let mine = self.tree_name(&layout, "");
+        let under = format!("autodev/{mine}");
+        let mut deleted = Vec::new();
+        for name in worktree::branches_under(&layout.top, &under).await {
+            // Below the top, another project's branches have a `/` more than this one's.
+            let own = !name[under.len()..].contains('/');
+            if own && worktree::delete_if_merged(&layout.top, &name).await {
+                deleted.push(name);
             }
         }
+        if !deleted.is_empty() {
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "removed branches a stopped run had left, whose work is on your branch: {}",
+                    deleted.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// What an earlier run left uncommitted in the worker's worktree while it was on a task's
+    /// branch (a task it could not resume), committed on that branch, so that moving the
+    /// worktree on loses nothing. A worktree on no branch holds nothing of a task's: each task's
+    /// work was committed before it was left, and what remains (files its checks wrote) goes.
+    async fn put_aside(&mut self, root: &Path) {
+        let Some(branch) = worktree::head_ref(root).await else {
+            return;
+        };
         let message = "autodev: work left in the worker's worktree, put aside";
         if let Ok(Some(sha)) = worktree::commit_everything(root, message).await {
             self.sinks.note(
                 Level::Warn,
                 format!(
-                    "what an earlier task left in {} is kept as commit {} on its branch",
+                    "what an earlier run left in {} is kept as commit {} on {}",
                     root.display(),
-                    short_sha(&sha)
+                    short_sha(&sha),
+                    branch.trim_start_matches("refs/heads/")
                 ),
             );
         }

@@ -255,6 +255,8 @@ struct Runner<'a> {
     /// The commit the next task in a worktree starts from when a result could not be brought
     /// to the user's branch (`None`: the user's `HEAD`).
     integration: Option<String>,
+    /// The run said that tasks are worked in the user's tree for want of a commit.
+    told_in_place: bool,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -303,6 +305,7 @@ async fn run_async(
         last_opening: None,
         workspace: None,
         integration: None,
+        told_in_place: false,
     };
     runner.ledger = spend::Ledger::new(runner.price());
     runner.go().await
@@ -378,6 +381,7 @@ impl Runner<'_> {
         if let Some((end, why)) = worked.stop.take() {
             return Ok(self.finish(end, why, &worked).await);
         }
+        self.tidy_after_recovery().await;
         let max_epochs = self.options.max_epochs.max(1);
         for epoch in 1..=max_epochs {
             if max_epochs > 1 {

@@ -118,7 +118,13 @@ fn a_damaged_journal_still_credits_the_killed_attempt_and_seq_goes_on() {
 #[test]
 fn a_journal_deleted_during_the_run_is_opened_again() {
     let repo = project(hello_task);
-    repo.script(1, &format!("sh rm logs/events.jsonl\n{SUCCESS}"));
+    repo.script(
+        1,
+        &format!(
+            "sh rm {}/logs/events.jsonl\n{SUCCESS}",
+            repo.path().display()
+        ),
+    );
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(journal(&repo)).expect("a journal again");

@@ -201,6 +201,16 @@ fn finished_by_one_run(tally: &mut Tally, repo: &Repo, trial: u32) {
             trial,
             &commits,
         );
+        let branches = git(repo.path(), &["branch", "--list", "autodev/*"]);
+        let worktrees = git(repo.path(), &["worktree", "list", "--porcelain"]);
+        tally.check(
+            "no task branch is left, and only the worker's worktree, on no branch",
+            branches.is_empty()
+                && worktrees.matches("worktree ").count() <= 2
+                && !worktrees.contains("branch refs/heads/autodev/"),
+            trial,
+            &format!("branches: {branches}; worktrees: {worktrees}"),
+        );
     }
 }
 

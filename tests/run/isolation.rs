@@ -274,3 +274,71 @@ fn killed_after_the_commit_the_next_run_lands_it_without_the_agent() {
     assert_eq!(repo.task("T1")["passes"], true);
     assert_eq!(branches(&repo), "");
 }
+
+#[test]
+fn a_budget_stop_before_the_next_task_leaves_no_branch_behind() {
+    let repo = repo(TWO_TASKS);
+    repo.script(
+        1,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+    );
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    // One call of the fake codex reports about 20,700 tokens: the second does not fit.
+    let stopped = repo.run(&["run", "--max-tokens", "30000"]);
+    assert_eq!(stopped.code, 3, "{}", stopped.stderr);
+    crate::common::assert_off(&repo.task("T2"), "passes");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.task("T2")["passes"], true);
+    assert_eq!(repo.read("world.txt"), "world\n");
+    assert_eq!(branches(&repo), "", "{}", run.stderr);
+}
+
+#[test]
+fn a_worktree_left_on_a_finished_tasks_branch_is_released_by_the_next_run() {
+    let repo = repo(TWO_TASKS);
+    repo.script(
+        1,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+    );
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // What a kill between T2's end and the worktree's release leaves: the worktree on T2's
+    // branch, everything on it already on your branch.
+    git(&worker(&repo), &["checkout", "-q", "-b", "autodev/T2"]);
+    // And one left on T1's branch, which your branch has too; and a result still to be
+    // merged, on another branch, which stays.
+    git(repo.path(), &["branch", "autodev/T1", "HEAD~1"]);
+    let waiting = git(
+        repo.path(),
+        &[
+            "commit-tree",
+            "HEAD~1^{tree}",
+            "-p",
+            "HEAD~1",
+            "-m",
+            "waiting",
+        ],
+    );
+    git(repo.path(), &["branch", "autodev/keep", waiting.trim()]);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(branches(&repo), "  autodev/keep\n", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("autodev/T1, autodev/T2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        git(&worker(&repo), &["branch", "--show-current"]),
+        "",
+        "the worktree is on no branch"
+    );
+}

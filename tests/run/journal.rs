@@ -16,7 +16,13 @@ fn redact(value: &mut Value, repo: &str) {
             for (key, v) in map.iter_mut() {
                 match key.as_str() {
                     "time" | "run_id" | "writer" | "version" => *v = Value::from("[redacted]"),
-                    "sha" | "head" if v.is_string() => *v = Value::from("[sha]"),
+                    "sha" | "head" | "start" if v.is_string() => *v = Value::from("[sha]"),
+                    // Names a short commit id.
+                    "message" if v.as_str().is_some_and(|m| m.contains("fast-forwarded to")) => {
+                        let m = v.as_str().unwrap_or_default();
+                        let cut = m.find("fast-forwarded to").unwrap_or(m.len());
+                        *v = Value::from(format!("{}fast-forwarded to [sha]", &m[..cut]));
+                    }
                     "elapsed_ms" | "elapsed_seconds" => *v = Value::from(0),
                     "log" => *v = Value::from("[attempt log]"),
                     _ => redact(v, repo),

@@ -615,35 +615,51 @@ fn autodev_state_in_a_project_at_home_is_never_committed() {
 
 #[test]
 fn a_settings_change_between_a_kill_and_the_resume_is_yours_not_the_agents() {
-    let repo = project(|_| {
-        r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+    for isolation in ["in-place", "worktree"] {
+        let repo = project(|_| {
+            r#"{"tasks": [{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
   "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}]}"#
-            .into()
-    });
-    repo.script(
-        1,
-        "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nhang\n",
-    );
-    repo.script(2, SUCCESS);
-    let child = repo.spawn(&["run"]);
-    wait_for(&repo.state.join("working"));
-    kill9(child);
-    // Between the runs you change a setting (autodev.toml is protected from the agent).
-    let toml = repo.read("autodev.toml");
-    repo.write("autodev.toml", &format!("{toml}# tuned between the runs\n"));
-    git(repo.path(), &["commit", "-qam", "tune"]);
+                .into()
+        });
+        let toml = repo
+            .read("autodev.toml")
+            .replace("[run]\n", &format!("[run]\nisolation = \"{isolation}\"\n"));
+        repo.write("autodev.toml", &toml);
+        git(repo.path(), &["commit", "-qam", "isolation"]);
+        repo.script(
+            1,
+            "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nhang\n",
+        );
+        repo.script(2, SUCCESS);
+        let child = repo.spawn(&["run"]);
+        wait_for(&repo.state.join("working"));
+        kill9(child);
+        // Between the runs you change a setting (autodev.toml is protected from the agent).
+        repo.write("autodev.toml", &format!("{toml}# tuned between the runs\n"));
+        git(repo.path(), &["commit", "-qam", "tune"]);
 
-    let run = repo.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        !run.stderr.contains("protected files were changed"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(repo.task("T1")["passes"], true);
-    assert_eq!(committed(&repo, "hello.txt"), "hello\n");
-    assert!(
-        repo.read("autodev.toml")
-            .ends_with("# tuned between the runs\n")
-    );
+        let run = repo.run(&["run"]);
+        assert_eq!(run.code, 0, "{isolation}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("protected files were changed"),
+            "{isolation}: {}",
+            run.stderr
+        );
+        assert_eq!(repo.task("T1")["passes"], true);
+        if isolation == "in-place" {
+            assert_eq!(committed(&repo, "hello.txt"), "hello\n");
+        } else {
+            // Your branch moved (your commit): the result waits on the task's branch.
+            assert_eq!(
+                git(repo.path(), &["show", "autodev/T1:hello.txt"]),
+                "hello\n",
+                "{}",
+                run.stderr
+            );
+        }
+        assert!(
+            repo.read("autodev.toml")
+                .ends_with("# tuned between the runs\n")
+        );
+    }
 }

@@ -324,35 +324,54 @@ fn the_next_prompt_lists_the_commit_made_for_the_task_before() {
 #[test]
 fn files_written_by_checks_are_not_counted_as_the_next_tasks_changes() {
     // T1's check writes a file into the tree; T2's agent writes only world.txt. Whether or not
-    // autodev reuses a snapshot between tasks, T2 must be credited with world.txt alone.
+    // autodev reuses a snapshot between tasks, and whether the tasks share your tree or a
+    // worktree, T2 must be credited with world.txt alone.
     let tasks = r#"{"tasks": [
       {"id": "T1", "title": "Create hello", "verification": {"path_patterns": ["hello.txt"],
        "validate_commands": ["echo generated > report.txt"]}},
       {"id": "T2", "title": "Create world", "verification": {"path_patterns": ["world.txt"]}},
       {"id": "T3", "title": "Create again", "verification": {"path_patterns": ["again.txt"]}}
     ]}"#;
-    let repo = repo(tasks, "[git]\nauto_commit = false\n");
-    repo.script(1, SUCCESS);
-    repo.script(
-        2,
-        "write world.txt world\ncat codex-exec-json-success.jsonl\n",
-    );
-    repo.script(
-        3,
-        "write again.txt again\ncat codex-exec-json-success.jsonl\n",
-    );
-    let run = repo.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(repo.read("report.txt"), "generated\n");
-    let changed = |id: &str| repo.task(id)["attempt_history"][0]["changed_files"].clone();
-    assert_eq!(changed("T1"), serde_json::json!(["hello.txt"]));
-    assert_eq!(changed("T2"), serde_json::json!(["world.txt"]));
-    assert_eq!(changed("T3"), serde_json::json!(["again.txt"]));
+    for isolation in ["in-place", "worktree"] {
+        let toml = format!("isolation = \"{isolation}\"\n[git]\nauto_commit = false\n");
+        let repo = repo(tasks, &toml);
+        repo.script(1, SUCCESS);
+        repo.script(
+            2,
+            "write world.txt world\ncat codex-exec-json-success.jsonl\n",
+        );
+        repo.script(
+            3,
+            "write again.txt again\ncat codex-exec-json-success.jsonl\n",
+        );
+        let run = repo.run(&["run"]);
+        assert_eq!(run.code, 0, "{isolation}: {}", run.stderr);
+        if isolation == "in-place" {
+            assert_eq!(repo.read("report.txt"), "generated\n");
+        }
+        let changed = |id: &str| repo.task(id)["attempt_history"][0]["changed_files"].clone();
+        assert_eq!(
+            changed("T1"),
+            serde_json::json!(["hello.txt"]),
+            "{isolation}"
+        );
+        assert_eq!(
+            changed("T2"),
+            serde_json::json!(["world.txt"]),
+            "{isolation}"
+        );
+        assert_eq!(
+            changed("T3"),
+            serde_json::json!(["again.txt"]),
+            "{isolation}"
+        );
+    }
 }
 
 #[test]
 fn a_commit_that_fails_halts_and_the_next_run_commits_without_the_agent() {
-    let repo = repo(ONE_TASK, "");
+    // In your tree, where the commit uses your repository's index.
+    let repo = repo(ONE_TASK, "isolation = \"in-place\"\n");
     repo.script(0, SUCCESS);
     repo.write(".git/index.lock", "");
     let run = repo.run(&["run"]);
