@@ -245,6 +245,47 @@ pub async fn switch_to(dir: &Path, branch: &str, start: &str) -> GitResult<()> {
     git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
 }
 
+/// Replays the commits of worktree `dir` since `upstream` on top of `onto` (`git rebase`),
+/// without the project's hooks: autodev's own commits, whose commit hooks ran when they were
+/// made. `Ok(Err(files))`: the replay conflicts in these files and was undone.
+pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<(), Vec<String>>> {
+    let args = [
+        "-c",
+        "core.hooksPath=/dev/null",
+        "rebase",
+        "-q",
+        "--onto",
+        onto,
+        upstream,
+    ];
+    match git(dir, &args).await {
+        Ok(_) => Ok(Ok(())),
+        Err(why) => {
+            let conflicts = git_keys(dir, &["diff", "--name-only", "--diff-filter=U", "-z"])
+                .await
+                .unwrap_or_default();
+            abort_replay(dir).await;
+            if conflicts.is_empty() {
+                Err(why)
+            } else {
+                Ok(Err(conflicts))
+            }
+        }
+    }
+}
+
+/// Undoes a replay under way in worktree `dir`, if there is one (a killed run's).
+pub async fn abort_replay(dir: &Path) {
+    let _ = git(dir, &["rebase", "--abort"]).await;
+}
+
+/// Checks out branch `name` in worktree `dir`, whatever it held; with `here`, the branch is
+/// first moved to what `dir` has checked out.
+pub async fn check_out_branch(dir: &Path, name: &str, here: bool) -> GitResult<()> {
+    let flag = if here { "-B" } else { "-f" };
+    git(dir, &["checkout", "-q", flag, name]).await.map(|_| ())
+}
+
 /// Leaves the branch checked out in worktree `dir` (its files stay), so the branch can be
 /// deleted or checked out elsewhere.
 pub async fn detach(dir: &Path) -> GitResult<()> {

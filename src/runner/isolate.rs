@@ -41,6 +41,18 @@ pub(super) struct WorkspaceAt {
     pub start_ref: Option<String>,
 }
 
+impl Workspace {
+    /// Where its result is to land: the user's branch as it was when the task began.
+    fn line(&self) -> Line<'_> {
+        Line {
+            top: &self.top,
+            start: &self.start,
+            start_ref: self.start_ref.as_deref(),
+            branch: &self.branch,
+        }
+    }
+}
+
 /// Where a result made in a worktree is to land: the user's branch as it was when the work
 /// began.
 pub(super) struct Line<'a> {
@@ -98,6 +110,7 @@ impl Runner<'_> {
         if reused {
             // What it holds is put aside, and the branch it is on freed, before a branch is
             // chosen: the task's own old branch may be the one checked out there.
+            worktree::abort_replay(&root).await;
             self.put_aside(&root).await;
             let _ = worktree::detach(&root).await;
         }
@@ -144,10 +157,19 @@ impl Runner<'_> {
     pub(super) async fn reopen_workspace(&mut self, at: &WorkspaceAt) -> Option<Workspace> {
         let user = self.settings.paths.code_dir.clone();
         let layout = worktree::layout(&user).await.ok()?;
-        if !worktree::usable(&at.root).await
-            || worktree::head_ref(&at.root).await.as_deref()
-                != Some(format!("refs/heads/{}", at.branch).as_str())
-        {
+        if !worktree::usable(&at.root).await {
+            return None;
+        }
+        // Killed while its result was replayed on newer commits: the worktree goes back to the
+        // task's branch, which holds the result as it was verified.
+        worktree::abort_replay(&at.root).await;
+        let on = worktree::head_ref(&at.root).await;
+        if on.is_none() {
+            worktree::branch_tip(&layout.top, &at.branch).await?;
+            worktree::check_out_branch(&at.root, &at.branch, false)
+                .await
+                .ok()?;
+        } else if on.as_deref() != Some(format!("refs/heads/{}", at.branch).as_str()) {
             return None;
         }
         let dir = layout.inside(&at.root);
@@ -162,11 +184,14 @@ impl Runner<'_> {
         })
     }
 
-    /// Tidies what a run killed between a task's end and its tidying left, once recovery has
-    /// finished every task in flight: the worker's worktree still on a task's branch is
-    /// released when it has nothing uncommitted, and this project's `autodev/` branches whose
-    /// every commit is on your branch, checked out nowhere, are deleted. A result waiting to be
-    /// merged, unfinished work, and a branch a worktree has checked out (an experiment's) stay.
+    /// Tidies what a run killed between a task's end and its tidying left (after recovery), or
+    /// what a tidy could not remove (at the end of a run): the worker's worktree still on a
+    /// task's branch is released when it has nothing uncommitted and your branch has all of
+    /// it, and this project's `autodev/` branches whose every commit is on your branch,
+    /// checked out nowhere, are deleted. A result waiting to be merged, unfinished work, and a
+    /// branch a worktree has checked out (an experiment's) stay. A task in flight whose
+    /// worktree this releases is found again on its branch; one whose branch this deletes had
+    /// nothing on it, and starts afresh.
     pub(super) async fn tidy_after_recovery(&mut self) {
         let user = self.settings.paths.code_dir.clone();
         let Ok(layout) = worktree::layout(&user).await else {
@@ -197,7 +222,7 @@ impl Runner<'_> {
             self.sinks.note(
                 Level::Info,
                 format!(
-                    "removed branches a stopped run had left, whose work is on your branch: {}",
+                    "removed branches left behind whose work is on your branch: {}",
                     deleted.join(", ")
                 ),
             );
@@ -306,46 +331,69 @@ impl Runner<'_> {
     }
 
     /// Brings the result committed in the current workspace to the user's branch, when it can
-    /// be done without touching anything of the user's; otherwise it waits on its branch and the
-    /// next task starts from it. Nothing to do outside a workspace or when nothing was
-    /// committed.
-    pub(super) async fn land_result(&mut self, task: &Task) {
+    /// be done without touching anything of the user's: directly, or, when the user's branch
+    /// went forward while the task ran, replayed on top of it and checked again there
+    /// ([`Runner::integrate`]). Otherwise it waits on its branch and the next task starts from
+    /// it. `changed` is the task's change. Nothing to do outside a workspace or when nothing
+    /// was committed.
+    pub(super) async fn land_result(&mut self, task: &Task, changed: &[String]) {
         let Some(workspace) = self.workspace.clone() else {
             return;
         };
-        let Ok(tip) = git::head(&workspace.dir).await else {
+        let Ok(mut tip) = git::head(&workspace.dir).await else {
             return;
         };
         if tip == workspace.start {
             return;
         }
-        let line = Line {
-            top: &workspace.top,
-            start: &workspace.start,
-            start_ref: workspace.start_ref.as_deref(),
-            branch: &workspace.branch,
-        };
-        let landed = if self.settings.config.git.auto_commit {
-            self.fast_forward(&line, &tip).await
-        } else {
+        let landed = if !self.settings.config.git.auto_commit {
             Err("git.auto_commit is false".to_string())
+        } else if let Some(now) = self.moved_on(&workspace, &tip).await {
+            match self.integrate(task, &workspace, &now, changed).await {
+                Ok(new_tip) => {
+                    tip = new_tip;
+                    let line = Line {
+                        start: &now,
+                        ..workspace.line()
+                    };
+                    self.fast_forward(&line, &tip).await.map(|()| {
+                        " (replayed on your newer commits and checked again there)".to_string()
+                    })
+                }
+                Err(why) => Err(why),
+            }
+        } else {
+            let line = workspace.line();
+            self.fast_forward(&line, &tip).await.map(|()| String::new())
         };
+        self.told_landed(task, &workspace, &tip, landed).await;
+    }
+
+    /// Journals and tells where a result went: onto the user's branch (with how), or, with why
+    /// not, onto its own branch to wait.
+    async fn told_landed(
+        &mut self,
+        task: &Task,
+        workspace: &Workspace,
+        tip: &str,
+        landed: Result<String, String>,
+    ) {
         let branch = &workspace.branch;
         let (merged, message) = match landed {
-            Ok(()) => {
+            Ok(how) => {
                 self.integration = None;
                 (
                     true,
                     format!(
-                        "{}: the result is on your branch, fast-forwarded to {}",
+                        "{}: the result is on your branch, fast-forwarded to {}{how}",
                         task.id,
-                        short_sha(&tip)
+                        short_sha(tip)
                     ),
                 )
             }
             Err(why) => {
-                self.integration = Some(tip.clone());
-                let ahead = worktree::commits_ahead(&workspace.top, &workspace.start, &tip).await;
+                self.integration = Some(tip.to_string());
+                let ahead = worktree::commits_ahead(&workspace.top, &workspace.start, tip).await;
                 let message = format!(
                     "{}: the result stays on branch {branch} ({ahead}) because {why}; the next \
                      task starts from it, and `git merge {branch}` takes it",
@@ -361,10 +409,91 @@ impl Runner<'_> {
         self.sinks.emit(Event::TaskLanded {
             task: task_ref(task),
             branch: branch.clone(),
-            sha: tip,
+            sha: tip.to_string(),
             merged,
             message,
         });
+    }
+
+    /// The user's `HEAD`, when their branch only went forward since the task began (commits of
+    /// their own on top of its start, the same branch checked out) and does not have the
+    /// result yet: what the result is to be replayed on.
+    async fn moved_on(&mut self, workspace: &Workspace, tip: &str) -> Option<String> {
+        let user = self.settings.paths.code_dir.clone();
+        let now = git::head(&user).await.ok()?;
+        let forward = now != workspace.start
+            && worktree::head_ref(&user).await == workspace.start_ref
+            && worktree::is_ancestor(&user, &workspace.start, &now).await
+            && !worktree::is_ancestor(&user, tip, &now).await;
+        forward.then_some(now)
+    }
+
+    /// Replays the task's commits on top of `onto` (the user's newer commits) in the worktree,
+    /// left on no branch, and runs the task's checks again on that tree. When they pass, the
+    /// task's branch moves to the replayed result, which is returned; otherwise the branch keeps
+    /// the result as it was verified, and why is returned.
+    async fn integrate(
+        &mut self,
+        task: &Task,
+        workspace: &Workspace,
+        onto: &str,
+        changed: &[String],
+    ) -> Result<String, String> {
+        let root = &workspace.root;
+        worktree::detach(root).await?;
+        let checked = self.replay_and_check(task, workspace, onto, changed).await;
+        let moved = match &checked {
+            Ok(_) => worktree::check_out_branch(root, &workspace.branch, true).await,
+            Err(_) => worktree::check_out_branch(root, &workspace.branch, false).await,
+        };
+        match (checked, moved) {
+            (Ok(tip), Ok(())) => Ok(tip),
+            (Err(why), _) => Err(why),
+            (Ok(_), Err(why)) => Err(format!("its branch could not be moved ({why})")),
+        }
+    }
+
+    async fn replay_and_check(
+        &mut self,
+        task: &Task,
+        workspace: &Workspace,
+        onto: &str,
+        changed: &[String],
+    ) -> Result<String, String> {
+        match worktree::replay(&workspace.root, &workspace.start, onto).await {
+            Ok(Ok(())) => {}
+            Ok(Err(files)) => {
+                return Err(format!(
+                    "it conflicts with your newer commits in {}",
+                    preview(&files, 10)
+                ));
+            }
+            Err(why) => {
+                return Err(format!(
+                    "it could not be replayed on your newer commits ({why})"
+                ));
+            }
+        }
+        let paths = &self.settings.paths;
+        let plan = crate::gate::Plan::new(task, &self.settings.config, paths)
+            .in_tree(&paths.code_dir, &workspace.dir);
+        let log = self
+            .step_log(task, "integration")
+            .map_err(|e| e.to_string())?;
+        let sink = super::append(&log).map_err(|e| e.to_string())?;
+        let mut tee = crate::exec::Tee::new(vec![Box::new(sink)]);
+        let runs = self.checks(task, &plan, &mut tee).await;
+        if self.cancel.level() != crate::exec::CancelLevel::None {
+            return Err("a signal stopped its checks on top of your newer commits".into());
+        }
+        let gate = crate::gate::judge(&plan, changed, &runs, None, true);
+        if !gate.passed {
+            let first = gate.errors.first().map_or("", |e| super::first_line(e));
+            return Err(format!(
+                "its checks fail on top of your newer commits ({first})"
+            ));
+        }
+        git::head(&workspace.root).await.map_err(|e| e.to_string())
     }
 
     /// Fast-forwards the user's branch to `tip` if it has not moved since the work began and

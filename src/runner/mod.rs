@@ -444,6 +444,13 @@ impl Runner<'_> {
         {
             self.sinks.note(Level::Warn, e.to_string());
         }
+        // What a tidy during the run could not remove (a ref git held locked a moment), once
+        // no task is left in flight.
+        if !self.options.dry_run
+            && matches!(end, RunEnd::Completed | RunEnd::Blocked | RunEnd::Paused)
+        {
+            self.tidy_after_recovery().await;
+        }
         let queue = self.store.load().unwrap_or_default();
         let count = |f: &dyn Fn(&Task) -> bool| queue.tasks.iter().filter(|t| f(t)).count() as u32;
         let blocked = count(&still_blocked);
@@ -936,7 +943,7 @@ impl Runner<'_> {
                 task.id
             )));
         }
-        self.land_result(task).await;
+        self.land_result(task, changed).await;
         Ok(if self.complete(task, attempt, report, changed, gate)? {
             TaskEnd::Completed
         } else {

@@ -636,7 +636,7 @@ impl Runner<'_> {
                          it completed"
                     ),
                 );
-                self.land_result(&task).await;
+                self.land_result(&task, &turn.changed).await;
                 let completed =
                     self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
                 Ok(Some(if completed {

@@ -152,17 +152,27 @@ fn a_blocked_tasks_work_stays_on_its_branch_and_never_reaches_the_next_task() {
     assert_eq!(branches(&repo), "  autodev/T1\n");
 }
 
-#[test]
-fn when_your_branch_moved_the_result_waits_on_its_branch_and_the_next_task_builds_on_it() {
-    let repo = repo(TWO_TASKS);
-    // While T1's agent works, you commit something of your own.
-    let you = format!(
-        "sh cd {} && echo mine > mine.txt && git add mine.txt && git commit -qm mine",
+/// An agent call that, before `steps`, commits `file` with `text` on your branch, as you would
+/// while the task runs.
+fn you_commit_then(repo: &Repo, file: &str, text: &str, steps: &str) -> String {
+    format!(
+        "sh cd {} && printf '{text}' > {file} && git add {file} && git commit -qm 'yours: {file}'\n{steps}",
         repo.path().display()
-    );
+    )
+}
+
+#[test]
+fn when_you_commit_during_a_task_its_result_is_replayed_on_top_checked_again_and_lands() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     repo.script(
         1,
-        &format!("{you}\nwrite hello.txt hello\ncat codex-exec-json-success.jsonl"),
+        &you_commit_then(
+            &repo,
+            "mine.txt",
+            "mine\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
     );
     repo.script(
         2,
@@ -175,18 +185,68 @@ fn when_your_branch_moved_the_result_waits_on_its_branch_and_the_next_task_build
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("the result stays on branch autodev/T1"),
+        run.stderr
+            .contains("replayed on your newer commits and checked again there"),
         "{}",
         run.stderr
     );
-    // Your branch has only your commit; T2 began from T1's result, and its own branch holds
-    // both, ready to merge.
-    assert!(!repo.path().join("hello.txt").exists());
-    assert!(noted(&repo, "ls", 2).contains("hello.txt"));
+    // Your commit first, then each task's, on your branch; the second task saw both.
     assert_eq!(
-        git(repo.path(), &["show", "autodev/T2:hello.txt"]),
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T2 - Create world\nautodev: T1 - Create hello\nyours: mine.txt\n"
+    );
+    assert_eq!(repo.read("hello.txt"), "hello\n");
+    assert!(noted(&repo, "ls", 2).contains("mine.txt"));
+    assert!(
+        repo.attempt_logs()
+            .iter()
+            .any(|l| l.to_string_lossy().contains("integration")),
+        "the checks run again have a log of their own"
+    );
+    assert_eq!(branches(&repo), "");
+}
+
+#[test]
+fn a_result_that_conflicts_with_your_newer_commits_waits_on_its_branch() {
+    let repo = repo(TWO_TASKS);
+    repo.script(
+        1,
+        &you_commit_then(
+            &repo,
+            "hello.txt",
+            "yours\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    repo.script(
+        2,
+        &noting(
+            &repo,
+            2,
+            "write world.txt world\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the result stays on branch autodev/T1 (1 commit(s) on top of")
+            && run
+                .stderr
+                .contains("because it conflicts with your newer commits in hello.txt"),
+        "{}",
+        run.stderr
+    );
+    // Your file is yours; the verified result waits, and the next task built on it.
+    assert_eq!(repo.read("hello.txt"), "yours\n");
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T1:hello.txt"]),
         "hello\n"
     );
+    assert!(noted(&repo, "ls", 2).contains("hello.txt"));
     assert_eq!(
         git(repo.path(), &["show", "autodev/T2:world.txt"]),
         "world\n"
@@ -195,6 +255,47 @@ fn when_your_branch_moved_the_result_waits_on_its_branch_and_the_next_task_build
         run.stderr.contains("git merge autodev/T2"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_result_whose_checks_fail_on_top_of_your_newer_commits_is_not_landed() {
+    let tasks = r#"{"tasks": [
+  {"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {"path_patterns": ["hello.txt"],
+                    "validate_commands": ["grep -q hello hello.txt && test ! -f broken.txt"]}}
+]}"#;
+    let repo = repo(tasks);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.script(
+        1,
+        &you_commit_then(
+            &repo,
+            "broken.txt",
+            "oops\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("because its checks fail on top of your newer commits"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !repo.path().join("hello.txt").exists(),
+        "nothing unverified landed"
+    );
+    // The branch keeps the result as it was verified, on the commit it began from.
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "autodev/T1~1"]).trim(),
+        start
+    );
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T1:hello.txt"]),
+        "hello\n"
     );
 }
 
@@ -341,4 +442,58 @@ fn a_worktree_left_on_a_finished_tasks_branch_is_released_by_the_next_run() {
         "",
         "the worktree is on no branch"
     );
+}
+
+#[test]
+fn killed_while_its_result_is_checked_again_the_next_run_lands_it_once() {
+    // The check is slow only on top of your newer commit (mine.txt), while $STATE/slow exists.
+    let repo = crate::recovery::project(|state| {
+        let s = state.display();
+        format!(
+            r#"{{"tasks": [
+  {{"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {{"path_patterns": ["hello.txt"], "validate_commands": [
+     "grep -q hello hello.txt && {{ test ! -f mine.txt || test ! -f {s}/slow || {{ touch {s}/again; sleep 30; }}; }}"]}}}}
+]}}"#
+        )
+    });
+    let toml = repo
+        .read("autodev.toml")
+        .replace("[run]\n", "[run]\nisolation = \"worktree\"\n");
+    repo.write("autodev.toml", &toml);
+    git(repo.path(), &["commit", "-qam", "worktree"]);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.write_outside("slow");
+    repo.script(
+        1,
+        &you_commit_then(
+            &repo,
+            "mine.txt",
+            "mine\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("again"));
+    kill9(child);
+    std::fs::remove_file(repo.state.join("slow")).expect("fast again");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(repo.calls(), 1, "the agent is not called again");
+    assert!(
+        run.stderr
+            .contains("resuming T1: its commit was made before the last run stopped"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T1 - Create hello\nyours: mine.txt\n",
+        "landed once, on top of your commit"
+    );
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(branches(&repo), "");
 }
