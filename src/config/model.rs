@@ -502,6 +502,9 @@ pub struct RunSection {
     pub max_tokens: u64,
     /// Where a delivery task is worked: a worktree of its own, or the user's tree.
     pub isolation: Isolation,
+    /// A command run in the worker's worktree before each task is worked there (installing
+    /// the dependencies its checks need); empty: none.
+    pub worktree_setup: String,
     pub root_mode: RootModeSettings,
 }
 
@@ -530,6 +533,7 @@ impl Default for RunSection {
             max_cost_usd: 0.0,
             max_tokens: 0,
             isolation: Isolation::Worktree,
+            worktree_setup: String::new(),
             root_mode: RootModeSettings::default(),
         }
     }

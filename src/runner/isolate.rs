@@ -69,15 +69,12 @@ impl Runner<'_> {
     /// Works a delivery task in its own worktree, from the start of its story: the worktree
     /// made ready, the task worked there, and what it left brought out.
     pub(super) async fn deliver_isolated(&mut self, task: Task) -> crate::error::Result<TaskEnd> {
-        let user = self.settings.paths.code_dir.clone();
-        if git::head(&user).await.is_err() {
+        if let Some(why) = self.why_in_place().await {
             if !self.told_in_place {
                 self.told_in_place = true;
                 self.sinks.note(
                     Level::Warn,
-                    "run.isolation = \"worktree\" needs a git repository with at least one \
-                     commit to start each task from; until there is one, tasks are worked in \
-                     your tree",
+                    format!("run.isolation = \"worktree\": {why}; tasks are worked in your tree"),
                 );
             }
             return self.deliver(task, None).await;
@@ -87,9 +84,63 @@ impl Runner<'_> {
             Err(why) => return self.block(&task, why),
         };
         let user_tree = self.enter(workspace);
-        let end = self.deliver(task.clone(), None).await;
+        let end = match self.set_up(&task).await {
+            Ok(()) => self.deliver(task.clone(), None).await,
+            Err(why) => Ok(TaskEnd::Halt(why)),
+        };
         self.leave(&task, user_tree, end.as_ref().ok()).await;
         end
+    }
+
+    /// Why tasks cannot be worked in a worktree here, if they cannot: no commit to start from
+    /// (a repository with none yet, or none at all), or submodules, which a worktree does not
+    /// check out.
+    async fn why_in_place(&self) -> Option<&'static str> {
+        let user = &self.settings.paths.code_dir;
+        if git::head(user).await.is_err() {
+            return Some("there is no commit to start each task from yet");
+        }
+        let layout = worktree::layout(user).await.ok()?;
+        layout
+            .top
+            .join(".gitmodules")
+            .exists()
+            .then_some("the repository has submodules, which a worktree does not check out")
+    }
+
+    /// Runs `run.worktree_setup` (installing dependencies, say) in the task's worktree, its
+    /// output in a `setup` log beside the attempt logs; `Err` says why the run must stop: every
+    /// task would fail the same way.
+    async fn set_up(&mut self, task: &Task) -> Result<(), String> {
+        let command = self.settings.config.run.worktree_setup.trim().to_string();
+        if command.is_empty() {
+            return Ok(());
+        }
+        let paths = &self.settings.paths;
+        let mut plan = crate::gate::Plan::new(task, &self.settings.config, paths)
+            .in_tree(&paths.code_dir, &self.tree.dir);
+        plan.commands = vec![command.clone()];
+        let log = self.step_log(task, "setup").map_err(|e| e.to_string())?;
+        let sink = super::append(&log).map_err(|e| e.to_string())?;
+        let mut tee = crate::exec::Tee::new(vec![Box::new(sink)]);
+        let runs = self.checks(task, &plan, &mut tee).await;
+        if self.cancel.level() != crate::exec::CancelLevel::None {
+            return Err("a signal stopped the worktree setup".into());
+        }
+        match runs.first() {
+            Some(run) if run.succeeded() => Ok(()),
+            Some(run) => Err(format!(
+                "run.worktree_setup `{command}` failed in {} ({}); its output is in {}; fix it, \
+                 then run again",
+                self.tree.dir.display(),
+                run.error
+                    .clone()
+                    .or_else(|| run.exit.map(|e| e.to_string()))
+                    .unwrap_or_else(|| "it did not finish".into()),
+                log.display()
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Makes the worker's worktree ready for `task`: on a new branch at the commit the run

@@ -497,3 +497,94 @@ fn killed_while_its_result_is_checked_again_the_next_run_lands_it_once() {
     assert_eq!(repo.task("T1")["passes"], true);
     assert_eq!(branches(&repo), "");
 }
+
+#[test]
+fn the_worktree_setup_runs_before_each_task_and_a_failing_one_stops_the_run() {
+    let tasks = r#"{"tasks": [
+  {"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {"path_patterns": ["hello.txt"],
+                    "validate_commands": ["grep -q hello hello.txt && test -f deps/ready"]}}
+]}"#;
+    // What `npm ci` would do: make what the checks need, in a folder git ignores.
+    let repo = Repo::new(
+        tasks,
+        "isolation = \"worktree\"\nworktree_setup = \"mkdir -p deps && touch deps/ready\"\n",
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write(".gitignore", "logs/\ndeps/\n");
+    git(repo.path(), &["commit", "-qam", "deps are ignored"]);
+    repo.script(
+        1,
+        &noting(
+            &repo,
+            1,
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(worker(&repo).join("deps/ready").exists());
+    assert!(
+        !repo.path().join("deps").exists(),
+        "your tree is not touched"
+    );
+    assert_eq!(
+        repo.task("T1")["attempt_history"][0]["changed_files"],
+        serde_json::json!(["hello.txt"])
+    );
+
+    let failing = Repo::new(
+        tasks,
+        "isolation = \"worktree\"\nworktree_setup = \"echo no network >&2; exit 7\"\n",
+    );
+    failing.sample("codex-exec-json-success.jsonl");
+    failing.script(
+        0,
+        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+    );
+    let run = failing.run(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("run.worktree_setup `echo no network >&2; exit 7` failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(failing.calls(), 0, "no agent was called");
+    crate::common::assert_off(&failing.task("T1"), "passes");
+    crate::common::assert_off(&failing.task("T1"), "blocked");
+}
+
+#[test]
+fn a_repository_with_submodules_is_worked_in_place_and_says_so() {
+    let repo = repo(TWO_TASKS);
+    repo.write(
+        ".gitmodules",
+        "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.invalid/lib.git\n",
+    );
+    git(repo.path(), &["add", ".gitmodules"]);
+    git(repo.path(), &["commit", "-qm", "submodules"]);
+    repo.script(
+        1,
+        &noting(
+            &repo,
+            1,
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    repo.script(
+        2,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("the repository has submodules").count(),
+        1,
+        "said once: {}",
+        run.stderr
+    );
+    let cwd = std::fs::canonicalize(noted(&repo, "cwd", 1).trim()).expect("cwd");
+    assert_eq!(cwd, std::fs::canonicalize(repo.path()).expect("repo"));
+    assert!(!worker(&repo).exists());
+}
