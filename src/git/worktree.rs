@@ -245,10 +245,21 @@ pub async fn switch_to(dir: &Path, branch: &str, start: &str) -> GitResult<()> {
     git(dir, &["clean", "-q", "-f", "-d"]).await.map(|_| ())
 }
 
+/// Where a replay conflicts: the files, and the conflicting hunks as `git diff` shows them
+/// (cut to the first lines).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub files: Vec<String>,
+    pub hunks: String,
+}
+
+/// The most lines of conflicting hunks kept.
+const HUNK_LINES: usize = 60;
+
 /// Replays the commits of worktree `dir` since `upstream` on top of `onto` (`git rebase`),
 /// without the project's hooks: autodev's own commits, whose commit hooks ran when they were
-/// made. `Ok(Err(files))`: the replay conflicts in these files and was undone.
-pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<(), Vec<String>>> {
+/// made. `Ok(Err(conflict))`: the replay conflicts, and was undone.
+pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<(), Conflict>> {
     let args = [
         "-c",
         "core.hooksPath=/dev/null",
@@ -261,14 +272,21 @@ pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<
     match git(dir, &args).await {
         Ok(_) => Ok(Ok(())),
         Err(why) => {
-            let conflicts = git_keys(dir, &["diff", "--name-only", "--diff-filter=U", "-z"])
+            let files = git_keys(dir, &["diff", "--name-only", "--diff-filter=U", "-z"])
                 .await
                 .unwrap_or_default();
+            let hunks = git(dir, &["diff", "--no-color"])
+                .await
+                .unwrap_or_default()
+                .lines()
+                .take(HUNK_LINES)
+                .collect::<Vec<_>>()
+                .join("\n");
             abort_replay(dir).await;
-            if conflicts.is_empty() {
+            if files.is_empty() {
                 Err(why)
             } else {
-                Ok(Err(conflicts))
+                Ok(Err(Conflict { files, hunks }))
             }
         }
     }

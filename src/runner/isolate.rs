@@ -62,6 +62,25 @@ pub(super) struct Line<'a> {
     pub branch: &'a str,
 }
 
+/// Why a result could not be replayed on the user's newer commits.
+enum NotLanded {
+    Conflict(worktree::Conflict),
+    Refused(String),
+}
+
+impl std::fmt::Display for NotLanded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotLanded::Conflict(c) => write!(
+                f,
+                "it conflicts with your newer commits in {}",
+                preview(&c.files, 10)
+            ),
+            NotLanded::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The worker's worktree, as a name among the repository's autodev worktrees.
 const WORKER: &str = "worker-1";
 
@@ -387,15 +406,16 @@ impl Runner<'_> {
     /// ([`Runner::integrate`]). Otherwise it waits on its branch and the next task starts from
     /// it. `changed` is the task's change. Nothing to do outside a workspace or when nothing
     /// was committed.
-    pub(super) async fn land_result(&mut self, task: &Task, changed: &[String]) {
-        let Some(workspace) = self.workspace.clone() else {
-            return;
-        };
-        let Ok(mut tip) = git::head(&workspace.dir).await else {
-            return;
-        };
+    pub(super) async fn land_result(
+        &mut self,
+        task: &Task,
+        changed: &[String],
+        redo: bool,
+    ) -> Option<worktree::Conflict> {
+        let workspace = self.workspace.clone()?;
+        let mut tip = git::head(&workspace.dir).await.ok()?;
         if tip == workspace.start {
-            return;
+            return None;
         }
         let landed = if !self.settings.config.git.auto_commit {
             Err("git.auto_commit is false".to_string())
@@ -411,13 +431,104 @@ impl Runner<'_> {
                         " (replayed on your newer commits and checked again there)".to_string()
                     })
                 }
-                Err(why) => Err(why),
+                Err(NotLanded::Conflict(conflict)) if redo => return Some(conflict),
+                Err(why) => Err(why.to_string()),
             }
         } else {
             let line = workspace.line();
             self.fast_forward(&line, &tip).await.map(|()| String::new())
         };
         self.told_landed(task, &workspace, &tip, landed).await;
+        None
+    }
+
+    /// A result that conflicts with the user's newer commits: recorded as a failed attempt
+    /// (the files and hunks, which the next attempt's prompt shows), the result left on its
+    /// branch, and the worktree moved to a new branch at the user's branch's tip, where the task
+    /// is done again: the task as recorded and the first result's branch. A second conflict
+    /// (`first`: the branch of the first) blocks the task, both results kept on their branches.
+    pub(super) async fn redo_on_new_tip(
+        &mut self,
+        task: Task,
+        attempt: u32,
+        conflict: &worktree::Conflict,
+        first: Option<&str>,
+    ) -> crate::error::Result<Result<(Task, String), TaskEnd>> {
+        let Some(workspace) = self.workspace.clone() else {
+            return Ok(Err(TaskEnd::Blocked));
+        };
+        let files = preview(&conflict.files, 10);
+        if let Some(first) = first {
+            let why = format!(
+                "its result conflicted with your newer commits twice, last in {files}; both \
+                 results wait, on branches {first} and {}, for a person to merge",
+                workspace.branch
+            );
+            return self.block(&task, why).map(Err);
+        }
+        let summary = format!(
+            "the result conflicts with newer commits on the user's branch in {files}, so the \
+             task is done again on top of them (the first result stays on branch {}). The \
+             conflicting hunks:\n{}",
+            workspace.branch, conflict.hunks
+        );
+        let record = super::records::AttemptRecord {
+            status: super::records::AttemptStatus::Failed,
+            attempt,
+            report: None,
+            changed: &conflict.files,
+            gate: None,
+            summary: &summary,
+            notes: &[],
+        };
+        let task = self.record_failure(&task, &record)?;
+        self.sinks.emit(Event::AttemptFailed {
+            task: task_ref(&task),
+            attempt,
+            max_attempts: attempt + 1,
+            summary: format!(
+                "the result conflicts with your newer commits in {files}; done again on top of \
+                 them"
+            ),
+            changed: conflict.files.clone(),
+            gate: None,
+            learning_notes: Vec::new(),
+            retry_in_seconds: Some(0.0),
+        });
+        // The worktree moves on from what is committed on the first branch.
+        let _ = worktree::detach(&workspace.root).await;
+        self.integration = None;
+        match self.open_workspace(&task).await {
+            Ok(next) => {
+                self.tree.carry = None;
+                self.workspace = Some(next);
+                Ok(Ok((task, workspace.branch)))
+            }
+            Err(why) => self.block(&task, why).map(Err),
+        }
+    }
+
+    /// After a task done again for a conflict ends as `end`: the first result's branch goes
+    /// once the second result is on the user's branch.
+    pub(super) async fn superseded(&mut self, end: TaskEnd, first: Option<&str>) -> TaskEnd {
+        let (Some(first), Some(workspace)) = (first, self.workspace.clone()) else {
+            return end;
+        };
+        let user = self.settings.paths.code_dir.clone();
+        if let (Ok(tip), Ok(head)) = (git::head(&workspace.dir).await, git::head(&user).await)
+            && worktree::is_ancestor(&user, &tip, &head).await
+            && worktree::delete_branch(&workspace.top, first).await.is_ok()
+        {
+            self.sinks.note(
+                Level::Info,
+                format!(
+                    "the first result of {}, which conflicted, is superseded: branch {first} \
+                     removed",
+                    workspace.branch
+                ),
+            );
+        }
+        end
     }
 
     /// Journals and tells where a result went: onto the user's branch (with how), or, with why
@@ -489,9 +600,11 @@ impl Runner<'_> {
         workspace: &Workspace,
         onto: &str,
         changed: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, NotLanded> {
         let root = &workspace.root;
-        worktree::detach(root).await?;
+        worktree::detach(root)
+            .await
+            .map_err(|e| NotLanded::Refused(e.to_string()))?;
         let checked = self.replay_and_check(task, workspace, onto, changed).await;
         let moved = match &checked {
             Ok(_) => worktree::check_out_branch(root, &workspace.branch, true).await,
@@ -500,7 +613,9 @@ impl Runner<'_> {
         match (checked, moved) {
             (Ok(tip), Ok(())) => Ok(tip),
             (Err(why), _) => Err(why),
-            (Ok(_), Err(why)) => Err(format!("its branch could not be moved ({why})")),
+            (Ok(_), Err(why)) => Err(NotLanded::Refused(format!(
+                "its branch could not be moved ({why})"
+            ))),
         }
     }
 
@@ -510,19 +625,15 @@ impl Runner<'_> {
         workspace: &Workspace,
         onto: &str,
         changed: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, NotLanded> {
+        let refused = |why: String| NotLanded::Refused(why);
         match worktree::replay(&workspace.root, &workspace.start, onto).await {
             Ok(Ok(())) => {}
-            Ok(Err(files)) => {
-                return Err(format!(
-                    "it conflicts with your newer commits in {}",
-                    preview(&files, 10)
-                ));
-            }
+            Ok(Err(conflict)) => return Err(NotLanded::Conflict(conflict)),
             Err(why) => {
-                return Err(format!(
+                return Err(refused(format!(
                     "it could not be replayed on your newer commits ({why})"
-                ));
+                )));
             }
         }
         let paths = &self.settings.paths;
@@ -530,21 +641,25 @@ impl Runner<'_> {
             .in_tree(&paths.code_dir, &workspace.dir);
         let log = self
             .step_log(task, "integration")
-            .map_err(|e| e.to_string())?;
-        let sink = super::append(&log).map_err(|e| e.to_string())?;
+            .map_err(|e| refused(e.to_string()))?;
+        let sink = super::append(&log).map_err(|e| refused(e.to_string()))?;
         let mut tee = crate::exec::Tee::new(vec![Box::new(sink)]);
         let runs = self.checks(task, &plan, &mut tee).await;
         if self.cancel.level() != crate::exec::CancelLevel::None {
-            return Err("a signal stopped its checks on top of your newer commits".into());
+            return Err(refused(
+                "a signal stopped its checks on top of your newer commits".into(),
+            ));
         }
         let gate = crate::gate::judge(&plan, changed, &runs, None, true);
         if !gate.passed {
             let first = gate.errors.first().map_or("", |e| super::first_line(e));
-            return Err(format!(
+            return Err(refused(format!(
                 "its checks fail on top of your newer commits ({first})"
-            ));
+            )));
         }
-        git::head(&workspace.root).await.map_err(|e| e.to_string())
+        git::head(&workspace.root)
+            .await
+            .map_err(|e| refused(e.to_string()))
     }
 
     /// Fast-forwards the user's branch to `tip` if it has not moved since the work began and

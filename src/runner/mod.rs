@@ -108,6 +108,13 @@ struct AfterFailure {
     more: bool,
 }
 
+/// How a passing attempt ended: the task's end, or a conflict with the user's newer commits
+/// that the task is to be done again for, on top of them.
+enum Passed {
+    End(TaskEnd),
+    Redo(crate::git::worktree::Conflict),
+}
+
 /// What a run's tasks came to so far: how many were worked and completed, and why the run
 /// stops, once it must.
 #[derive(Debug, Default)]
@@ -591,8 +598,11 @@ impl Runner<'_> {
         let settings = self.settings;
         let config = &settings.config;
         let paths = &settings.paths;
-        let max = self.options.max_attempts.max(1);
+        let mut max = self.options.max_attempts.max(1);
         let mut attempt = 0;
+        // The branch of a result that conflicted with the user's newer commits, once the task
+        // is being done again on top of them.
+        let mut redone: Option<String> = None;
         let mut breaker = Breaker::default();
         let mut tripped = None;
         let mut last_failure: Option<story::Failure> = None;
@@ -631,22 +641,7 @@ impl Runner<'_> {
                 }
                 policy::Next::Judge { checks } => checks,
                 // A signal (every other end was taken above).
-                _ => {
-                    let summary = "interrupted by a signal; the task stays pending".to_string();
-                    self.record_failure(
-                        &task,
-                        &AttemptRecord {
-                            status: AttemptStatus::Interrupted,
-                            attempt,
-                            report: Some(&report),
-                            changed: &changed,
-                            gate: None,
-                            summary: &summary,
-                            notes: &[],
-                        },
-                    )?;
-                    return Ok(TaskEnd::Interrupted);
-                }
+                _ => return self.record_interrupted(&task, attempt, &report, &changed),
             };
             self.wait_streak = 0;
 
@@ -664,9 +659,14 @@ impl Runner<'_> {
             };
 
             if let Some(gate) = gate.as_ref().filter(|g| g.passed) {
-                return self
-                    .deliver_passed(&task, attempt, &report, &changed, gate, None)
-                    .await;
+                let turn = (&report, changed.as_slice());
+                match self.passed(task, attempt, turn, gate, &mut redone).await? {
+                    Ok(end) => return Ok(end),
+                    Err(again) => {
+                        (task, max) = (again, max.max(attempt + 1));
+                        continue;
+                    }
+                }
             }
             let failed = Failed {
                 attempt,
@@ -928,27 +928,87 @@ impl Runner<'_> {
         changed: &[String],
         gate: &gate::GateReport,
         started: Option<(String, String)>,
-    ) -> Result<TaskEnd> {
+    ) -> Result<Passed> {
         if let Some(reason) = self.blocked_by_hand(task)? {
             self.told_blocked_by_hand(task, reason);
-            return Ok(TaskEnd::Blocked);
+            return Ok(Passed::End(TaskEnd::Blocked));
         }
         // In a worktree the change is always committed, on the task's branch: that is how it
         // leaves the worktree (without `git.auto_commit` it waits there, not on your branch).
         let commits = self.settings.config.git.auto_commit || self.workspace.is_some();
         if commits && let Err(why) = self.commit(task, changed, started).await {
-            return Ok(TaskEnd::Halt(format!(
+            return Ok(Passed::End(TaskEnd::Halt(format!(
                 "the checks of {} passed but its files could not be committed: {why}; fix this, \
                  then run again: the next run commits them without asking the agent again",
                 task.id
-            )));
+            ))));
         }
-        self.land_result(task, changed).await;
-        Ok(if self.complete(task, attempt, report, changed, gate)? {
+        if let Some(conflict) = self.land_result(task, changed, true).await {
+            return Ok(Passed::Redo(conflict));
+        }
+        let completed = self.complete(task, attempt, report, changed, gate)?;
+        Ok(Passed::End(if completed {
             TaskEnd::Completed
         } else {
             TaskEnd::Blocked
-        })
+        }))
+    }
+
+    /// An attempt whose gate passed: delivered ([`Runner::deliver_passed`]), and how the task
+    /// ended; or, when its result conflicts with the user's newer commits, the task to do again
+    /// on top of them (`redone` then names the first result's branch).
+    async fn passed(
+        &mut self,
+        task: Task,
+        attempt: u32,
+        (report, changed): (&crate::backend::AgentReport, &[String]),
+        gate: &gate::GateReport,
+        redone: &mut Option<String>,
+    ) -> Result<std::result::Result<TaskEnd, Task>> {
+        let passed = self
+            .deliver_passed(&task, attempt, report, changed, gate, None)
+            .await?;
+        let conflict = match passed {
+            Passed::End(end) => return Ok(Ok(self.superseded(end, redone.as_deref()).await)),
+            Passed::Redo(conflict) => conflict,
+        };
+        let first = redone.as_deref();
+        Ok(
+            match self
+                .redo_on_new_tip(task, attempt, &conflict, first)
+                .await?
+            {
+                Ok((again, old)) => {
+                    *redone = Some(old);
+                    Err(again)
+                }
+                Err(end) => Ok(end),
+            },
+        )
+    }
+
+    /// Records an attempt a signal stopped: the task stays pending.
+    fn record_interrupted(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        report: &crate::backend::AgentReport,
+        changed: &[String],
+    ) -> Result<TaskEnd> {
+        let summary = "interrupted by a signal; the task stays pending".to_string();
+        self.record_failure(
+            task,
+            &AttemptRecord {
+                status: AttemptStatus::Interrupted,
+                attempt,
+                report: Some(report),
+                changed,
+                gate: None,
+                summary: &summary,
+                notes: &[],
+            },
+        )?;
+        Ok(TaskEnd::Interrupted)
     }
 }
 

@@ -622,10 +622,18 @@ impl Runner<'_> {
                     ),
                 );
                 let (attempt, report, changed) = (turn.attempt, &turn.report, &turn.changed);
-                let end = self
+                let passed = self
                     .deliver_passed(&task, attempt, report, changed, &gate, started)
                     .await?;
-                Ok(Some(end))
+                Ok(Some(match passed {
+                    super::Passed::End(end) => end,
+                    super::Passed::Redo(conflict) => {
+                        match self.redo_on_new_tip(task, attempt, &conflict, None).await? {
+                            Ok((task, _)) => self.deliver(task, None).await?,
+                            Err(end) => end,
+                        }
+                    }
+                }))
             }
             Step::MarkCompleted { turn, gate, .. } => {
                 self.tell_recovered(
@@ -636,7 +644,7 @@ impl Runner<'_> {
                          it completed"
                     ),
                 );
-                self.land_result(&task, &turn.changed).await;
+                self.land_result(&task, &turn.changed, false).await;
                 let completed =
                     self.complete(&task, turn.attempt, &turn.report, &turn.changed, &gate)?;
                 Ok(Some(if completed {

@@ -210,7 +210,62 @@ fn when_you_commit_during_a_task_its_result_is_replayed_on_top_checked_again_and
 }
 
 #[test]
-fn a_result_that_conflicts_with_your_newer_commits_waits_on_its_branch() {
+fn a_result_that_conflicts_with_your_newer_commits_is_done_again_on_top_of_them() {
+    let repo = repo(TWO_TASKS);
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // While T1's agent works, you write hello.txt yourself and commit it.
+    repo.script(
+        1,
+        &you_commit_then(
+            &repo,
+            "hello.txt",
+            "yours\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    // The second attempt starts from your commit, and builds on it.
+    repo.script(
+        2,
+        &noting(
+            &repo,
+            2,
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
+        ),
+    );
+    repo.script(
+        3,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
+    );
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The prompt of the attempt done again says what conflicted, with the hunks.
+    let prompt = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("stdin");
+    assert!(
+        prompt.contains("conflicts with newer commits on the user's branch in hello.txt"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("yours"), "the hunks: {prompt}");
+    assert!(
+        noted(&repo, "ls", 2).contains("hello.txt"),
+        "the attempt done again starts from your commit"
+    );
+    assert_eq!(
+        git(
+            repo.path(),
+            &["log", "--format=%s", &format!("{start}..HEAD")]
+        ),
+        "autodev: T2 - Create world\nautodev: T1 - Create hello\nyours: hello.txt\n"
+    );
+    assert_eq!(repo.read("hello.txt"), "hello\n");
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert_eq!(repo.task("T1")["attempt_history"][0]["status"], "failed");
+    assert_eq!(repo.task("T1")["attempt_history"][1]["status"], "completed");
+    // The first result, superseded, is gone with its branch.
+    assert_eq!(branches(&repo), "", "{}", run.stderr);
+}
+
+#[test]
+fn a_second_conflict_blocks_the_task_with_both_results_kept() {
     let repo = repo(TWO_TASKS);
     repo.script(
         1,
@@ -223,39 +278,38 @@ fn a_result_that_conflicts_with_your_newer_commits_waits_on_its_branch() {
     );
     repo.script(
         2,
-        &noting(
+        &you_commit_then(
             &repo,
-            2,
-            "write world.txt world\ncat codex-exec-json-success.jsonl",
+            "hello.txt",
+            "yours again\\n",
+            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
         ),
     );
-    let run = repo.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the result stays on branch autodev/T1 (1 commit(s) on top of")
-            && run
-                .stderr
-                .contains("because it conflicts with your newer commits in hello.txt"),
-        "{}",
-        run.stderr
+    repo.script(
+        3,
+        "write world.txt world\ncat codex-exec-json-success.jsonl",
     );
-    // Your file is yours; the verified result waits, and the next task built on it.
-    assert_eq!(repo.read("hello.txt"), "yours\n");
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let reason = repo.task("T1")["block_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("conflicted with your newer commits twice, last in hello.txt")
+            && reason.contains("autodev/T1 and autodev/T1-2"),
+        "{reason}"
+    );
+    assert_eq!(repo.read("hello.txt"), "yours again\n");
     assert_eq!(
         git(repo.path(), &["show", "autodev/T1:hello.txt"]),
         "hello\n"
     );
-    assert!(noted(&repo, "ls", 2).contains("hello.txt"));
     assert_eq!(
-        git(repo.path(), &["show", "autodev/T2:world.txt"]),
-        "world\n"
+        git(repo.path(), &["show", "autodev/T1-2:hello.txt"]),
+        "hello\n"
     );
-    assert!(
-        run.stderr.contains("git merge autodev/T2"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(repo.task("T2")["passes"], true);
 }
 
 #[test]
