@@ -299,6 +299,48 @@ impl Runner<'_> {
         }
     }
 
+    /// Removes the lock files git leaves when it is killed half way through updating one of
+    /// this project's `autodev/` branches or one of its worktrees' `HEAD` or index (a run
+    /// killed during a reset or a commit in a worktree): left there, the next git command on it
+    /// fails with "File exists", and an experiment could not resume. Safe because this run holds
+    /// the project's lock, and only this project's runs touch those branches and worktrees.
+    pub(super) async fn clear_stale_locks(&mut self) {
+        let user = self.settings.paths.code_dir.clone();
+        let Ok(layout) = worktree::layout(&user).await else {
+            return;
+        };
+        let mine = self.tree_name(&layout, "");
+        let mut removed = Vec::new();
+        let refs = layout.common.join("refs/heads/autodev").join(&mine);
+        for lock in files_ending(&refs, ".lock", mine.is_empty()) {
+            if std::fs::remove_file(&lock).is_ok() {
+                removed.push(lock);
+            }
+        }
+        let trees = layout.common.join("autodev/worktrees").join(&mine);
+        for tree in std::fs::read_dir(&trees).into_iter().flatten().flatten() {
+            let Some(admin) = worktree_admin(&tree.path()) else {
+                continue;
+            };
+            for name in ["index.lock", "HEAD.lock"] {
+                let lock = admin.join(name);
+                if std::fs::remove_file(&lock).is_ok() {
+                    removed.push(lock);
+                }
+            }
+        }
+        if !removed.is_empty() {
+            let shown: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            self.sinks.note(
+                Level::Warn,
+                format!(
+                    "removed lock files a killed git command had left: {}",
+                    shown.join(", ")
+                ),
+            );
+        }
+    }
+
     /// What an earlier run left uncommitted in the worker's worktree while it was on a task's
     /// branch (a task it could not resume), committed on that branch, so that moving the
     /// worktree on loses nothing. A worktree on no branch holds nothing of a task's: each task's
@@ -759,4 +801,28 @@ impl Runner<'_> {
             n += 1;
         }
     }
+}
+
+/// The files under `dir` whose names end with `suffix`, in its subfolders too unless `top`
+/// (this project's branches at the top of the repository have no `/` of their own; deeper ones
+/// are other projects').
+fn files_ending(dir: &Path, suffix: &str, top: bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && !top => found.extend(files_ending(&path, suffix, false)),
+            Ok(t) if t.is_file() && path.to_string_lossy().ends_with(suffix) => found.push(path),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The administrative folder git keeps for the linked worktree at `tree` (its `.git` file says
+/// where).
+fn worktree_admin(tree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(tree.join(".git")).ok()?;
+    let dir = text.strip_prefix("gitdir:")?.trim();
+    Some(tree.join(dir))
 }

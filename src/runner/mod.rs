@@ -383,6 +383,7 @@ impl Runner<'_> {
         self.write_brief(&prompt::idle_brief(paths))?;
         durable::clean_stale_temps(&[&paths.code_dir, &paths.log_dir]);
         crate::git::clean_commit_leftovers(&paths.code_dir);
+        self.clear_stale_locks().await;
 
         let mut worked = self.recover_all(&entries, open).await?;
         if let Some((end, why)) = worked.stop.take() {

@@ -402,7 +402,15 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             "no worktree or experiment branch is left",
             worktrees.lines().count() == 1 && branches.is_empty(),
             trial,
-            &format!("{worktrees}{branches}"),
+            &if branches.is_empty() {
+                worktrees.clone()
+            } else {
+                format!(
+                    "{worktrees}{branches}branch at {}; the last run said:\n{}",
+                    git(repo.path(), &["log", "--oneline", "-3", "autodev/E1", "--"]),
+                    run.stderr
+                )
+            },
         );
     }
     tally.report(first_seed);

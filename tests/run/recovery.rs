@@ -418,6 +418,28 @@ fn a_resumed_experiment_replays_its_baseline_from_the_journal_when_its_log_is_go
 }
 
 #[test]
+fn a_lock_a_killed_git_left_on_the_experiments_branch_does_not_stop_its_resume() {
+    let repo = experiment_project();
+    let start = kill_while_measuring(&repo);
+    // What a git command killed while it moved the branch leaves: the ref's lock file.
+    std::fs::write(repo.path().join(".git/refs/heads/autodev/E1.lock"), "").expect("lock");
+    let run = repo.run(&["run"]);
+    assert!(
+        run.stderr
+            .contains("removed lock files a killed git command had left"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("could not be resumed"),
+        "{}",
+        run.stderr
+    );
+    resumed_and_landed(&repo, &start, &run);
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
+}
+
+#[test]
 fn a_discard_cut_short_is_finished_by_the_next_run() {
     let repo = experiment_project();
     let start = kill_while_measuring(&repo);
