@@ -59,6 +59,12 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             "Current: {} - {} (attempt {}/{})\n",
             run.current_task_id, run.current_task_title, run.current_attempt, run.max_attempts
         ));
+        if !run.worktree.is_empty() {
+            out.push_str(&format!(
+                "Worked in: {} (branch {})\n",
+                run.worktree, run.branch
+            ));
+        }
         out.push_str(&format!(
             "Execution: mode={} | strategy={}\n",
             run.execution_mode, run.execution_strategy

@@ -85,6 +85,15 @@ impl RunView {
             | Event::TaskCompleted { .. }
             | Event::TaskBlocked { .. } => self.outcome(event, at),
             Event::Experiment { .. } => self.experiment(event, at),
+            Event::WorkspaceOpened {
+                worktree, branch, ..
+            }
+            | Event::ExperimentStarted {
+                worktree, branch, ..
+            } => {
+                self.run.worktree = worktree.display().to_string();
+                self.run.branch = branch.clone();
+            }
             // What `unseen` names changes nothing here.
             _ => {}
         }
@@ -159,6 +168,8 @@ impl RunView {
                 self.run.current_task_id.clear();
                 self.run.current_task_title.clear();
                 self.run.current_attempt = 0;
+                self.run.worktree.clear();
+                self.run.branch.clear();
                 self.push(at, badge, None, message.clone());
             }
             // Folded by the other groups (see `apply`).
@@ -172,6 +183,9 @@ impl RunView {
             Event::TaskStarted { task, .. } => {
                 self.current(task);
                 self.run.current_attempt = 0;
+                // In your tree until a worktree is said.
+                self.run.worktree.clear();
+                self.run.branch.clear();
                 let idle = RunState::default();
                 let run = &mut self.run;
                 run.execution_mode = idle.execution_mode;

@@ -186,6 +186,17 @@ pub struct RunState {
     pub max_attempts: u32,
     #[serde(deserialize_with = "lenient_text")]
     pub attempt_log: String,
+    /// The worktree the current task is worked in, and its branch (empty: your tree).
+    #[serde(
+        deserialize_with = "lenient_text",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub worktree: String,
+    #[serde(
+        deserialize_with = "lenient_text",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub branch: String,
     #[serde(deserialize_with = "lenient_u64")]
     pub heartbeat_elapsed_seconds: u64,
     #[serde(deserialize_with = "lenient_text")]
@@ -257,6 +268,8 @@ impl Default for RunState {
             current_attempt: 0,
             max_attempts: 0,
             attempt_log: String::new(),
+            worktree: String::new(),
+            branch: String::new(),
             heartbeat_elapsed_seconds: 0,
             execution_mode: "delivery".into(),
             execution_strategy: "single_pass".into(),

@@ -642,3 +642,27 @@ fn a_repository_with_submodules_is_worked_in_place_and_says_so() {
     assert_eq!(cwd, std::fs::canonicalize(repo.path()).expect("repo"));
     assert!(!worker(&repo).exists());
 }
+
+#[test]
+fn status_says_which_worktree_and_branch_a_live_task_is_worked_in() {
+    let repo = repo(TWO_TASKS);
+    repo.script(
+        1,
+        "write hello.txt hello\nsh touch \"$FAKE_AGENT_DIR/working\"\nhang",
+    );
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("working"));
+    let status = repo.run(&["status"]);
+    kill9(child);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.contains(&format!(
+            "Worked in: {} (branch autodev/T1)",
+            worker(&repo).display()
+        )),
+        "{}",
+        status.stdout
+    );
+    let json = repo.status();
+    assert_eq!(json["run"]["branch"], "autodev/T1");
+}
