@@ -16,6 +16,10 @@ const TWO_TASKS: &str = r#"{"tasks": [
    "verification": {"path_patterns": ["world.txt"], "validate_commands": ["grep -q world world.txt"]}}
 ]}"#;
 
+/// An agent call that does T1's work, and one that does T2's.
+const HELLO: &str = "write hello.txt hello\ncat codex-exec-json-success.jsonl";
+const WORLD: &str = "write world.txt world\ncat codex-exec-json-success.jsonl";
+
 fn repo(tasks: &str) -> Repo {
     let repo = Repo::new(tasks, WORKTREE);
     repo.sample("codex-exec-json-success.jsonl");
@@ -46,22 +50,8 @@ fn a_task_is_worked_in_its_worktree_and_fast_forwarded_around_your_uncommitted_w
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     // Your uncommitted work, in a file the tasks do not touch.
     repo.write("notes.md", "mine, not committed\n");
-    repo.script(
-        1,
-        &noting(
-            &repo,
-            1,
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
-    repo.script(
-        2,
-        &noting(
-            &repo,
-            2,
-            "write world.txt world\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &noting(&repo, 1, HELLO));
+    repo.script(2, &noting(&repo, 2, WORLD));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The agent worked in the worker's worktree, which never had your uncommitted file.
@@ -116,14 +106,7 @@ fn a_blocked_tasks_work_stays_on_its_branch_and_never_reaches_the_next_task() {
         1,
         "write half-done.txt x\ncat codex-exec-json-success.jsonl",
     );
-    repo.script(
-        2,
-        &noting(
-            &repo,
-            2,
-            "write world.txt world\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(2, &noting(&repo, 2, WORLD));
     let run = repo.run(&["run", "--max-retries", "1"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(repo.task("T1")["blocked"], true);
@@ -165,23 +148,8 @@ fn you_commit_then(repo: &Repo, file: &str, text: &str, steps: &str) -> String {
 fn when_you_commit_during_a_task_its_result_is_replayed_on_top_checked_again_and_lands() {
     let repo = repo(TWO_TASKS);
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-    repo.script(
-        1,
-        &you_commit_then(
-            &repo,
-            "mine.txt",
-            "mine\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
-    repo.script(
-        2,
-        &noting(
-            &repo,
-            2,
-            "write world.txt world\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &you_commit_then(&repo, "mine.txt", "mine\\n", HELLO));
+    repo.script(2, &noting(&repo, 2, WORLD));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -214,28 +182,10 @@ fn a_result_that_conflicts_with_your_newer_commits_is_done_again_on_top_of_them(
     let repo = repo(TWO_TASKS);
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     // While T1's agent works, you write hello.txt yourself and commit it.
-    repo.script(
-        1,
-        &you_commit_then(
-            &repo,
-            "hello.txt",
-            "yours\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &you_commit_then(&repo, "hello.txt", "yours\\n", HELLO));
     // The second attempt starts from your commit, and builds on it.
-    repo.script(
-        2,
-        &noting(
-            &repo,
-            2,
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
-    repo.script(
-        3,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(2, &noting(&repo, 2, HELLO));
+    repo.script(3, WORLD);
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The prompt of the attempt done again says what conflicted, with the hunks.
@@ -267,28 +217,12 @@ fn a_result_that_conflicts_with_your_newer_commits_is_done_again_on_top_of_them(
 #[test]
 fn a_second_conflict_blocks_the_task_with_both_results_kept() {
     let repo = repo(TWO_TASKS);
-    repo.script(
-        1,
-        &you_commit_then(
-            &repo,
-            "hello.txt",
-            "yours\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &you_commit_then(&repo, "hello.txt", "yours\\n", HELLO));
     repo.script(
         2,
-        &you_commit_then(
-            &repo,
-            "hello.txt",
-            "yours again\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
+        &you_commit_then(&repo, "hello.txt", "yours again\\n", HELLO),
     );
-    repo.script(
-        3,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(3, WORLD);
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let reason = repo.task("T1")["block_reason"]
@@ -321,15 +255,7 @@ fn a_result_whose_checks_fail_on_top_of_your_newer_commits_is_not_landed() {
 ]}"#;
     let repo = repo(tasks);
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-    repo.script(
-        1,
-        &you_commit_then(
-            &repo,
-            "broken.txt",
-            "oops\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &you_commit_then(&repo, "broken.txt", "oops\\n", HELLO));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -359,14 +285,8 @@ fn killed_during_the_agent_the_next_run_resumes_in_the_worktree_and_lands_once()
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     // The first agent writes half of T1 and is killed; the next one finishes it.
     repo.script(1, "write hello.txt hel\nhang");
-    repo.script(
-        2,
-        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-    );
-    repo.script(
-        3,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(2, HELLO);
+    repo.script(3, WORLD);
     let child = repo.spawn(&["run"]);
     repo.wait_for_calls(1);
     wait_for(&worker(&repo).join("hello.txt"));
@@ -400,14 +320,8 @@ fn killed_during_the_agent_the_next_run_resumes_in_the_worktree_and_lands_once()
 fn killed_after_the_commit_the_next_run_lands_it_without_the_agent() {
     let repo = repo(TWO_TASKS);
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-    repo.script(
-        1,
-        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-    );
-    repo.script(
-        2,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(1, HELLO);
+    repo.script(2, WORLD);
     // The commit in the worktree runs its hooks: the post-commit one waits to be killed.
     let s = repo.state.display();
     repo.hook("post-commit", &format!("touch {s}/committed; sleep 30\n"));
@@ -433,14 +347,8 @@ fn killed_after_the_commit_the_next_run_lands_it_without_the_agent() {
 #[test]
 fn a_budget_stop_before_the_next_task_leaves_no_branch_behind() {
     let repo = repo(TWO_TASKS);
-    repo.script(
-        1,
-        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-    );
-    repo.script(
-        2,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(1, HELLO);
+    repo.script(2, WORLD);
     // One call of the fake codex reports about 20,700 tokens: the second does not fit.
     let stopped = repo.run(&["run", "--max-tokens", "30000"]);
     assert_eq!(stopped.code, 3, "{}", stopped.stderr);
@@ -455,14 +363,8 @@ fn a_budget_stop_before_the_next_task_leaves_no_branch_behind() {
 #[test]
 fn a_worktree_left_on_a_finished_tasks_branch_is_released_by_the_next_run() {
     let repo = repo(TWO_TASKS);
-    repo.script(
-        1,
-        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-    );
-    repo.script(
-        2,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(1, HELLO);
+    repo.script(2, WORLD);
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // What a kill between T2's end and the worktree's release leaves: the worktree on T2's
@@ -518,15 +420,7 @@ fn killed_while_its_result_is_checked_again_the_next_run_lands_it_once() {
     git(repo.path(), &["commit", "-qam", "worktree"]);
     let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
     repo.write_outside("slow");
-    repo.script(
-        1,
-        &you_commit_then(
-            &repo,
-            "mine.txt",
-            "mine\\n",
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &you_commit_then(&repo, "mine.txt", "mine\\n", HELLO));
     let child = repo.spawn(&["run"]);
     wait_for(&repo.state.join("again"));
     kill9(child);
@@ -567,14 +461,7 @@ fn the_worktree_setup_runs_before_each_task_and_a_failing_one_stops_the_run() {
     repo.sample("codex-exec-json-success.jsonl");
     repo.write(".gitignore", "logs/\ndeps/\n");
     git(repo.path(), &["commit", "-qam", "deps are ignored"]);
-    repo.script(
-        1,
-        &noting(
-            &repo,
-            1,
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
+    repo.script(1, &noting(&repo, 1, HELLO));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(worker(&repo).join("deps/ready").exists());
@@ -592,10 +479,7 @@ fn the_worktree_setup_runs_before_each_task_and_a_failing_one_stops_the_run() {
         "isolation = \"worktree\"\nworktree_setup = \"echo no network >&2; exit 7\"\n",
     );
     failing.sample("codex-exec-json-success.jsonl");
-    failing.script(
-        0,
-        "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-    );
+    failing.script(0, HELLO);
     let run = failing.run(&["run"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -618,18 +502,8 @@ fn a_repository_with_submodules_is_worked_in_place_and_says_so() {
     );
     git(repo.path(), &["add", ".gitmodules"]);
     git(repo.path(), &["commit", "-qm", "submodules"]);
-    repo.script(
-        1,
-        &noting(
-            &repo,
-            1,
-            "write hello.txt hello\ncat codex-exec-json-success.jsonl",
-        ),
-    );
-    repo.script(
-        2,
-        "write world.txt world\ncat codex-exec-json-success.jsonl",
-    );
+    repo.script(1, &noting(&repo, 1, HELLO));
+    repo.script(2, WORLD);
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
