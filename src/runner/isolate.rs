@@ -459,8 +459,19 @@ impl Runner<'_> {
         if tip == workspace.start {
             return None;
         }
+        let user = self.settings.paths.code_dir.clone();
+        let on_your_branch = match git::head(&user).await {
+            Ok(head) => worktree::is_ancestor(&user, &workspace.start, &head).await,
+            Err(_) => false,
+        };
         let landed = if !self.settings.config.git.auto_commit {
             Err("git.auto_commit is false".to_string())
+        } else if !on_your_branch {
+            Err(
+                "it builds on work your branch does not have (an earlier result waiting to be \
+                 merged, or history you rewrote)"
+                    .to_string(),
+            )
         } else if let Some(now) = self.moved_on(&workspace, &tip).await {
             match self.integrate(task, &workspace, &now, changed).await {
                 Ok(new_tip) => {

@@ -540,3 +540,43 @@ fn status_says_which_worktree_and_branch_a_live_task_is_worked_in() {
     let json = repo.status();
     assert_eq!(json["run"]["branch"], "autodev/T1");
 }
+
+#[test]
+fn a_result_your_uncommitted_work_is_in_the_way_of_waits_and_the_next_builds_on_it() {
+    let repo = repo(TWO_TASKS);
+    // Your own hello.txt, not committed: the result of T1 would overwrite it.
+    repo.write("hello.txt", "mine, not committed\n");
+    repo.script(1, HELLO);
+    repo.script(2, &noting(&repo, 2, WORLD));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("T1: the result stays on branch autodev/T1 (1 commit(s) on top of")
+            && run
+                .stderr
+                .contains("because your uncommitted changes touch what it changed (hello.txt)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("because it builds on work your branch does not have"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.read("hello.txt"), "mine, not committed\n");
+    assert!(
+        noted(&repo, "ls", 2).contains("hello.txt"),
+        "T2 built on T1"
+    );
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/T2:hello.txt"]),
+        "hello\n"
+    );
+    assert!(
+        run.stderr.contains("git merge autodev/T2"),
+        "{}",
+        run.stderr
+    );
+}
