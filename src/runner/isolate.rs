@@ -1,16 +1,18 @@
 //! A delivery task's own worktree (`run.isolation = "worktree"`): the worker's worktree under
 //! `.git/autodev/worktrees/`, moved to a branch `autodev/<task>` at the commit the run
 //! integrates onto, where the agent, the checks and the commit work; the result brought to the
-//! user's branch by a fast-forward when that touches nothing of the user's (the rule
-//! experiments follow too), else left on its branch for the next task to build on; a blocked
-//! task's unfinished work committed on its branch, so it never reaches the next task. The user's
-//! tree, index and uncommitted work are only read, to see whether a fast-forward is safe.
+//! user's branch (by the fast-forward of [`super::branches`], or replayed on the user's newer
+//! commits and checked again), a conflict sent back for one more attempt, else the result left
+//! on its branch for the next task to build on; a blocked task's unfinished work committed on
+//! its branch, so it never reaches the next task. The user's tree, index and uncommitted work
+//! are only read, to see whether a fast-forward is safe.
 //!
 //! The worker's worktree is kept between tasks and runs: moving it to the next task's start
 //! writes only the files that differ, and its ignored files (build caches) stay.
 
 use std::path::{Path, PathBuf};
 
+use super::branches::Line;
 use super::{Runner, TaskEnd, task_ref};
 use crate::git::{self, short_sha, worktree};
 use crate::journal::event::{BlockedTask, Event, Level};
@@ -20,23 +22,22 @@ use crate::ui::preview;
 /// The worktree a delivery task is worked in.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Workspace {
-    /// The worker's worktree (its root).
-    pub root: PathBuf,
+    /// The worktree, its branch and where the task started, as journalled.
+    pub at: WorkspaceAt,
     /// The code directory inside it: where the agent, the checks and git run.
     pub dir: PathBuf,
     /// The top of the user's work tree.
     pub top: PathBuf,
-    pub branch: String,
-    /// The commit the task started from, and the user's branch then (`None`: detached).
-    pub start: String,
-    pub start_ref: Option<String>,
 }
 
-/// Where a workspace stood, as journalled: what a restarted run finds it again from.
+/// Where a workspace stands, as journalled (`workspace_opened`): what a restarted run finds it
+/// again from.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct WorkspaceAt {
+    /// The worker's worktree (its root).
     pub root: PathBuf,
     pub branch: String,
+    /// The commit the task started from, and the user's branch then (`None`: detached).
     pub start: String,
     pub start_ref: Option<String>,
 }
@@ -46,20 +47,11 @@ impl Workspace {
     fn line(&self) -> Line<'_> {
         Line {
             top: &self.top,
-            start: &self.start,
-            start_ref: self.start_ref.as_deref(),
-            branch: &self.branch,
+            start: &self.at.start,
+            start_ref: self.at.start_ref.as_deref(),
+            branch: &self.at.branch,
         }
     }
-}
-
-/// Where a result made in a worktree is to land: the user's branch as it was when the work
-/// began.
-pub(super) struct Line<'a> {
-    pub top: &'a Path,
-    pub start: &'a str,
-    pub start_ref: Option<&'a str>,
-    pub branch: &'a str,
 }
 
 /// Why a result could not be replayed on the user's newer commits.
@@ -114,12 +106,11 @@ impl Runner<'_> {
     /// Why tasks cannot be worked in a worktree here, if they cannot: no commit to start from
     /// (a repository with none yet, or none at all), or submodules, which a worktree does not
     /// check out.
-    async fn why_in_place(&self) -> Option<&'static str> {
-        let user = &self.settings.paths.code_dir;
-        if git::head(user).await.is_err() {
+    async fn why_in_place(&mut self) -> Option<&'static str> {
+        if git::head(&self.settings.paths.code_dir).await.is_err() {
             return Some("there is no commit to start each task from yet");
         }
-        let layout = worktree::layout(user).await.ok()?;
+        let layout = self.layout().await.ok()?;
         layout
             .top
             .join(".gitmodules")
@@ -135,17 +126,13 @@ impl Runner<'_> {
         if command.is_empty() {
             return Ok(());
         }
-        let paths = &self.settings.paths;
-        let mut plan = crate::gate::Plan::new(task, &self.settings.config, paths)
-            .in_tree(&paths.code_dir, &self.tree.dir);
+        let mut plan = self.plan(task);
         plan.commands = vec![command.clone()];
         let log = self.step_log(task, "setup").map_err(|e| e.to_string())?;
-        let sink = super::append(&log).map_err(|e| e.to_string())?;
-        let mut tee = crate::exec::Tee::new(vec![Box::new(sink)]);
-        let runs = self.checks(task, &plan, &mut tee).await;
-        if self.cancel.level() != crate::exec::CancelLevel::None {
-            return Err("a signal stopped the worktree setup".into());
-        }
+        let ran = self.checks_logged(task, &plan, &log).await;
+        let runs = ran
+            .map_err(|e| e.to_string())?
+            .ok_or("a signal stopped the worktree setup")?;
         match runs.first() {
             Some(run) if run.succeeded() => Ok(()),
             Some(run) => Err(format!(
@@ -167,7 +154,8 @@ impl Runner<'_> {
     /// why it cannot be (the task is blocked with it).
     async fn open_workspace(&mut self, task: &Task) -> Result<Workspace, String> {
         let user = self.settings.paths.code_dir.clone();
-        let layout = worktree::layout(&user)
+        let layout = self
+            .layout()
             .await
             .map_err(|why| format!("cannot find the repository's worktrees: {why}"))?;
         let start = match &self.integration {
@@ -206,18 +194,20 @@ impl Runner<'_> {
         })?;
         let workspace = Workspace {
             dir: layout.inside(&root),
-            root,
             top: layout.top,
-            branch,
-            start,
-            start_ref,
+            at: WorkspaceAt {
+                root,
+                branch,
+                start,
+                start_ref,
+            },
         };
         self.sinks.emit(Event::WorkspaceOpened {
             task: task_ref(task),
-            branch: workspace.branch.clone(),
-            worktree: workspace.root.clone(),
-            start: workspace.start.clone(),
-            start_ref: workspace.start_ref.clone(),
+            branch: workspace.at.branch.clone(),
+            worktree: workspace.at.root.clone(),
+            start: workspace.at.start.clone(),
+            start_ref: workspace.at.start_ref.clone(),
         });
         Ok(workspace)
     }
@@ -225,8 +215,7 @@ impl Runner<'_> {
     /// The workspace a cut-off task was worked in, found again as it was (its edits kept);
     /// `None` when it is gone or holds another branch.
     pub(super) async fn reopen_workspace(&mut self, at: &WorkspaceAt) -> Option<Workspace> {
-        let user = self.settings.paths.code_dir.clone();
-        let layout = worktree::layout(&user).await.ok()?;
+        let layout = self.layout().await.ok()?;
         if !worktree::usable(&at.root).await {
             return None;
         }
@@ -246,11 +235,8 @@ impl Runner<'_> {
         git::clean_commit_leftovers(&dir);
         Some(Workspace {
             dir,
-            root: at.root.clone(),
             top: layout.top,
-            branch: at.branch.clone(),
-            start: at.start.clone(),
-            start_ref: at.start_ref.clone(),
+            at: at.clone(),
         })
     }
 
@@ -263,82 +249,19 @@ impl Runner<'_> {
     /// worktree this releases is found again on its branch; one whose branch this deletes had
     /// nothing on it, and starts afresh.
     pub(super) async fn tidy_after_recovery(&mut self) {
-        let user = self.settings.paths.code_dir.clone();
-        let Ok(layout) = worktree::layout(&user).await else {
+        let Ok(layout) = self.layout().await else {
             return;
         };
         let root = layout.tree(&self.tree_name(&layout, WORKER));
         if worktree::usable(&root).await
             && worktree::head_ref(&root).await.is_some()
             && git::changed_files(&root).await.is_ok_and(|c| c.is_empty())
-            && let (Ok(head), Ok(tip)) = (git::head(&user).await, git::head(&root).await)
-            && worktree::is_ancestor(&user, &tip, &head).await
+            && let Ok(tip) = git::head(&root).await
+            && self.on_your_branch(&tip).await
         {
             let _ = worktree::detach(&root).await;
         }
-        // This project's branches: `autodev/<task>`, or `autodev/<project>/<task>` below the
-        // top of the repository.
-        let mine = self.tree_name(&layout, "");
-        let under = format!("autodev/{mine}");
-        let mut deleted = Vec::new();
-        for name in worktree::branches_under(&layout.top, &under).await {
-            // Below the top, another project's branches have a `/` more than this one's.
-            let own = !name[under.len()..].contains('/');
-            if own && worktree::delete_if_merged(&layout.top, &name).await {
-                deleted.push(name);
-            }
-        }
-        if !deleted.is_empty() {
-            self.sinks.note(
-                Level::Info,
-                format!(
-                    "removed branches left behind whose work is on your branch: {}",
-                    deleted.join(", ")
-                ),
-            );
-        }
-    }
-
-    /// Removes the lock files git leaves when it is killed half way through updating one of
-    /// this project's `autodev/` branches or one of its worktrees' `HEAD` or index (a run
-    /// killed during a reset or a commit in a worktree): left there, the next git command on it
-    /// fails with "File exists", and an experiment could not resume. Safe because this run holds
-    /// the project's lock, and only this project's runs touch those branches and worktrees.
-    pub(super) async fn clear_stale_locks(&mut self) {
-        let user = self.settings.paths.code_dir.clone();
-        let Ok(layout) = worktree::layout(&user).await else {
-            return;
-        };
-        let mine = self.tree_name(&layout, "");
-        let mut removed = Vec::new();
-        let refs = layout.common.join("refs/heads/autodev").join(&mine);
-        for lock in files_ending(&refs, ".lock", mine.is_empty()) {
-            if std::fs::remove_file(&lock).is_ok() {
-                removed.push(lock);
-            }
-        }
-        let trees = layout.common.join("autodev/worktrees").join(&mine);
-        for tree in std::fs::read_dir(&trees).into_iter().flatten().flatten() {
-            let Some(admin) = worktree_admin(&tree.path()) else {
-                continue;
-            };
-            for name in ["index.lock", "HEAD.lock"] {
-                let lock = admin.join(name);
-                if std::fs::remove_file(&lock).is_ok() {
-                    removed.push(lock);
-                }
-            }
-        }
-        if !removed.is_empty() {
-            let shown: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
-            self.sinks.note(
-                Level::Warn,
-                format!(
-                    "removed lock files a killed git command had left: {}",
-                    shown.join(", ")
-                ),
-            );
-        }
+        self.delete_merged_branches(&layout).await;
     }
 
     /// What an earlier run left uncommitted in the worker's worktree while it was on a task's
@@ -389,37 +312,33 @@ impl Runner<'_> {
             Some(TaskEnd::Completed) => {}
             _ => return,
         }
-        if let Err(why) = worktree::detach(&workspace.root).await {
+        if let Err(why) = worktree::detach(&workspace.at.root).await {
             self.sinks.note(
                 Level::Warn,
                 format!(
                     "could not free the worktree {}: {why}",
-                    workspace.root.display()
+                    workspace.at.root.display()
                 ),
             );
         }
         // The branch goes when nothing on it is unique: nothing was committed, or it is on
         // your branch now. A result waiting to be merged keeps it.
-        let user = self.settings.paths.code_dir.clone();
-        let tip = worktree::branch_tip(&workspace.top, &workspace.branch).await;
-        let merged = match (&tip, git::head(&user).await) {
-            (Some(tip), Ok(head)) => {
-                *tip == workspace.start || worktree::is_ancestor(&user, tip, &head).await
-            }
-            _ => false,
+        let merged = match worktree::branch_tip(&workspace.top, &workspace.at.branch).await {
+            Some(tip) => tip == workspace.at.start || self.on_your_branch(&tip).await,
+            None => false,
         };
         if merged {
-            let _ = worktree::delete_branch(&workspace.top, &workspace.branch).await;
+            let _ = worktree::delete_branch(&workspace.top, &workspace.at.branch).await;
         }
     }
 
     /// A blocked task's unfinished work, committed on its branch and told where to find it.
     async fn park(&mut self, task: &Task, workspace: &Workspace) {
         let message = format!("autodev: {} blocked, its unfinished work", task.id);
-        let told = match worktree::commit_everything(&workspace.root, &message).await {
+        let told = match worktree::commit_everything(&workspace.at.root, &message).await {
             Ok(_)
-                if worktree::branch_tip(&workspace.top, &workspace.branch).await
-                    == Some(workspace.start.clone()) =>
+                if worktree::branch_tip(&workspace.top, &workspace.at.branch).await
+                    == Some(workspace.at.start.clone()) =>
             {
                 return;
             }
@@ -427,16 +346,16 @@ impl Runner<'_> {
                 "the work of blocked task {} stays on branch {} (`git diff {}...{}` shows it); \
                  your branch and the next task do not have it",
                 task.id,
-                workspace.branch,
-                short_sha(&workspace.start),
-                workspace.branch
+                workspace.at.branch,
+                short_sha(&workspace.at.start),
+                workspace.at.branch
             ),
             Err(why) => format!(
                 "the unfinished work of blocked task {} could not be committed on branch {} \
                  ({why}); it is left in {}",
                 task.id,
-                workspace.branch,
-                workspace.root.display()
+                workspace.at.branch,
+                workspace.at.root.display()
             ),
         };
         self.sinks.note(Level::Warn, told);
@@ -456,14 +375,10 @@ impl Runner<'_> {
     ) -> Option<worktree::Conflict> {
         let workspace = self.workspace.clone()?;
         let mut tip = git::head(&workspace.dir).await.ok()?;
-        if tip == workspace.start {
+        if tip == workspace.at.start {
             return None;
         }
-        let user = self.settings.paths.code_dir.clone();
-        let on_your_branch = match git::head(&user).await {
-            Ok(head) => worktree::is_ancestor(&user, &workspace.start, &head).await,
-            Err(_) => false,
-        };
+        let on_your_branch = self.on_your_branch(&workspace.at.start).await;
         let landed = if !self.settings.config.git.auto_commit {
             Err("git.auto_commit is false".to_string())
         } else if !on_your_branch {
@@ -515,7 +430,7 @@ impl Runner<'_> {
             let why = format!(
                 "its result conflicted with your newer commits twice, last in {files}; both \
                  results wait, on branches {first} and {}, for a person to merge",
-                workspace.branch
+                workspace.at.branch
             );
             return self.block(&task, why).map(Err);
         }
@@ -523,7 +438,7 @@ impl Runner<'_> {
             "the result conflicts with newer commits on the user's branch in {files}, so the \
              task is done again on top of them (the first result stays on branch {}). The \
              conflicting hunks:\n{}",
-            workspace.branch, conflict.hunks
+            workspace.at.branch, conflict.hunks
         );
         let record = super::records::AttemptRecord {
             status: super::records::AttemptStatus::Failed,
@@ -549,13 +464,13 @@ impl Runner<'_> {
             retry_in_seconds: Some(0.0),
         });
         // The worktree moves on from what is committed on the first branch.
-        let _ = worktree::detach(&workspace.root).await;
+        let _ = worktree::detach(&workspace.at.root).await;
         self.integration = None;
         match self.open_workspace(&task).await {
             Ok(next) => {
                 self.tree.carry = None;
                 self.workspace = Some(next);
-                Ok(Ok((task, workspace.branch)))
+                Ok(Ok((task, workspace.at.branch)))
             }
             Err(why) => self.block(&task, why).map(Err),
         }
@@ -567,9 +482,8 @@ impl Runner<'_> {
         let (Some(first), Some(workspace)) = (first, self.workspace.clone()) else {
             return end;
         };
-        let user = self.settings.paths.code_dir.clone();
-        if let (Ok(tip), Ok(head)) = (git::head(&workspace.dir).await, git::head(&user).await)
-            && worktree::is_ancestor(&user, &tip, &head).await
+        if let Ok(tip) = git::head(&workspace.dir).await
+            && self.on_your_branch(&tip).await
             && worktree::delete_branch(&workspace.top, first).await.is_ok()
         {
             self.sinks.note(
@@ -577,7 +491,7 @@ impl Runner<'_> {
                 format!(
                     "the first result of {}, which conflicted, is superseded: branch {first} \
                      removed",
-                    workspace.branch
+                    workspace.at.branch
                 ),
             );
         }
@@ -593,7 +507,7 @@ impl Runner<'_> {
         tip: &str,
         landed: Result<String, String>,
     ) {
-        let branch = &workspace.branch;
+        let branch = &workspace.at.branch;
         let (merged, message) = match landed {
             Ok(how) => {
                 self.integration = None;
@@ -608,7 +522,7 @@ impl Runner<'_> {
             }
             Err(why) => {
                 self.integration = Some(tip.to_string());
-                let ahead = worktree::commits_ahead(&workspace.top, &workspace.start, tip).await;
+                let ahead = worktree::commits_ahead(&workspace.top, &workspace.at.start, tip).await;
                 let message = format!(
                     "{}: the result stays on branch {branch} ({ahead}) because {why}; the next \
                      task starts from it, and `git merge {branch}` takes it",
@@ -636,9 +550,9 @@ impl Runner<'_> {
     async fn moved_on(&mut self, workspace: &Workspace, tip: &str) -> Option<String> {
         let user = self.settings.paths.code_dir.clone();
         let now = git::head(&user).await.ok()?;
-        let forward = now != workspace.start
-            && worktree::head_ref(&user).await == workspace.start_ref
-            && worktree::is_ancestor(&user, &workspace.start, &now).await
+        let forward = now != workspace.at.start
+            && worktree::head_ref(&user).await == workspace.at.start_ref
+            && worktree::is_ancestor(&user, &workspace.at.start, &now).await
             && !worktree::is_ancestor(&user, tip, &now).await;
         forward.then_some(now)
     }
@@ -654,14 +568,14 @@ impl Runner<'_> {
         onto: &str,
         changed: &[String],
     ) -> Result<String, NotLanded> {
-        let root = &workspace.root;
+        let root = &workspace.at.root;
         worktree::detach(root)
             .await
             .map_err(|e| NotLanded::Refused(e.to_string()))?;
         let checked = self.replay_and_check(task, workspace, onto, changed).await;
         let moved = match &checked {
-            Ok(_) => worktree::check_out_branch(root, &workspace.branch, true).await,
-            Err(_) => worktree::check_out_branch(root, &workspace.branch, false).await,
+            Ok(_) => worktree::check_out_branch(root, &workspace.at.branch, true).await,
+            Err(_) => worktree::check_out_branch(root, &workspace.at.branch, false).await,
         };
         match (checked, moved) {
             (Ok(tip), Ok(())) => Ok(tip),
@@ -680,7 +594,7 @@ impl Runner<'_> {
         changed: &[String],
     ) -> Result<String, NotLanded> {
         let refused = |why: String| NotLanded::Refused(why);
-        match worktree::replay(&workspace.root, &workspace.start, onto).await {
+        match worktree::replay(&workspace.at.root, &workspace.at.start, onto).await {
             Ok(Ok(())) => {}
             Ok(Err(conflict)) => return Err(NotLanded::Conflict(conflict)),
             Err(why) => {
@@ -689,20 +603,17 @@ impl Runner<'_> {
                 )));
             }
         }
-        let paths = &self.settings.paths;
-        let plan = crate::gate::Plan::new(task, &self.settings.config, paths)
-            .in_tree(&paths.code_dir, &workspace.dir);
+        // The tree at work is the worktree, where the result was replayed.
+        let plan = self.plan(task);
         let log = self
             .step_log(task, "integration")
             .map_err(|e| refused(e.to_string()))?;
-        let sink = super::append(&log).map_err(|e| refused(e.to_string()))?;
-        let mut tee = crate::exec::Tee::new(vec![Box::new(sink)]);
-        let runs = self.checks(task, &plan, &mut tee).await;
-        if self.cancel.level() != crate::exec::CancelLevel::None {
+        let ran = self.checks_logged(task, &plan, &log).await;
+        let Some(runs) = ran.map_err(|e| refused(e.to_string()))? else {
             return Err(refused(
                 "a signal stopped its checks on top of your newer commits".into(),
             ));
-        }
+        };
         let gate = crate::gate::judge(&plan, changed, &runs, None, true);
         if !gate.passed {
             let first = gate.errors.first().map_or("", |e| super::first_line(e));
@@ -710,130 +621,8 @@ impl Runner<'_> {
                 "its checks fail on top of your newer commits ({first})"
             )));
         }
-        git::head(&workspace.root)
+        git::head(&workspace.at.root)
             .await
             .map_err(|e| refused(e.to_string()))
     }
-
-    /// Fast-forwards the user's branch to `tip` if it has not moved since the work began and
-    /// no uncommitted change of the user's touches the changed paths; otherwise says why not.
-    pub(super) async fn fast_forward(&mut self, line: &Line<'_>, tip: &str) -> Result<(), String> {
-        let user = self.settings.paths.code_dir.clone();
-        let now = git::head(&user).await?;
-        let on = worktree::head_ref(&user).await;
-        // Already there: a run killed after its fast-forward, or a merge made by hand.
-        if worktree::is_ancestor(&user, tip, &now).await {
-            return Ok(());
-        }
-        if now != line.start || on.as_deref() != line.start_ref {
-            let name = |r: Option<&str>| {
-                r.map(|r| r.trim_start_matches("refs/heads/").to_string())
-                    .unwrap_or_else(|| "a detached HEAD".into())
-            };
-            return Err(format!(
-                "your branch moved while it ran (it began at {} on {}, and HEAD is now {} on {})",
-                short_sha(line.start),
-                name(line.start_ref),
-                short_sha(&now),
-                name(on.as_deref())
-            ));
-        }
-        let changed = worktree::changed_between(&user, line.start, tip).await?;
-        // The top's view: paths relative to the top, as the changed paths are.
-        let dirty = git::changed_files(line.top)
-            .await
-            .map_err(|e| e.to_string())?;
-        let overlap: Vec<String> = dirty
-            .into_iter()
-            .filter(|p| {
-                changed
-                    .iter()
-                    .any(|c| c == p || c.starts_with(&format!("{p}/")))
-            })
-            .collect();
-        if !overlap.is_empty() {
-            return Err(format!(
-                "your uncommitted changes touch what it changed ({}); commit or stash them first",
-                preview(&overlap, 10)
-            ));
-        }
-        worktree::fast_forward(&user, line.branch)
-            .await
-            .map_err(|e| format!("git refused the fast-forward ({e})"))
-    }
-
-    /// What names `leaf` (a task's id, the worker) among this repository's autodev worktrees
-    /// and branches: itself, behind the project's directory when the project is not at the top
-    /// of the repository (two projects of one repository may both have a task `E1`).
-    pub(super) fn tree_name(&self, layout: &worktree::Layout, leaf: &str) -> String {
-        let root = &self.settings.paths.root;
-        let top = std::fs::canonicalize(&layout.top).unwrap_or_else(|_| layout.top.clone());
-        let here = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-        let project: Vec<String> = here
-            .strip_prefix(&top)
-            .map(|rel| {
-                rel.components()
-                    .map(|c| safe_id(&c.as_os_str().to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if project.is_empty() {
-            leaf.to_string()
-        } else {
-            format!("{}/{leaf}", project.join("_"))
-        }
-    }
-
-    /// `autodev/<name>`, or the first `autodev/<name>-N` free of unmerged work: an old branch
-    /// that holds nothing beyond `start` is reused, one with commits of its own is kept.
-    pub(super) async fn free_branch(
-        &mut self,
-        layout: &worktree::Layout,
-        name: &str,
-        start: &str,
-    ) -> String {
-        let dir = layout.top.clone();
-        let mut n = 1;
-        loop {
-            let branch = if n == 1 {
-                format!("autodev/{name}")
-            } else {
-                format!("autodev/{name}-{n}")
-            };
-            match worktree::branch_tip(&dir, &branch).await {
-                None => return branch,
-                Some(tip) if worktree::is_ancestor(&dir, &tip, start).await => {
-                    if worktree::delete_branch(&dir, &branch).await.is_ok() {
-                        return branch;
-                    }
-                }
-                Some(_) => {}
-            }
-            n += 1;
-        }
-    }
-}
-
-/// The files under `dir` whose names end with `suffix`, in its subfolders too unless `top`
-/// (this project's branches at the top of the repository have no `/` of their own; deeper ones
-/// are other projects').
-fn files_ending(dir: &Path, suffix: &str, top: bool) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() && !top => found.extend(files_ending(&path, suffix, false)),
-            Ok(t) if t.is_file() && path.to_string_lossy().ends_with(suffix) => found.push(path),
-            _ => {}
-        }
-    }
-    found
-}
-
-/// The administrative folder git keeps for the linked worktree at `tree` (its `.git` file says
-/// where).
-fn worktree_admin(tree: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(tree.join(".git")).ok()?;
-    let dir = text.strip_prefix("gitdir:")?.trim();
-    Some(tree.join(dir))
 }

@@ -9,6 +9,7 @@
 //! failed attempt. Everything the run does is emitted as an [`event::Event`] to the report sinks.
 
 mod agent;
+mod branches;
 mod breaker;
 mod budget;
 mod epoch;
@@ -264,6 +265,8 @@ struct Runner<'a> {
     integration: Option<String>,
     /// The run said that tasks are worked in the user's tree for want of a commit.
     told_in_place: bool,
+    /// Where the repository's worktrees are, once asked ([`Runner::layout`]).
+    layout: Option<crate::git::worktree::Layout>,
 }
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
@@ -313,6 +316,7 @@ async fn run_async(
         workspace: None,
         integration: None,
         told_in_place: false,
+        layout: None,
     };
     runner.ledger = spend::Ledger::new(runner.price());
     runner.go().await
@@ -596,9 +600,7 @@ impl Runner<'_> {
         mut task: Task,
         mut resumed: Option<recover::Turned>,
     ) -> Result<TaskEnd> {
-        let settings = self.settings;
-        let config = &settings.config;
-        let paths = &settings.paths;
+        let config = &self.settings.config;
         let mut max = self.options.max_attempts.max(1);
         let mut attempt = 0;
         // The branch of a result that conflicted with the user's newer commits, once the task
@@ -647,7 +649,7 @@ impl Runner<'_> {
             self.wait_streak = 0;
 
             let gate = if checks {
-                let plan = Plan::new(&task, config, paths).in_tree(&paths.code_dir, &self.tree.dir);
+                let plan = self.plan(&task);
                 match self
                     .gate(&task, attempt, &plan, &changed, &log_path)
                     .await?
@@ -874,11 +876,9 @@ impl Runner<'_> {
                 checks: plan.commands.len(),
             });
         }
-        let mut tee = Tee::new(vec![Box::new(append(log_path)?)]);
-        let runs = self.checks(task, plan, &mut tee).await;
-        if self.cancel.level() != CancelLevel::None {
+        let Some(runs) = self.checks_logged(task, plan, log_path).await? else {
             return Ok(None);
-        }
+        };
         for run in &runs {
             self.sinks.emit(Event::CheckFinished {
                 task: task_ref(task),
@@ -899,6 +899,26 @@ impl Runner<'_> {
             gate: Box::new(gate.clone()),
         });
         Ok(Some(gate))
+    }
+
+    /// The task's checks as they run in the tree at work: the user's, or a worktree's copy of
+    /// the code directory.
+    fn plan(&self, task: &Task) -> Plan {
+        let paths = &self.settings.paths;
+        Plan::new(task, &self.settings.config, paths).in_tree(&paths.code_dir, &self.tree.dir)
+    }
+
+    /// Runs `plan`'s commands for `task` with their output appended to `log`; `None` when a
+    /// signal cut them short.
+    async fn checks_logged(
+        &mut self,
+        task: &Task,
+        plan: &Plan,
+        log: &Path,
+    ) -> Result<Option<Vec<gate::CheckRun>>> {
+        let mut tee = Tee::new(vec![Box::new(append(log)?)]);
+        let runs = self.checks(task, plan, &mut tee).await;
+        Ok((self.cancel.level() == CancelLevel::None).then_some(runs))
     }
 
     /// Runs `plan`'s check commands for `task`, with a heartbeat that names the running check

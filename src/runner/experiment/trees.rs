@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::super::isolate::Line;
+use super::super::branches::Line;
 use super::super::recover::Resume;
 use super::super::{Runner, task_ref};
 use crate::git::{self, short_sha, worktree};
@@ -54,7 +54,7 @@ impl Runner<'_> {
                  is committed in a worktree of its own): {why}"
             )
         };
-        let layout = match worktree::layout(&user).await {
+        let layout = match self.layout().await {
             Ok(layout) => layout,
             Err(why) => return Ok(Err(no_repo(why))),
         };
