@@ -49,17 +49,22 @@ pub fn main(args: Vec<OsString>) -> ! {
     let Some(dir) = std::env::var_os("FAKE_AGENT_DIR").map(PathBuf::from) else {
         fail("FAKE_AGENT_DIR must name the fake agent's state folder", 2);
     };
-    let n = std::fs::read_to_string(dir.join("calls"))
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0)
-        + 1;
     let record = |file: String, text: &[u8]| {
         if std::fs::write(dir.join(file), text).is_err() {
             fail("cannot write to FAKE_AGENT_DIR", 2);
         }
     };
+    // Calls made at once (several workers) each take a number of their own.
+    let counting = std::fs::File::create(dir.join("calls.lock"))
+        .and_then(|file| file.lock().map(|()| file))
+        .unwrap_or_else(|_| fail("cannot lock FAKE_AGENT_DIR/calls.lock", 2));
+    let n = std::fs::read_to_string(dir.join("calls"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
     record("calls".into(), format!("{n}\n").as_bytes());
+    drop(counting);
     record(
         format!("call-{n}.pid"),
         format!("{}\n", std::process::id()).as_bytes(),

@@ -15,6 +15,9 @@ use crate::task::TaskStore;
 use crate::ui::Ui;
 use crate::{projects, session};
 
+/// The most workers a run may have.
+const MAX_WORKERS: u32 = 64;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Tasks to work in this run (default: run.max_tasks)
@@ -47,6 +50,9 @@ pub struct Args {
     /// enforced with
     #[arg(long)]
     force: bool,
+    /// Tasks worked at once, each in a worktree of its own (default: run.workers)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_WORKERS as i64))]
+    workers: Option<u32>,
     /// Start the run in a tmux session of its own and return at once (see `autodev list`,
     /// `attach`, `stop`)
     #[arg(long, conflicts_with = "dry_run")]
@@ -69,7 +75,23 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         });
     }
     let config = &settings.config;
+    let workers = args.workers.unwrap_or(config.run.workers);
+    if !(1..=MAX_WORKERS).contains(&workers) {
+        return Err(Error::Setting {
+            key: "run.workers".into(),
+            message: format!("must be from 1 to {MAX_WORKERS}; got {workers}"),
+        });
+    }
+    if workers > 1 && config.run.isolation == crate::config::Isolation::InPlace {
+        return Err(Error::Setup {
+            message: format!(
+                "{workers} workers need a worktree each, and run.isolation is \"in-place\""
+            ),
+            hint: "set run.isolation = \"worktree\" (the default), or run one worker".into(),
+        });
+    }
     let options = Options {
+        workers,
         max_tasks: args.max_tasks.unwrap_or(config.run.max_tasks),
         max_attempts: args.max_retries.unwrap_or(config.run.max_retries).max(1),
         max_epochs: args.epochs.unwrap_or(config.run.max_epochs).max(1),
@@ -295,7 +317,11 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
     }
     let mut sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(JournalSink::open(&journal, run_id).map_err(|e| Error::io("open", &journal, e))?),
-        Box::new(LogSink::open(&log, ui, options.console).map_err(|e| Error::io("open", &log, e))?),
+        Box::new(
+            LogSink::open(&log, ui, options.console)
+                .map_err(|e| Error::io("open", &log, e))?
+                .with_workers(options.workers),
+        ),
         Box::new(ProgressSink::new(paths.progress.clone())),
         Box::new(ExperimentsSink::new(paths.experiments_log())),
         Box::new(

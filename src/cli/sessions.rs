@@ -122,7 +122,7 @@ pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
                 "started_at": r.started,
                 "status": if problem.is_some() { "unreadable" } else { run.status.as_str() },
                 "message": run.message,
-                "current_task": run.current_task_id,
+                "current_task": persisted.working_on(),
                 "completed": counts.map(|c| c.completed),
                 "total": counts.map(|c| c.total),
             })
@@ -158,7 +158,10 @@ pub fn list(context: &Context, args: ListArgs) -> Result<Exit> {
             } else {
                 text("status")
             },
-            progress,
+            match text("current_task") {
+                ids if ids.is_empty() => progress,
+                ids => format!("{progress}, working on {ids}"),
+            },
             if row["missing"] == true {
                 "  (project missing)"
             } else {

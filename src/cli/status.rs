@@ -54,7 +54,27 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         };
         out.push_str(&format!("Usage: {tokens}, {cost}\n"));
     }
-    if !run.current_task_id.is_empty() {
+    // A run of several workers: a line for each, what it works on and in what phase.
+    if run.workers.len() > 1 && persisted.live {
+        for w in &run.workers {
+            out.push_str(&format!(
+                "Worker {}: {} - {} (attempt {}/{}) {} {}\n",
+                w.worker,
+                w.task_id,
+                w.task_title,
+                w.attempt,
+                w.max_attempts,
+                ui.badge(w.status.as_str()),
+                w.message
+            ));
+            if !w.worktree.is_empty() {
+                out.push_str(&format!(
+                    "  worked in: {} (branch {})\n",
+                    w.worktree, w.branch
+                ));
+            }
+        }
+    } else if !run.current_task_id.is_empty() {
         out.push_str(&format!(
             "Current: {} - {} (attempt {}/{})\n",
             run.current_task_id, run.current_task_title, run.current_attempt, run.max_attempts
@@ -79,11 +99,8 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             run.completion_kind, run.completion_name, run.completion_target_summary
         ));
     }
-    let working_on = persisted.live_task().map(|l| l.task_id);
-    if let Some(next) = queue
-        .next_task()
-        .filter(|t| working_on.as_deref() != Some(t.id.as_str()))
-    {
+    let working_on = persisted.live_tasks();
+    if let Some(next) = queue.next_task_where(|t| working_on.iter().all(|l| l.task_id != t.id)) {
         out.push_str(&format!("Next: {} - {}\n", next.id, next.display_title()));
     }
     let c = snapshot.counts;

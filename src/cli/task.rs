@@ -77,7 +77,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
 /// planning audit's advice on the tasks still to be worked.
 fn check(context: &Context, store: &TaskStore) -> Result<Exit> {
     let queue = store.load()?;
-    let counts = Counts::of(queue.tasks.iter().map(|t| t.status(None)));
+    let counts = Counts::of(queue.tasks.iter().map(|t| t.status(&[])));
     let mut advice = Vec::new();
     for task in queue
         .tasks
@@ -106,12 +106,8 @@ fn check(context: &Context, store: &TaskStore) -> Result<Exit> {
 
 fn list(context: &Context, settings: &Settings, store: &TaskStore, json: bool) -> Result<Exit> {
     let queue = store.load()?;
-    let live = context.run_status(settings).live_task();
-    let statuses: Vec<_> = queue
-        .tasks
-        .iter()
-        .map(|t| t.status(live.as_ref()))
-        .collect();
+    let live = context.run_status(settings).live_tasks();
+    let statuses: Vec<_> = queue.tasks.iter().map(|t| t.status(&live)).collect();
     let counts = Counts::of(statuses.iter().copied());
     if json {
         let tasks: Vec<_> = queue

@@ -505,6 +505,11 @@ pub struct RunSection {
     /// A command run in the worker's worktree before each task is worked there (installing
     /// the dependencies its checks need); empty: none.
     pub worktree_setup: String,
+    /// Tasks worked at once, each by a worker in a worktree of its own (`--workers`).
+    pub workers: u32,
+    /// Let tasks whose `path_patterns` may overlap run at the same time (the merge queue still
+    /// checks every result on top of the others).
+    pub allow_overlap: bool,
     pub root_mode: RootModeSettings,
 }
 
@@ -534,6 +539,8 @@ impl Default for RunSection {
             max_tokens: 0,
             isolation: Isolation::Worktree,
             worktree_setup: String::new(),
+            workers: 1,
+            allow_overlap: false,
             root_mode: RootModeSettings::default(),
         }
     }

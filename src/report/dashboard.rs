@@ -21,6 +21,18 @@ struct Current {
     contract: String,
 }
 
+/// One worker of a run of several, and the task it has in hand.
+struct WorkerRow {
+    worker: u32,
+    id: String,
+    title: String,
+    attempt: String,
+    state: String,
+    class: String,
+    message: String,
+    branch: String,
+}
+
 struct Row {
     id: String,
     title: String,
@@ -88,6 +100,8 @@ struct Page {
     blocked: usize,
     pending: usize,
     current: Option<Current>,
+    /// Every worker at work, when the run has more than one.
+    workers: Vec<WorkerRow>,
     experiment: Option<Lab>,
     tasks: Vec<Row>,
     events: Vec<EventRow>,
@@ -224,7 +238,25 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         &run.finished_at
     };
     let elapsed = seconds_between(&run.started_at, end).map_or_else(|| "-".to_string(), duration);
-    let current = (!run.current_task_id.is_empty()).then(|| Current {
+    let workers: Vec<WorkerRow> = if run.workers.len() > 1 {
+        run.workers
+            .iter()
+            .map(|w| WorkerRow {
+                worker: w.worker,
+                id: w.task_id.clone(),
+                title: w.task_title.clone(),
+                attempt: format!("{}/{}", w.attempt, w.max_attempts),
+                state: w.status.label(),
+                class: crate::ui::class_of(w.status.as_str()).to_string(),
+                message: clip(&w.message, 200),
+                branch: w.branch.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let one_task = workers.is_empty() && !run.current_task_id.is_empty();
+    let current = one_task.then(|| Current {
         id: run.current_task_id.clone(),
         title: run.current_task_title.clone(),
         attempt: if run.max_iterations > 0 {
@@ -270,6 +302,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         blocked: snapshot.counts.blocked,
         pending: snapshot.counts.pending,
         current,
+        workers,
         experiment: lab(snapshot, records),
         tasks: snapshot
             .tasks

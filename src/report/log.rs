@@ -19,6 +19,9 @@ pub struct LogSink {
     ui: Ui,
     /// Lines go to the console too (not in tests or `--quiet` runs).
     console: bool,
+    /// The run has several workers: each line about a task starts with its id, and this is
+    /// the task each worker has in hand.
+    workers: Option<std::collections::HashMap<u32, String>>,
 }
 
 impl LogSink {
@@ -31,7 +34,15 @@ impl LogSink {
             file: Some(file),
             ui,
             console,
+            workers: None,
         })
+    }
+
+    /// For a run of `workers` workers: with more than one, each line about a task starts with
+    /// the task's id, as their lines interleave.
+    pub fn with_workers(mut self, workers: u32) -> LogSink {
+        self.workers = (workers > 1).then(Default::default);
+        self
     }
 
     /// Lines on the console only.
@@ -40,23 +51,40 @@ impl LogSink {
             file: None,
             ui,
             console: true,
+            workers: None,
         }
     }
 
     fn write(&mut self, at: jiff::Timestamp, badge: Option<&str>, text: &str) -> io::Result<()> {
+        self.write_as(at, "", badge, text)
+    }
+
+    /// Writes a line, after `task`'s id when one is given (a run of several workers).
+    fn write_as(
+        &mut self,
+        at: jiff::Timestamp,
+        task: &str,
+        badge: Option<&str>,
+        text: &str,
+    ) -> io::Result<()> {
         let local = at.to_zoned(jiff::tz::TimeZone::system());
         let stamp = local.strftime("%Y-%m-%d %H:%M:%S").to_string();
+        let lead = if task.is_empty() {
+            String::new()
+        } else {
+            format!("{task:>6} │ ")
+        };
         let plain = match badge {
-            Some(b) => format!("{} {text}", crate::ui::badge_text(b)),
-            None => text.to_string(),
+            Some(b) => format!("{lead}{} {text}", crate::ui::badge_text(b)),
+            None => format!("{lead}{text}"),
         };
         if let Some(file) = &mut self.file {
             writeln!(file, "[{stamp}] {plain}")?;
         }
         if self.console {
             let styled = match badge {
-                Some(b) => format!("{} {text}", self.ui.badge_err(b)),
-                None => text.to_string(),
+                Some(b) => format!("{lead}{} {text}", self.ui.badge_err(b)),
+                None => format!("{lead}{text}"),
             };
             // The terminal may be gone (a closed pipe, a killed tmux): the file has the line.
             let _ = writeln!(io::stderr(), "{styled}");
@@ -554,8 +582,26 @@ fn experiment_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
 impl Sink for LogSink {
     fn stamped(&mut self, stamped: Stamped<'_>) -> io::Result<()> {
         let event = stamped.event;
+        let task = match (&mut self.workers, stamped.worker) {
+            (Some(tasks), Some(worker)) => {
+                if let Event::TaskStarted { task, .. } = event {
+                    tasks.insert(worker, task.id.clone());
+                }
+                event
+                    .task_id()
+                    .map(str::to_string)
+                    .or_else(|| tasks.get(&worker).cloned())
+            }
+            _ => None,
+        };
         for (badge, text) in describe(event) {
-            self.write(stamped.at, badge, &text)?;
+            match &task {
+                Some(id) => {
+                    let text = text.replace('\n', &format!("\n{id:>6} │ "));
+                    self.write_as(stamped.at, id, badge, &text)?;
+                }
+                None => self.write(stamped.at, badge, &text)?,
+            }
         }
         Ok(())
     }

@@ -64,6 +64,66 @@ impl RunView {
         self.run.current_task_title = task.title.clone();
     }
 
+    /// Folds one event of `worker` (`None`: the run itself), which happened `at`, into the
+    /// view: the run's state, then that worker's. Pure: no clock, no file.
+    pub fn apply_from(&mut self, worker: Option<u32>, event: &Event, at: &str) {
+        self.apply(event, at);
+        if let Some(worker) = worker {
+            self.worker(worker, event);
+        }
+    }
+
+    /// What `worker` is doing, after its `event`: the task it has in hand, in what phase,
+    /// where; gone once the task ended.
+    fn worker(&mut self, worker: u32, event: &Event) {
+        let workers = &mut self.run.workers;
+        match event {
+            Event::TaskStarted { task, .. } | Event::Recovered { task, .. } => {
+                workers.retain(|w| w.worker != worker);
+                workers.push(runtime_status::WorkerState {
+                    worker,
+                    task_id: task.id.clone(),
+                    task_title: task.title.clone(),
+                    ..Default::default()
+                });
+                workers.sort_by_key(|w| w.worker);
+            }
+            Event::TaskCompleted { .. } | Event::TaskBlocked { .. } => {
+                workers.retain(|w| w.worker != worker);
+                return;
+            }
+            _ => {}
+        }
+        let Some(at_work) = self.run.workers.iter_mut().find(|w| w.worker == worker) else {
+            return;
+        };
+        if event.task_id() != Some(at_work.task_id.as_str()) {
+            return;
+        }
+        match event {
+            Event::AttemptStarted {
+                attempt,
+                max_attempts,
+                ..
+            } => {
+                at_work.attempt = *attempt;
+                at_work.max_attempts = *max_attempts;
+            }
+            Event::WorkspaceOpened {
+                worktree, branch, ..
+            }
+            | Event::ExperimentStarted {
+                worktree, branch, ..
+            } => {
+                at_work.worktree = worktree.display().to_string();
+                at_work.branch = branch.clone();
+            }
+            _ => {}
+        }
+        at_work.status = self.run.status.clone();
+        at_work.message = self.run.message.clone();
+    }
+
     /// Folds one event, which happened `at`, into the view. Pure: no clock, no file.
     pub fn apply(&mut self, event: &Event, at: &str) {
         match event {
@@ -170,6 +230,7 @@ impl RunView {
                 self.run.current_attempt = 0;
                 self.run.worktree.clear();
                 self.run.branch.clear();
+                self.run.workers.clear();
                 self.push(at, badge, None, message.clone());
             }
             // Folded by the other groups (see `apply`).

@@ -248,6 +248,57 @@ pub struct RunState {
     pub backend: String,
     /// Some of the cost is estimated from `[pricing]` (the CLI reported tokens only).
     pub cost_estimated: bool,
+    /// Each worker that has a task in hand, by worker number (a run of several workers has
+    /// several; `current_task_id` is the one that reported last).
+    #[serde(
+        deserialize_with = "lenient_workers",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub workers: Vec<WorkerState>,
+}
+
+/// One worker of a live run and the task it has in hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerState {
+    pub worker: u32,
+    pub task_id: String,
+    pub task_title: String,
+    pub status: RunStatus,
+    pub message: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// The worktree it works in and the task's branch (empty: your tree).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub worktree: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub branch: String,
+}
+
+impl Default for WorkerState {
+    fn default() -> Self {
+        WorkerState {
+            worker: 0,
+            task_id: String::new(),
+            task_title: String::new(),
+            status: RunStatus::Running,
+            message: String::new(),
+            attempt: 0,
+            max_attempts: 0,
+            worktree: String::new(),
+            branch: String::new(),
+        }
+    }
+}
+
+fn lenient_workers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WorkerState>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 impl Default for RunState {
@@ -294,6 +345,7 @@ impl Default for RunState {
             cost_usd: None,
             backend: String::new(),
             cost_estimated: false,
+            workers: Vec::new(),
         }
     }
 }
@@ -333,7 +385,7 @@ pub struct TaskRow {
 }
 
 impl TaskRow {
-    pub fn new(task: &Task, live: Option<&LiveTask>) -> TaskRow {
+    pub fn new(task: &Task, live: &[LiveTask]) -> TaskRow {
         TaskRow {
             id: task.id.clone(),
             title: task.display_title().to_string(),
@@ -457,19 +509,39 @@ fn settle(mut run: RunState, events: Vec<Event>) -> PersistedRun {
 }
 
 impl PersistedRun {
-    /// The task a live run is working on, with its phase.
-    pub fn live_task(&self) -> Option<LiveTask> {
-        if !self.live || self.run.current_task_id.is_empty() {
-            return None;
-        }
-        let phase = match self.run.status {
+    /// The ids of the tasks a live run is working on, as a listing shows them (`T1, T3`).
+    pub fn working_on(&self) -> String {
+        let ids: Vec<String> = self.live_tasks().into_iter().map(|l| l.task_id).collect();
+        ids.join(", ")
+    }
+
+    /// The tasks a live run is working on, each with its phase: every worker's.
+    pub fn live_tasks(&self) -> Vec<LiveTask> {
+        let phase = |status: &RunStatus| match status {
             RunStatus::Waiting | RunStatus::RetryWait => ActivePhase::Waiting,
             _ => ActivePhase::Running,
         };
-        Some(LiveTask {
+        if !self.live {
+            return Vec::new();
+        }
+        if !self.run.workers.is_empty() {
+            return self
+                .run
+                .workers
+                .iter()
+                .map(|w| LiveTask {
+                    task_id: w.task_id.clone(),
+                    phase: phase(&w.status),
+                })
+                .collect();
+        }
+        if self.run.current_task_id.is_empty() {
+            return Vec::new();
+        }
+        vec![LiveTask {
             task_id: self.run.current_task_id.clone(),
-            phase,
-        })
+            phase: phase(&self.run.status),
+        }]
     }
 }
 
@@ -532,13 +604,9 @@ impl Snapshot {
         queue: &TaskFile,
         persisted: &PersistedRun,
     ) -> Snapshot {
-        let live = persisted.live_task();
-        let tasks: Vec<TaskRow> = queue
-            .tasks
-            .iter()
-            .map(|t| TaskRow::new(t, live.as_ref()))
-            .collect();
-        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(live.as_ref())));
+        let live = persisted.live_tasks();
+        let tasks: Vec<TaskRow> = queue.tasks.iter().map(|t| TaskRow::new(t, &live)).collect();
+        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(&live)));
         let project = queue.project_name(configured_name).to_string();
         let mut run = persisted.run.clone();
         if run.status_label.is_empty() {
@@ -594,11 +662,32 @@ mod tests {
         }}));
         assert!(p.live);
         assert_eq!(
-            p.live_task(),
-            Some(LiveTask {
+            p.live_tasks(),
+            vec![LiveTask {
                 task_id: "T2".into(),
                 phase: ActivePhase::Waiting
-            })
+            }]
+        );
+        // A run of several workers: each worker's task, in its own phase.
+        let p = persisted(json!({"run": {
+            "status": "running", "current_task_id": "T2", "writer": me,
+            "workers": [
+                {"worker": 1, "task_id": "T1", "status": "validating"},
+                {"worker": 2, "task_id": "T2", "status": "retry_wait"},
+                "not a worker"
+            ]
+        }}));
+        let phases: Vec<(String, ActivePhase)> = p
+            .live_tasks()
+            .into_iter()
+            .map(|l| (l.task_id, l.phase))
+            .collect();
+        assert_eq!(
+            phases,
+            vec![
+                ("T1".to_string(), ActivePhase::Running),
+                ("T2".to_string(), ActivePhase::Waiting)
+            ]
         );
     }
 
@@ -619,7 +708,7 @@ mod tests {
                 p.run.message
             );
             assert!(p.run.message.contains("Task T1 attempt 1/3"));
-            assert_eq!(p.live_task(), None);
+            assert_eq!(p.live_tasks(), Vec::new());
         }
     }
 

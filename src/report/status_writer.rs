@@ -112,7 +112,7 @@ impl Sink for StatusWriter {
             return Ok(());
         }
         let at = durable::utc(stamped.at);
-        self.view.apply(event, &at);
+        self.view.apply_from(stamped.worker, event, &at);
         // A task start is followed at once by its first attempt's start, and an agent's end by
         // the checks or the verdict: those events write the file.
         if matches!(

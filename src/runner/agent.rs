@@ -42,12 +42,12 @@ impl Runner<'_> {
                 self.options.backend,
                 &self.request(&prompt, &scratch, &protected),
             )?;
-            self.sinks.emit(Event::TaskStarted {
+            self.emit(Event::TaskStarted {
                 task: task_ref(task),
                 number: i as u32 + 1,
             });
             // The whole prompt: its steps and checks are what a dry run exists to show.
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "[DRY RUN] would run: {}\n[DRY RUN] prompt ({} chars):\n{prompt}\n[DRY RUN] end of the prompt of {}",
@@ -57,7 +57,7 @@ impl Runner<'_> {
                 ),
             );
         }
-        self.sinks.note(
+        self.note(
             Level::Info,
             format!(
                 "[DRY RUN] {} pending task(s) shown; nothing was run or changed",
@@ -84,7 +84,7 @@ impl Runner<'_> {
             use std::io::Write;
             let header = format!("$ {}\n", invocation.spec.command_line());
             for note in &invocation.notes {
-                self.sinks.note(Level::Info, note.clone());
+                self.note(Level::Info, note.clone());
             }
             attempt_log
                 .write_all(header.as_bytes())
@@ -100,7 +100,7 @@ impl Runner<'_> {
             )));
         }
         let mut tee = Tee::new(sinks);
-        self.sinks.emit(Event::AttemptStarted {
+        self.emit(Event::AttemptStarted {
             task: task_ref(task),
             attempt,
             max_attempts: max,
@@ -108,7 +108,7 @@ impl Runner<'_> {
         });
         // An attempt the journal could not record is not started: a restart could not tell
         // what it did, and the run halts on the write error instead.
-        if let Some(error) = self.sinks.failed.take() {
+        if let Some(error) = self.shared.sinks.borrow_mut().failed.take() {
             let report = AgentReport::bare(
                 backend::Outcome::Crashed,
                 "not started: the run's records could not be written".into(),
@@ -143,7 +143,7 @@ impl Runner<'_> {
         };
         let tee_error = tee_error
             .map(|e| e.to_string())
-            .or_else(|| self.sinks.failed.take());
+            .or_else(|| self.shared.sinks.borrow_mut().failed.take());
         Ok((report, tee_error))
     }
 
@@ -163,21 +163,26 @@ impl Runner<'_> {
         let settings = self.settings;
         let config = &settings.config;
         let every = Duration::from_secs(config.run.heartbeat_interval.max(1));
-        let sinks = &mut self.sinks;
+        let shared = std::rc::Rc::clone(&self.shared);
+        let worker = self.worker;
         let mut last_size = 0;
         let mut on = |elapsed: Duration| {
             let Some(beat) = &beat else { return };
             let size = std::fs::metadata(beat.log).map(|m| m.len()).unwrap_or(0);
-            sinks.emit(Event::Heartbeat {
-                task: task_ref(beat.task),
-                attempt: beat.attempt,
-                max_attempts: beat.max_attempts,
-                elapsed_seconds: elapsed.as_secs(),
-                active: size > last_size,
-            });
+            shared.sinks.borrow_mut().emit(
+                Some(worker),
+                Event::Heartbeat {
+                    task: task_ref(beat.task),
+                    attempt: beat.attempt,
+                    max_attempts: beat.max_attempts,
+                    elapsed_seconds: elapsed.as_secs(),
+                    active: size > last_size,
+                },
+            );
             last_size = size;
         };
         let beating = beat.is_some();
+        self.shared.ledger.borrow_mut().in_flight += 1;
         let called = crate::call::call(
             &config.backend,
             self.options.backend,
@@ -189,6 +194,7 @@ impl Runner<'_> {
             Some(&mut meter),
         )
         .await;
+        self.shared.ledger.borrow_mut().in_flight -= 1;
         if let Ok((report, _)) = &called {
             let purpose = if beating { "attempt" } else { "reflection" };
             let cut_short = report.outcome != crate::backend::Outcome::Ok;
@@ -237,14 +243,16 @@ impl Runner<'_> {
         let label = saved_label(task, number, log_path);
         durable::write_atomic_unsynced(&saved, before.save(&label).as_bytes())
             .map_err(|e| Error::io("write", &saved, e))?;
-        // One attempt runs at a time: the snapshot it replaces is no longer needed. The run's
-        // first attempt also sweeps away what earlier runs left.
-        match self.last_opening.replace(saved.clone()) {
-            Some(old) if old != saved => {
-                let _ = std::fs::remove_file(old);
-            }
-            Some(_) => {}
-            None => forget_openings_but(&self.settings.paths, &saved),
+        // One attempt runs at a time on a worker: the snapshot it replaces is no longer
+        // needed. The run's first attempt also sweeps away what earlier runs left (before any
+        // other worker has saved one).
+        if let Some(old) = self.last_opening.replace(saved.clone())
+            && old != saved
+        {
+            let _ = std::fs::remove_file(old);
+        }
+        if !self.shared.swept.replace(true) {
+            forget_openings_but(&self.settings.paths, &saved);
         }
         Ok(())
     }
@@ -270,6 +278,8 @@ impl Runner<'_> {
                 restored: Vec::new(),
             });
         }
+        // A signal meanwhile ends the call this turn makes at once, as an interrupted one.
+        self.hold_for_provider(task).await;
         let paths = &self.settings.paths;
         let (before, resumed) = self.tree.opening_snapshot();
         let log_path = self.step_log(task, step)?;
@@ -311,7 +321,7 @@ impl Runner<'_> {
         if !matches!(next, Next::HaltLogs | Next::HaltEnvironment | Next::Wait) {
             self.worked = true;
         }
-        self.sinks.emit(Event::AgentFinished {
+        self.emit(Event::AgentFinished {
             task: task_ref(task),
             attempt: number,
             report: Box::new(report.clone()),
@@ -328,7 +338,7 @@ impl Runner<'_> {
             }
             restored = guard.restore(&changed)?;
             if !restored.is_empty() {
-                self.sinks.note(
+                self.note(
                     Level::Warn,
                     format!(
                         "protected files were changed and have been put back: {}",
@@ -337,7 +347,7 @@ impl Runner<'_> {
                 );
             }
         }
-        self.sinks.emit(Event::ChangesFound {
+        self.emit(Event::ChangesFound {
             task: task_ref(task),
             attempt: number,
             changed: changed.clone(),

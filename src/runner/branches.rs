@@ -57,7 +57,7 @@ impl Runner<'_> {
             }
         }
         if !deleted.is_empty() {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "removed branches left behind whose work is on your branch: {}",
@@ -98,7 +98,7 @@ impl Runner<'_> {
         }
         if !removed.is_empty() {
             let shown: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "removed lock files a killed git command had left: {}",

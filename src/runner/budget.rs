@@ -26,16 +26,6 @@ impl Spending {
         }
     }
 
-    /// What was spent since `start`.
-    pub(super) fn since(self, start: Spending) -> Spending {
-        Spending {
-            cost_usd: self.cost_usd - start.cost_usd,
-            tokens: self.tokens.saturating_sub(start.tokens),
-            costed_calls: self.costed_calls.saturating_sub(start.costed_calls),
-            token_calls: self.token_calls.saturating_sub(start.token_calls),
-        }
-    }
-
     /// The average call: its tokens and its cost, when any call reported them.
     pub(super) fn average(self) -> (Option<u64>, Option<f64>) {
         (

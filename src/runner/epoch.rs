@@ -24,10 +24,10 @@ impl Runner<'_> {
     pub(super) async fn next_epoch(&mut self, epoch: u32, max_epochs: u32) -> Result<Next> {
         let next = epoch + 1;
         let queue = self.store.load()?;
-        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(None)));
+        let counts = Counts::of(queue.tasks.iter().map(|t| t.status(&[])));
         let (completed, blocked, pending) = (counts.completed, counts.blocked, counts.pending);
         if queue.next_task().is_some() {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "Epoch {epoch} ended with {pending} pending task(s); epoch {next}/{max_epochs} goes on with the same queue"
@@ -42,7 +42,7 @@ impl Runner<'_> {
         let prompt = match plan::replan_prompt(&project, &queue, epoch) {
             Ok(prompt) => prompt,
             Err(why) => {
-                self.sinks.note(
+                self.note(
                     Level::Warn,
                     format!(
                         "cannot re-plan for epoch {next}/{max_epochs}: {why}. Queues made by \
@@ -52,7 +52,7 @@ impl Runner<'_> {
                 return Ok(Next::Stop(None));
             }
         };
-        self.sinks.note(
+        self.note(
             Level::Info,
             format!("Re-planning the remaining work for epoch {next}/{max_epochs}"),
         );
@@ -100,7 +100,7 @@ impl Runner<'_> {
             }
         };
         if new.tasks.is_empty() {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 "Re-planning found no further work; the run is complete".to_string(),
             );
@@ -116,7 +116,7 @@ impl Runner<'_> {
             accumulate(q, new, epoch, history);
             Ok(())
         })?;
-        self.sinks.note(
+        self.note(
             Level::Info,
             format!(
                 "Prepared epoch {next}/{max_epochs}: {added} new task(s) added to the queue{}",

@@ -73,17 +73,18 @@ impl std::fmt::Display for NotLanded {
     }
 }
 
-/// The worker's worktree, as a name among the repository's autodev worktrees.
-const WORKER: &str = "worker-1";
+/// The name of worker `n`'s worktree among the repository's autodev worktrees.
+fn worker_tree(n: u32) -> String {
+    format!("worker-{n}")
+}
 
 impl Runner<'_> {
     /// Works a delivery task in its own worktree, from the start of its story: the worktree
     /// made ready, the task worked there, and what it left brought out.
     pub(super) async fn deliver_isolated(&mut self, task: Task) -> crate::error::Result<TaskEnd> {
         if let Some(why) = self.why_in_place().await {
-            if !self.told_in_place {
-                self.told_in_place = true;
-                self.sinks.note(
+            if !self.shared.told_in_place.replace(true) {
+                self.note(
                     Level::Warn,
                     format!("run.isolation = \"worktree\": {why}; tasks are worked in your tree"),
                 );
@@ -106,7 +107,7 @@ impl Runner<'_> {
     /// Why tasks cannot be worked in a worktree here, if they cannot: no commit to start from
     /// (a repository with none yet, or none at all), or submodules, which a worktree does not
     /// check out.
-    async fn why_in_place(&mut self) -> Option<&'static str> {
+    pub(super) async fn why_in_place(&mut self) -> Option<&'static str> {
         if git::head(&self.settings.paths.code_dir).await.is_err() {
             return Some("there is no commit to start each task from yet");
         }
@@ -153,17 +154,19 @@ impl Runner<'_> {
     /// integrates onto, with what an earlier task or run left in it put aside first. `Err` is
     /// why it cannot be (the task is blocked with it).
     async fn open_workspace(&mut self, task: &Task) -> Result<Workspace, String> {
+        let _turn = self.git_turn().await;
         let user = self.settings.paths.code_dir.clone();
         let layout = self
             .layout()
             .await
             .map_err(|why| format!("cannot find the repository's worktrees: {why}"))?;
-        let start = match &self.integration {
-            Some(tip) => tip.clone(),
+        let integration = self.shared.integration.borrow().clone();
+        let start = match integration {
+            Some(tip) => tip,
             None => git::head(&user).await.map_err(|why| why.to_string())?,
         };
         let start_ref = worktree::head_ref(&user).await;
-        let root = layout.tree(&self.tree_name(&layout, WORKER));
+        let root = layout.tree(&self.tree_name(&layout, &worker_tree(self.worker)));
         let reused = worktree::usable(&root).await;
         if reused {
             // What it holds is put aside, and the branch it is on freed, before a branch is
@@ -202,7 +205,7 @@ impl Runner<'_> {
                 start_ref,
             },
         };
-        self.sinks.emit(Event::WorkspaceOpened {
+        self.emit(Event::WorkspaceOpened {
             task: task_ref(task),
             branch: workspace.at.branch.clone(),
             worktree: workspace.at.root.clone(),
@@ -252,16 +255,35 @@ impl Runner<'_> {
         let Ok(layout) = self.layout().await else {
             return;
         };
-        let root = layout.tree(&self.tree_name(&layout, WORKER));
-        if worktree::usable(&root).await
-            && worktree::head_ref(&root).await.is_some()
-            && git::changed_files(&root).await.is_ok_and(|c| c.is_empty())
-            && let Ok(tip) = git::head(&root).await
-            && self.on_your_branch(&tip).await
-        {
-            let _ = worktree::detach(&root).await;
+        for root in self.worker_trees(&layout) {
+            if worktree::usable(&root).await
+                && worktree::head_ref(&root).await.is_some()
+                && git::changed_files(&root).await.is_ok_and(|c| c.is_empty())
+                && let Ok(tip) = git::head(&root).await
+                && self.on_your_branch(&tip).await
+            {
+                let _ = worktree::detach(&root).await;
+            }
         }
         self.delete_merged_branches(&layout).await;
+    }
+
+    /// The workers' worktrees of this project that are on the disk, whatever number of workers
+    /// the run that made them had.
+    fn worker_trees(&self, layout: &worktree::Layout) -> Vec<PathBuf> {
+        let mut found: Vec<(u32, PathBuf)> =
+            std::fs::read_dir(layout.tree(&self.tree_name(layout, "")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| {
+                    let name = entry.file_name();
+                    let n = name.to_str()?.strip_prefix("worker-")?.parse().ok()?;
+                    Some((n, entry.path()))
+                })
+                .collect();
+        found.sort();
+        found.into_iter().map(|(_, path)| path).collect()
     }
 
     /// What an earlier run left uncommitted in the worker's worktree while it was on a task's
@@ -274,7 +296,7 @@ impl Runner<'_> {
         };
         let message = "autodev: work left in the worker's worktree, put aside";
         if let Ok(Some(sha)) = worktree::commit_everything(root, message).await {
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "what an earlier run left in {} is kept as commit {} on {}",
@@ -303,6 +325,7 @@ impl Runner<'_> {
         user_tree: super::tree::Tree,
         end: Option<&TaskEnd>,
     ) {
+        let _turn = self.git_turn().await;
         self.tree = user_tree;
         let Some(workspace) = self.workspace.take() else {
             return;
@@ -313,7 +336,7 @@ impl Runner<'_> {
             _ => return,
         }
         if let Err(why) = worktree::detach(&workspace.at.root).await {
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "could not free the worktree {}: {why}",
@@ -358,7 +381,7 @@ impl Runner<'_> {
                 workspace.at.root.display()
             ),
         };
-        self.sinks.note(Level::Warn, told);
+        self.note(Level::Warn, told);
     }
 
     /// Brings the result committed in the current workspace to the user's branch, when it can
@@ -373,6 +396,7 @@ impl Runner<'_> {
         changed: &[String],
         redo: bool,
     ) -> Option<worktree::Conflict> {
+        let _turn = self.git_turn().await;
         let workspace = self.workspace.clone()?;
         let mut tip = git::head(&workspace.dir).await.ok()?;
         if tip == workspace.at.start {
@@ -450,7 +474,7 @@ impl Runner<'_> {
             notes: &[],
         };
         let task = self.record_failure(&task, &record)?;
-        self.sinks.emit(Event::AttemptFailed {
+        self.emit(Event::AttemptFailed {
             task: task_ref(&task),
             attempt,
             max_attempts: attempt + 1,
@@ -465,7 +489,7 @@ impl Runner<'_> {
         });
         // The worktree moves on from what is committed on the first branch.
         let _ = worktree::detach(&workspace.at.root).await;
-        self.integration = None;
+        *self.shared.integration.borrow_mut() = None;
         match self.open_workspace(&task).await {
             Ok(next) => {
                 self.tree.carry = None;
@@ -479,6 +503,7 @@ impl Runner<'_> {
     /// After a task done again for a conflict ends as `end`: the first result's branch goes
     /// once the second result is on the user's branch.
     pub(super) async fn superseded(&mut self, end: TaskEnd, first: Option<&str>) -> TaskEnd {
+        let _turn = self.git_turn().await;
         let (Some(first), Some(workspace)) = (first, self.workspace.clone()) else {
             return end;
         };
@@ -486,7 +511,7 @@ impl Runner<'_> {
             && self.on_your_branch(&tip).await
             && worktree::delete_branch(&workspace.top, first).await.is_ok()
         {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "the first result of {}, which conflicted, is superseded: branch {first} \
@@ -510,7 +535,7 @@ impl Runner<'_> {
         let branch = &workspace.at.branch;
         let (merged, message) = match landed {
             Ok(how) => {
-                self.integration = None;
+                *self.shared.integration.borrow_mut() = None;
                 (
                     true,
                     format!(
@@ -521,21 +546,21 @@ impl Runner<'_> {
                 )
             }
             Err(why) => {
-                self.integration = Some(tip.to_string());
+                *self.shared.integration.borrow_mut() = Some(tip.to_string());
                 let ahead = worktree::commits_ahead(&workspace.top, &workspace.at.start, tip).await;
                 let message = format!(
                     "{}: the result stays on branch {branch} ({ahead}) because {why}; the next \
                      task starts from it, and `git merge {branch}` takes it",
                     task.id
                 );
-                self.to_merge.push(BlockedTask {
+                self.shared.to_merge.borrow_mut().push(BlockedTask {
                     id: task.id.clone(),
                     reason: message.clone(),
                 });
                 (false, message)
             }
         };
-        self.sinks.emit(Event::TaskLanded {
+        self.emit(Event::TaskLanded {
             task: task_ref(task),
             branch: branch.clone(),
             sha: tip.to_string(),

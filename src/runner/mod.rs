@@ -12,6 +12,7 @@ mod agent;
 mod branches;
 mod breaker;
 mod budget;
+mod dispatch;
 mod epoch;
 
 mod experiment;
@@ -27,6 +28,7 @@ mod story;
 mod tree;
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{self, Purpose, Request};
@@ -62,6 +64,8 @@ pub struct Options {
     /// The run's budget: USD and tokens over every agent call (`None`: no cap).
     pub max_cost_usd: Option<f64>,
     pub max_tokens: Option<u64>,
+    /// Tasks worked at once (`--workers`, `run.workers`).
+    pub workers: u32,
     /// Run even when the backend reports nothing a cap could be enforced with.
     pub force: bool,
 }
@@ -128,12 +132,13 @@ struct Worked {
 impl Worked {
     /// Counts a task that ended as `end`; `agent_worked`: an agent worked on it. A task the
     /// run stops on counts only when an agent worked on it: not when the environment halted
-    /// its first call, or the budget refused it. Whether the run stops here.
+    /// its first call, or the budget refused it. Whether the run stops here: the first end
+    /// that stops it (the ends of other workers that follow keep that reason).
     fn count(&mut self, end: TaskEnd, agent_worked: bool) -> bool {
         if agent_worked || !end.stops_the_run() {
             self.attempted += 1;
         }
-        self.stop = match end {
+        let stop = match end {
             TaskEnd::Completed => {
                 self.completed += 1;
                 None
@@ -143,7 +148,12 @@ impl Worked {
             TaskEnd::Interrupted => Some(interrupted()),
             TaskEnd::Budget(why) => Some((RunEnd::Budget, why)),
         };
-        self.stop.is_some()
+        // The first reason to stop is the run's: workers that stop after it stop because of it.
+        let now = stop.is_some() && self.stop.is_none();
+        if now {
+            self.stop = stop;
+        }
+        now
     }
 
     fn add(&mut self, other: Worked) {
@@ -161,12 +171,12 @@ struct Sinks {
 }
 
 impl Sinks {
-    fn emit(&mut self, event: Event) {
+    /// Feeds `event` to every sink, stamped with the `worker` it comes from (`None`: the run
+    /// itself).
+    fn emit(&mut self, worker: Option<u32>, event: Event) {
         let mut broken = Vec::new();
         // The clock is read once: every sink tells the same time for the event.
         let at = jiff::Timestamp::now();
-        // One task at a time: every task's events come from worker 1.
-        let worker = event.task_id().map(|_| 1);
         for (i, sink) in self.list.iter_mut().enumerate() {
             let stamped = crate::journal::Stamped {
                 at,
@@ -181,13 +191,6 @@ impl Sinks {
         for i in broken.into_iter().rev() {
             self.list.remove(i);
         }
-    }
-
-    fn note(&mut self, level: Level, text: impl Into<String>) {
-        self.emit(Event::Note {
-            level,
-            text: text.into(),
-        });
     }
 }
 
@@ -226,20 +229,20 @@ async fn pause(seconds: f64, cancel: &Cancel) -> bool {
     cancel.level() != CancelLevel::None
 }
 
-/// Everything the loop needs, borrowed for the run.
+/// One worker of the run: the tree it works in and what belongs to its task, with the
+/// run-wide state every worker shares ([`dispatch::Shared`]).
 struct Runner<'a> {
     settings: &'a Settings,
     options: &'a Options,
     store: TaskStore,
+    /// Which worker this is (1 to `run.workers`): its worktree, its events, its `TASK.md`.
+    worker: u32,
+    /// What every worker of the run shares: the sinks, the budget, the waits, the merge queue.
+    shared: Rc<dispatch::Shared>,
     /// The tree the current task works in (the user's, or an experiment's worktree).
     tree: Tree,
-    template: String,
-    sinks: Sinks,
+    template: Rc<str>,
     cancel: Cancel,
-    /// Seconds spent waiting for the provider so far.
-    waited: u64,
-    /// Consecutive provider waits, for the backoff.
-    wait_streak: u32,
     /// Whether the task in hand has had an agent turn that worked on it in this run (one the
     /// environment, the provider or the budget did not refuse): what `attempted` counts.
     worked: bool,
@@ -248,23 +251,15 @@ struct Runner<'a> {
     /// When the run began, for the summary.
     started: Instant,
     /// When the run began, as written in attempt records: which run an attempt belongs to.
-    started_at: String,
-    /// The tasks this run blocked, with their reasons.
-    blocked_now: Vec<event::BlockedTask>,
-    /// Experiments whose result waits on its branch, with how to merge it.
-    to_merge: Vec<event::BlockedTask>,
-    /// What the night spends, for its budget and the summary.
-    ledger: spend::Ledger,
-    /// The opening snapshot this run saved last: the one file the next attempt removes. `None`
-    /// until this run's first attempt, which sweeps away what earlier runs left.
+    started_at: Rc<str>,
+    /// The worker has a task in hand: its notes are that task's, and say which worker.
+    in_task: bool,
+    /// The task in hand's own budget, when it has one.
+    task_budget: Option<spend::TaskBudget>,
+    /// The opening snapshot this worker saved last: the one file its next attempt removes.
     last_opening: Option<std::path::PathBuf>,
     /// The worktree the current delivery task is worked in (`run.isolation = "worktree"`).
     workspace: Option<isolate::Workspace>,
-    /// The commit the next task in a worktree starts from when a result could not be brought
-    /// to the user's branch (`None`: the user's `HEAD`).
-    integration: Option<String>,
-    /// The run said that tasks are worked in the user's tree for want of a commit.
-    told_in_place: bool,
     /// Where the repository's worktrees are, once asked ([`Runner::layout`]).
     layout: Option<crate::git::worktree::Layout>,
 }
@@ -292,33 +287,28 @@ async fn run_async(
         &config.verification.protected_paths,
         "verification.protected_paths",
     )?;
+    let template: Rc<str> = prompt::template(config, paths)?.into();
+    let shared = dispatch::Shared::new(sinks);
     let mut runner = Runner {
         settings,
         options,
         store,
+        worker: 1,
+        shared: Rc::new(shared),
         tree: Tree::new(paths.code_dir.clone(), rules),
-        template: prompt::template(config, paths)?,
-        sinks: Sinks {
-            list: sinks,
-            failed: None,
-        },
+        template,
         cancel,
-        waited: 0,
-        wait_streak: 0,
         worked: false,
         commits: crate::git::RecentCommits::default(),
         started: Instant::now(),
-        started_at: durable::utc_now(),
-        blocked_now: Vec::new(),
-        to_merge: Vec::new(),
-        ledger: spend::Ledger::default(),
+        started_at: durable::utc_now().into(),
+        in_task: false,
+        task_budget: None,
         last_opening: None,
         workspace: None,
-        integration: None,
-        told_in_place: false,
         layout: None,
     };
-    runner.ledger = spend::Ledger::new(runner.price());
+    *runner.shared.ledger.borrow_mut() = spend::Ledger::new(runner.price());
     runner.go().await
 }
 
@@ -345,10 +335,10 @@ impl Runner<'_> {
             crate::journal::read_open_work(&paths.events_log())
         };
         let carried = spend::carried(&entries);
-        self.ledger.resume(carried);
+        self.shared.ledger.borrow_mut().resume(carried);
         let open = recover::decide(&entries);
         let in_flight = (!self.options.dry_run).then(|| self.in_flight(&open));
-        self.sinks.emit(Event::RunStarted {
+        self.emit(Event::RunStarted {
             backend: self.options.backend.as_str().to_string(),
             version,
             max_tasks: self.options.max_tasks,
@@ -362,10 +352,10 @@ impl Runner<'_> {
         }
         if self.options.dry_run {
             if let Err(e) = &found {
-                self.sinks.note(Level::Warn, e.to_string());
+                self.note(Level::Warn, e.to_string());
             }
             if self.options.max_epochs > 1 {
-                self.sinks.note(
+                self.note(
                     Level::Warn,
                     "a dry run previews the current queue only; later epochs are not planned",
                 );
@@ -397,7 +387,7 @@ impl Runner<'_> {
         let max_epochs = self.options.max_epochs.max(1);
         for epoch in 1..=max_epochs {
             if max_epochs > 1 {
-                self.sinks.emit(Event::EpochStarted { epoch, max_epochs });
+                self.emit(Event::EpochStarted { epoch, max_epochs });
             }
             worked.add(self.work_queue().await?);
             if worked.stop.is_some() || epoch == max_epochs {
@@ -413,36 +403,10 @@ impl Runner<'_> {
             None => how_it_ended(
                 &self.store.load()?,
                 worked.attempted,
-                !self.blocked_now.is_empty(),
+                !self.shared.blocked_now.borrow().is_empty(),
             ),
         };
         Ok(self.finish(end, message, &worked).await)
-    }
-
-    /// Works ready tasks until none is left, `--max-tasks` is reached, or the run must stop:
-    /// how many were worked, how many completed, and why the run stops, if it must.
-    async fn work_queue(&mut self) -> Result<Worked> {
-        let mut worked = Worked::default();
-        for number in 1..=self.options.max_tasks {
-            if self.cancel.level() != CancelLevel::None {
-                worked.stop = Some(interrupted());
-                break;
-            }
-            let queue = self.store.load()?;
-            let Some(task) = queue.next_task().cloned() else {
-                break;
-            };
-            self.sinks.emit(Event::TaskStarted {
-                task: task_ref(&task),
-                number,
-            });
-            self.worked = false;
-            let end = self.work(task).await?;
-            if worked.count(end, self.worked) {
-                break;
-            }
-        }
-        Ok(worked)
     }
 
     async fn finish(&mut self, end: RunEnd, message: String, worked: &Worked) -> Exit {
@@ -454,7 +418,7 @@ impl Runner<'_> {
         if !self.options.dry_run
             && let Err(e) = self.write_brief(&prompt::idle_brief(&self.settings.paths))
         {
-            self.sinks.note(Level::Warn, e.to_string());
+            self.note(Level::Warn, e.to_string());
         }
         // What a tidy during the run could not remove (a ref git held locked a moment), once
         // no task is left in flight.
@@ -466,7 +430,8 @@ impl Runner<'_> {
         let queue = self.store.load().unwrap_or_default();
         let count = |f: &dyn Fn(&Task) -> bool| queue.tasks.iter().filter(|t| f(t)).count() as u32;
         let blocked = count(&still_blocked);
-        let blocked_tasks = self.blocked_now.clone();
+        let blocked_tasks = self.shared.blocked_now.borrow().clone();
+        let ledger = self.shared.ledger.borrow();
         let summary = event::RunSummary {
             elapsed_seconds: self.started.elapsed().as_secs(),
             completed: count(&|t| t.lifecycle() == Lifecycle::Completed),
@@ -479,13 +444,14 @@ impl Runner<'_> {
                     .count() as u32,
             ),
             blocked_tasks,
-            to_merge: self.to_merge.clone(),
-            tokens: self.ledger.tokens,
-            cost_usd: self.ledger.cost_usd,
-            cost_estimated: self.ledger.estimated,
-            night: self.ledger.carried.map(|_| self.ledger.spent),
+            to_merge: self.shared.to_merge.borrow().clone(),
+            tokens: ledger.tokens,
+            cost_usd: ledger.cost_usd,
+            cost_estimated: ledger.estimated,
+            night: ledger.carried.map(|_| ledger.spent),
         };
-        self.sinks.emit(Event::RunFinished {
+        drop(ledger);
+        self.emit(Event::RunFinished {
             end,
             message,
             attempted,
@@ -496,10 +462,27 @@ impl Runner<'_> {
         end.exit()
     }
 
+    /// This worker's `TASK.md`: worker 1's is the project's (`files.task_brief`); each other
+    /// worker has its own under the logs, which its prompt names.
+    fn brief_path(&self) -> PathBuf {
+        let paths = &self.settings.paths;
+        if self.worker == 1 {
+            return paths.task_brief.clone();
+        }
+        let name = paths.task_brief.file_name().unwrap_or("TASK.md".as_ref());
+        paths
+            .log_dir
+            .join(format!("worker-{}", self.worker))
+            .join(name)
+    }
+
     fn write_brief(&self, text: &str) -> Result<()> {
-        let path = &self.settings.paths.task_brief;
-        durable::write_atomic_unsynced(path, text.as_bytes())
-            .map_err(|e| Error::io("write", path, e))
+        let path = self.brief_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        durable::write_atomic_unsynced(&path, text.as_bytes())
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     async fn render_prompt(
@@ -519,10 +502,9 @@ impl Runner<'_> {
             commits: &commits,
             experiment,
         };
-        Ok(crate::template::render(
-            &self.template,
-            &prompt::variables(&input),
-        ))
+        let mut variables = prompt::variables(&input);
+        variables.insert("task_brief", self.brief_path().display().to_string());
+        Ok(crate::template::render(&self.template, &variables))
     }
 
     fn request<'r>(
@@ -564,11 +546,14 @@ impl Runner<'_> {
             q.refresh_statistics();
             Ok(())
         })?;
-        self.blocked_now.push(event::BlockedTask {
-            id: task.id.clone(),
-            reason: reason.clone(),
-        });
-        self.sinks.emit(Event::TaskBlocked {
+        self.shared
+            .blocked_now
+            .borrow_mut()
+            .push(event::BlockedTask {
+                id: task.id.clone(),
+                reason: reason.clone(),
+            });
+        self.emit(Event::TaskBlocked {
             task: task_ref(task),
             reason,
             evidence,
@@ -579,8 +564,12 @@ impl Runner<'_> {
     /// Works one task: an experiment for iterative tasks, otherwise attempts until it passes.
     async fn work(&mut self, task: Task) -> Result<TaskEnd> {
         // A task's own budget: `max_cost_usd` on it.
-        self.ledger
-            .begin_task(crate::task::coerce::budget(task.extra.get("max_cost_usd")));
+        self.task_budget = crate::task::coerce::budget(task.extra.get("max_cost_usd")).map(|cap| {
+            spend::TaskBudget {
+                cap,
+                spent: Default::default(),
+            }
+        });
         if matches!(
             task.execution,
             crate::task::contract::Execution::Iterative(_)
@@ -646,7 +635,7 @@ impl Runner<'_> {
                 // A signal (every other end was taken above).
                 _ => return self.record_interrupted(&task, attempt, &report, &changed),
             };
-            self.wait_streak = 0;
+            self.provider_answered();
 
             let gate = if checks {
                 let plan = self.plan(&task);
@@ -794,7 +783,7 @@ impl Runner<'_> {
                 notes: &learning_notes,
             },
         )?;
-        self.sinks.emit(Event::AttemptFailed {
+        self.emit(Event::AttemptFailed {
             task: task_ref(&task),
             attempt,
             max_attempts: max,
@@ -833,7 +822,7 @@ impl Runner<'_> {
 
     /// Tells that the circuit breaker tripped, and how many attempts it spares.
     fn tell_tripped(&mut self, reason: &str, left: u32) {
-        self.sinks.note(
+        self.note(
             Level::Warn,
             if left > 0 {
                 format!("circuit breaker: {reason}; skipping the remaining {left} attempt(s)")
@@ -871,7 +860,7 @@ impl Runner<'_> {
         log_path: &Path,
     ) -> Result<Option<gate::GateReport>> {
         if !plan.commands.is_empty() {
-            self.sinks.emit(Event::Validating {
+            self.emit(Event::Validating {
                 task: task_ref(task),
                 checks: plan.commands.len(),
             });
@@ -880,7 +869,7 @@ impl Runner<'_> {
             return Ok(None);
         };
         for run in &runs {
-            self.sinks.emit(Event::CheckFinished {
+            self.emit(Event::CheckFinished {
                 task: task_ref(task),
                 command: run.command.clone(),
                 passed: run.succeeded(),
@@ -893,7 +882,7 @@ impl Runner<'_> {
             });
         }
         let gate = gate::judge(plan, changed, &runs, None, true);
-        self.sinks.emit(Event::Judged {
+        self.emit(Event::Judged {
             task: task_ref(task),
             attempt,
             gate: Box::new(gate.clone()),
@@ -925,13 +914,17 @@ impl Runner<'_> {
     /// and how long it has run, so a check that hangs is never silent.
     async fn checks(&mut self, task: &Task, plan: &Plan, tee: &mut Tee) -> Vec<gate::CheckRun> {
         let every = Duration::from_secs(self.settings.config.run.heartbeat_interval.max(1));
-        let sinks = &mut self.sinks;
+        let shared = std::rc::Rc::clone(&self.shared);
+        let worker = self.worker;
         let mut on = |command: &str, elapsed: Duration| {
-            sinks.emit(Event::CheckRunning {
-                task: task_ref(task),
-                command: command.to_string(),
-                elapsed_seconds: elapsed.as_secs(),
-            });
+            shared.sinks.borrow_mut().emit(
+                Some(worker),
+                Event::CheckRunning {
+                    task: task_ref(task),
+                    command: command.to_string(),
+                    elapsed_seconds: elapsed.as_secs(),
+                },
+            );
         };
         let beat = gate::CheckBeat { every, on: &mut on };
         gate::run_checks(plan, tee, &self.cancel, Some(beat)).await

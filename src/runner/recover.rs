@@ -423,7 +423,7 @@ impl Runner<'_> {
         let Some(snapshot) = saved.snapshot() else {
             return Ok(None);
         };
-        self.sinks.emit(Event::Recovered {
+        self.emit(Event::Recovered {
             task: task_ref(&task),
             step: "rerun".into(),
             message: format!(
@@ -539,7 +539,7 @@ impl Runner<'_> {
         at: &WorkspaceAt,
     ) -> Result<Option<TaskEnd>> {
         let Some(workspace) = self.reopen_workspace(at).await else {
-            self.sinks.note(
+            self.note(
                 crate::journal::event::Level::Warn,
                 format!(
                     "the worktree {} that {} was worked in is gone or holds another branch; the \
@@ -562,7 +562,7 @@ impl Runner<'_> {
     }
 
     fn tell_recovered(&mut self, task: &Task, step: &str, message: String) {
-        self.sinks.emit(Event::Recovered {
+        self.emit(Event::Recovered {
             task: task_ref(task),
             step: step.to_string(),
             message,

@@ -26,7 +26,7 @@ impl Runner<'_> {
     ) -> Option<Task> {
         match self.reflect(task, failure, log_path).await {
             Ok(refined) => {
-                self.sinks.note(
+                self.note(
                     Level::Info,
                     format!(
                         "Updated the guidance of {} after the failed attempt",
@@ -36,8 +36,7 @@ impl Runner<'_> {
                 Some(refined)
             }
             Err(why) => {
-                self.sinks
-                    .note(Level::Warn, format!("reflection skipped: {why}"));
+                self.note(Level::Warn, format!("reflection skipped: {why}"));
                 None
             }
         }
@@ -59,7 +58,7 @@ impl Runner<'_> {
                 refused.detail
             ));
         }
-        self.sinks.emit(Event::Reflecting {
+        self.emit(Event::Reflecting {
             task: task_ref(task),
             attempt: failure.attempt,
             max_attempts: failure.max_attempts,
@@ -137,7 +136,7 @@ impl Runner<'_> {
             && let Some(sha) = crate::git::landed(&dir, &before, &message).await
         {
             crate::git::sync_index(&dir, changed).await?;
-            self.sinks.emit(Event::CommitMade {
+            self.emit(Event::CommitMade {
                 task: task_ref(task),
                 sha,
                 ignored: Vec::new(),
@@ -151,7 +150,7 @@ impl Runner<'_> {
             .commit_message_template
             .replace("{task_id}", &task.id)
             .replace("{task_name}", task.display_title());
-        self.sinks.emit(Event::CommitStarted {
+        self.emit(Event::CommitStarted {
             task: task_ref(task),
             paths: changed.to_vec(),
             message: message.clone(),
@@ -159,7 +158,7 @@ impl Runner<'_> {
         });
         match crate::git::commit_paths(&dir, changed, &message).await {
             crate::git::Committed::Made { sha, ignored } => {
-                self.sinks.emit(Event::CommitMade {
+                self.emit(Event::CommitMade {
                     task: task_ref(task),
                     sha,
                     ignored,
@@ -167,17 +166,15 @@ impl Runner<'_> {
                 Ok(())
             }
             crate::git::Committed::Nothing => {
-                self.sinks
-                    .note(Level::Info, "No task changes to commit".to_string());
+                self.note(Level::Info, "No task changes to commit".to_string());
                 Ok(())
             }
             crate::git::Committed::Skipped(why) => {
-                self.sinks
-                    .note(Level::Warn, format!("auto-commit skipped: {why}"));
+                self.note(Level::Warn, format!("auto-commit skipped: {why}"));
                 Ok(())
             }
             crate::git::Committed::Failed(why) => {
-                self.sinks.emit(Event::CommitFailed {
+                self.emit(Event::CommitFailed {
                     task: task_ref(task),
                     reason: why.clone(),
                 });
@@ -195,17 +192,29 @@ impl Runner<'_> {
     ) -> Option<TaskEnd> {
         let settings = self.settings;
         let cb = &settings.config.circuit_breaker;
-        let seconds =
-            (cb.rate_limit_cooldown.max(1) << self.wait_streak.min(10)).min(MAX_SINGLE_WAIT);
-        if self.waited + seconds > cb.max_wait_seconds {
-            return Some(TaskEnd::Halt(format!(
-                "the provider is still unavailable after {} s of waiting (circuit_breaker.max_wait_seconds); last report: {}",
-                self.waited, report.detail
-            )));
-        }
-        self.wait_streak += 1;
-        self.waited += seconds;
-        self.sinks.emit(Event::Waiting {
+        let now = std::time::Instant::now();
+        let seconds = {
+            let mut waits = self.shared.waits.borrow_mut();
+            match waits.until.filter(|until| *until > now) {
+                // Another worker is waiting the provider out already: this one waits with it.
+                Some(until) => until.duration_since(now).as_secs().max(1),
+                None => {
+                    let seconds = (cb.rate_limit_cooldown.max(1) << waits.streak.min(10))
+                        .min(MAX_SINGLE_WAIT);
+                    if waits.waited + seconds > cb.max_wait_seconds {
+                        return Some(TaskEnd::Halt(format!(
+                            "the provider is still unavailable after {} s of waiting (circuit_breaker.max_wait_seconds); last report: {}",
+                            waits.waited, report.detail
+                        )));
+                    }
+                    waits.streak += 1;
+                    waits.waited += seconds;
+                    waits.until = Some(now + std::time::Duration::from_secs(seconds));
+                    seconds
+                }
+            }
+        };
+        self.emit(Event::Waiting {
             task: task_ref(task),
             reason: format!("{} ({})", report.outcome.describe(), report.detail),
             seconds,
@@ -214,6 +223,28 @@ impl Runner<'_> {
             return Some(TaskEnd::Interrupted);
         }
         None
+    }
+
+    /// Before an agent call: while the provider is waited out (another worker was told to slow
+    /// down), this worker holds its call too, and says so; a signal ends the hold.
+    pub(super) async fn hold_for_provider(&mut self, task: &Task) {
+        let now = std::time::Instant::now();
+        let until = self.shared.waits.borrow().until.filter(|u| *u > now);
+        let Some(until) = until else {
+            return;
+        };
+        let seconds = until.duration_since(now).as_secs_f64();
+        self.emit(Event::Waiting {
+            task: task_ref(task),
+            reason: "another worker's call was refused by the provider; every worker waits".into(),
+            seconds: seconds.ceil() as u64,
+        });
+        pause(seconds, &self.cancel).await;
+    }
+
+    /// A call went through: the provider's backoff starts again from its first step.
+    pub(super) fn provider_answered(&self) {
+        self.shared.waits.borrow_mut().streak = 0;
     }
 
     /// Writes a failed or interrupted attempt into task.json (history, and the journal for a
@@ -290,7 +321,7 @@ impl Runner<'_> {
             self.told_blocked_by_hand(task, saved.block_reason);
             return Ok(false);
         }
-        self.sinks.emit(Event::TaskCompleted {
+        self.emit(Event::TaskCompleted {
             task: task_ref(task),
             attempt: completed.attempt,
             summary: completed.summary.to_string(),
@@ -316,18 +347,21 @@ impl Runner<'_> {
 
     /// Tells that the task stops because a person blocked it while it was worked.
     pub(super) fn told_blocked_by_hand(&mut self, task: &Task, reason: String) {
-        self.blocked_now.push(crate::journal::event::BlockedTask {
-            id: task.id.clone(),
-            reason: reason.clone(),
-        });
-        self.sinks.note(
+        self.shared
+            .blocked_now
+            .borrow_mut()
+            .push(crate::journal::event::BlockedTask {
+                id: task.id.clone(),
+                reason: reason.clone(),
+            });
+        self.note(
             Level::Warn,
             format!(
                 "{} was blocked by hand while it was being worked; the run leaves it blocked",
                 task.id
             ),
         );
-        self.sinks.emit(Event::TaskBlocked {
+        self.emit(Event::TaskBlocked {
             task: task_ref(task),
             reason,
             evidence: Vec::new(),
@@ -345,7 +379,7 @@ impl Runner<'_> {
         let reflection = &self.settings.config.reflection;
         let id = task.id.clone();
         let mut entry = history_entry(attempt);
-        entry["run_started_at"] = json!(self.started_at);
+        entry["run_started_at"] = json!(&*self.started_at);
         let status = attempt.status;
         let journal_entry = json!({"task_id": id, "status": status.as_str(), "summary": attempt.summary,
             "learning_notes": attempt.notes});

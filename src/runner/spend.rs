@@ -58,8 +58,9 @@ pub(super) struct Ledger {
     /// Calls cut short before they reported anything, with no finished call to count them at:
     /// what they used is unknown.
     unmeasured: u32,
-    /// The task being worked and its own cap, with the night's spend when it began.
-    task: Option<(f64, Spent)>,
+    /// Agent calls running now (one per worker at most): each holds the average call so far
+    /// against the budget until it reports what it really spent.
+    pub(super) in_flight: u32,
 }
 
 impl Ledger {
@@ -79,10 +80,29 @@ impl Ledger {
         self.carried = carried;
     }
 
-    /// A task begins, with its own cap (`max_cost_usd`) if it has one.
-    pub(super) fn begin_task(&mut self, cap: Option<f64>) {
-        self.task = cap.map(|cap| (cap, self.spent));
+    /// What the budget is judged on: the night's spend, with every call in flight counted at
+    /// the average call so far (its forecast), so that N workers cannot pass a cap by N calls.
+    pub(super) fn committed(&self) -> Spent {
+        let mut committed = self.spent;
+        let (average_tokens, average_cost) = self.spent.average();
+        for _ in 0..self.in_flight {
+            committed.add(
+                average_tokens.map(|input| Usage {
+                    input,
+                    ..Usage::default()
+                }),
+                average_cost,
+            );
+        }
+        committed
     }
+}
+
+/// A task's own cap (`max_cost_usd` on the task) and what its worker has spent on it so far.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TaskBudget {
+    pub cap: f64,
+    pub spent: Spent,
 }
 
 impl Runner<'_> {
@@ -97,16 +117,18 @@ impl Runner<'_> {
         cost_usd: Option<f64>,
         cut_short: bool,
     ) {
+        let reports_tokens = self.reports_tokens();
+        let mut ledger = self.shared.ledger.borrow_mut();
         let mut tokens = tokens.reported();
         // A call that failed at once reports $0 and no tokens: it spent nothing that can be
         // seen, and is no "$0 call" to lower the average.
         let reported = cost_usd.filter(|c| *c > 0.0 || tokens.is_some());
         if let Some(cost) = reported {
-            self.ledger.pricer.learn(tokens, cost);
+            ledger.pricer.learn(tokens, cost);
         }
-        let (mut cost, mut estimated) = self.ledger.pricer.cost(tokens, reported);
-        if tokens.is_none() && cost.is_none() && cut_short && self.reports_tokens() {
-            let (average_tokens, average_cost) = self.ledger.spent.average();
+        let (mut cost, mut estimated) = ledger.pricer.cost(tokens, reported);
+        if tokens.is_none() && cost.is_none() && cut_short && reports_tokens {
+            let (average_tokens, average_cost) = ledger.spent.average();
             tokens = average_tokens.map(|input| Usage {
                 input,
                 ..Usage::default()
@@ -114,29 +136,31 @@ impl Runner<'_> {
             cost = average_cost;
             estimated = tokens.is_some() || cost.is_some();
             if !estimated {
-                self.ledger.unmeasured += 1;
+                ledger.unmeasured += 1;
             }
         }
         if cost.is_none() && tokens.is_some() {
-            self.ledger.uncosted += 1;
+            ledger.uncosted += 1;
         }
         if let Some(t) = tokens {
-            self.ledger
-                .tokens
-                .get_or_insert_with(Default::default)
-                .add(t);
+            ledger.tokens.get_or_insert_with(Default::default).add(t);
         }
         if let Some(c) = cost {
-            *self.ledger.cost_usd.get_or_insert(0.0) += c;
+            *ledger.cost_usd.get_or_insert(0.0) += c;
         }
-        self.ledger.spent.add(tokens, cost);
-        self.ledger.estimated |= estimated;
-        self.sinks.emit(Event::Spent {
+        ledger.spent.add(tokens, cost);
+        ledger.estimated |= estimated;
+        let total = ledger.spent;
+        drop(ledger);
+        if let Some(budget) = &mut self.task_budget {
+            budget.spent.add(tokens, cost);
+        }
+        self.emit(Event::Spent {
             purpose: purpose.to_string(),
             tokens,
             cost_usd: cost,
             estimated,
-            total: self.ledger.spent,
+            total,
         });
     }
 
@@ -167,10 +191,19 @@ impl Runner<'_> {
     /// Whether the next agent call may be made: the night's budget, then the task's. The
     /// report to use instead of the call when it may not.
     pub(super) fn budget_gate(&mut self) -> Option<AgentReport> {
-        let verdict = budget::check(self.caps(), self.ledger.spent, self.ledger.warned);
+        let (verdict, unmeasured, uncosted, in_flight) = {
+            let ledger = self.shared.ledger.borrow();
+            let verdict = budget::check(self.caps(), ledger.committed(), ledger.warned);
+            (
+                verdict,
+                ledger.unmeasured,
+                ledger.uncosted,
+                ledger.in_flight,
+            )
+        };
         if let Some(message) = verdict.warn {
-            self.ledger.warned = true;
-            self.sinks.emit(Event::BudgetWarning { message });
+            self.shared.ledger.borrow_mut().warned = true;
+            self.emit(Event::BudgetWarning { message });
         }
         let refuse = |outcome, detail: String| {
             Some(AgentReport::bare(
@@ -181,10 +214,16 @@ impl Runner<'_> {
             ))
         };
         if let Some(why) = verdict.stop {
-            return refuse(Outcome::OverBudget, format!("stopped: {why}"));
+            let reserved = match in_flight {
+                0 => String::new(),
+                n => format!(
+                    "; counting {n} call(s) of other workers still running at the average call"
+                ),
+            };
+            return refuse(Outcome::OverBudget, format!("stopped: {why}{reserved}"));
         }
         let capped = self.options.max_cost_usd.is_some() || self.options.max_tokens.is_some();
-        if capped && self.ledger.unmeasured > 0 {
+        if capped && unmeasured > 0 {
             return refuse(
                 Outcome::OverBudget,
                 format!(
@@ -196,7 +235,7 @@ impl Runner<'_> {
                 ),
             );
         }
-        if self.options.max_cost_usd.is_some() && self.ledger.uncosted > 0 && !self.options.force {
+        if self.options.max_cost_usd.is_some() && uncosted > 0 && !self.options.force {
             return refuse(
                 Outcome::OverBudget,
                 format!(
@@ -207,12 +246,12 @@ impl Runner<'_> {
                 ),
             );
         }
-        let (cap, start) = self.ledger.task?;
+        let budget = self.task_budget?;
         let task_caps = Caps {
-            cost: Some(cap),
+            cost: Some(budget.cap),
             tokens: None,
         };
-        let stop = budget::check(task_caps, self.ledger.spent.since(start), true).stop?;
+        let stop = budget::check(task_caps, budget.spent, true).stop?;
         refuse(Outcome::OverTaskBudget, format!("the task's {stop}"))
     }
 
@@ -222,10 +261,10 @@ impl Runner<'_> {
     pub(super) fn budget_before_turn(&mut self, task: &Task) -> Option<AgentReport> {
         let refused = self.budget_gate()?;
         if refused.outcome == Outcome::OverBudget {
-            self.sinks.emit(Event::BudgetStopped {
+            self.emit(Event::BudgetStopped {
                 task: Some(task_ref(task)),
                 message: refused.detail.clone(),
-                spent: self.ledger.spent,
+                spent: self.shared.ledger.borrow().spent,
             });
         }
         Some(refused)
@@ -237,12 +276,12 @@ impl Runner<'_> {
         &self,
     ) -> impl FnMut(Usage, Option<f64>) -> Option<(Outcome, String)> + Send + use<> {
         let caps = self.caps();
-        let before = self.ledger.spent;
-        let pricer = self.ledger.pricer;
-        let task = self
-            .ledger
-            .task
-            .map(|(cap, start)| (cap, self.ledger.spent.since(start)));
+        // The calls of other workers in flight count at their forecast.
+        let (before, pricer) = {
+            let ledger = self.shared.ledger.borrow();
+            (ledger.committed(), ledger.pricer)
+        };
+        let task = self.task_budget.map(|b| (b.cap, b.spent));
         move |usage, cost| {
             let tokens = usage.reported();
             let (cost, _) = pricer.cost(tokens, cost.filter(|c| *c > 0.0));
@@ -284,8 +323,7 @@ impl Runner<'_> {
         }
         let text = problems.join("; ");
         if self.options.force {
-            self.sinks
-                .note(Level::Warn, format!("{text}; running anyway (--force)"));
+            self.note(Level::Warn, format!("{text}; running anyway (--force)"));
             Ok(())
         } else {
             Err(format!(
@@ -299,7 +337,7 @@ impl Runner<'_> {
         if self.options.max_cost_usd.is_none() && self.options.max_tokens.is_none() {
             return;
         }
-        self.sinks.note(
+        self.note(
             Level::Info,
             format!(
                 "this run resumes an interrupted night that had already spent {}; that counts \

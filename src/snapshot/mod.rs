@@ -17,7 +17,7 @@
 pub mod key;
 mod patterns;
 
-pub use patterns::PathPatterns;
+pub use patterns::{PathPatterns, may_overlap};
 
 use std::collections::HashSet;
 use std::fs::{File, Metadata};

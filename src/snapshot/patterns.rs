@@ -69,9 +69,57 @@ impl PathPatterns {
     }
 }
 
+/// Whether some path could match both pattern lists (two tasks' `path_patterns`): judged on
+/// each pattern's literal start (what comes before its first wildcard), so it errs towards
+/// "they may": `src/a/**` and `src/*.rs` may overlap, `src/a/**` and `docs/*` cannot. An empty
+/// list claims no path, and overlaps nothing.
+pub fn may_overlap(a: &[String], b: &[String]) -> bool {
+    let starts = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|p| {
+                p.trim()
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.find(['*', '?', '[', '{', '\\']) {
+                Some(at) => p[..at].to_string(),
+                None => p,
+            })
+            .collect()
+    };
+    let (a, b) = (starts(a), starts(b));
+    a.iter().any(|x| {
+        b.iter()
+            .any(|y| x.starts_with(y.as_str()) || y.starts_with(x.as_str()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_lists_overlap_when_one_literal_start_extends_the_other() {
+        let list = |s: &str| -> Vec<String> { s.split_whitespace().map(str::to_string).collect() };
+        let table = [
+            ("src/a/**", "src/a/b.rs", true),
+            ("src/a/**", "src/*.rs", true),
+            ("src/a/**", "docs/*", false),
+            ("src/a.rs", "src/b.rs", false),
+            ("src/a.rs", "./src/a.rs", true),
+            ("**/*.rs", "docs/x.md", true),
+            ("", "src/**", false),
+            ("docs/a.md src/x.rs", "src/x.rs", true),
+            ("tests/t1.txt", "tests/t2.txt", false),
+        ];
+        for (a, b, overlap) in table {
+            assert_eq!(may_overlap(&list(a), &list(b)), overlap, "{a:?} vs {b:?}");
+            assert_eq!(may_overlap(&list(b), &list(a)), overlap, "{b:?} vs {a:?}");
+        }
+    }
 
     #[test]
     fn patterns_are_anchored_and_double_star_spans_directories() {

@@ -110,13 +110,13 @@ impl Task {
         }
     }
 
-    /// The badge state, given the task a live run is working on (if any).
-    pub fn status(&self, live: Option<&LiveTask>) -> TaskStatus {
+    /// The badge state, given the tasks a live run is working on.
+    pub fn status(&self, live: &[LiveTask]) -> TaskStatus {
         match self.lifecycle() {
             Lifecycle::Completed => TaskStatus::Completed,
             Lifecycle::Blocked => TaskStatus::Blocked,
-            Lifecycle::Pending => match live {
-                Some(l) if l.task_id == self.id => match l.phase {
+            Lifecycle::Pending => match live.iter().find(|l| l.task_id == self.id) {
+                Some(l) => match l.phase {
                     ActivePhase::Running => TaskStatus::Running,
                     ActivePhase::Waiting => TaskStatus::Waiting,
                 },
@@ -197,9 +197,15 @@ impl TaskFile {
     /// The next task to work: the first pending task, in queue order, whose dependencies are
     /// all completed.
     pub fn next_task(&self) -> Option<&Task> {
+        self.next_task_where(|_| true)
+    }
+
+    /// The first pending task, in queue order, whose dependencies are all completed and that
+    /// `may` accepts.
+    pub fn next_task_where(&self, may: impl Fn(&Task) -> bool) -> Option<&Task> {
         self.tasks
             .iter()
-            .find(|t| t.lifecycle() == Lifecycle::Pending && self.waits_on(t).is_empty())
+            .find(|t| t.lifecycle() == Lifecycle::Pending && self.waits_on(t).is_empty() && may(t))
     }
 
     /// The dependencies of `task` that are not completed yet, with what holds each one up:
@@ -321,14 +327,22 @@ mod tests {
             task_id: "c".into(),
             phase: ActivePhase::Waiting,
         };
+        let both = [running.clone(), waiting_on_b.clone()];
         let cases = [
-            (0, None, TaskStatus::Pending),
-            (0, Some(&running), TaskStatus::Running),
-            (1, None, TaskStatus::Retry),
-            (1, Some(&running), TaskStatus::Retry),
-            (1, Some(&waiting_on_b), TaskStatus::Waiting),
-            (2, Some(&waiting_on_c), TaskStatus::Completed),
-            (3, None, TaskStatus::Blocked),
+            (0, &[][..], TaskStatus::Pending),
+            (0, std::slice::from_ref(&running), TaskStatus::Running),
+            (1, &[][..], TaskStatus::Retry),
+            (1, std::slice::from_ref(&running), TaskStatus::Retry),
+            (1, std::slice::from_ref(&waiting_on_b), TaskStatus::Waiting),
+            (
+                2,
+                std::slice::from_ref(&waiting_on_c),
+                TaskStatus::Completed,
+            ),
+            (3, &[][..], TaskStatus::Blocked),
+            // Two workers: each task has its own.
+            (0, &both[..], TaskStatus::Running),
+            (1, &both[..], TaskStatus::Waiting),
         ];
         for (index, live, expected) in cases {
             assert_eq!(f.tasks[index].status(live), expected, "task {index}");

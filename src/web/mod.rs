@@ -226,7 +226,7 @@ fn summary(
             let state = crate::report::runtime_status::headline(&run.status, blocked);
             let shown = json!({
                 // A run that is over works on nothing, whatever it was doing when it stopped.
-                "current_task_id": if p.live { run.current_task_id.as_str() } else { "" },
+                "current_task_id": p.working_on(),
                 "cost_usd": run.cost_usd,
                 "cost_estimated": run.cost_estimated,
                 "updated_at": run.updated_at,

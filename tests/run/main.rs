@@ -21,3 +21,4 @@ mod scenarios;
 mod stops;
 mod story;
 mod web;
+mod workers;

@@ -124,7 +124,7 @@ impl Runner<'_> {
     }
 
     fn validating(&mut self, task: &Task, bench: &Bench) {
-        self.sinks.emit(Event::Validating {
+        self.emit(Event::Validating {
             task: task_ref(task),
             checks: bench.plan.commands.len(),
         });

@@ -286,7 +286,7 @@ impl Runner<'_> {
     async fn run_lab(&mut self, lab: &mut Lab, trees: &Trees) -> Result<Ended> {
         let resumed =
             trees.resumed && (self.resumed_records(lab, trees) || trees.kept != trees.start);
-        self.sinks.note(
+        self.note(
             Level::Info,
             format!(
                 "Experiment {}: {}, then up to {} iteration(s); {} sample(s) per measurement{}",
@@ -489,7 +489,7 @@ impl Runner<'_> {
 
     fn tell_no_baseline(&mut self, lab: &Lab, trees: &Trees) {
         if trees.kept != trees.start {
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "the baseline of the resumed experiment {} is neither in the journal nor in \
@@ -508,7 +508,7 @@ impl Runner<'_> {
         let p = &lab.policy;
         let base = value.abs().max(f64::MIN_POSITIVE);
         if sd == 0.0 {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "noise floor of {}: the start measured the same in both trees every time (a \
@@ -537,7 +537,7 @@ impl Runner<'_> {
                          min_improvement"
                     .to_string(),
             };
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "{told}; that is above min_improvement {}, so most real gains of that size \
@@ -546,7 +546,7 @@ impl Runner<'_> {
                 ),
             );
         } else {
-            self.sinks.note(Level::Info, told);
+            self.note(Level::Info, told);
         }
     }
 
@@ -589,7 +589,7 @@ impl Runner<'_> {
                 None => Step::Again,
             });
         }
-        self.wait_streak = 0;
+        self.provider_answered();
         let judged = match self
             .judge_candidate(lab, iteration, &turn, candidate.is_some())
             .await?
@@ -652,7 +652,7 @@ impl Runner<'_> {
         let sha = match git::commit_paths(&dir, changed, &message).await {
             Committed::Made { sha, ignored } => {
                 if !ignored.is_empty() {
-                    self.sinks.note(
+                    self.note(
                         Level::Warn,
                         format!(
                             "not in the candidate commit because git ignores them: {}",
@@ -674,10 +674,9 @@ impl Runner<'_> {
         let git_ref = format!("{}/{iteration}", lab.refs);
         lab.candidate.at = sha.clone();
         if let Err(why) = git::set_ref(&dir, &git_ref, &sha).await {
-            self.sinks
-                .note(Level::Warn, format!("could not create {git_ref}: {why}"));
+            self.note(Level::Warn, format!("could not create {git_ref}: {why}"));
         }
-        self.sinks.emit(Event::CandidateCommitted {
+        self.emit(Event::CandidateCommitted {
             task: task_ref(&lab.task),
             iteration,
             sha: sha.clone(),
@@ -762,7 +761,7 @@ impl Runner<'_> {
     ) -> std::result::Result<String, String> {
         match judged.decision.action {
             Action::Keep => {
-                self.sinks.emit(Event::CandidateKept {
+                self.emit(Event::CandidateKept {
                     task: task_ref(&lab.task),
                     iteration,
                     sha: sha.to_string(),
@@ -958,7 +957,7 @@ impl Runner<'_> {
         let Some(floor) = lab.floor else { return };
         let (before, now) = (lab.reference.value(), fresh.value());
         if (now - before).abs() > floor.max(lab.policy.unchanged_tolerance) {
-            self.sinks.note(
+            self.note(
                 Level::Info,
                 format!(
                     "drift: the kept commit {} measures {} now against {} before; the pairs \
@@ -979,7 +978,7 @@ impl Runner<'_> {
         iteration: u32,
         sha: &str,
     ) -> std::result::Result<(), String> {
-        self.sinks.emit(Event::DiscardStarted {
+        self.emit(Event::DiscardStarted {
             task: task_ref(&lab.task),
             iteration,
             sha: sha.to_string(),
@@ -987,7 +986,7 @@ impl Runner<'_> {
         });
         git::discard(&self.tree.dir, &lab.kept_sha, sha).await?;
         lab.candidate.at = lab.kept_sha.clone();
-        self.sinks.emit(Event::CandidateDiscarded {
+        self.emit(Event::CandidateDiscarded {
             task: task_ref(&lab.task),
             iteration,
             sha: sha.to_string(),
@@ -1041,7 +1040,7 @@ impl Runner<'_> {
         let drop = lab.history.len().saturating_sub(HISTORY_IN_PROMPT);
         lab.history.drain(..drop);
         let progress = lab.progress(iteration, message);
-        self.sinks.emit(Event::Experiment {
+        self.emit(Event::Experiment {
             task: task_ref(&lab.task),
             record: Box::new(record),
             progress: Box::new(progress),

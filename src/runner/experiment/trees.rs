@@ -47,6 +47,7 @@ impl Runner<'_> {
         interleaved: bool,
         resume: Option<Resume>,
     ) -> crate::error::Result<std::result::Result<Trees, String>> {
+        let _turn = self.git_turn().await;
         let user = self.settings.paths.code_dir.clone();
         let no_repo = |why: crate::git::GitError| {
             format!(
@@ -157,7 +158,7 @@ impl Runner<'_> {
         }
         .await;
         if let Err(why) = restored {
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "the cut-off experiment of {} could not be resumed ({why}); it starts afresh \
@@ -183,7 +184,7 @@ impl Runner<'_> {
     }
 
     fn told_started(&mut self, task: &Task, trees: &Trees) {
-        self.sinks.emit(Event::ExperimentStarted {
+        self.emit(Event::ExperimentStarted {
             task: task_ref(task),
             branch: trees.branch.clone(),
             worktree: trees.candidate.clone(),
@@ -206,6 +207,7 @@ impl Runner<'_> {
         kept: &str,
         (completed, conclusion): (bool, &str),
     ) -> Landing {
+        let _turn = self.git_turn().await;
         let top = trees.layout.top.clone();
         let branch = &trees.branch;
         let (merged, message) = if kept == trees.start {
@@ -252,17 +254,20 @@ impl Runner<'_> {
         };
         let kept_branch = !merged && kept != trees.start;
         if kept_branch {
-            self.to_merge.push(crate::journal::event::BlockedTask {
-                id: task.id.clone(),
-                reason: message.clone(),
-            });
+            self.shared
+                .to_merge
+                .borrow_mut()
+                .push(crate::journal::event::BlockedTask {
+                    id: task.id.clone(),
+                    reason: message.clone(),
+                });
         }
         let summary = if kept == trees.start {
             conclusion.to_string()
         } else {
             format!("{conclusion}; {message}")
         };
-        self.sinks.emit(Event::ExperimentEnded {
+        self.emit(Event::ExperimentEnded {
             task: task_ref(task),
             branch: branch.clone(),
             kept: kept.to_string(),
@@ -299,7 +304,7 @@ impl Runner<'_> {
             failed.push(format!("branch {branch}: {why}"));
         }
         if !failed.is_empty() {
-            self.sinks.note(
+            self.note(
                 Level::Warn,
                 format!(
                     "could not tidy the experiment of {}: {}",
@@ -316,7 +321,7 @@ impl Runner<'_> {
             .chain(trees.reference.as_ref())
             .map(|p| p.display().to_string())
             .collect();
-        self.sinks.note(
+        self.note(
             Level::Warn,
             format!(
                 "the worktrees of experiment {} are kept for a look: {} (branch {}); remove them \
