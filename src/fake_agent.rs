@@ -19,6 +19,7 @@
 //! | `grandchild` | starts a process that keeps stdout open and ignores SIGTERM (`grandchild.pid`) |
 //! | `hang` | never ends |
 //! | `sh COMMAND...` | runs COMMAND with `sh -c` (`FAKE_CALL` holds the call number) |
+//! | `exec COMMAND...` | runs COMMAND the same way, then ends with its exit code |
 //! | `exit CODE` | ends with CODE (else 0) |
 //!
 //! Words are split on white space and joined again with one space. `--version` prints a
@@ -194,6 +195,14 @@ fn step_(dir: &Path, n: u32, step: &str, rest: &[&str]) {
                 .args(["-c", &joined])
                 .env("FAKE_CALL", n.to_string())
                 .status();
+        }
+        "exec" => {
+            let _ = out.flush();
+            let status = std::process::Command::new("sh")
+                .args(["-c", &joined])
+                .env("FAKE_CALL", n.to_string())
+                .status();
+            std::process::exit(status.ok().and_then(|s| s.code()).unwrap_or(1));
         }
         "exit" => {
             let _ = out.flush();

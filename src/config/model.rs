@@ -510,6 +510,10 @@ pub struct RunSection {
     /// Let tasks whose `path_patterns` may overlap run at the same time (the merge queue still
     /// checks every result on top of the others).
     pub allow_overlap: bool,
+    /// The file every run on this machine locks so that an experiment's samples are never
+    /// taken while checks run (empty: `autodev-measure.lock` in the temporary directory;
+    /// `"off"`: only within the run).
+    pub measure_lock: String,
     pub root_mode: RootModeSettings,
 }
 
@@ -541,6 +545,7 @@ impl Default for RunSection {
             worktree_setup: String::new(),
             workers: 1,
             allow_overlap: false,
+            measure_lock: String::new(),
             root_mode: RootModeSettings::default(),
         }
     }

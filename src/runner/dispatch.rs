@@ -46,6 +46,9 @@ pub(super) struct Shared {
     /// The merge queue, and the rest of what moves autodev's branches and worktrees or the
     /// user's branch: held by one worker at a time, granted in the order asked.
     pub git: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Checks (shared) against an experiment's samples (exclusive), within the run: see
+    /// [`super::quiet`].
+    pub measuring: std::sync::Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Waiting for a provider that is rate-limited, overloaded or unreachable: run-wide, since
@@ -75,6 +78,7 @@ impl Shared {
             told_in_place: Cell::new(false),
             swept: Cell::new(false),
             git: std::sync::Arc::default(),
+            measuring: std::sync::Arc::default(),
         }
     }
 }

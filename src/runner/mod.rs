@@ -20,6 +20,7 @@ mod isolate;
 mod lock;
 mod policy;
 mod prompt;
+mod quiet;
 mod records;
 mod recover;
 mod settle;
@@ -913,6 +914,21 @@ impl Runner<'_> {
     /// Runs `plan`'s check commands for `task`, with a heartbeat that names the running check
     /// and how long it has run, so a check that hangs is never silent.
     async fn checks(&mut self, task: &Task, plan: &Plan, tee: &mut Tee) -> Vec<gate::CheckRun> {
+        // A signal while waiting for an experiment's samples to end: nothing ran, and the
+        // caller sees the signal.
+        let Some(_quiet) = self.quiet_for_checks().await else {
+            return Vec::new();
+        };
+        self.checks_now(task, plan, tee).await
+    }
+
+    /// [`Runner::checks`] without waiting for quiet: for an experiment's samples, which hold it.
+    async fn checks_now(
+        &mut self,
+        task: &Task,
+        plan: &Plan,
+        tee: &mut Tee,
+    ) -> Vec<gate::CheckRun> {
         let every = Duration::from_secs(self.settings.config.run.heartbeat_interval.max(1));
         let shared = std::rc::Rc::clone(&self.shared);
         let worker = self.worker;

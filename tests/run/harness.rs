@@ -120,7 +120,12 @@ impl Repo {
         )
         .args(args)
         .current_dir(self.path())
-        .env("FAKE_AGENT_DIR", &self.state);
+        .env("FAKE_AGENT_DIR", &self.state)
+        // This test's runs keep quiet for measurements among themselves only.
+        .env(
+            "AUTODEV_RUN_MEASURE_LOCK",
+            self.state.join("measure.lock"),
+        );
         command
     }
 

@@ -273,3 +273,173 @@ fn status_task_list_and_the_dashboard_show_every_worker_while_they_work() {
     assert!(repo.status()["run"].get("workers").is_none());
     assert!(!repo.run(&["status"]).stdout.contains("Worker 1"));
 }
+
+#[test]
+fn a_broken_login_found_by_one_worker_stops_the_others_and_halts_the_run() {
+    let repo = repo(2, "files/{}.txt", 0.0);
+    repo.sample("codex-exec-json-401.jsonl");
+    // T2's call is refused for a login that expired; T1's agent works on meanwhile.
+    repo.script(
+        0,
+        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+         echo \"$t\" > \"$FAKE_AGENT_DIR/task-$FAKE_CALL\"; \
+         if [ \"$t\" = T2 ]; then sleep 1; cat \"$FAKE_AGENT_DIR/codex-exec-json-401.jsonl\"; exit 1; fi; \
+         sleep 60; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+    );
+    let started = std::time::Instant::now();
+    let run = repo.run(&["run", "--workers", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 30, "T1's agent was not stopped");
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the tasks in flight are stopped"),
+        "{}",
+        run.stderr
+    );
+    // Neither task is done or blocked: both are for the next run, once you log in again.
+    for id in ["T1", "T2"] {
+        assert_ne!(repo.task(id)["passes"], true, "{id}");
+        assert_ne!(repo.task(id)["blocked"], true, "{id}");
+    }
+    let finished = journal(&repo)
+        .into_iter()
+        .rfind(|e| e["type"] == "run_ended")
+        .unwrap_or_else(|| panic!("no run_finished:\n{}", run.stderr));
+    assert_eq!(finished["end"], "env_error");
+}
+
+#[test]
+fn the_budget_counts_the_calls_in_flight_so_workers_cannot_pass_it_together() {
+    let repo = repo(4, "files/{}.txt", 0.0);
+    // T2's call is slow; the others are quick. Each call reports 20,747 tokens.
+    repo.script(
+        0,
+        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+         if [ \"$t\" = T2 ]; then sleep 3; else sleep 0.3; fi; mkdir -p files; \
+         echo \"done $t\" > \"files/$t.txt\"; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+    );
+    // Room for three calls. With T2 still running, T1's and T3's finished calls and T2's
+    // forecast leave no room for T4's; counting only what was spent would have let it start.
+    let run = repo.run(&["run", "--workers", "2", "--max-tokens", "70000"]);
+    assert_eq!(repo.calls(), 3, "{}", run.stderr);
+    let spent: Vec<u64> = journal(&repo)
+        .iter()
+        .filter(|e| e["type"] == "spent")
+        .map(|e| e["total"]["tokens"].as_u64().expect("tokens"))
+        .collect();
+    assert_eq!(spent.last().copied(), Some(3 * 20_747), "{spent:?}");
+    assert!(
+        run.stderr.contains("counting 1 call(s) of other workers still running"),
+        "{}",
+        run.stderr
+    );
+    for id in ["T1", "T2", "T3"] {
+        assert_eq!(repo.task(id)["passes"], true, "{id}");
+    }
+    assert_ne!(repo.task("T4")["passes"], true);
+}
+
+/// `(who, start, end)` of each interval the checks and the samples noted, in nanoseconds.
+fn intervals(repo: &Repo) -> Vec<(String, u128, u128)> {
+    let text = std::fs::read_to_string(repo.state.join("intervals")).unwrap_or_default();
+    let mut open: std::collections::HashMap<String, u128> = Default::default();
+    let mut done = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [who, edge, at] = words[..] else {
+            panic!("a bad line: {line}")
+        };
+        let at: u128 = at.parse().expect("nanoseconds");
+        match edge {
+            "start" => {
+                open.insert(who.to_string(), at);
+            }
+            _ => done.push((who.to_string(), open.remove(who).expect("a start"), at)),
+        }
+    }
+    done
+}
+
+#[test]
+fn an_experiments_samples_are_never_taken_while_another_workers_checks_run() {
+    let note = |who: &str, body: &str| {
+        format!(
+            "echo \"{who} start $(date +%s%N)\" >> \"$FAKE_AGENT_DIR/intervals\"; {body}; \
+             echo \"{who} end $(date +%s%N)\" >> \"$FAKE_AGENT_DIR/intervals\"\n"
+        )
+    };
+    let tasks = r#"{"tasks": [
+  {"id": "E1", "title": "Make it faster", "description": "Lower the latency",
+   "verification": {"path_patterns": ["speed.txt"], "validate_commands": ["sh bench.sh"]},
+   "completion": {"kind": "numeric", "source": "metric_lines", "name": "latency",
+                  "direction": "lower_is_better"},
+   "execution": {"strategy": "iterative", "max_iterations": 3}},
+  {"id": "D1", "title": "Write D1", "description": "Write files/D1.txt",
+   "verification": {"path_patterns": ["files/D1.txt"], "validate_commands": ["sh check.sh"]}}
+]}"#;
+    let repo = Repo::new(tasks, CONFIG);
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("speed.txt", "120\n");
+    repo.write(
+        "bench.sh",
+        &note("sample", "sleep 0.3; echo \"METRIC latency=$(cat speed.txt)\""),
+    );
+    repo.write("check.sh", &note("check", "sleep 1.5; test -f files/D1.txt"));
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark and check"]);
+    repo.script(
+        0,
+        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+         if [ \"$t\" = D1 ]; then mkdir -p files; echo done > files/D1.txt; \
+         else echo $((110 - FAKE_CALL)) > speed.txt; fi; \
+         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+    );
+    let run = repo.run(&["run", "--workers", "2"]);
+    assert_eq!(repo.task("D1")["passes"], true, "{}", run.stderr);
+    let all = intervals(&repo);
+    let checks: Vec<_> = all.iter().filter(|i| i.0 == "check").collect();
+    let samples: Vec<_> = all.iter().filter(|i| i.0 == "sample").collect();
+    assert!(!checks.is_empty() && samples.len() >= 2, "{all:?}\n{}", run.stderr);
+    for check in &checks {
+        for sample in &samples {
+            let apart = sample.2 <= check.1 || check.2 <= sample.1;
+            assert!(apart, "a sample {sample:?} overlapped a check {check:?}");
+        }
+    }
+}
+
+#[test]
+fn samples_wait_while_another_run_on_the_machine_holds_the_measurement_lock() {
+    let tasks = r#"{"tasks": [
+  {"id": "E1", "title": "Make it faster", "description": "Lower the latency",
+   "verification": {"path_patterns": ["speed.txt"], "validate_commands": ["sh bench.sh"]},
+   "completion": {"kind": "numeric", "source": "metric_lines", "name": "latency",
+                  "direction": "lower_is_better"},
+   "execution": {"strategy": "iterative", "max_iterations": 1}}
+]}"#;
+    let repo = Repo::new(tasks, CONFIG);
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("speed.txt", "120\n");
+    repo.write("bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark"]);
+    repo.script(0, "write speed.txt 90\ncat codex-exec-json-success.jsonl");
+    // Another run's checks hold the machine's lock (shared) for two seconds.
+    let lock = std::fs::File::create(repo.state.join("measure.lock")).expect("lock file");
+    lock.lock_shared().expect("shared lock");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(lock);
+    });
+    let started = std::time::Instant::now();
+    let run = repo.run(&["run"]);
+    release.join().expect("released");
+    assert!(started.elapsed().as_secs_f64() >= 2.0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the samples wait for the checks of other workers or runs"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.task("E1")["passes"], true, "{}", run.stderr);
+}

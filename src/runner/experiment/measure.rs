@@ -102,6 +102,9 @@ impl Runner<'_> {
         plan.commands = vec![command.to_string()];
         tee.note(&format!("# build of {}", crate::git::short_sha(&bench.at)));
         let runs = self.checks(task, &plan, tee).await;
+        if self.cancel.level() != CancelLevel::None {
+            return Err("the build was interrupted".into());
+        }
         match gate::first_failure(&plan, &runs) {
             None => {
                 bench.built = Some(bench.at.clone());
@@ -113,7 +116,7 @@ impl Runner<'_> {
 
     async fn sample(&mut self, task: &Task, bench: &Bench, note: String, tee: &mut Tee) -> Sampled {
         tee.note(&note);
-        let runs = self.checks(task, &bench.plan, tee).await;
+        let runs = self.checks_now(task, &bench.plan, tee).await;
         if self.cancel.level() != CancelLevel::None {
             return Sampled::Interrupted;
         }
@@ -149,6 +152,9 @@ impl Runner<'_> {
             measured.interrupted = self.cancel.level() != CancelLevel::None;
             return Ok(measured);
         }
+        let Some(_quiet) = self.quiet_for_samples().await else {
+            return Ok(Measured::stopped(started));
+        };
         let mut samples = Vec::new();
         for k in 1..=repeats {
             let note = format!("# {what}: sample {k} of {repeats}");
@@ -199,6 +205,9 @@ impl Runner<'_> {
             measured.interrupted = self.cancel.level() != CancelLevel::None;
             return Ok(measured);
         }
+        let Some(_quiet) = self.quiet_for_samples().await else {
+            return Ok(Measured::stopped(started));
+        };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for (k, arm) in order(repeats as usize).into_iter().enumerate() {
             let pair = k / 2 + 1;
