@@ -147,7 +147,7 @@ pub async fn is_ancestor(dir: &Path, ancestor: &str, descendant: &str) -> bool {
 
 /// Deletes branch `name` (its commits stay reachable from any other ref that holds them).
 pub async fn delete_branch(dir: &Path, name: &str) -> GitResult<()> {
-    git(dir, &["branch", "-q", "-D", name]).await.map(|_| ())
+    to_the_end(dir, &["branch", "-q", "-D", name]).await
 }
 
 /// The branches under `refs/heads/<under>`, by their short names.
@@ -169,7 +169,26 @@ pub async fn branches_under(dir: &Path, under: &str) -> Vec<String> {
 /// Deletes branch `name` if it holds nothing `HEAD` does not and no worktree has it checked
 /// out (`git branch -d`); whether it did.
 pub async fn delete_if_merged(dir: &Path, name: &str) -> bool {
-    git(dir, &["branch", "-q", "-d", name]).await.is_ok()
+    to_the_end(dir, &["branch", "-q", "-d", name]).await.is_ok()
+}
+
+/// `git ARGS` without the project's hooks, run to its end even if autodev is killed meanwhile:
+/// for a step that holds a lock of the whole repository while it works (deleting a branch
+/// rewrites `packed-refs` under `packed-refs.lock`), which, stopped half way, would be left
+/// behind and refuse every later branch deletion, yours too. With no hook it starts nothing
+/// that could outlive the run.
+async fn to_the_end(dir: &Path, args: &[&str]) -> GitResult<()> {
+    let mut spec = crate::exec::Spec::new("git", dir);
+    spec.args = ["-c", "core.hooksPath=/dev/null"]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect();
+    super::finish(
+        &spec.args,
+        crate::exec::quick_to_the_end(&spec, super::GIT_TIMEOUT).await,
+    )
+    .map(|_| ())
 }
 
 /// What `HEAD` of `dir` is on: the branch's full ref name, or `None` when detached.
@@ -194,22 +213,7 @@ pub async fn changed_between(dir: &Path, a: &str, b: &str) -> GitResult<Vec<Stri
 /// even if autodev is killed, and with no hook it has nothing that could outlive the run. The
 /// commits it brings are autodev's own, made with the project's commit hooks in the worktree.
 pub async fn fast_forward(dir: &Path, target: &str) -> GitResult<()> {
-    let mut spec = crate::exec::Spec::new("git", dir);
-    spec.args = [
-        "-c",
-        "core.hooksPath=/dev/null",
-        "merge",
-        "--ff-only",
-        "-q",
-        target,
-    ]
-    .map(String::from)
-    .to_vec();
-    super::finish(
-        &spec.args,
-        crate::exec::quick_to_the_end(&spec, super::GIT_TIMEOUT).await,
-    )
-    .map(|_| ())
+    to_the_end(dir, &["merge", "--ff-only", "-q", target]).await
 }
 
 /// Points the detached worktree `dir` at `sha`, whatever it held.
@@ -292,9 +296,13 @@ pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<
     }
 }
 
-/// Undoes a replay under way in worktree `dir`, if there is one (a killed run's).
+/// Undoes a replay under way in worktree `dir`, if there is one (a killed run's). A replay
+/// killed while it was setting out leaves a state `--abort` cannot read; `--quit` then
+/// forgets it, and the caller checks out what it wants.
 pub async fn abort_replay(dir: &Path) {
-    let _ = git(dir, &["rebase", "--abort"]).await;
+    if git(dir, &["rebase", "--abort"]).await.is_err() {
+        let _ = git(dir, &["rebase", "--quit"]).await;
+    }
 }
 
 /// Checks out branch `name` in worktree `dir`, whatever it held; with `here`, the branch is

@@ -68,9 +68,10 @@ impl Runner<'_> {
     }
 
     /// Removes the lock files git leaves when it is killed half way through updating one of
-    /// this project's `autodev/` branches or one of its worktrees' `HEAD` or index (a run
-    /// killed during a reset or a commit in a worktree): left there, the next git command on it
-    /// fails with "File exists", and an experiment could not resume. Safe because this run holds
+    /// this project's `autodev/` branches or one of its worktrees' own files (its `HEAD`, index,
+    /// or the refs of a replay: a run killed during a reset, a commit or a replay in a
+    /// worktree): left there, the next git command on it fails with "File exists", an
+    /// experiment could not resume and a result could not be replayed. Safe because this run holds
     /// the project's lock, and only this project's runs touch those branches and worktrees.
     pub(super) async fn clear_stale_locks(&mut self) {
         let Ok(layout) = self.layout().await else {
@@ -89,8 +90,9 @@ impl Runner<'_> {
             let Some(admin) = worktree_admin(&tree.path()) else {
                 continue;
             };
-            for name in ["index.lock", "HEAD.lock"] {
-                let lock = admin.join(name);
+            // Its index, HEAD and the refs of a replay (CHERRY_PICK_HEAD, ORIG_HEAD), its logs:
+            // every lock in there is of this worktree alone.
+            for lock in files_ending(&admin, ".lock", false) {
                 if std::fs::remove_file(&lock).is_ok() {
                     removed.push(lock);
                 }

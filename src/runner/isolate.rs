@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::branches::Line;
+use super::executor::{Executor, LocalWorktree};
 use super::{Runner, TaskEnd, task_ref};
 use crate::git::{self, short_sha, worktree};
 use crate::journal::event::{BlockedTask, Event, Level};
@@ -43,6 +44,11 @@ pub(super) struct WorkspaceAt {
 }
 
 impl Workspace {
+    /// The executor this workspace is worked in.
+    fn executor(&self, user: &Path) -> LocalWorktree {
+        LocalWorktree::at(&self.at.root, &self.dir, user, &self.top)
+    }
+
     /// Where its result is to land: the user's branch as it was when the task began.
     fn line(&self) -> Line<'_> {
         Line {
@@ -167,28 +173,23 @@ impl Runner<'_> {
         };
         let start_ref = worktree::head_ref(&user).await;
         let root = layout.tree(&self.tree_name(&layout, &worker_tree(self.worker)));
-        let reused = worktree::usable(&root).await;
-        if reused {
-            // What it holds is put aside, and the branch it is on freed, before a branch is
-            // chosen: the task's own old branch may be the one checked out there.
-            worktree::abort_replay(&root).await;
-            self.put_aside(&root).await;
-            let _ = worktree::detach(&root).await;
+        let mut executor = LocalWorktree::new(&root, &user, &layout);
+        // What it holds is put aside, and the branch it is on freed, before a branch is chosen:
+        // the task's own old branch may be the one checked out there.
+        if let Some(aside) = executor.clear().await {
+            self.note(
+                Level::Warn,
+                format!(
+                    "what an earlier run left in {} is kept as commit {} on {}",
+                    root.display(),
+                    short_sha(&aside.sha),
+                    aside.branch
+                ),
+            );
         }
         let name = self.tree_name(&layout, &safe_id(&task.id));
         let branch = self.free_branch(&layout, &name, &start).await;
-        if reused {
-            worktree::switch_to(&root, &branch, &start).await
-        } else {
-            match worktree::remove(&user, &root).await {
-                Ok(()) => {
-                    let checkout = worktree::Checkout::NewBranch(&branch);
-                    worktree::add(&user, &root, checkout, &start).await
-                }
-                Err(why) => Err(why),
-            }
-        }
-        .map_err(|why| {
+        let dir = executor.prepare(&branch, &start).await.map_err(|why| {
             format!(
                 "could not make the worktree {} ready for {}: {why}",
                 root.display(),
@@ -196,7 +197,7 @@ impl Runner<'_> {
             )
         })?;
         let workspace = Workspace {
-            dir: layout.inside(&root),
+            dir,
             top: layout.top,
             at: WorkspaceAt {
                 root,
@@ -219,23 +220,10 @@ impl Runner<'_> {
     /// `None` when it is gone or holds another branch.
     pub(super) async fn reopen_workspace(&mut self, at: &WorkspaceAt) -> Option<Workspace> {
         let layout = self.layout().await.ok()?;
-        if !worktree::usable(&at.root).await {
-            return None;
-        }
-        // Killed while its result was replayed on newer commits: the worktree goes back to the
-        // task's branch, which holds the result as it was verified.
-        worktree::abort_replay(&at.root).await;
-        let on = worktree::head_ref(&at.root).await;
-        if on.is_none() {
-            worktree::branch_tip(&layout.top, &at.branch).await?;
-            worktree::check_out_branch(&at.root, &at.branch, false)
-                .await
-                .ok()?;
-        } else if on.as_deref() != Some(format!("refs/heads/{}", at.branch).as_str()) {
-            return None;
-        }
-        let dir = layout.inside(&at.root);
-        git::clean_commit_leftovers(&dir);
+        let user = self.settings.paths.code_dir.clone();
+        let dir = LocalWorktree::new(&at.root, &user, &layout)
+            .reopen(&at.branch)
+            .await?;
         Some(Workspace {
             dir,
             top: layout.top,
@@ -286,28 +274,6 @@ impl Runner<'_> {
         found.into_iter().map(|(_, path)| path).collect()
     }
 
-    /// What an earlier run left uncommitted in the worker's worktree while it was on a task's
-    /// branch (a task it could not resume), committed on that branch, so that moving the
-    /// worktree on loses nothing. A worktree on no branch holds nothing of a task's: each task's
-    /// work was committed before it was left, and what remains (files its checks wrote) goes.
-    async fn put_aside(&mut self, root: &Path) {
-        let Some(branch) = worktree::head_ref(root).await else {
-            return;
-        };
-        let message = "autodev: work left in the worker's worktree, put aside";
-        if let Ok(Some(sha)) = worktree::commit_everything(root, message).await {
-            self.note(
-                Level::Warn,
-                format!(
-                    "what an earlier run left in {} is kept as commit {} on {}",
-                    root.display(),
-                    short_sha(&sha),
-                    branch.trim_start_matches("refs/heads/")
-                ),
-            );
-        }
-    }
-
     /// Works in `workspace` from now on: the user's tree state, to give back to [`Runner::leave`].
     pub(super) fn enter(&mut self, workspace: Workspace) -> super::tree::Tree {
         let inner = self.tree.copy_at(&workspace.dir);
@@ -335,7 +301,8 @@ impl Runner<'_> {
             Some(TaskEnd::Completed) => {}
             _ => return,
         }
-        if let Err(why) = worktree::detach(&workspace.at.root).await {
+        let user = self.settings.paths.code_dir.clone();
+        if let Err(why) = workspace.executor(&user).release().await {
             self.note(
                 Level::Warn,
                 format!(
@@ -358,7 +325,9 @@ impl Runner<'_> {
     /// A blocked task's unfinished work, committed on its branch and told where to find it.
     async fn park(&mut self, task: &Task, workspace: &Workspace) {
         let message = format!("autodev: {} blocked, its unfinished work", task.id);
-        let told = match worktree::commit_everything(&workspace.at.root, &message).await {
+        let user = self.settings.paths.code_dir.clone();
+        let kept = workspace.executor(&user).keep_unfinished(&message).await;
+        let told = match kept {
             Ok(_)
                 if worktree::branch_tip(&workspace.top, &workspace.at.branch).await
                     == Some(workspace.at.start.clone()) =>
@@ -398,7 +367,8 @@ impl Runner<'_> {
     ) -> Option<worktree::Conflict> {
         let _turn = self.git_turn().await;
         let workspace = self.workspace.clone()?;
-        let mut tip = git::head(&workspace.dir).await.ok()?;
+        let user = self.settings.paths.code_dir.clone();
+        let mut tip = workspace.executor(&user).hand_back().await.ok()?;
         if tip == workspace.at.start {
             return None;
         }
@@ -488,7 +458,8 @@ impl Runner<'_> {
             retry_in_seconds: Some(0.0),
         });
         // The worktree moves on from what is committed on the first branch.
-        let _ = worktree::detach(&workspace.at.root).await;
+        let user = self.settings.paths.code_dir.clone();
+        let _ = workspace.executor(&user).release().await;
         *self.shared.integration.borrow_mut() = None;
         match self.open_workspace(&task).await {
             Ok(next) => {
@@ -507,7 +478,8 @@ impl Runner<'_> {
         let (Some(first), Some(workspace)) = (first, self.workspace.clone()) else {
             return end;
         };
-        if let Ok(tip) = git::head(&workspace.dir).await
+        let user = self.settings.paths.code_dir.clone();
+        if let Ok(tip) = workspace.executor(&user).hand_back().await
             && self.on_your_branch(&tip).await
             && worktree::delete_branch(&workspace.top, first).await.is_ok()
         {

@@ -14,7 +14,7 @@ mod breaker;
 mod budget;
 mod dispatch;
 mod epoch;
-
+mod executor;
 mod experiment;
 mod isolate;
 mod lock;
@@ -923,12 +923,7 @@ impl Runner<'_> {
     }
 
     /// [`Runner::checks`] without waiting for quiet: for an experiment's samples, which hold it.
-    async fn checks_now(
-        &mut self,
-        task: &Task,
-        plan: &Plan,
-        tee: &mut Tee,
-    ) -> Vec<gate::CheckRun> {
+    async fn checks_now(&mut self, task: &Task, plan: &Plan, tee: &mut Tee) -> Vec<gate::CheckRun> {
         let every = Duration::from_secs(self.settings.config.run.heartbeat_interval.max(1));
         let shared = std::rc::Rc::clone(&self.shared);
         let worker = self.worker;

@@ -214,6 +214,99 @@ fn finished_by_one_run(tally: &mut Tally, repo: &Repo, trial: u32) {
     }
 }
 
+/// Six tasks, each writing `f<k>.txt`, for four workers.
+fn six_tasks() -> String {
+    let tasks: Vec<String> = (1..=6)
+        .map(|k| {
+            format!(
+                r#"{{"id": "T{k}", "title": "Write f{k}", "description": "Write f{k}.txt",
+                 "verification": {{"path_patterns": ["f{k}.txt"],
+                                   "validate_commands": ["sleep 0.1; grep -q T{k} f{k}.txt"]}}}}"#
+            )
+        })
+        .collect();
+    format!("{{\"tasks\": [{}]}}", tasks.join(","))
+}
+
+/// The agent of [`six_tasks`]: finds its task in its prompt and writes the task's file.
+const WORKER_AGENT: &str = "sh t=$(sed -n 's/^Task \\(T[0-9]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); sleep 0.3; echo $t > f${t#T}.txt\ncat codex-exec-json-success.jsonl\n";
+
+#[test]
+fn random_kills_with_four_workers_in_flight_keep_every_invariant() {
+    let (trials, first_seed) = trials_and_seed(3);
+    let mut seed = first_seed;
+    println!("fault injection, four workers: {trials} trial(s), seed {first_seed}");
+    let mut tally = Tally(BTreeMap::new());
+    let ids: Vec<String> = (1..=6).map(|k| format!("T{k}")).collect();
+    for trial in 1..=trials {
+        let repo = Repo::new(&six_tasks(), "[reflection]\nenabled = false\n");
+        repo.sample("codex-exec-json-success.jsonl");
+        repo.hook("pre-commit", "sleep 0.05\n");
+        repo.script(0, WORKER_AGENT);
+        let delay = Duration::from_millis(next(&mut seed) % 2500);
+        let mut child = repo.spawn(&["run", "--workers", "4"]);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let left = left_after_kill(repo.path());
+        tally.check(
+            "no process of the run is left 2 s after the kill",
+            left.is_empty(),
+            trial,
+            &format!("{left:?}"),
+        );
+        let parsed = serde_json::from_str::<serde_json::Value>(&repo.read("task.json")).is_ok();
+        tally.check("task.json parses after the kill", parsed, trial, "");
+        let run = repo.run(&["run", "--workers", "4"]);
+        let all = ids.iter().all(|id| repo.task(id)["passes"] == true);
+        tally.check(
+            "the next run completes every task and exits 0",
+            run.code == 0 && all,
+            trial,
+            &run.stderr,
+        );
+        let tree = git(repo.path(), &["ls-tree", "--name-only", "HEAD"]);
+        let commits = git(repo.path(), &["log", "--format=%s"]);
+        for (k, id) in ids.iter().enumerate() {
+            let file = format!("f{}.txt", k + 1);
+            tally.check(
+                "every task's file is committed",
+                tree.lines().any(|l| l == file),
+                trial,
+                &tree,
+            );
+            let once = commits.lines().filter(|l| l.contains(id.as_str())).count() == 1;
+            tally.check("each task is committed exactly once", once, trial, &commits);
+        }
+        let status = git(repo.path(), &["status", "--porcelain"]);
+        tally.check(
+            "the index and the task files are clean",
+            !status
+                .lines()
+                .any(|l| l.len() > 3 && l[3..].starts_with('f') && l.ends_with(".txt")),
+            trial,
+            &status,
+        );
+        let branches = git(repo.path(), &["branch", "--list", "autodev/*"]);
+        let worktrees = git(repo.path(), &["worktree", "list", "--porcelain"]);
+        tally.check(
+            "no task branch is left, and only the workers' worktrees, on no branch",
+            branches.is_empty()
+                && worktrees.matches("worktree ").count() <= 5
+                && !worktrees.contains("branch refs/heads/autodev/"),
+            trial,
+            &format!(
+                "branches: {branches}; worktrees: {worktrees}; the run after the kill:\n{}",
+                run.stderr
+            ),
+        );
+        if std::env::var_os("AUTODEV_FAULT_KEEP").is_some() && !branches.is_empty() {
+            eprintln!("trial {trial}: kept {}", repo.dir.keep().display());
+        }
+    }
+    tally.report(first_seed);
+}
+
 /// Polite stops at random moments: SIGINT, SIGTERM or SIGHUP (once, or in two runs in a row),
 /// or a budget stop, then one plain run must finish the queue.
 #[test]

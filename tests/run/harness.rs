@@ -122,10 +122,7 @@ impl Repo {
         .current_dir(self.path())
         .env("FAKE_AGENT_DIR", &self.state)
         // This test's runs keep quiet for measurements among themselves only.
-        .env(
-            "AUTODEV_RUN_MEASURE_LOCK",
-            self.state.join("measure.lock"),
-        );
+        .env("AUTODEV_RUN_MEASURE_LOCK", self.state.join("measure.lock"));
         command
     }
 

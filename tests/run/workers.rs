@@ -289,7 +289,10 @@ fn a_broken_login_found_by_one_worker_stops_the_others_and_halts_the_run() {
     let started = std::time::Instant::now();
     let run = repo.run(&["run", "--workers", "2"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(started.elapsed().as_secs() < 30, "T1's agent was not stopped");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "T1's agent was not stopped"
+    );
     assert!(run.stderr.contains("401"), "{}", run.stderr);
     assert!(
         run.stderr.contains("the tasks in flight are stopped"),
@@ -329,7 +332,8 @@ fn the_budget_counts_the_calls_in_flight_so_workers_cannot_pass_it_together() {
         .collect();
     assert_eq!(spent.last().copied(), Some(3 * 20_747), "{spent:?}");
     assert!(
-        run.stderr.contains("counting 1 call(s) of other workers still running"),
+        run.stderr
+            .contains("counting 1 call(s) of other workers still running"),
         "{}",
         run.stderr
     );
@@ -382,9 +386,15 @@ fn an_experiments_samples_are_never_taken_while_another_workers_checks_run() {
     repo.write("speed.txt", "120\n");
     repo.write(
         "bench.sh",
-        &note("sample", "sleep 0.3; echo \"METRIC latency=$(cat speed.txt)\""),
+        &note(
+            "sample",
+            "sleep 0.3; echo \"METRIC latency=$(cat speed.txt)\"",
+        ),
     );
-    repo.write("check.sh", &note("check", "sleep 1.5; test -f files/D1.txt"));
+    repo.write(
+        "check.sh",
+        &note("check", "sleep 1.5; test -f files/D1.txt"),
+    );
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-qm", "benchmark and check"]);
     repo.script(
@@ -399,7 +409,11 @@ fn an_experiments_samples_are_never_taken_while_another_workers_checks_run() {
     let all = intervals(&repo);
     let checks: Vec<_> = all.iter().filter(|i| i.0 == "check").collect();
     let samples: Vec<_> = all.iter().filter(|i| i.0 == "sample").collect();
-    assert!(!checks.is_empty() && samples.len() >= 2, "{all:?}\n{}", run.stderr);
+    assert!(
+        !checks.is_empty() && samples.len() >= 2,
+        "{all:?}\n{}",
+        run.stderr
+    );
     for check in &checks {
         for sample in &samples {
             let apart = sample.2 <= check.1 || check.2 <= sample.1;
