@@ -95,7 +95,7 @@ impl Runner<'_> {
                     format!("run.isolation = \"worktree\": {why}; tasks are worked in your tree"),
                 );
             }
-            return self.deliver(task, None).await;
+            return self.deliver(task, None, None).await;
         }
         let workspace = match self.open_workspace(&task).await {
             Ok(workspace) => workspace,
@@ -103,7 +103,7 @@ impl Runner<'_> {
         };
         let user_tree = self.enter(workspace);
         let end = match self.set_up(&task).await {
-            Ok(()) => self.deliver(task.clone(), None).await,
+            Ok(()) => self.deliver(task.clone(), None, None).await,
             Err(why) => Ok(TaskEnd::Halt(why)),
         };
         self.leave(&task, user_tree, end.as_ref().ok()).await;

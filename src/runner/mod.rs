@@ -580,22 +580,22 @@ impl Runner<'_> {
         if self.settings.config.run.isolation == crate::config::Isolation::Worktree {
             return self.deliver_isolated(task).await;
         }
-        self.deliver(task, None).await
+        self.deliver(task, None, None).await
     }
 
     /// Works a delivery task through its attempts; with `resumed`, the first attempt is the
-    /// journalled turn of a run that died before judging it (no agent call for it).
+    /// journalled turn of a run that died before judging it (no agent call for it); with
+    /// `redone`, the task is being done again for a conflict, and that is the branch of its
+    /// first result.
     async fn deliver(
         &mut self,
         mut task: Task,
         mut resumed: Option<recover::Turned>,
+        mut redone: Option<String>,
     ) -> Result<TaskEnd> {
         let config = &self.settings.config;
         let mut max = self.options.max_attempts.max(1);
         let mut attempt = 0;
-        // The branch of a result that conflicted with the user's newer commits, once the task
-        // is being done again on top of them.
-        let mut redone: Option<String> = None;
         let mut breaker = Breaker::default();
         let mut tripped = None;
         let mut last_failure: Option<story::Failure> = None;

@@ -434,7 +434,7 @@ impl Runner<'_> {
             ),
         });
         self.tree.carry = Some(super::Carried::resumed(snapshot));
-        Ok(Some(self.deliver(task, None).await?))
+        Ok(Some(self.deliver(task, None, None).await?))
     }
 
     /// Finishes what earlier runs left in flight, oldest task first, before anything else: the
@@ -593,7 +593,7 @@ impl Runner<'_> {
                     ),
                 );
                 self.tree.carry = Some(super::Carried::resumed(saved));
-                Ok(Some(self.deliver(task, None).await?))
+                Ok(Some(self.deliver(task, None, None).await?))
             }
             Step::Verify { turn, .. } => {
                 self.tell_recovered(
@@ -605,7 +605,7 @@ impl Runner<'_> {
                         turn.attempt
                     ),
                 );
-                Ok(Some(self.deliver(task, Some(turn)).await?))
+                Ok(Some(self.deliver(task, Some(turn), None).await?))
             }
             Step::Commit {
                 turn,
@@ -629,7 +629,7 @@ impl Runner<'_> {
                     super::Passed::End(end) => end,
                     super::Passed::Redo(conflict) => {
                         match self.redo_on_new_tip(task, attempt, &conflict, None).await? {
-                            Ok((task, _)) => self.deliver(task, None).await?,
+                            Ok((task, first)) => self.deliver(task, None, Some(first)).await?,
                             Err(end) => end,
                         }
                     }

@@ -2,9 +2,11 @@
 //! then run again; every invariant a user relies on is checked after the kill and after the
 //! re-run, and a table of trials and violations is printed.
 //!
-//! Two queues: two delivery tasks (killed once, stopped politely, or killed with notifications
-//! under way), and an experiment in its worktrees with the user's uncommitted work beside it
-//! (killed twice: in its run, and in the run recovering it). `AUTODEV_FAULT_TRIALS` sets the
+//! Three queues: two delivery tasks (killed once, stopped politely, or killed with notifications
+//! under way), six delivery tasks on four workers (killed with up to four in flight), and an
+//! experiment in its worktrees with the user's uncommitted work beside it (killed twice: in its
+//! run, and in the run recovering it). `AUTODEV_FAULT_KEEP` keeps the repository of a trial
+//! that left a branch behind, for a look. `AUTODEV_FAULT_TRIALS` sets the
 //! number of trials of each (a few by default; `bench/faults.sh` runs 120) and
 //! `AUTODEV_FAULT_SEED` the seed of the kill moments (printed, to replay a run).
 

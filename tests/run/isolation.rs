@@ -580,3 +580,49 @@ fn a_result_your_uncommitted_work_is_in_the_way_of_waits_and_the_next_builds_on_
         run.stderr
     );
 }
+
+#[test]
+fn a_conflict_found_when_a_killed_run_is_resumed_is_done_again_and_the_first_branch_goes() {
+    let repo = repo(
+        r#"{"tasks": [
+  {"id": "T1", "title": "Create hello", "description": "Write hello.txt",
+   "verification": {"path_patterns": ["hello.txt"], "validate_commands": ["grep -q hello hello.txt"]}}
+]}"#,
+    );
+    // The commit of T1's result hangs while $STATE/slow exists: the run is killed there, its
+    // checks passed and its files not yet committed.
+    let s = repo.state.display();
+    repo.hook(
+        "pre-commit",
+        &format!("if [ -f {s}/slow ]; then touch {s}/committing; sleep 30; fi\n"),
+    );
+    repo.write_outside("slow");
+    repo.script(1, HELLO);
+    repo.script(2, HELLO);
+    let child = repo.spawn(&["run"]);
+    wait_for(&repo.state.join("committing"));
+    kill9(child);
+    std::fs::remove_file(repo.state.join("slow")).expect("fast again");
+    // Meanwhile you wrote hello.txt yourself, and committed it.
+    repo.write("hello.txt", "yours\n");
+    git(repo.path(), &["add", "hello.txt"]);
+    git(repo.path(), &["commit", "-qm", "yours: hello.txt"]);
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("resuming T1: its checks had passed"),
+        "{}",
+        run.stderr
+    );
+    // Done again on top of your commit, landed, and the first result's branch removed.
+    assert_eq!(repo.calls(), 2);
+    assert_eq!(repo.read("hello.txt"), "hello\n");
+    assert_eq!(repo.task("T1")["passes"], true);
+    assert!(
+        run.stderr
+            .contains("is superseded: branch autodev/T1 removed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(branches(&repo), "", "{}", run.stderr);
+}
