@@ -457,3 +457,67 @@ fn samples_wait_while_another_run_on_the_machine_holds_the_measurement_lock() {
     );
     assert_eq!(repo.task("E1")["passes"], true, "{}", run.stderr);
 }
+
+#[test]
+fn a_rate_limit_met_by_one_worker_holds_every_workers_next_call() {
+    let repo = Repo::new(
+        &tasks(3, "files/{}.txt"),
+        &format!("{CONFIG}[circuit_breaker]\nrate_limit_cooldown = 2\n"),
+    );
+    repo.sample("codex-exec-json-success.jsonl");
+    let failed = serde_json::json!({"type": "turn.failed",
+        "error": {"message": "unexpected status 429 Too Many Requests: slow down"}});
+    std::fs::write(repo.state.join("429.jsonl"), format!("{failed}\n")).expect("write");
+    // T2's first call is told to slow down; T1 finishes meanwhile and its worker takes T3.
+    repo.script(
+        0,
+        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+         if [ \"$t\" = T2 ] && [ ! -f \"$FAKE_AGENT_DIR/limited\" ]; then touch \"$FAKE_AGENT_DIR/limited\"; \
+         cat \"$FAKE_AGENT_DIR/429.jsonl\"; exit 1; fi; \
+         [ \"$t\" = T1 ] && sleep 0.5; mkdir -p files; echo \"done $t\" > \"files/$t.txt\"; \
+         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+    );
+    let run = repo.run(&["run", "--workers", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events = journal(&repo);
+    let waits: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "waiting").collect();
+    let of = |task: &str| waits.iter().find(|e| e["task"]["id"] == task).copied();
+    assert!(of("T2").is_some(), "T2 waits: {waits:?}");
+    let held = of("T3").unwrap_or_else(|| panic!("T3 is not held: {waits:?}\n{}", run.stderr));
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another worker's call was refused"),
+        "{held}"
+    );
+    // One wait of the night, not two: T3's hold adds no backoff step.
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    for id in ["T1", "T2", "T3"] {
+        assert_eq!(repo.task(id)["passes"], true, "{id}");
+    }
+}
+
+#[test]
+fn autodev_web_shows_every_worker_of_a_live_run() {
+    let repo = repo(2, "files/{}.txt", 4.0);
+    let child = repo.spawn(&["run", "--workers", "2"]);
+    agents_at_work(&repo, 2);
+    let server = crate::web::Server::start(&repo, &[]);
+    let (status, list) = server.get("/api/projects");
+    assert_eq!(status, 200, "{list}");
+    let project = &list["projects"][0];
+    assert_eq!(project["current_task"], "T1, T2", "{list}");
+    let id = project["id"].as_str().expect("id").to_string();
+    let (_, one) = server.get(&format!("/api/projects/{id}"));
+    let workers = one["status"]["run"]["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2, "{one}");
+    let (status, page) = server.get(&format!("/projects/{id}"));
+    assert_eq!(status, 200);
+    let page = page.as_str().expect("an HTML page");
+    assert!(page.contains("Now: 2 workers"), "{page}");
+    assert!(page.contains("branch autodev/T1") && page.contains("branch autodev/T2"));
+    drop(server);
+    let out = child.wait_with_output().expect("the run ends");
+    assert_eq!(out.status.code(), Some(0));
+}
