@@ -596,6 +596,8 @@ impl Sink for LogSink {
         };
         for (badge, text) in describe(event) {
             match &task {
+                // Interleaved lines stay compact: no rules around a task's start.
+                Some(_) if text.chars().all(|c| c == '━') => {}
                 Some(id) => {
                     let text = text.replace('\n', &format!("\n{id:>6} │ "));
                     self.write_as(stamped.at, id, badge, &text)?;

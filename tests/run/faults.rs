@@ -309,6 +309,24 @@ fn random_kills_with_four_workers_in_flight_keep_every_invariant() {
     tally.report(first_seed);
 }
 
+/// Waits (up to 5 s) until process `pid` has a handler for `sig` (`SigCgt` in its status).
+fn catches(pid: i32, sig: nix::sys::signal::Signal) {
+    let bit = 1u64 << (sig as i32 - 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+        match caught {
+            Some(mask) if mask & bit != 0 => return,
+            None => return,
+            _ => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
 /// Polite stops at random moments: SIGINT, SIGTERM or SIGHUP (once, or in two runs in a row),
 /// or a budget stop, then one plain run must finish the queue.
 #[test]
@@ -331,6 +349,9 @@ fn random_polite_stops_are_finished_by_one_plain_run() {
                 let sig = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP][kind as usize];
                 let delay = Duration::from_millis(next(&mut seed) % 1400);
                 let child = repo.spawn(&["run"]);
+                // From the moment autodev handles signals: a signal before its first
+                // instructions (the loader still at work) ends any program.
+                catches(child.id() as i32, sig);
                 std::thread::sleep(delay);
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
                 let out = child.wait_with_output().expect("exit");
