@@ -189,20 +189,15 @@ fn step_(dir: &Path, n: u32, step: &str, rest: &[&str]) {
         "hang" => loop {
             std::thread::sleep(Duration::from_secs(1));
         },
-        "sh" => {
-            let _ = out.flush();
-            let _ = std::process::Command::new("sh")
-                .args(["-c", &joined])
-                .env("FAKE_CALL", n.to_string())
-                .status();
-        }
-        "exec" => {
+        "sh" | "exec" => {
             let _ = out.flush();
             let status = std::process::Command::new("sh")
                 .args(["-c", &joined])
                 .env("FAKE_CALL", n.to_string())
                 .status();
-            std::process::exit(status.ok().and_then(|s| s.code()).unwrap_or(1));
+            if step == "exec" {
+                std::process::exit(status.ok().and_then(|s| s.code()).unwrap_or(1));
+            }
         }
         "exit" => {
             let _ = out.flush();

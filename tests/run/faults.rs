@@ -97,6 +97,31 @@ fn left_after_kill(dir: &Path) -> Vec<i32> {
     left
 }
 
+/// Runs autodev with `args` in `repo` and kills it with SIGKILL after `delay`; checks what must
+/// hold right after the kill. Whether `task.json` parses.
+fn killed_after(
+    tally: &mut Tally,
+    trial: u32,
+    repo: &Repo,
+    args: &[&str],
+    delay: Duration,
+) -> bool {
+    let mut child = repo.spawn(args);
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+    let left = left_after_kill(repo.path());
+    tally.check(
+        "no process of the run is left 2 s after the kill",
+        left.is_empty(),
+        trial,
+        &format!("{left:?}"),
+    );
+    let parsed = serde_json::from_str::<serde_json::Value>(&repo.read("task.json")).is_ok();
+    tally.check("task.json parses after the kill", parsed, trial, "");
+    parsed
+}
+
 fn next(seed: &mut u64) -> u64 {
     *seed = seed
         .wrapping_mul(6364136223846793005)
@@ -122,21 +147,7 @@ fn random_kills_keep_every_invariant() {
     for trial in 1..=trials {
         let repo = delivery_repo();
         let delay = Duration::from_millis(next(&mut seed) % 1400);
-        let mut child = repo.spawn(&["run"]);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-
-        // Right after the kill.
-        let left = left_after_kill(repo.path());
-        tally.check(
-            "no process of the run is left 2 s after the kill",
-            left.is_empty(),
-            trial,
-            &format!("{left:?}"),
-        );
-        let parsed = serde_json::from_str::<serde_json::Value>(&repo.read("task.json")).is_ok();
-        tally.check("task.json parses after the kill", parsed, trial, "");
+        let parsed = killed_after(&mut tally, trial, &repo, &["run"], delay);
         let untracked = git(
             repo.path(),
             &["status", "--porcelain", "--untracked-files=all"],
@@ -246,19 +257,7 @@ fn random_kills_with_four_workers_in_flight_keep_every_invariant() {
         repo.hook("pre-commit", "sleep 0.05\n");
         repo.script(0, WORKER_AGENT);
         let delay = Duration::from_millis(next(&mut seed) % 2500);
-        let mut child = repo.spawn(&["run", "--workers", "4"]);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        let left = left_after_kill(repo.path());
-        tally.check(
-            "no process of the run is left 2 s after the kill",
-            left.is_empty(),
-            trial,
-            &format!("{left:?}"),
-        );
-        let parsed = serde_json::from_str::<serde_json::Value>(&repo.read("task.json")).is_ok();
-        tally.check("task.json parses after the kill", parsed, trial, "");
+        killed_after(&mut tally, trial, &repo, &["run", "--workers", "4"], delay);
         let run = repo.run(&["run", "--workers", "4"]);
         let all = ids.iter().all(|id| repo.task(id)["passes"] == true);
         tally.check(
