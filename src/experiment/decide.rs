@@ -22,6 +22,8 @@ pub enum Outcome {
     Regressed,
     Invalid,
     TargetMet,
+    /// As good as the reference within the noise, and shorter: kept, never an improvement.
+    Simplification,
 }
 
 impl Outcome {
@@ -35,6 +37,7 @@ impl Outcome {
             Outcome::Regressed,
             Outcome::Invalid,
             Outcome::TargetMet,
+            Outcome::Simplification,
         ]
         .into_iter()
         .find(|o| o.as_str() == name)
@@ -49,6 +52,7 @@ impl Outcome {
             Outcome::Regressed => "regressed",
             Outcome::Invalid => "invalid",
             Outcome::TargetMet => "target_met",
+            Outcome::Simplification => "simplification",
         }
     }
 }
@@ -419,11 +423,43 @@ fn invalid(policy: &Policy, reason: String) -> Decision {
     }
 }
 
+/// How many lines a candidate adds and removes against the last kept commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lines {
+    pub added: u64,
+    pub removed: u64,
+}
+
+/// A candidate the measurement cannot tell from the reference (equivalent inside the noise
+/// floor, or unchanged within the tolerance) that removes more lines than it adds is kept as a
+/// simplification: the same numbers with less code. It never counts as an improvement: the
+/// run of iterations without one goes on.
+pub fn simplification(decision: Decision, lines: Lines) -> Decision {
+    let same = matches!(decision.outcome, Outcome::Equivalent | Outcome::Unchanged);
+    if !same || decision.action != Action::Discard || lines.removed <= lines.added {
+        return decision;
+    }
+    Decision {
+        outcome: Outcome::Simplification,
+        action: Action::Keep,
+        reason: format!(
+            "{}, and {} line(s) shorter ({} added, {} removed): kept as a simplification",
+            decision.reason,
+            lines.removed - lines.added,
+            lines.added,
+            lines.removed
+        ),
+        ..decision
+    }
+}
+
 /// The running counts of an experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Tally {
     pub iterations: u32,
     pub kept: u32,
+    /// Of the kept, those kept as simplifications.
+    pub simplified: u32,
     pub discarded: u32,
     pub invalid: u32,
     /// Iterations since the last improvement (unchanged, regressed or invalid).
@@ -463,6 +499,9 @@ impl Tally {
         }
         if outcome == Outcome::TargetMet {
             self.target_met = true;
+        }
+        if outcome == Outcome::Simplification {
+            self.simplified += 1;
         }
         match action {
             Action::Keep | Action::Hold => {
@@ -532,8 +571,12 @@ pub fn conclude(
     tally: &Tally,
     stop: &str,
 ) -> Conclusion {
+    let simplified = match tally.simplified {
+        0 => String::new(),
+        n => format!(" ({n} as simplifications)"),
+    };
     let counts = format!(
-        "{} iteration(s): kept {}, discarded {}, invalid {}",
+        "{} iteration(s): kept {}{simplified}, discarded {}, invalid {}",
         tally.iterations, tally.kept, tally.discarded, tally.invalid
     );
     let gain = policy.better_by(baseline, best);
@@ -594,6 +637,58 @@ mod tests {
 
     fn s(samples: &[f64]) -> Series {
         Series::new(samples.to_vec())
+    }
+
+    #[test]
+    fn an_equivalent_candidate_that_removes_lines_is_kept_as_a_simplification() {
+        let decision = |outcome, action| Decision {
+            outcome,
+            action,
+            value: Some(100.0),
+            improvement: Some(0.0),
+            noise: None,
+            confidence: None,
+            reason: "100 against 100: within the noise".into(),
+        };
+        let lines = |added, removed| Lines { added, removed };
+        let table = [
+            // (outcome, action, lines, kept as a simplification)
+            (Outcome::Equivalent, Action::Discard, lines(3, 10), true),
+            (Outcome::Unchanged, Action::Discard, lines(0, 1), true),
+            (Outcome::Equivalent, Action::Discard, lines(10, 3), false),
+            (Outcome::Equivalent, Action::Discard, lines(5, 5), false),
+            (Outcome::Regressed, Action::Discard, lines(0, 50), false),
+            (Outcome::Invalid, Action::Discard, lines(0, 50), false),
+            (Outcome::Improved, Action::Keep, lines(0, 50), false),
+            // keep_on_equal already keeps it: as what it is.
+            (Outcome::Unchanged, Action::Keep, lines(0, 50), false),
+        ];
+        for (outcome, action, lines, simpler) in table {
+            let decided = simplification(decision(outcome, action), lines);
+            assert_eq!(
+                decided.outcome == Outcome::Simplification,
+                simpler,
+                "{outcome:?} {lines:?}"
+            );
+            if simpler {
+                assert_eq!(decided.action, Action::Keep);
+                assert!(
+                    decided.reason.contains("line(s) shorter"),
+                    "{}",
+                    decided.reason
+                );
+            } else {
+                assert_eq!((decided.outcome, decided.action), (outcome, action));
+            }
+        }
+        // Kept, and counted as kept, but never as an improvement.
+        let mut tally = Tally::default();
+        tally.record(&simplification(
+            decision(Outcome::Equivalent, Action::Discard),
+            lines(1, 9),
+        ));
+        assert_eq!((tally.kept, tally.simplified), (1, 1));
+        assert_eq!(tally.no_improvement_streak, 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`crate::git`]'s.
 
 pub mod decide;
+pub mod ideas;
 pub mod journal;
 pub mod stats;
 

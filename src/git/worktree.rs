@@ -341,6 +341,23 @@ pub async fn commits_ahead(dir: &Path, base: &str, tip: &str) -> String {
     }
 }
 
+/// The lines `to` adds and removes against `from` (`git diff --numstat`; binary files count
+/// none).
+pub async fn lines_changed(dir: &Path, from: &str, to: &str) -> GitResult<(u64, u64)> {
+    let out = git(dir, &["diff", "--numstat", "--no-renames", from, to]).await?;
+    Ok(out.lines().fold((0, 0), |(added, removed), line| {
+        let mut fields = line.split('\t');
+        let mut count = || {
+            fields
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let (a, r) = (count(), count());
+        (added + a, removed + r)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

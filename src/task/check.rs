@@ -336,7 +336,9 @@ fn contract_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Opti
             | "remeasure_after_discards" => {
                 field(&name, count_problem(inner));
             }
-            "rollback_on_failure" | "keep_on_equal" => field(&name, bool_problem(inner)),
+            "rollback_on_failure" | "keep_on_equal" | "keep_simplifications" | "ideas" => {
+                field(&name, bool_problem(inner))
+            }
             _ => {}
         }
     }

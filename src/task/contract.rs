@@ -248,6 +248,12 @@ pub struct Iterative {
     /// Run once in a tree before it is measured, whenever its commit changed (a compile step);
     /// the measuring checks then never build.
     pub build_command: Option<String>,
+    /// Keep a candidate the measurement cannot tell from the reference that removes more lines
+    /// than it adds (`keep_simplifications`).
+    pub keep_simplifications: bool,
+    /// Record each iteration in the ideas backlog (`logs/ideas/<task>.md`) and show its digest
+    /// in the next prompt (`ideas`).
+    pub ideas: bool,
     pub extra: Map<String, Value>,
 }
 
@@ -262,12 +268,16 @@ impl Default for Iterative {
             stop_after_invalid: 2,
             remeasure_after_discards: 2,
             build_command: None,
+            keep_simplifications: true,
+            ideas: true,
             extra: Map::new(),
         }
     }
 }
 
-const ITERATIVE_KEYS: [&str; 9] = [
+const ITERATIVE_KEYS: [&str; 11] = [
+    "keep_simplifications",
+    "ideas",
     "strategy",
     "max_iterations",
     "rollback_on_failure",
@@ -324,6 +334,11 @@ impl Iterative {
             build_command: Some(coerce::text(field("build_command", "build_command")))
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty()),
+            keep_simplifications: coerce::bool_or(
+                field("keep_simplifications", "keep_simplifications"),
+                d.keep_simplifications,
+            ),
+            ideas: coerce::bool_or(field("ideas", "ideas"), d.ideas),
             extra,
         }
     }
@@ -351,6 +366,13 @@ impl Execution {
                 );
                 if let Some(build) = &it.build_command {
                     map.insert("build_command".into(), json!(build));
+                }
+                // Written when turned off: a queue that never named them stays as it was.
+                if !it.keep_simplifications {
+                    map.insert("keep_simplifications".into(), json!(false));
+                }
+                if !it.ideas {
+                    map.insert("ideas".into(), json!(false));
                 }
                 map.extend(it.extra.clone());
                 Value::Object(map)

@@ -724,3 +724,180 @@ fn two_projects_of_one_repository_run_experiments_side_by_side() {
     }
     assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }
+
+#[test]
+fn an_equivalent_change_that_removes_lines_is_kept_as_a_simplification_and_a_larger_one_is_not() {
+    let tasks = tasks_n(2, "", "").replace(
+        r#""path_patterns": ["speed.txt"]"#,
+        r#""path_patterns": ["speed.txt", "lib.txt"]"#,
+    );
+    let repo = Repo::new(&tasks, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("speed.txt", "120\n");
+    repo.write("bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
+    let long: String = (1..=10).map(|n| format!("line {n}\n")).collect();
+    repo.write("lib.txt", &long);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark and lib"]);
+    // Iteration 1 shortens lib.txt to 3 lines; iteration 2 makes it 20. Neither moves the
+    // latency.
+    repo.script(
+        1,
+        &format!("sh printf 'a\\nb\\nc\\n' > lib.txt\n{AGENT_OK}"),
+    );
+    repo.script(2, &format!("sh seq 1 20 > lib.txt\n{AGENT_OK}"));
+    let run = repo.run(&["run"]);
+    // (The reference is measured again after a keep: a baseline record between the two.)
+    let decided: Vec<_> = outcomes(&repo)
+        .into_iter()
+        .filter(|o| o.1 != "baseline")
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            (1, "simplification".to_string(), "keep".to_string()),
+            (2, "unchanged".to_string(), "discard".to_string()),
+        ],
+        "{}",
+        run.stderr
+    );
+    let kept = records(&repo)[1]["notes"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        kept.contains("7 line(s) shorter (3 added, 10 removed): kept as a simplification"),
+        "{kept}"
+    );
+    // Kept, but no improvement: the experiment does not claim a gain.
+    assert!(
+        run.stderr.contains("(1 as simplifications)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        git(repo.path(), &["show", "autodev/E1:lib.txt"]),
+        "a\nb\nc\n"
+    );
+}
+
+#[test]
+fn simplifications_are_not_kept_when_the_task_turns_them_off() {
+    let tasks = tasks_n(1, "", r#", "keep_simplifications": false"#).replace(
+        r#""path_patterns": ["speed.txt"]"#,
+        r#""path_patterns": ["speed.txt", "lib.txt"]"#,
+    );
+    let repo = Repo::new(&tasks, "");
+    repo.sample("codex-exec-json-success.jsonl");
+    repo.write("speed.txt", "120\n");
+    repo.write("bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
+    repo.write("lib.txt", "1\n2\n3\n4\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "benchmark and lib"]);
+    repo.script(1, &format!("sh printf '1\\n' > lib.txt\n{AGENT_OK}"));
+    let run = repo.run(&["run"]);
+    assert_eq!(
+        outcomes(&repo)[1..],
+        [(1, "unchanged".to_string(), "discard".to_string())],
+        "{}",
+        run.stderr
+    );
+}
+
+/// The agent's steps for one iteration: set the latency to `value`, and say `said`.
+fn sets_saying(value: &str, said: &str) -> String {
+    let message = serde_json::json!({"type": "item.completed",
+        "item": {"id": "m", "type": "agent_message", "text": said}});
+    let done = serde_json::json!({"type": "turn.completed",
+        "usage": {"input_tokens": 100, "output_tokens": 10}});
+    format!("write speed.txt {value}\nprint {message}\nprint {done}\n")
+}
+
+#[test]
+fn the_ideas_backlog_records_each_iteration_and_later_prompts_show_its_digest_across_runs() {
+    let repo = project(&tasks_n(2, "", ""), "");
+    repo.script(1, &sets_saying("100", "Cached the parsed config"));
+    repo.script(2, &sets_saying("130", "Unrolled the inner loop"));
+    let run = repo.run(&["run"]);
+    assert_eq!(repo.calls(), 2, "{}", run.stderr);
+    let backlog = repo.read("logs/ideas/E1.md");
+    assert!(
+        backlog.starts_with("# Ideas backlog of E1: Make it faster"),
+        "{backlog}"
+    );
+    assert!(
+        backlog.contains("## Iteration 1 · kept (improved)")
+            && backlog.contains("- tried: Cached the parsed config")
+            && backlog.contains("- files: speed.txt")
+            && backlog.contains("- measured: latency=100 against 120 (baseline 120)"),
+        "{backlog}"
+    );
+    assert!(
+        backlog.contains("## Iteration 2 · discarded (regressed)")
+            && backlog.contains("- tried: Unrolled the inner loop"),
+        "{backlog}"
+    );
+    // The second iteration's prompt has the digest of the first.
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("prompt");
+    assert!(
+        second.contains("- worked: iteration 1 kept (improved): Cached the parsed config"),
+        "{second}"
+    );
+    assert!(!second.contains("Unrolled"), "{second}");
+    // Another run of the task, another night: its first prompt knows both.
+    let reset = repo.run(&["task", "reset", "--ids", "E1"]);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    repo.script(3, &sets_saying("95", "Tried a smaller buffer"));
+    repo.script(4, &sets_saying("95", "Nothing more"));
+    repo.run(&["run"]);
+    let third = std::fs::read_to_string(repo.state.join("call-3.stdin")).expect("prompt");
+    assert!(
+        third.contains("Cached the parsed config")
+            && third.contains(
+                "- did not work: iteration 2 discarded (regressed): Unrolled the inner loop"
+            ),
+        "{third}"
+    );
+    assert!(third.contains("logs/ideas/E1.md"), "{third}");
+}
+
+#[test]
+fn a_task_can_turn_the_ideas_backlog_off() {
+    let repo = project(&tasks_n(2, "", r#", "ideas": false"#), "");
+    repo.script(1, &sets_saying("100", "Cached the parsed config"));
+    repo.script(2, &sets_saying("90", "Something else"));
+    repo.run(&["run"]);
+    assert_eq!(repo.calls(), 2);
+    assert!(!repo.path().join("logs/ideas").exists());
+    let second = std::fs::read_to_string(repo.state.join("call-2.stdin")).expect("prompt");
+    assert!(
+        !second.contains("What earlier iterations tried"),
+        "{second}"
+    );
+}
+
+#[test]
+fn stagnation_is_warned_of_at_two_thirds_and_the_stop_says_what_was_tried() {
+    let repo = project(&tasks_n(5, "", r#", "stop_after_no_improvement": 3"#), "");
+    repo.script(1, &sets_saying("130", "Inlined the hash"));
+    repo.script(2, &sets_saying("125", "Swapped the allocator"));
+    repo.script(3, &sets_saying("140", "Parallelised the loop"));
+    let run = repo.run(&["run"]);
+    assert_eq!(repo.calls(), 3, "{}", run.stderr);
+    let warned = "experiment E1: 2 iteration(s) in a row without improvement; it stops at 3";
+    assert_eq!(run.stderr.matches(warned).count(), 1, "{}", run.stderr);
+    let journal = repo.read("logs/events.jsonl");
+    assert!(journal.contains(warned), "the warning is journalled");
+    let reason = repo.task("E1")["block_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("3 iteration(s) in a row without improvement")
+            && reason.contains(
+                "tried meanwhile: Inlined the hash; Swapped the allocator; Parallelised the loop"
+            ),
+        "{reason}\n{}",
+        run.stderr
+    );
+}

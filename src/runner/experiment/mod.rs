@@ -36,7 +36,8 @@ use crate::backend::{AgentReport, Outcome as AgentOutcome};
 use crate::durable;
 use crate::error::Result;
 use crate::exec::CancelLevel;
-use crate::experiment::decide::short;
+use crate::experiment::decide::{Lines, short, simplification};
+use crate::experiment::ideas;
 use crate::experiment::stats::{self, detectable, pairs_needed};
 use crate::experiment::{
     Action, Decision, Outcome, Policy, Record, Series, Tally, conclude, decide, decide_pairs,
@@ -80,6 +81,8 @@ struct Lab {
     kept_files: Vec<String>,
     /// The iterations done before this run (a resumed experiment).
     done_before: u32,
+    /// The ideas backlog, `logs/ideas/<task>.md` (`None`: the task turned it off).
+    ideas: Option<PathBuf>,
 }
 
 /// How the loop ended.
@@ -112,8 +115,22 @@ impl Lab {
         }
     }
 
+    /// What the iterations of the current run without improvement tried, from the ideas
+    /// backlog (`None` when it is off or says nothing).
+    fn tried_lately(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.ideas.as_ref()?).ok()?;
+        let tried = ideas::tried(&text, self.tally.no_improvement_streak as usize);
+        (!tried.is_empty()).then(|| tried.join("; "))
+    }
+
     /// The experiment part of an iteration's prompt.
     fn context(&self, iteration: u32) -> ExperimentContext {
+        let backlog = self
+            .ideas
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|text| ideas::digest(&text))
+            .unwrap_or_default();
         let p = &self.policy;
         let mut lines = vec![
             "- execution_mode: experiment".to_string(),
@@ -168,6 +185,13 @@ impl Lab {
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
+        };
+        let history = match (backlog.is_empty(), self.ideas.as_ref()) {
+            (false, Some(path)) => format!(
+                "{history}\n\n{backlog}\n(The whole backlog: {})",
+                path.display()
+            ),
+            _ => history,
         };
         ExperimentContext {
             execution: lines.join("\n"),
@@ -253,6 +277,13 @@ impl Runner<'_> {
             last_report: None,
             kept_files: Vec::new(),
             done_before: 0,
+            ideas: settings.ideas.then(|| {
+                self.settings
+                    .paths
+                    .log_dir
+                    .join("ideas")
+                    .join(format!("{}.md", crate::task::safe_id(&task.id)))
+            }),
             task,
         };
         // The agent and the checks work in the candidate's tree until the experiment ends.
@@ -350,9 +381,18 @@ impl Runner<'_> {
             if let Some(stop) = lab.tally.stop(&lab.settings) {
                 break stop;
             }
+            self.warn_if_stagnant(lab);
             if pause(self.settings.config.run.delay_between_tasks, &self.cancel).await {
                 return Ok(Ended::Early(TaskEnd::Interrupted));
             }
+        };
+        let stop = match lab.tried_lately() {
+            Some(tried)
+                if lab.tally.no_improvement_streak >= lab.settings.stop_after_no_improvement =>
+            {
+                format!("{stop}; tried meanwhile: {tried}")
+            }
+            _ => stop,
         };
         let conclusion = conclude(
             &lab.policy,
@@ -609,6 +649,7 @@ impl Runner<'_> {
             None => String::new(),
         };
         let decision = judged.decision.clone();
+        self.note_idea(lab, (iteration, best_before), &turn, &decision);
         self.record_iteration(
             lab,
             iteration,
@@ -634,6 +675,87 @@ impl Runner<'_> {
             return self.block(&task, why).map(Step::End);
         }
         self.remeasure_if_due(lab, iteration, &decision).await
+    }
+
+    /// Warns, once the iterations without improvement reach two thirds of
+    /// `stop_after_no_improvement`, that the experiment will stop if it goes on like this.
+    fn warn_if_stagnant(&mut self, lab: &Lab) {
+        let stop_at = lab.settings.stop_after_no_improvement;
+        let streak = lab.tally.no_improvement_streak;
+        if stop_at < 3 || streak != (2 * stop_at).div_ceil(3) {
+            return;
+        }
+        self.note(
+            Level::Warn,
+            format!(
+                "experiment {}: {streak} iteration(s) in a row without improvement; it stops at \
+                 {stop_at} (execution.stop_after_no_improvement)",
+                lab.task.id
+            ),
+        );
+    }
+
+    /// Appends the iteration to the ideas backlog (what the agent said it tried, its files, the
+    /// measurement and the decision); a backlog that cannot be written is said once a run.
+    /// `best_before` is the reference's value the candidate was compared with.
+    fn note_idea(
+        &mut self,
+        lab: &Lab,
+        (iteration, best_before): (u32, f64),
+        turn: &Turn,
+        decision: &Decision,
+    ) {
+        let Some(path) = &lab.ideas else { return };
+        let measured = decision
+            .value
+            .map(|value| {
+                format!(
+                    "{} against {} (baseline {})",
+                    lab.policy.show(value),
+                    short(best_before),
+                    short(lab.baseline.value())
+                )
+            })
+            .unwrap_or_default();
+        let action = match decision.action {
+            Action::Keep => "kept",
+            Action::Discard => "discarded",
+            Action::Hold => "held",
+        };
+        let at = jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string();
+        let text = ideas::entry(&ideas::Entry {
+            iteration,
+            action,
+            outcome: decision.outcome.as_str(),
+            tried: &turn.report.final_text,
+            files: &turn.changed,
+            measured: &measured,
+            why: &decision.reason,
+            at: &at,
+        });
+        let appended = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let new = !path.exists();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            if new {
+                file.write_all(ideas::header(&lab.task.id, lab.task.display_title()).as_bytes())?;
+            }
+            file.write_all(text.as_bytes())
+        })();
+        if let Err(e) = appended {
+            self.note(
+                Level::Warn,
+                format!("could not add to the ideas backlog {}: {e}", path.display()),
+            );
+        }
     }
 
     /// Commits what the agent changed as the iteration's candidate, pinned at its own ref;
@@ -741,6 +863,15 @@ impl Runner<'_> {
                 let pairs = measured.series.as_ref().map(|c| (fresh, c));
                 decide_pairs(&lab.policy, pairs.map_err(String::as_str), lab.floor)
             }
+        };
+        let decision = if lab.settings.keep_simplifications {
+            let dir = self.tree.dir.clone();
+            match worktree::lines_changed(&dir, &lab.kept_sha, &lab.candidate.at).await {
+                Ok((added, removed)) => simplification(decision, Lines { added, removed }),
+                Err(_) => decision,
+            }
+        } else {
+            decision
         };
         Ok(Ok(Judged {
             decision,
