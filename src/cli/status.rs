@@ -98,6 +98,12 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
             "Completion: kind={} | metric={} | target={} | outcome={outcome}\n",
             run.completion_kind, run.completion_name, run.completion_target_summary
         ));
+        if !run.experiment_stage.is_empty() {
+            out.push_str(&format!(
+                "Stage: {} ({} iteration(s) in a row without improvement)\n",
+                run.experiment_stage, run.no_improvement_streak
+            ));
+        }
     }
     let working_on = persisted.live_tasks();
     if let Some(next) = queue.next_task_where(|t| working_on.iter().all(|l| l.task_id != t.id)) {

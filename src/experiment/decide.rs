@@ -423,6 +423,39 @@ fn invalid(policy: &Policy, reason: String) -> Decision {
     }
 }
 
+/// Where an experiment stands, by its iterations in a row without improvement: each stage
+/// asks the agent for a different kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Any focused change that should move the metric.
+    Explore,
+    /// Build on the best kept change (`refine_after` iterations without improvement).
+    Refine,
+    /// An approach unlike everything tried (`pivot_after`).
+    Pivot,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Explore => "explore",
+            Stage::Refine => "refine",
+            Stage::Pivot => "pivot",
+        }
+    }
+
+    /// The stage of an experiment `streak` iterations in a row without improvement.
+    pub fn of(streak: u32, settings: &Iterative) -> Stage {
+        if streak >= settings.pivot_after {
+            Stage::Pivot
+        } else if streak >= settings.refine_after {
+            Stage::Refine
+        } else {
+            Stage::Explore
+        }
+    }
+}
+
 /// How many lines a candidate adds and removes against the last kept commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lines {
@@ -526,6 +559,17 @@ impl Tally {
             return Some(format!(
                 "{} invalid result(s) (execution.stop_after_invalid = {})",
                 self.invalid, settings.stop_after_invalid
+            ));
+        }
+        let pivots = self
+            .no_improvement_streak
+            .saturating_sub(settings.pivot_after);
+        if settings.pivot_after < settings.stop_after_no_improvement
+            && pivots >= settings.halt_after_pivots
+        {
+            return Some(format!(
+                "halted after {pivots} pivot(s) without a gain (execution.halt_after_pivots = {})",
+                settings.halt_after_pivots
             ));
         }
         if self.no_improvement_streak >= settings.stop_after_no_improvement {
@@ -984,6 +1028,48 @@ mod tests {
             t.record(&outcome(Outcome::Improved, Action::Keep));
         }
         assert!(t.stop(&settings()).unwrap().contains("max_iterations"));
+    }
+
+    #[test]
+    fn iterations_without_improvement_move_through_the_stages_to_a_halt() {
+        let settings = Iterative {
+            max_iterations: 20,
+            stop_after_no_improvement: 10,
+            refine_after: 2,
+            pivot_after: 4,
+            halt_after_pivots: 2,
+            ..Iterative::default()
+        };
+        let mut t = Tally::default();
+        let mut stages = Vec::new();
+        while t.stop(&settings).is_none() {
+            stages.push(Stage::of(t.no_improvement_streak, &settings).as_str());
+            t.record(&outcome(Outcome::Regressed, Action::Discard));
+        }
+        assert_eq!(
+            stages,
+            ["explore", "explore", "refine", "refine", "pivot", "pivot"]
+        );
+        assert_eq!(
+            t.stop(&settings).unwrap(),
+            "halted after 2 pivot(s) without a gain (execution.halt_after_pivots = 2)"
+        );
+        // A gain starts again from exploring.
+        t.record(&outcome(Outcome::Improved, Action::Keep));
+        assert_eq!(
+            Stage::of(t.no_improvement_streak, &settings),
+            Stage::Explore
+        );
+        // With the stagnation stop below the pivot, it stops first, as before.
+        let mut t = Tally::default();
+        for _ in 0..3 {
+            t.record(&outcome(Outcome::Regressed, Action::Discard));
+        }
+        let stop = t.stop(&Iterative::default()).unwrap();
+        assert!(
+            stop.contains("3 iteration(s) in a row without improvement"),
+            "{stop}"
+        );
     }
 
     #[test]

@@ -270,6 +270,13 @@ pub enum Event {
         kept: String,
         resumed: bool,
     },
+    /// An experiment moves to another stage (`explore`, `refine`, `pivot`): what its prompts ask
+    /// of the agent from now on, and why.
+    ExperimentStage {
+        task: TaskRef,
+        stage: String,
+        message: String,
+    },
     /// An experiment is over and its result was brought to the user's branch (`merged`) or left
     /// on its own branch; `message` says which and how to merge it.
     ExperimentEnded {
@@ -388,6 +395,7 @@ impl Event {
             | Event::WorkspaceOpened { task, .. }
             | Event::TaskLanded { task, .. }
             | Event::ExperimentEnded { task, .. }
+            | Event::ExperimentStage { task, .. }
             | Event::DiscardStarted { task, .. }
             | Event::CandidateDiscarded { task, .. }
             | Event::CandidateKept { task, .. }

@@ -66,6 +66,8 @@ struct Lab {
     last: String,
     kept: u32,
     discarded: u32,
+    /// Its stage (`explore`, `refine`, `pivot`; `-` before one is told).
+    stage: String,
     width: u32,
     height: u32,
     /// The value axis: the highest and lowest measurement, and where they are drawn.
@@ -196,6 +198,7 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
         last: or_dash(&run.last_metric),
         kept: run.kept_count,
         discarded: run.reverted_count,
+        stage: or_dash(&run.experiment_stage),
         width,
         height,
         line,
@@ -436,6 +439,7 @@ mod tests {
             started_at: "2026-12-01T02:00:00Z".into(),
             finished_at: "2026-12-01T02:10:00Z".into(),
             current_task_id: "E1".into(),
+            experiment_stage: "refine".into(),
             current_task_title: "Make it faster".into(),
             current_iteration: 3,
             max_iterations: 3,

@@ -206,6 +206,7 @@ pub fn describe(event: &Event) -> Vec<(Option<&'static str>, String)> {
         | Event::Recovered { .. } => verdict_lines(event),
         Event::ExperimentStarted { .. }
         | Event::ExperimentEnded { .. }
+        | Event::ExperimentStage { .. }
         | Event::Experiment { .. }
         | Event::WorkspaceOpened { .. }
         | Event::TaskLanded { .. } => experiment_lines(event),
@@ -542,6 +543,14 @@ fn experiment_lines(event: &Event) -> Vec<(Option<&'static str>, String)> {
                 if *resumed { "resumes" } else { "runs" },
                 worktree.display()
             ),
+        )],
+        Event::ExperimentStage {
+            task,
+            stage,
+            message,
+        } => vec![(
+            Some("running"),
+            format!("Experiment {}: stage {stage}: {message}", task.id),
         )],
         Event::ExperimentEnded {
             on_branch, message, ..

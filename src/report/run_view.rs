@@ -145,6 +145,19 @@ impl RunView {
             | Event::TaskCompleted { .. }
             | Event::TaskBlocked { .. } => self.outcome(event, at),
             Event::Experiment { .. } => self.experiment(event, at),
+            Event::ExperimentStage {
+                task,
+                stage,
+                message,
+            } => {
+                self.run.experiment_stage = stage.clone();
+                self.push(
+                    at,
+                    "running",
+                    Some(task),
+                    format!("Stage {stage}: {message}"),
+                );
+            }
             Event::WorkspaceOpened {
                 worktree, branch, ..
             }
@@ -264,6 +277,7 @@ impl RunView {
                 run.kept_count = 0;
                 run.reverted_count = 0;
                 run.no_improvement_streak = 0;
+                run.experiment_stage.clear();
                 self.set(
                     RunStatus::Running,
                     format!("Starting {}: {}", task.id, task.title),

@@ -229,6 +229,12 @@ pub struct RunState {
     pub reverted_count: u32,
     #[serde(deserialize_with = "lenient_u32")]
     pub no_improvement_streak: u32,
+    /// The experiment's stage (`explore`, `refine`, `pivot`; empty: not an experiment).
+    #[serde(
+        deserialize_with = "lenient_text",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub experiment_stage: String,
     /// Token and cost totals of the run's agent calls.
     #[serde(deserialize_with = "lenient_u64")]
     pub tokens_input: u64,
@@ -337,6 +343,7 @@ impl Default for RunState {
             kept_count: 0,
             reverted_count: 0,
             no_improvement_streak: 0,
+            experiment_stage: String::new(),
             tokens_input: 0,
             tokens_output: 0,
             tokens_cache_read: 0,

@@ -333,7 +333,10 @@ fn contract_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Opti
             | "max_iterations"
             | "stop_after_no_improvement"
             | "stop_after_invalid"
-            | "remeasure_after_discards" => {
+            | "remeasure_after_discards"
+            | "refine_after"
+            | "pivot_after"
+            | "halt_after_pivots" => {
                 field(&name, count_problem(inner));
             }
             "rollback_on_failure" | "keep_on_equal" | "keep_simplifications" | "ideas" => {

@@ -254,6 +254,13 @@ pub struct Iterative {
     /// Record each iteration in the ideas backlog (`logs/ideas/<task>.md`) and show its digest
     /// in the next prompt (`ideas`).
     pub ideas: bool,
+    /// Iterations in a row without improvement after which the prompt asks to build on the
+    /// best kept change (the `refine` stage).
+    pub refine_after: u32,
+    /// … after which it asks for an approach unlike everything tried (`pivot`).
+    pub pivot_after: u32,
+    /// Pivots without a gain after which the experiment halts.
+    pub halt_after_pivots: u32,
     pub extra: Map<String, Value>,
 }
 
@@ -270,12 +277,18 @@ impl Default for Iterative {
             build_command: None,
             keep_simplifications: true,
             ideas: true,
+            refine_after: 2,
+            pivot_after: 4,
+            halt_after_pivots: 2,
             extra: Map::new(),
         }
     }
 }
 
-const ITERATIVE_KEYS: [&str; 11] = [
+const ITERATIVE_KEYS: [&str; 14] = [
+    "refine_after",
+    "pivot_after",
+    "halt_after_pivots",
     "keep_simplifications",
     "ideas",
     "strategy",
@@ -339,6 +352,15 @@ impl Iterative {
                 d.keep_simplifications,
             ),
             ideas: coerce::bool_or(field("ideas", "ideas"), d.ideas),
+            refine_after: coerce::positive_or(
+                field("refine_after", "refine_after"),
+                d.refine_after,
+            ),
+            pivot_after: coerce::positive_or(field("pivot_after", "pivot_after"), d.pivot_after),
+            halt_after_pivots: coerce::positive_or(
+                field("halt_after_pivots", "halt_after_pivots"),
+                d.halt_after_pivots,
+            ),
             extra,
         }
     }
@@ -373,6 +395,20 @@ impl Execution {
                 }
                 if !it.ideas {
                     map.insert("ideas".into(), json!(false));
+                }
+                let d = Iterative::default();
+                for (key, value, default) in [
+                    ("refine_after", it.refine_after, d.refine_after),
+                    ("pivot_after", it.pivot_after, d.pivot_after),
+                    (
+                        "halt_after_pivots",
+                        it.halt_after_pivots,
+                        d.halt_after_pivots,
+                    ),
+                ] {
+                    if value != default {
+                        map.insert(key.into(), json!(value));
+                    }
                 }
                 map.extend(it.extra.clone());
                 Value::Object(map)

@@ -901,3 +901,77 @@ fn stagnation_is_warned_of_at_two_thirds_and_the_stop_says_what_was_tried() {
         run.stderr
     );
 }
+
+#[test]
+fn an_experiment_without_gains_walks_from_explore_to_refine_to_pivot_and_halts() {
+    let repo = project(
+        &tasks_n(
+            10,
+            "",
+            r#", "stop_after_no_improvement": 10, "refine_after": 1, "pivot_after": 2, "halt_after_pivots": 2"#,
+        ),
+        "",
+    );
+    let tried = [
+        "Inlined the hash",
+        "Tuned the hash",
+        "Rewrote it in SIMD",
+        "Dropped the cache",
+    ];
+    for (n, text) in tried.iter().enumerate() {
+        repo.script(n as u32 + 1, &sets_saying("130", text));
+    }
+    let run = repo.run(&["run"]);
+    assert_eq!(repo.calls(), 4, "{}", run.stderr);
+    let prompt = |n: u32| {
+        std::fs::read_to_string(repo.state.join(format!("call-{n}.stdin"))).expect("prompt")
+    };
+    assert!(prompt(1).contains("- stage: explore"), "{}", prompt(1));
+    assert!(
+        prompt(2).contains("- stage: refine")
+            && prompt(2).contains("Refine: build on the best kept change"),
+        "{}",
+        prompt(2)
+    );
+    let pivot = prompt(3);
+    assert!(
+        pivot.contains("- stage: pivot")
+            && pivot.contains("Pivot: try an approach unlike everything the ideas backlog lists")
+            && pivot.contains("Inlined the hash")
+            && pivot.contains("Tuned the hash"),
+        "{pivot}"
+    );
+    // Each move is journalled, and told.
+    let stages: Vec<String> = repo
+        .read("logs/events.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "experiment_stage")
+        .map(|e| e["stage"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(stages, ["explore", "refine", "pivot"]);
+    assert!(
+        run.stderr
+            .contains("Experiment E1: stage refine: 1 iteration(s) in a row without improvement"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.status()["run"]["experiment_stage"], "pivot");
+    let json = repo.run(&["status", "--json"]).stdout;
+    assert!(json.contains("\"experiment_stage\": \"pivot\""), "{json}");
+    assert!(
+        repo.read("logs/dashboard.html")
+            .contains("<dt>Stage</dt><dd>pivot</dd>")
+    );
+    let reason = repo.task("E1")["block_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("halted after 2 pivot(s) without a gain")
+            && reason.contains(
+                "tried meanwhile: Inlined the hash; Tuned the hash; Rewrote it in SIMD; Dropped the cache"
+            ),
+        "{reason}"
+    );
+}

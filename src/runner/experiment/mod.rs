@@ -36,7 +36,7 @@ use crate::backend::{AgentReport, Outcome as AgentOutcome};
 use crate::durable;
 use crate::error::Result;
 use crate::exec::CancelLevel;
-use crate::experiment::decide::{Lines, short, simplification};
+use crate::experiment::decide::{Lines, Stage, short, simplification};
 use crate::experiment::ideas;
 use crate::experiment::stats::{self, detectable, pairs_needed};
 use crate::experiment::{
@@ -83,6 +83,8 @@ struct Lab {
     done_before: u32,
     /// The ideas backlog, `logs/ideas/<task>.md` (`None`: the task turned it off).
     ideas: Option<PathBuf>,
+    /// The stage its prompts are in, once told.
+    stage: Option<Stage>,
 }
 
 /// How the loop ended.
@@ -159,10 +161,27 @@ impl Lab {
         if let Some(target) = p.target {
             lines.push(format!("- target: {}", short(target)));
         }
+        let stage = Stage::of(self.tally.no_improvement_streak, &self.settings);
+        lines.push(format!("- stage: {}", stage.as_str()));
+        lines.push(match stage {
+            Stage::Explore => "- Make one focused change that should move the metric.".to_string(),
+            Stage::Refine => format!(
+                "- {} iteration(s) in a row brought no improvement. Refine: build on the best \
+                 kept change ({}), adjusting or extending it, rather than trying something \
+                 unrelated.",
+                self.tally.no_improvement_streak,
+                git::short_sha(&self.kept_sha)
+            ),
+            Stage::Pivot => format!(
+                "- {} iteration(s) in a row brought no improvement, refining included. Pivot: \
+                 try an approach unlike everything the ideas backlog lists; the experiment \
+                 halts after {} pivot(s) without a gain.",
+                self.tally.no_improvement_streak, self.settings.halt_after_pivots
+            ),
+        });
         lines.push(
-            "- Make one focused change that should move the metric. autodev commits it, measures \
-             it, and keeps it only if it is clearly better; otherwise the branch goes back to the \
-             best kept commit."
+            "- autodev commits your change, measures it, and keeps it only if it is clearly \
+             better; otherwise the branch goes back to the best kept commit."
                 .to_string(),
         );
         let history = if self.history.is_empty() {
@@ -277,6 +296,7 @@ impl Runner<'_> {
             last_report: None,
             kept_files: Vec::new(),
             done_before: 0,
+            stage: None,
             ideas: settings.ideas.then(|| {
                 self.settings
                     .paths
@@ -386,12 +406,15 @@ impl Runner<'_> {
                 return Ok(Ended::Early(TaskEnd::Interrupted));
             }
         };
+        // Stopped by its run of iterations without improvement (stagnation, or a halt after
+        // its pivots): the reason says what they tried.
+        let by_streak = lab.tally.no_improvement_streak
+            >= lab
+                .settings
+                .stop_after_no_improvement
+                .min(lab.settings.pivot_after + lab.settings.halt_after_pivots);
         let stop = match lab.tried_lately() {
-            Some(tried)
-                if lab.tally.no_improvement_streak >= lab.settings.stop_after_no_improvement =>
-            {
-                format!("{stop}; tried meanwhile: {tried}")
-            }
+            Some(tried) if by_streak => format!("{stop}; tried meanwhile: {tried}"),
             _ => stop,
         };
         let conclusion = conclude(
@@ -592,6 +615,7 @@ impl Runner<'_> {
 
     /// One iteration: the agent's change, its commit, its measurement, the decision.
     async fn iterate(&mut self, lab: &mut Lab, iteration: u32) -> Result<Step> {
+        self.tell_stage(lab);
         let max = lab.settings.max_iterations;
         let context = lab.context(iteration);
         let started = Instant::now();
@@ -675,6 +699,37 @@ impl Runner<'_> {
             return self.block(&task, why).map(Step::End);
         }
         self.remeasure_if_due(lab, iteration, &decision).await
+    }
+
+    /// Journals and tells the experiment's stage when it changed since the last iteration (or
+    /// at its first): what its prompts ask of the agent from now on.
+    fn tell_stage(&mut self, lab: &mut Lab) {
+        let streak = lab.tally.no_improvement_streak;
+        let stage = Stage::of(streak, &lab.settings);
+        if lab.stage.replace(stage) == Some(stage) {
+            return;
+        }
+        let message = match stage {
+            Stage::Explore if streak == 0 && lab.tally.iterations > 0 => {
+                "an improvement: back to exploring".to_string()
+            }
+            Stage::Explore => "each iteration tries one focused change".to_string(),
+            Stage::Refine => format!(
+                "{streak} iteration(s) in a row without improvement: the next ones build on the \
+                 best kept change"
+            ),
+            Stage::Pivot => format!(
+                "{streak} iteration(s) in a row without improvement: the next ones try an \
+                 approach unlike everything tried so far, and it halts after {} pivot(s) without \
+                 a gain",
+                lab.settings.halt_after_pivots
+            ),
+        };
+        self.emit(Event::ExperimentStage {
+            task: task_ref(&lab.task),
+            stage: stage.as_str().to_string(),
+            message,
+        });
     }
 
     /// Warns, once the iterations without improvement reach two thirds of
