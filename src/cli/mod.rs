@@ -8,6 +8,7 @@ mod backend;
 mod completions;
 mod config;
 mod demo;
+mod finalize;
 mod init;
 mod install_skills;
 mod notify;
@@ -86,6 +87,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Work the task queue unattended
     Run(run::Args),
+    /// Turn what an experiment kept into one reviewable commit on a new branch
+    Finalize(finalize::Args),
     /// Register the project's skills with the CLI of backend.default
     InstallSkills(install_skills::Args),
     /// List, recommend and check skills
@@ -179,6 +182,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Backend(args)) => backend::run(&context, args),
         Some(Command::Verify(args)) => verify::run(&context, args),
         Some(Command::Run(args)) => run::run(&context, args),
+        Some(Command::Finalize(args)) => finalize::run(&context, args),
         Some(Command::Init(args)) => init::run(&context, args),
         Some(Command::Plan(args)) => plan::run(&context, args),
         Some(Command::Spec(args)) => spec::run(&context, args),

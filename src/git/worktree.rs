@@ -341,6 +341,56 @@ pub async fn commits_ahead(dir: &Path, base: &str, tip: &str) -> String {
     }
 }
 
+/// The newest commit `a` and `b` both have.
+pub async fn merge_base(dir: &Path, a: &str, b: &str) -> GitResult<String> {
+    git(dir, &["merge-base", a, b])
+        .await
+        .map(|s| s.trim().to_string())
+}
+
+/// Stages in worktree `dir` the change `tip` brings since its common commit with what `dir` has
+/// checked out (`git merge --squash`), without committing. `Ok(Err(files))`: it conflicts there.
+pub async fn squash(dir: &Path, tip: &str) -> GitResult<Result<(), Vec<String>>> {
+    match git(
+        dir,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "merge",
+            "--squash",
+            "-q",
+            tip,
+        ],
+    )
+    .await
+    {
+        Ok(_) => Ok(Ok(())),
+        Err(why) => {
+            let files = git_keys(dir, &["diff", "--name-only", "--diff-filter=U", "-z"])
+                .await
+                .unwrap_or_default();
+            if files.is_empty() {
+                Err(why)
+            } else {
+                Ok(Err(files))
+            }
+        }
+    }
+}
+
+/// Commits what is staged in `dir` with `message` (the project's commit hooks run): the commit.
+pub async fn commit_staged(dir: &Path, message: &str) -> GitResult<String> {
+    hooked(dir, &["commit", "-q", "-m", message]).await?;
+    git(dir, &["rev-parse", "HEAD"])
+        .await
+        .map(|sha| sha.trim().to_string())
+}
+
+/// Creates branch `name` at `sha`; git refuses one that exists.
+pub async fn create_branch(dir: &Path, name: &str, sha: &str) -> GitResult<()> {
+    git(dir, &["branch", name, sha]).await.map(|_| ())
+}
+
 /// The lines `to` adds and removes against `from` (`git diff --numstat`; binary files count
 /// none).
 pub async fn lines_changed(dir: &Path, from: &str, to: &str) -> GitResult<(u64, u64)> {

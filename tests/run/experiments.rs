@@ -975,3 +975,107 @@ fn an_experiment_without_gains_walks_from_explore_to_refine_to_pivot_and_halts()
         "{reason}"
     );
 }
+
+#[test]
+fn finalize_turns_the_kept_changes_into_one_commit_on_a_new_branch_with_a_backup_of_the_history() {
+    let tasks = tasks_n(3, "", "").replace(
+        r#""path_patterns": ["speed.txt"]"#,
+        r#""path_patterns": ["speed.txt", "notes.txt"]"#,
+    );
+    let repo = project(&tasks, "");
+    // You are editing the very file the experiment changes: its result waits on its branch.
+    repo.write("speed.txt", "118\n");
+    repo.script(1, &format!("write notes.txt cached\n{}", sets("100")));
+    repo.script(2, &sets("130"));
+    repo.script(3, &sets("90"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let tip = git(repo.path(), &["rev-parse", "autodev/E1"])
+        .trim()
+        .to_string();
+    // A dry run says what it would do, and does nothing.
+    let dry = repo.run(&["finalize", "E1", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .contains("(2 kept change(s); 2 file(s): notes.txt, speed.txt)")
+            && dry.stdout.contains("on a new branch autodev/E1-final")
+            && dry.stdout.contains("latency 120 → 90 (-25.0%)")
+            && dry.stdout.contains("[DRY RUN] nothing was changed"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        git(repo.path(), &["branch", "--list", "autodev/E1-final"]),
+        ""
+    );
+    assert_eq!(
+        git(repo.path(), &["for-each-ref", "refs/autodev/finalized"]),
+        ""
+    );
+    // The real thing: one commit on top of your HEAD, whose tree is the last kept commit's.
+    let done = repo.run(&["finalize", "E1"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(
+        git(
+            repo.path(),
+            &["rev-list", "--count", &format!("{head}..autodev/E1-final")]
+        )
+        .trim(),
+        "1"
+    );
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "autodev/E1-final^{tree}"]),
+        git(repo.path(), &["rev-parse", &format!("{tip}^{{tree}}")])
+    );
+    let message = git(
+        repo.path(),
+        &["log", "-1", "--format=%B", "autodev/E1-final"],
+    );
+    assert!(
+        message.starts_with("E1: Make it faster\n\nlatency 120 → 90 (-25.0%)")
+            && message.contains("measured by experiment E1 (2 kept change(s))"),
+        "{message}"
+    );
+    // The experiment's history is kept under the backup ref the message names.
+    let backup = git(
+        repo.path(),
+        &[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/autodev/finalized",
+        ],
+    );
+    let (name, sha) = backup.trim().split_once(' ').expect("a backup ref");
+    assert_eq!(sha, tip);
+    assert!(message.contains(name), "{message}");
+    // Your branch, your edit and your tree are as they were; no worktree is left.
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]).trim(), head);
+    assert_eq!(repo.read("speed.txt"), "118\n");
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+    // Again: the branch exists, and finalize never moves a branch it did not make.
+    let again = repo.run(&["finalize", "E1"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("branch autodev/E1-final exists already"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn finalize_refuses_an_experiment_whose_result_is_already_on_your_branch() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    repo.script(1, &sets("100"));
+    assert_eq!(repo.run(&["run"]).code, 0);
+    let run = repo.run(&["finalize", "E1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("are already on your branch"),
+        "{}",
+        run.stderr
+    );
+}
