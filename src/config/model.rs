@@ -25,6 +25,7 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerSection,
     pub git: GitSection,
     pub detach: DetachSection,
+    pub experiments: ExperimentsSection,
     /// What tokens cost, to estimate the cost of CLIs that report tokens but no cost.
     pub pricing: PricingSection,
     pub notify: NotifySection,
@@ -808,6 +809,15 @@ impl Default for GitSection {
             commit_message_template: "autodev: {task_id} - {task_name}".into(),
         }
     }
+}
+
+/// What becomes of an experiment's result (`docs/experiments.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ExperimentsSection {
+    /// A result that comes to your branch comes as one commit stating its measured effect,
+    /// the experiment's own commits kept under a backup ref (as `autodev finalize` does).
+    pub finalize: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

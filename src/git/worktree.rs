@@ -386,6 +386,23 @@ pub async fn commit_staged(dir: &Path, message: &str) -> GitResult<String> {
         .map(|sha| sha.trim().to_string())
 }
 
+/// A new commit with `tip`'s tree whose parent is `parent`, with `message` (`git commit-tree`:
+/// no hook, no branch moved): the commits from `parent` to `tip` as one.
+pub async fn squashed(dir: &Path, tip: &str, parent: &str, message: &str) -> GitResult<String> {
+    let tree = format!("{tip}^{{tree}}");
+    git(dir, &["commit-tree", &tree, "-p", parent, "-m", message])
+        .await
+        .map(|sha| sha.trim().to_string())
+}
+
+/// The tree of commit `rev` and its first parent (`None` for a root commit or no commit).
+pub async fn tree_and_parent(dir: &Path, rev: &str) -> Option<(String, String)> {
+    let (tree, parent) = (format!("{rev}^{{tree}}"), format!("{rev}^"));
+    let out = git(dir, &["rev-parse", &tree, &parent]).await.ok()?;
+    let mut lines = out.lines().map(str::trim);
+    Some((lines.next()?.to_string(), lines.next()?.to_string()))
+}
+
 /// Creates branch `name` at `sha`; git refuses one that exists.
 pub async fn create_branch(dir: &Path, name: &str, sha: &str) -> GitResult<()> {
     git(dir, &["branch", name, sha]).await.map(|_| ())

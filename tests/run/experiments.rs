@@ -1079,3 +1079,55 @@ fn finalize_refuses_an_experiment_whose_result_is_already_on_your_branch() {
         run.stderr
     );
 }
+
+#[test]
+fn with_experiments_finalize_the_result_lands_as_one_commit_stating_its_effect() {
+    let repo = project(&tasks_n(3, "", ""), "[experiments]\nfinalize = true\n");
+    let start = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    repo.script(1, &sets("100"));
+    repo.script(2, &sets("130"));
+    repo.script(3, &sets("90"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // One commit on your branch, with the kept tree and the measured effect.
+    assert_eq!(
+        git(
+            repo.path(),
+            &["rev-list", "--count", &format!("{start}..HEAD")]
+        )
+        .trim(),
+        "1",
+        "{}",
+        run.stderr
+    );
+    let message = git(repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(
+        message.starts_with("E1: Make it faster\n\nImproved latency from 120 to 90"),
+        "{message}"
+    );
+    assert_eq!(repo.read("speed.txt"), "90\n");
+    // The experiment's two kept commits stay under the backup ref the message names.
+    let backup = git(
+        repo.path(),
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/autodev/finalized",
+        ],
+    );
+    let backup = backup.trim();
+    assert!(message.contains(backup), "{message}");
+    assert_eq!(
+        git(
+            repo.path(),
+            &["rev-list", "--count", &format!("{start}..{backup}")]
+        )
+        .trim(),
+        "2"
+    );
+    assert_eq!(
+        git(repo.path(), &["rev-parse", "HEAD^{tree}"]),
+        git(repo.path(), &["rev-parse", &format!("{backup}^{{tree}}")])
+    );
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
+}

@@ -231,13 +231,17 @@ impl Runner<'_> {
                 start_ref: trees.start_ref.as_deref(),
                 branch: &trees.branch,
             };
-            match self.fast_forward(&line, kept).await {
+            let target = match self.settings.config.experiments.finalize {
+                true => self.finalized(task, trees, kept, conclusion).await,
+                false => kept.to_string(),
+            };
+            match self.fast_forward(&line, &target).await {
                 Ok(()) => (
                     true,
                     format!(
                         "the result is on your branch: fast-forwarded to {} (branch {branch} \
                          removed)",
-                        short_sha(kept)
+                        short_sha(&target)
                     ),
                 ),
                 Err(why) => {
@@ -281,6 +285,64 @@ impl Runner<'_> {
         self.tidy(task, &trees_of, (!kept_branch).then_some(branch.as_str()))
             .await;
         Landing { summary }
+    }
+
+    /// `experiments.finalize`: the kept commits as one, on the experiment's start, its message
+    /// the task and the conclusion, the experiment's own commits kept under a backup ref, and
+    /// the experiment's branch moved to it; what is to land. When it cannot be made (said as a warning), the kept commits land as they are.
+    async fn finalized(
+        &mut self,
+        task: &Task,
+        trees: &Trees,
+        kept: &str,
+        conclusion: &str,
+    ) -> String {
+        let top = &trees.layout.top;
+        // Made and landed already, by a run killed before it could say so: your HEAD is the one
+        // commit (the kept tree on the experiment's start).
+        let user = &self.settings.paths.code_dir;
+        if let (Some(landed), Some((kept_tree, _))) = (
+            worktree::tree_and_parent(user, "HEAD").await,
+            worktree::tree_and_parent(user, kept).await,
+        ) && landed == (kept_tree, trees.start.clone())
+            && let Ok(head) = git::head(user).await
+        {
+            return head;
+        }
+        let backup = format!(
+            "refs/autodev/finalized/{}/{}",
+            crate::task::safe_id(&task.id),
+            crate::durable::file_stamp()
+        );
+        let message = format!(
+            "{}: {}\n\n{conclusion}.\n\nThe experiment's own history: {backup}\n",
+            task.id,
+            task.display_title()
+        );
+        // The experiment's branch moves to the one commit (the same tree as its worktree's, so
+        // nothing there changes): that is what lands, or waits on it.
+        let branch = format!("refs/heads/{}", trees.branch);
+        let made = match git::set_ref(top, &backup, kept).await {
+            Ok(()) => match worktree::squashed(top, kept, &trees.start, &message).await {
+                Ok(sha) => git::set_ref(top, &branch, &sha).await.map(|()| sha),
+                Err(why) => Err(why),
+            },
+            Err(why) => Err(why),
+        };
+        match made {
+            Ok(sha) => sha,
+            Err(why) => {
+                self.note(
+                    Level::Warn,
+                    format!(
+                        "experiments.finalize: the kept changes of {} could not be made one \
+                         commit ({why}); they land as they are",
+                        task.id
+                    ),
+                );
+                kept.to_string()
+            }
+        }
     }
 
     /// Removes an ended experiment's worktrees, and its branch when given (nothing waits on it).
