@@ -282,6 +282,50 @@ pub fn compare_pairs(gains: &[f64], alpha: f64) -> Option<Paired> {
     })
 }
 
+/// The plan of a sequential paired measurement: at least `min` pairs, at most `max`, and the
+/// chance of keeping a change that did nothing, over every look, at most `alpha`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sequential {
+    pub min: usize,
+    pub max: usize,
+    pub alpha: f64,
+}
+
+/// What a sequential measurement does after the pairs so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// The gain is clear: stop and keep.
+    Keep,
+    /// Stop: the gain is not there (it points the wrong way, or the last pair was taken).
+    Stop,
+    /// Borderline: take another pair.
+    More,
+}
+
+/// The verdict of a sequential measurement on the pair differences `gains` so far (as
+/// [`compare_pairs`] takes them). Each look from `min` to `max` pairs spends an equal share of
+/// `alpha` (a Bonferroni split), so the chance of keeping a change that did nothing stays
+/// under `alpha` however many looks are taken; a gain that points the wrong way stops at once,
+/// so changes that did nothing rarely need more than the first looks.
+pub fn look(gains: &[f64], plan: Sequential) -> Look {
+    let n = gains.len();
+    if n < plan.min.max(2) {
+        return Look::More;
+    }
+    let looks = plan.max.saturating_sub(plan.min) + 1;
+    let per_look = plan.alpha / looks as f64;
+    let Some(paired) = compare_pairs(gains, per_look) else {
+        return Look::More;
+    };
+    if paired.comparison.p_better <= per_look {
+        Look::Keep
+    } else if n >= plan.max || paired.mean <= 0.0 {
+        Look::Stop
+    } else {
+        Look::More
+    }
+}
+
 /// The smallest mean pair difference that `pairs` pairs with spread `sd` can call clear at
 /// `alpha`: the noise floor of a measurement (a true gain this large is kept about half the
 /// time).
@@ -420,6 +464,32 @@ pub fn normal_cdf(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sequential_look_keeps_a_clear_gain_stops_a_loss_and_asks_for_more_when_unsure() {
+        let plan = Sequential {
+            min: 3,
+            max: 6,
+            alpha: 0.01,
+        };
+        let table: [(&[f64], Look); 6] = [
+            // Too few pairs to look at.
+            (&[5.0, 5.0], Look::More),
+            // Clear: the same gain every pair.
+            (&[5.0, 5.1, 4.9], Look::Keep),
+            // Pointing the wrong way.
+            (&[-1.0, 0.5, -2.0], Look::Stop),
+            // A gain, but noisy: not clear at a sixth of 1% yet.
+            (&[5.0, -1.0, 6.0], Look::More),
+            // Still unsure at the last pair allowed: stop, without keeping.
+            (&[5.0, -1.0, 6.0, -2.0, 4.0, 1.0], Look::Stop),
+            // Nothing at all changed.
+            (&[0.0, 0.0, 0.0], Look::Stop),
+        ];
+        for (gains, expected) in table {
+            assert_eq!(look(gains, plan), expected, "{gains:?}");
+        }
+    }
 
     #[test]
     fn medians() {

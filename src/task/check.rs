@@ -339,9 +339,11 @@ fn contract_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Opti
             | "halt_after_pivots" => {
                 field(&name, count_problem(inner));
             }
-            "rollback_on_failure" | "keep_on_equal" | "keep_simplifications" | "ideas" => {
-                field(&name, bool_problem(inner))
-            }
+            "rollback_on_failure"
+            | "keep_on_equal"
+            | "keep_simplifications"
+            | "ideas"
+            | "sequential" => field(&name, bool_problem(inner)),
             _ => {}
         }
     }

@@ -102,6 +102,9 @@ pub struct NumericCompletion {
     pub target: Option<f64>,
     /// Samples per measurement (the median is the value); 1 takes no noise into account.
     pub repeats: u32,
+    /// Interleaved pairs taken one at a time, from 3 up to `repeats`, until the evidence is
+    /// clear (`sequential`).
+    pub sequential: bool,
     pub extra: Map<String, Value>,
 }
 
@@ -110,7 +113,8 @@ pub const MAX_REPEATS: u32 = 50;
 /// Why `repeats = 2` is refused: two samples against two can never clear 95% confidence.
 pub const TWO_REPEATS: &str = "completion.repeats = 2 can never tell a change from noise; use 1 (no noise check) or 3 or more";
 
-const NUMERIC_KEYS: [&str; 9] = [
+const NUMERIC_KEYS: [&str; 10] = [
+    "sequential",
     "kind",
     "source",
     "name",
@@ -142,6 +146,7 @@ impl NumericCompletion {
             unchanged_tolerance: coerce::number(map.get("unchanged_tolerance")).unwrap_or(0.0),
             target: coerce::number(map.get("target")),
             repeats: coerce::positive_or(map.get("repeats"), 1).min(MAX_REPEATS),
+            sequential: coerce::bool_or(map.get("sequential"), false),
             extra,
         }
     }
@@ -162,6 +167,9 @@ impl NumericCompletion {
             map.insert("target".into(), json!(target));
         }
         map.insert("repeats".into(), json!(self.repeats));
+        if self.sequential {
+            map.insert("sequential".into(), json!(true));
+        }
         map.extend(self.extra.clone());
         Value::Object(map)
     }

@@ -1131,3 +1131,37 @@ fn with_experiments_finalize_the_result_lands_as_one_commit_stating_its_effect()
     );
     assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
 }
+
+#[test]
+fn sequential_pairs_stop_as_soon_as_the_evidence_is_clear() {
+    let repo = project(&tasks_n(2, r#", "repeats": 6, "sequential": true"#, ""), "");
+    repo.script(1, &sets("100"));
+    repo.script(2, &sets("101"));
+    let run = repo.run(&["run"]);
+    let records = records(&repo);
+    let count = |r: &Value, key: &str| r[key].as_array().map_or(0, Vec::len);
+    // The A/A baseline takes all six pairs: the noise floor needs them.
+    assert_eq!(count(&records[0], "samples"), 6, "{}", run.stderr);
+    // A clear gain is kept after the first three pairs; a loss stops there too.
+    let decided: Vec<(String, usize)> = records
+        .iter()
+        .filter(|r| r["iteration"].as_u64().unwrap_or(0) > 0 && r["outcome"] != "baseline")
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or("").to_string(),
+                count(r, "samples"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decided,
+        [("improved".to_string(), 3), ("regressed".to_string(), 3)],
+        "{}",
+        run.stderr
+    );
+    assert!(repo.attempt_logs().iter().any(|l| {
+        std::fs::read_to_string(l)
+            .unwrap_or_default()
+            .contains("clear after 3 pair(s)")
+    }));
+}

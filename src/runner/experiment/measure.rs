@@ -9,7 +9,7 @@ use super::super::{Runner, append, first_line, task_ref};
 use crate::error::Result;
 use crate::exec::{CancelLevel, Tee};
 use crate::experiment::Series;
-use crate::experiment::stats::{Arm, order};
+use crate::experiment::stats::{self, Arm, Sequential, order};
 use crate::gate::{self, CheckRun, Plan};
 use crate::journal::event::Event;
 use crate::task::Task;
@@ -188,7 +188,7 @@ impl Runner<'_> {
         task: &Task,
         (reference, candidate): (&mut Bench, &mut Bench),
         build: Option<&str>,
-        (what, repeats): (&str, u32),
+        (what, repeats, stop): (&str, u32, Option<(Sequential, bool)>),
         log_path: PathBuf,
     ) -> Result<Measured> {
         self.validating(task, candidate);
@@ -247,6 +247,19 @@ impl Runner<'_> {
                     return Ok(measured);
                 }
                 Sampled::Interrupted => return Ok(Measured::stopped(started)),
+            }
+            // Sequential: after each whole pair, stop once the evidence is clear.
+            if let Some((plan, lower_is_better)) = stop
+                && k % 2 == 1
+            {
+                let turn = |v: f64| if lower_is_better { -v } else { v };
+                let gains: Vec<f64> = a.iter().zip(&b).map(|(r, c)| turn(*c) - turn(*r)).collect();
+                if stats::look(&gains, plan) != stats::Look::More {
+                    if gains.len() < repeats as usize {
+                        tee.note(&format!("# {what}: clear after {} pair(s)", gains.len()));
+                    }
+                    break;
+                }
             }
         }
         measured.series = Ok(Series::new(b));
