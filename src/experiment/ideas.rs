@@ -92,6 +92,29 @@ pub fn digest(backlog: &str) -> String {
     out
 }
 
+/// The newest `last` entries of a backlog, oldest first, a line each: what the dashboard shows.
+pub fn lines(backlog: &str, last: usize) -> Vec<String> {
+    let entries = parse(backlog);
+    entries[entries.len().saturating_sub(last)..]
+        .iter()
+        .map(Parsed::line)
+        .collect()
+}
+
+/// Where the backlog of task `task_id` is, in the logs folder `log_dir`.
+pub fn path(log_dir: &std::path::Path, task_id: &str) -> std::path::PathBuf {
+    log_dir
+        .join("ideas")
+        .join(format!("{}.md", crate::task::safe_id(task_id)))
+}
+
+/// The newest `last` entries of task `task_id`'s backlog, as [`lines`] gives them; none when
+/// it has none (or cannot be read: what is shown is never more than 1 MiB of it).
+pub fn read_lines(log_dir: &std::path::Path, task_id: &str, last: usize) -> Vec<String> {
+    let text = crate::durable::read_tail(&path(log_dir, task_id), 1 << 20).unwrap_or_default();
+    lines(&text, last)
+}
+
 /// What the newest `last` entries tried, oldest first, each shortened.
 pub fn tried(backlog: &str, last: usize) -> Vec<String> {
     let entries = parse(backlog);

@@ -12,6 +12,8 @@ use crate::experiment::{Action, Outcome, Record};
 
 /// Measurements kept for the chart.
 pub const CHART_POINTS: usize = 200;
+/// The most entries of an experiment's ideas backlog the page lists.
+pub const TRIED_SHOWN: usize = 8;
 
 struct Current {
     id: String,
@@ -68,6 +70,8 @@ struct Lab {
     discarded: u32,
     /// Its stage (`explore`, `refine`, `pivot`; `-` before one is told).
     stage: String,
+    /// The newest entries of its ideas backlog, a line each.
+    tried: Vec<String>,
     width: u32,
     height: u32,
     /// The value axis: the highest and lowest measurement, and where they are drawn.
@@ -129,7 +133,7 @@ fn seconds_between(from: &str, to: &str) -> Option<i64> {
 }
 
 /// The chart of every measurement of the newest experiment in `records`.
-fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
+fn lab(snapshot: &Snapshot, records: &[Record], tried: &[String]) -> Option<Lab> {
     let last = records.last()?;
     let task = last.task_id.clone();
     let mine: Vec<&Record> = records.iter().filter(|r| r.task_id == task).collect();
@@ -199,6 +203,7 @@ fn lab(snapshot: &Snapshot, records: &[Record]) -> Option<Lab> {
         kept: run.kept_count,
         discarded: run.reverted_count,
         stage: or_dash(&run.experiment_stage),
+        tried: tried.to_vec(),
         width,
         height,
         line,
@@ -226,8 +231,14 @@ pub(crate) fn cost_words(cost: Option<f64>, estimated: bool) -> String {
 }
 
 /// The page for `snapshot`, with `records` (the run's experiment measurements, oldest first)
-/// for the chart; `now` is the moment the page is made.
-pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) -> String {
+/// for the chart and `tried` (the newest entries of that experiment's ideas backlog); `now` is
+/// the moment the page is made.
+pub fn render(
+    snapshot: &Snapshot,
+    (records, tried): (&[Record], &[String]),
+    live: bool,
+    now: &str,
+) -> String {
     let run = &snapshot.run;
     let tokens = if run.tokens_reported {
         format!("{} in / {} out", run.tokens_input, run.tokens_output)
@@ -306,7 +317,7 @@ pub fn render(snapshot: &Snapshot, records: &[Record], live: bool, now: &str) ->
         pending: snapshot.counts.pending,
         current,
         workers,
-        experiment: lab(snapshot, records),
+        experiment: lab(snapshot, records, tried),
         tasks: snapshot
             .tasks
             .iter()
@@ -402,7 +413,7 @@ mod tests {
                 running(),
                 vec![event("blocked", "T3", "Failed 3 attempt(s)")],
             ),
-            &[],
+            (&[], &[]),
             true,
             "2026-12-01T02:42:05Z",
         );
@@ -465,11 +476,22 @@ mod tests {
             record(2, "regressed", "discard", Some(130.0)),
             record(3, "invalid", "discard", None),
         ];
+        // What the backlog says is listed, escaped like everything else on the page.
+        let tried = vec![
+            "iteration 1 kept (improved): Cached the <b>parser</b>".to_string(),
+            "iteration 2 discarded (regressed): Unrolled the loop".to_string(),
+        ];
         let page = render(
             &snapshot(tasks, run, Vec::new()),
-            &records,
+            (&records, &tried),
             false,
             "2026-12-01T02:10:00Z",
+        );
+        assert!(
+            page.contains(
+                "<li>iteration 1 kept (improved): Cached the &#60;b&#62;parser&#60;/b&#62;</li>"
+            ),
+            "{page}"
         );
         assert!(page.contains("class=\"dot-kept\""));
         assert!(page.contains("class=\"dot-discarded\""));

@@ -98,7 +98,17 @@ impl StatusWriter {
             return Ok(());
         }
         let live = self.view.run.finished_at.is_empty();
-        let page = super::dashboard::render(snapshot, &self.view.records, live, &utc_now());
+        // The backlog of the experiment the chart shows.
+        let tried = match (self.view.records.last(), self.path.parent()) {
+            (Some(last), Some(log_dir)) => crate::experiment::ideas::read_lines(
+                log_dir,
+                &last.task_id,
+                super::dashboard::TRIED_SHOWN,
+            ),
+            _ => Vec::new(),
+        };
+        let records = (self.view.records.as_slice(), tried.as_slice());
+        let page = super::dashboard::render(snapshot, records, live, &utc_now());
         durable::write_atomic_unsynced(path, page.as_bytes())?;
         self.dashboard_at = Some(std::time::Instant::now());
         Ok(())

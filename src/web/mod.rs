@@ -626,7 +626,17 @@ fn render_dashboard(p: &Project) -> String {
         crate::report::dashboard::CHART_POINTS,
     );
     let live = persisted.live && persisted.run.finished_at.is_empty();
-    crate::report::dashboard::render(&snapshot, &records, live, &crate::durable::utc_now())
+    let tried = crate::experiment::ideas::read_lines(
+        &settings.paths.log_dir,
+        &task,
+        crate::report::dashboard::TRIED_SHOWN,
+    );
+    crate::report::dashboard::render(
+        &snapshot,
+        (&records, &tried),
+        live,
+        &crate::durable::utc_now(),
+    )
 }
 
 /// The journal as server-sent events: lines after `Last-Event-ID` (a reconnect) or `?after=SEQ`,

@@ -844,6 +844,12 @@ fn the_ideas_backlog_records_each_iteration_and_later_prompts_show_its_digest_ac
         "{second}"
     );
     assert!(!second.contains("Unrolled"), "{second}");
+    // The dashboard lists the backlog beside the chart.
+    let page = repo.read("logs/dashboard.html");
+    assert!(
+        page.contains("<li>iteration 1 kept (improved): Cached the parsed config"),
+        "{page}"
+    );
     // Another run of the task, another night: its first prompt knows both.
     let reset = repo.run(&["task", "reset", "--ids", "E1"]);
     assert_eq!(reset.code, 0, "{}", reset.stderr);

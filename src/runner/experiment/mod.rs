@@ -310,13 +310,9 @@ impl Runner<'_> {
                 max: repeats as usize,
                 alpha: SEQUENTIAL_ALPHA,
             }),
-            ideas: settings.ideas.then(|| {
-                self.settings
-                    .paths
-                    .log_dir
-                    .join("ideas")
-                    .join(format!("{}.md", crate::task::safe_id(&task.id)))
-            }),
+            ideas: settings
+                .ideas
+                .then(|| ideas::path(&self.settings.paths.log_dir, &task.id)),
             task,
         };
         // The agent and the checks work in the candidate's tree until the experiment ends.
