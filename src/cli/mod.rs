@@ -109,6 +109,22 @@ pub enum Command {
     Demo(demo::Args),
 }
 
+/// The task `id` of `queue`, or the error that names the queue and lists where ids are shown.
+fn task_named<'q>(
+    queue: &'q crate::task::TaskFile,
+    id: &str,
+    paths: &crate::config::ProjectPaths,
+) -> Result<&'q crate::task::Task> {
+    queue
+        .tasks
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| crate::error::Error::TaskNotFound {
+            id: id.to_string(),
+            path: paths.task_json.clone(),
+        })
+}
+
 /// What every command gets: styling, the working directory, and how to load settings.
 pub struct Context {
     pub ui: Ui,

@@ -29,14 +29,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let settings = context.settings()?;
     let paths = &settings.paths;
     let queue = TaskStore::new(paths).load()?;
-    let task = queue
-        .tasks
-        .iter()
-        .find(|t| t.id == args.task_id)
-        .ok_or_else(|| Error::TaskNotFound {
-            id: args.task_id.clone(),
-            path: paths.task_json.clone(),
-        })?;
+    let task = super::task_named(&queue, &args.task_id, paths)?;
     let rules = Rules::new(&settings.config, paths)?;
     let plan = Plan::new(task, &settings.config, paths);
 

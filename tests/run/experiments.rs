@@ -804,6 +804,21 @@ fn simplifications_are_not_kept_when_the_task_turns_them_off() {
     );
 }
 
+/// How many commits `to` has that `from` has not.
+fn commits_between(repo: &Repo, from: &str, to: &str) -> String {
+    git(
+        repo.path(),
+        &["rev-list", "--count", &format!("{from}..{to}")],
+    )
+    .trim()
+    .to_string()
+}
+
+/// The tree of `rev`.
+fn tree_of(repo: &Repo, rev: &str) -> String {
+    git(repo.path(), &["rev-parse", &format!("{rev}^{{tree}}")])
+}
+
 /// The agent's steps for one iteration: set the latency to `value`, and say `said`.
 fn sets_saying(value: &str, said: &str) -> String {
     let message = serde_json::json!({"type": "item.completed",
@@ -1023,18 +1038,8 @@ fn finalize_turns_the_kept_changes_into_one_commit_on_a_new_branch_with_a_backup
     // The real thing: one commit on top of your HEAD, whose tree is the last kept commit's.
     let done = repo.run(&["finalize", "E1"]);
     assert_eq!(done.code, 0, "{}", done.stderr);
-    assert_eq!(
-        git(
-            repo.path(),
-            &["rev-list", "--count", &format!("{head}..autodev/E1-final")]
-        )
-        .trim(),
-        "1"
-    );
-    assert_eq!(
-        git(repo.path(), &["rev-parse", "autodev/E1-final^{tree}"]),
-        git(repo.path(), &["rev-parse", &format!("{tip}^{{tree}}")])
-    );
+    assert_eq!(commits_between(&repo, &head, "autodev/E1-final"), "1");
+    assert_eq!(tree_of(&repo, "autodev/E1-final"), tree_of(&repo, &tip));
     let message = git(
         repo.path(),
         &["log", "-1", "--format=%B", "autodev/E1-final"],
@@ -1097,11 +1102,7 @@ fn with_experiments_finalize_the_result_lands_as_one_commit_stating_its_effect()
     assert_eq!(run.code, 0, "{}", run.stderr);
     // One commit on your branch, with the kept tree and the measured effect.
     assert_eq!(
-        git(
-            repo.path(),
-            &["rev-list", "--count", &format!("{start}..HEAD")]
-        )
-        .trim(),
+        commits_between(&repo, &start, "HEAD"),
         "1",
         "{}",
         run.stderr
@@ -1123,18 +1124,8 @@ fn with_experiments_finalize_the_result_lands_as_one_commit_stating_its_effect()
     );
     let backup = backup.trim();
     assert!(message.contains(backup), "{message}");
-    assert_eq!(
-        git(
-            repo.path(),
-            &["rev-list", "--count", &format!("{start}..{backup}")]
-        )
-        .trim(),
-        "2"
-    );
-    assert_eq!(
-        git(repo.path(), &["rev-parse", "HEAD^{tree}"]),
-        git(repo.path(), &["rev-parse", &format!("{backup}^{{tree}}")])
-    );
+    assert_eq!(commits_between(&repo, &start, backup), "2");
+    assert_eq!(tree_of(&repo, "HEAD"), tree_of(&repo, backup));
     assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
 }
 
