@@ -244,15 +244,11 @@ impl Runner<'_> {
         durable::write_atomic_unsynced(&saved, before.save(&label).as_bytes())
             .map_err(|e| Error::io("write", &saved, e))?;
         // One attempt runs at a time on a worker: the snapshot it replaces is no longer
-        // needed. The run's first attempt also sweeps away what earlier runs left (before any
-        // other worker has saved one).
+        // needed. What earlier runs left is swept once recovery is over ([`forget_openings_but`]).
         if let Some(old) = self.last_opening.replace(saved.clone())
             && old != saved
         {
             let _ = std::fs::remove_file(old);
-        }
-        if !self.shared.swept.replace(true) {
-            forget_openings_but(&self.settings.paths, &saved);
         }
         Ok(())
     }
@@ -400,11 +396,11 @@ fn openings(paths: &crate::config::ProjectPaths) -> Vec<PathBuf> {
     found
 }
 
-/// Removes every opening snapshot but `kept`: an attempt's is needed only until the next
-/// attempt begins (a run runs one attempt at a time). A file that cannot be removed now is
-/// removed by the next run's first attempt.
-fn forget_openings_but(paths: &crate::config::ProjectPaths, kept: &Path) {
-    for old in openings(paths).iter().filter(|p| p.as_path() != kept) {
+/// Removes every opening snapshot on the disk but `kept` (the last attempt's): once a run has
+/// resumed every task earlier runs left in flight, none of theirs is needed. A file that cannot
+/// be removed now is removed by the next run.
+pub(super) fn forget_openings_but(paths: &crate::config::ProjectPaths, kept: Option<&Path>) {
+    for old in openings(paths).iter().filter(|p| Some(p.as_path()) != kept) {
         let _ = std::fs::remove_file(old);
     }
 }

@@ -41,8 +41,6 @@ pub(super) struct Shared {
     pub integration: RefCell<Option<String>>,
     /// The run said that tasks are worked in the user's tree for want of a commit.
     pub told_in_place: Cell<bool>,
-    /// The opening snapshots earlier runs left were swept away (by the run's first attempt).
-    pub swept: Cell<bool>,
     /// The merge queue, and the rest of what moves autodev's branches and worktrees or the
     /// user's branch: held by one worker at a time, granted in the order asked.
     pub git: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -76,7 +74,6 @@ impl Shared {
             waits: RefCell::default(),
             integration: RefCell::default(),
             told_in_place: Cell::new(false),
-            swept: Cell::new(false),
             git: std::sync::Arc::default(),
             measuring: std::sync::Arc::default(),
         }

@@ -384,6 +384,10 @@ impl Runner<'_> {
         if let Some((end, why)) = worked.stop.take() {
             return Ok(self.finish(end, why, &worked).await);
         }
+        // Every task earlier runs left in flight is resumed: their opening snapshots are no
+        // longer needed. (Swept only now: with several tasks in flight, the first one resumed
+        // must not take the others' away.)
+        agent::forget_openings_but(paths, self.last_opening.as_deref());
         self.tidy_after_recovery().await;
         let max_epochs = self.options.max_epochs.max(1);
         for epoch in 1..=max_epochs {

@@ -521,3 +521,36 @@ fn autodev_web_shows_every_worker_of_a_live_run() {
     let out = child.wait_with_output().expect("the run ends");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn the_next_run_resumes_what_both_stopped_agents_had_written_in_their_own_worktrees() {
+    let repo = repo(2, "files/{}.txt", 0.0);
+    let start = head(&repo);
+    // Each agent writes its file at once, then is still at work when you press Ctrl-C.
+    repo.script(
+        0,
+        "sh t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+         mkdir -p files; echo \"done $t\" > \"files/$t.txt\"; echo \"$t\" > \"$FAKE_AGENT_DIR/task-$FAKE_CALL\"; sleep 60\n\
+         cat codex-exec-json-success.jsonl",
+    );
+    let child = repo.spawn(&["run", "--workers", "2"]);
+    agents_at_work(&repo, 2);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let out = child.wait_with_output().expect("the run ends");
+    assert_eq!(out.status.code(), Some(130));
+    // Both cut-off attempts are run again where they were worked, and what they had written
+    // counts; nothing is left on a branch.
+    repo.script(0, &work(0.0));
+    let run = repo.run(&["run", "--workers", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for id in ["T1", "T2"] {
+        assert!(
+            run.stderr
+                .contains(&format!("resuming {id}: attempt 1 was cut off")),
+            "{}",
+            run.stderr
+        );
+    }
+    tidy_and_complete(&repo, &start, 2);
+}
