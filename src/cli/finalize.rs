@@ -151,11 +151,7 @@ async fn finalize(
     let files = worktree::changed_between(user, &start, &kept.tip)
         .await
         .map_err(git_failed)?;
-    let backup = format!(
-        "refs/autodev/finalized/{}/{}",
-        safe_id(&task.id),
-        crate::durable::file_stamp()
-    );
+    let backup = crate::experiment::finalized_ref(&task.id);
     let message = message(task, kept, &backup);
     let mut plan = format!(
         "{}: the change from {} to {} ({} kept change(s); {} file(s): {}) becomes one commit on \

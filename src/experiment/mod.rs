@@ -17,3 +17,13 @@ pub use decide::{
 };
 pub use journal::Record;
 pub use stats::Series;
+
+/// Where a finalized experiment's own commits are kept, from now on (`autodev finalize`, and
+/// `[experiments] finalize`): `refs/autodev/finalized/<task>/<stamp>`.
+pub fn finalized_ref(task_id: &str) -> String {
+    format!(
+        "refs/autodev/finalized/{}/{}",
+        crate::task::safe_id(task_id),
+        crate::durable::file_stamp()
+    )
+}

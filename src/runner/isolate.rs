@@ -10,7 +10,7 @@
 //! The worker's worktree is kept between tasks and runs: moving it to the next task's start
 //! writes only the files that differ, and its ignored files (build caches) stay.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::branches::Line;
 use super::executor::{Executor, LocalWorktree};
@@ -44,11 +44,6 @@ pub(super) struct WorkspaceAt {
 }
 
 impl Workspace {
-    /// The executor this workspace is worked in.
-    fn executor(&self, user: &Path) -> LocalWorktree {
-        LocalWorktree::at(&self.at.root, &self.dir, user, &self.top)
-    }
-
     /// Where its result is to land: the user's branch as it was when the task began.
     fn line(&self) -> Line<'_> {
         Line {
@@ -85,6 +80,16 @@ fn worker_tree(n: u32) -> String {
 }
 
 impl Runner<'_> {
+    /// The executor `workspace` is worked in.
+    fn executor_of(&self, workspace: &Workspace) -> LocalWorktree {
+        LocalWorktree::at(
+            &workspace.at.root,
+            &workspace.dir,
+            &self.settings.paths.code_dir,
+            &workspace.top,
+        )
+    }
+
     /// Works a delivery task in its own worktree, from the start of its story: the worktree
     /// made ready, the task worked there, and what it left brought out.
     pub(super) async fn deliver_isolated(&mut self, task: Task) -> crate::error::Result<TaskEnd> {
@@ -301,8 +306,7 @@ impl Runner<'_> {
             Some(TaskEnd::Completed) => {}
             _ => return,
         }
-        let user = self.settings.paths.code_dir.clone();
-        if let Err(why) = workspace.executor(&user).release().await {
+        if let Err(why) = self.executor_of(&workspace).release().await {
             self.note(
                 Level::Warn,
                 format!(
@@ -325,8 +329,7 @@ impl Runner<'_> {
     /// A blocked task's unfinished work, committed on its branch and told where to find it.
     async fn park(&mut self, task: &Task, workspace: &Workspace) {
         let message = format!("autodev: {} blocked, its unfinished work", task.id);
-        let user = self.settings.paths.code_dir.clone();
-        let kept = workspace.executor(&user).keep_unfinished(&message).await;
+        let kept = self.executor_of(workspace).keep_unfinished(&message).await;
         let told = match kept {
             Ok(_)
                 if worktree::branch_tip(&workspace.top, &workspace.at.branch).await
@@ -367,8 +370,7 @@ impl Runner<'_> {
     ) -> Option<worktree::Conflict> {
         let _turn = self.git_turn().await;
         let workspace = self.workspace.clone()?;
-        let user = self.settings.paths.code_dir.clone();
-        let mut tip = workspace.executor(&user).hand_back().await.ok()?;
+        let mut tip = self.executor_of(&workspace).hand_back().await.ok()?;
         if tip == workspace.at.start {
             return None;
         }
@@ -458,8 +460,7 @@ impl Runner<'_> {
             retry_in_seconds: Some(0.0),
         });
         // The worktree moves on from what is committed on the first branch.
-        let user = self.settings.paths.code_dir.clone();
-        let _ = workspace.executor(&user).release().await;
+        let _ = self.executor_of(&workspace).release().await;
         *self.shared.integration.borrow_mut() = None;
         match self.open_workspace(&task).await {
             Ok(next) => {
@@ -478,8 +479,7 @@ impl Runner<'_> {
         let (Some(first), Some(workspace)) = (first, self.workspace.clone()) else {
             return end;
         };
-        let user = self.settings.paths.code_dir.clone();
-        if let Ok(tip) = workspace.executor(&user).hand_back().await
+        if let Ok(tip) = self.executor_of(&workspace).hand_back().await
             && self.on_your_branch(&tip).await
             && worktree::delete_branch(&workspace.top, first).await.is_ok()
         {

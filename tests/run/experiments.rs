@@ -725,20 +725,24 @@ fn two_projects_of_one_repository_run_experiments_side_by_side() {
     assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }
 
-#[test]
-fn an_equivalent_change_that_removes_lines_is_kept_as_a_simplification_and_a_larger_one_is_not() {
-    let tasks = tasks_n(2, "", "").replace(
+/// [`project`] with `n` iterations, `execution_extra`, and a committed `lib.txt` holding `lib`
+/// that the task may change too.
+fn with_lib(n: u32, execution_extra: &str, lib: &str) -> Repo {
+    let tasks = tasks_n(n, "", execution_extra).replace(
         r#""path_patterns": ["speed.txt"]"#,
         r#""path_patterns": ["speed.txt", "lib.txt"]"#,
     );
-    let repo = Repo::new(&tasks, "");
-    repo.sample("codex-exec-json-success.jsonl");
-    repo.write("speed.txt", "120\n");
-    repo.write("bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
-    let long: String = (1..=10).map(|n| format!("line {n}\n")).collect();
-    repo.write("lib.txt", &long);
+    let repo = project(&tasks, "");
+    repo.write("lib.txt", lib);
     git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-qm", "benchmark and lib"]);
+    git(repo.path(), &["commit", "-qm", "lib"]);
+    repo
+}
+
+#[test]
+fn an_equivalent_change_that_removes_lines_is_kept_as_a_simplification_and_a_larger_one_is_not() {
+    let long: String = (1..=10).map(|n| format!("line {n}\n")).collect();
+    let repo = with_lib(2, "", &long);
     // Iteration 1 shortens lib.txt to 3 lines; iteration 2 makes it 20. Neither moves the
     // latency.
     repo.script(
@@ -783,17 +787,7 @@ fn an_equivalent_change_that_removes_lines_is_kept_as_a_simplification_and_a_lar
 
 #[test]
 fn simplifications_are_not_kept_when_the_task_turns_them_off() {
-    let tasks = tasks_n(1, "", r#", "keep_simplifications": false"#).replace(
-        r#""path_patterns": ["speed.txt"]"#,
-        r#""path_patterns": ["speed.txt", "lib.txt"]"#,
-    );
-    let repo = Repo::new(&tasks, "");
-    repo.sample("codex-exec-json-success.jsonl");
-    repo.write("speed.txt", "120\n");
-    repo.write("bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
-    repo.write("lib.txt", "1\n2\n3\n4\n");
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-qm", "benchmark and lib"]);
+    let repo = with_lib(1, r#", "keep_simplifications": false"#, "1\n2\n3\n4\n");
     repo.script(1, &format!("sh printf '1\\n' > lib.txt\n{AGENT_OK}"));
     let run = repo.run(&["run"]);
     assert_eq!(

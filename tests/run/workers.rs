@@ -8,11 +8,14 @@ use crate::recovery::{kill9, wait_for};
 
 const CONFIG: &str = "[reflection]\nenabled = false\n";
 
+/// The shell words that set `t` to the id of the task the agent call's prompt names.
+const TASK_OF_CALL: &str = "t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1);";
+
 /// An agent call that finds its task's id in its prompt, notes it (`task-<call>`), waits
 /// `seconds`, and writes `files/<task>.txt`, which the task's check looks for.
 fn work(seconds: f64) -> String {
     format!(
-        "sh t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        "sh {TASK_OF_CALL} \
          echo \"$t\" > \"$FAKE_AGENT_DIR/task-$FAKE_CALL\"; sleep {seconds}; mkdir -p files; \
          echo \"done $t\" > \"files/$t.txt\"\n\
          cat codex-exec-json-success.jsonl"
@@ -281,10 +284,12 @@ fn a_broken_login_found_by_one_worker_stops_the_others_and_halts_the_run() {
     // T2's call is refused for a login that expired; T1's agent works on meanwhile.
     repo.script(
         0,
-        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        &format!(
+            "exec {TASK_OF_CALL} \
          echo \"$t\" > \"$FAKE_AGENT_DIR/task-$FAKE_CALL\"; \
          if [ \"$t\" = T2 ]; then sleep 1; cat \"$FAKE_AGENT_DIR/codex-exec-json-401.jsonl\"; exit 1; fi; \
-         sleep 60; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+         sleep 60; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\""
+        ),
     );
     let started = std::time::Instant::now();
     let run = repo.run(&["run", "--workers", "2"]);
@@ -317,9 +322,11 @@ fn the_budget_counts_the_calls_in_flight_so_workers_cannot_pass_it_together() {
     // T2's call is slow; the others are quick. Each call reports 20,747 tokens.
     repo.script(
         0,
-        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        &format!(
+            "exec {TASK_OF_CALL} \
          if [ \"$t\" = T2 ]; then sleep 3; else sleep 0.3; fi; mkdir -p files; \
-         echo \"done $t\" > \"files/$t.txt\"; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+         echo \"done $t\" > \"files/$t.txt\"; cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\""
+        ),
     );
     // Room for three calls. With T2 still running, T1's and T3's finished calls and T2's
     // forecast leave no room for T4's; counting only what was spent would have let it start.
@@ -399,10 +406,12 @@ fn an_experiments_samples_are_never_taken_while_another_workers_checks_run() {
     git(repo.path(), &["commit", "-qm", "benchmark and check"]);
     repo.script(
         0,
-        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        &format!(
+            "exec {TASK_OF_CALL} \
          if [ \"$t\" = D1 ]; then mkdir -p files; echo done > files/D1.txt; \
          else echo $((110 - FAKE_CALL)) > speed.txt; fi; \
-         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\""
+        ),
     );
     let run = repo.run(&["run", "--workers", "2"]);
     assert_eq!(repo.task("D1")["passes"], true, "{}", run.stderr);
@@ -471,11 +480,13 @@ fn a_rate_limit_met_by_one_worker_holds_every_workers_next_call() {
     // T2's first call is told to slow down; T1 finishes meanwhile and its worker takes T3.
     repo.script(
         0,
-        "exec t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        &format!(
+            "exec {TASK_OF_CALL} \
          if [ \"$t\" = T2 ] && [ ! -f \"$FAKE_AGENT_DIR/limited\" ]; then touch \"$FAKE_AGENT_DIR/limited\"; \
          cat \"$FAKE_AGENT_DIR/429.jsonl\"; exit 1; fi; \
          [ \"$t\" = T1 ] && sleep 0.5; mkdir -p files; echo \"done $t\" > \"files/$t.txt\"; \
-         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\"",
+         cat \"$FAKE_AGENT_DIR/codex-exec-json-success.jsonl\""
+        ),
     );
     let run = repo.run(&["run", "--workers", "2"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -529,9 +540,11 @@ fn the_next_run_resumes_what_both_stopped_agents_had_written_in_their_own_worktr
     // Each agent writes its file at once, then is still at work when you press Ctrl-C.
     repo.script(
         0,
-        "sh t=$(sed -n 's/^Task \\([A-Za-z0-9_-]*\\):.*/\\1/p' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" | head -n 1); \
+        &format!(
+            "sh {TASK_OF_CALL} \
          mkdir -p files; echo \"done $t\" > \"files/$t.txt\"; echo \"$t\" > \"$FAKE_AGENT_DIR/task-$FAKE_CALL\"; sleep 60\n\
-         cat codex-exec-json-success.jsonl",
+         cat codex-exec-json-success.jsonl"
+        ),
     );
     let child = repo.spawn(&["run", "--workers", "2"]);
     agents_at_work(&repo, 2);

@@ -309,11 +309,7 @@ impl Runner<'_> {
         {
             return head;
         }
-        let backup = format!(
-            "refs/autodev/finalized/{}/{}",
-            crate::task::safe_id(&task.id),
-            crate::durable::file_stamp()
-        );
+        let backup = crate::experiment::finalized_ref(&task.id);
         let message = format!(
             "{}: {}\n\n{conclusion}.\n\nThe experiment's own history: {backup}\n",
             task.id,
