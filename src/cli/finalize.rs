@@ -27,6 +27,15 @@ struct Kept {
     tip: String,
     record: Record,
     kept: usize,
+    /// Every kept candidate of that run, oldest first.
+    records: Vec<Record>,
+}
+
+/// A part of the change: files that no kept commit shares with another part, and the kept
+/// commits that changed them.
+struct Part {
+    files: Vec<String>,
+    commits: Vec<String>,
 }
 
 /// The last run of the task's experiment, from `experiments.jsonl`: its newest kept candidate,
@@ -49,46 +58,135 @@ fn kept(settings: &Settings, task: &Task) -> Result<Kept> {
     };
     // The kept candidates of the same run share its ref folder.
     let run = last.git_ref.rsplit_once('/').map_or("", |(run, _)| run);
+    let records: Vec<Record> = kept
+        .iter()
+        .filter(|r| r.git_ref.rsplit_once('/').map_or("", |(r, _)| r) == run)
+        .map(|r| (*r).clone())
+        .collect();
     Ok(Kept {
         tip: last.commit_sha.clone(),
         record: (*last).clone(),
-        kept: kept
-            .iter()
-            .filter(|r| r.git_ref.rsplit_once('/').map_or("", |(r, _)| r) == run)
-            .count(),
+        kept: records.len(),
+        records,
     })
 }
 
-/// The commit message: the task, then the measured effect.
-fn message(task: &Task, kept: &Kept, backup: &str) -> String {
-    let r = &kept.record;
+/// The change's `files` in parts such that every kept commit's files fall in one part: changes
+/// that touch none of the same files are independent, and each becomes a commit of its own.
+/// In the order the commits came; files no commit names (none, in practice) join the first.
+async fn parts(
+    user: &std::path::Path,
+    (start, tip): (&str, &str),
+    files: &[String],
+) -> git::GitResult<Vec<Part>> {
+    let mut parts: Vec<Part> = Vec::new();
+    let all = worktree::commits_between(user, start, tip).await?;
+    for commit in &all {
+        let touched: Vec<String> = worktree::changed_between(user, &format!("{commit}^"), commit)
+            .await?
+            .into_iter()
+            .filter(|f| files.contains(f))
+            .collect();
+        if touched.is_empty() {
+            continue;
+        }
+        let mut merged = Part {
+            files: touched,
+            commits: vec![commit.clone()],
+        };
+        // Every part this commit shares a file with joins it, at the first one's place.
+        let mut at = None;
+        let mut i = 0;
+        while i < parts.len() {
+            if parts[i].files.iter().any(|f| merged.files.contains(f)) {
+                let part = parts.remove(i);
+                at.get_or_insert(i);
+                merged.files.extend(part.files);
+                merged.commits.splice(0..0, part.commits);
+            } else {
+                i += 1;
+            }
+        }
+        merged.files.sort();
+        merged.files.dedup();
+        merged
+            .commits
+            .sort_by_key(|c| all.iter().position(|a| a == c));
+        parts.insert(at.unwrap_or(parts.len()), merged);
+    }
+    let named: Vec<&String> = parts.iter().flat_map(|p| &p.files).collect();
+    let rest: Vec<String> = files
+        .iter()
+        .filter(|f| !named.contains(f))
+        .cloned()
+        .collect();
+    match parts.first_mut() {
+        Some(first) => first.files.extend(rest),
+        None => parts.push(Part {
+            files: rest,
+            commits: Vec::new(),
+        }),
+    }
+    Ok(parts)
+}
+
+/// `metric before → after (±x%)`, as a message states a measured change.
+fn effect(metric: &str, before: Option<f64>, after: Option<f64>) -> String {
     let value = |v: Option<f64>| v.map_or("?".to_string(), crate::experiment::decide::short);
-    let effect = match (r.baseline_value, r.measured_value) {
-        (Some(before), Some(after)) if before != 0.0 => format!(
-            "{} {} → {} ({:+.1}%)",
-            r.metric_name,
-            value(Some(before)),
-            value(Some(after)),
-            (after - before) / before.abs() * 100.0
+    match (before, after) {
+        (Some(b), Some(a)) if b != 0.0 => format!(
+            "{metric} {} → {} ({:+.1}%)",
+            value(before),
+            value(after),
+            (a - b) / b.abs() * 100.0
         ),
-        _ => format!(
-            "{} {} → {}",
-            r.metric_name,
-            value(r.baseline_value),
-            value(r.measured_value)
-        ),
-    };
+        _ => format!("{metric} {} → {}", value(before), value(after)),
+    }
+}
+
+/// The message of part `i` (from 0) of `parts`: the task, then the measured effect; with
+/// several parts, the part's files and the kept iterations that made it, each with what it
+/// measured against the one before.
+fn message(task: &Task, kept: &Kept, backup: &str, (i, parts): (usize, &[Part])) -> String {
+    let r = &kept.record;
     let confidence = r
         .confidence
         .map(|c| format!(", confidence {:.0}%", c * 100.0))
         .unwrap_or_default();
-    format!(
-        "{}: {}\n\n{effect}{confidence}, measured by experiment {} ({} kept change(s)).\n\nThe \
-         experiment's own history: {backup}\n",
-        task.id,
-        task.display_title(),
+    let whole = format!(
+        "{}{confidence}, measured by experiment {} ({} kept change(s))",
+        effect(&r.metric_name, r.baseline_value, r.measured_value),
         task.id,
         kept.kept
+    );
+    let title = format!("{}: {}", task.id, task.display_title());
+    let tail = format!("The experiment's own history: {backup}\n");
+    let Some(part) = parts.get(i).filter(|_| parts.len() > 1) else {
+        return format!("{title}\n\n{whole}.\n\n{tail}");
+    };
+    let steps: Vec<String> = kept
+        .records
+        .iter()
+        .filter(|k| part.commits.contains(&k.commit_sha))
+        .map(|k| {
+            format!(
+                "iteration {}: {}",
+                k.iteration,
+                effect(&k.metric_name, k.best_before, k.measured_value)
+            )
+        })
+        .collect();
+    let made_by = match steps.is_empty() {
+        true => String::new(),
+        false => format!(" Kept as {}.", steps.join("; ")),
+    };
+    format!(
+        "{title} ({} of {}: {})\n\nThis part changes {}; the other part(s) touch none of its \
+         files.{made_by}\n\nThe whole change: {whole}.\n\n{tail}",
+        i + 1,
+        parts.len(),
+        crate::ui::preview(&part.files, 3),
+        crate::ui::preview(&part.files, 10),
     )
 }
 
@@ -152,11 +250,19 @@ async fn finalize(
         .await
         .map_err(git_failed)?;
     let backup = crate::experiment::finalized_ref(&task.id);
-    let message = message(task, kept, &backup);
+    let parts = parts(user, (&start, &kept.tip), &files)
+        .await
+        .map_err(git_failed)?;
+    let messages: Vec<String> = (0..parts.len())
+        .map(|i| message(task, kept, &backup, (i, &parts)))
+        .collect();
+    let shape = match parts.len() {
+        1 => "becomes one commit".to_string(),
+        n => format!("becomes {n} commits, one per group of files no kept change shares"),
+    };
     let mut plan = format!(
-        "{}: the change from {} to {} ({} kept change(s); {} file(s): {}) becomes one commit on \
-         top of your HEAD {} on a new branch {branch}; the experiment's history stays at \
-         {backup}\nThe commit message:\n{}",
+        "{}: the change from {} to {} ({} kept change(s); {} file(s): {}) {shape} on top of \
+         your HEAD {} on a new branch {branch}; the experiment's history stays at {backup}",
         task.id,
         short_sha(&start),
         short_sha(&kept.tip),
@@ -164,12 +270,17 @@ async fn finalize(
         files.len(),
         crate::ui::preview(&files, 8),
         short_sha(&head),
-        message
-            .lines()
-            .map(|l| format!("  {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
     );
+    for message in &messages {
+        plan.push_str("\nThe commit message:\n");
+        plan.push_str(
+            &message
+                .lines()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
     if dry_run {
         plan.push_str("\n[DRY RUN] nothing was changed\n");
         return Ok(plan);
@@ -201,9 +312,14 @@ async fn finalize(
                 ));
             }
         }
-        let sha = worktree::commit_staged(&tree, &message)
-            .await
+        let mut sha = String::new();
+        for (part, message) in parts.iter().zip(&messages) {
+            sha = match parts.len() {
+                1 => worktree::commit_staged(&tree, message).await,
+                _ => worktree::commit_only(&tree, &part.files, message).await,
+            }
             .map_err(git_failed)?;
+        }
         worktree::create_branch(user, branch, &sha)
             .await
             .map_err(git_failed)?;

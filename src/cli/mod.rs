@@ -13,6 +13,7 @@ mod init;
 mod install_skills;
 mod notify;
 mod plan;
+mod promote;
 mod run;
 mod sessions;
 mod skills;
@@ -89,6 +90,8 @@ pub enum Command {
     Run(run::Args),
     /// Turn what an experiment kept into one reviewable commit on a new branch
     Finalize(finalize::Args),
+    /// Measure an experiment's waiting result on top of your branch, and land it if it still wins
+    Promote(promote::Args),
     /// Register the project's skills with the CLI of backend.default
     InstallSkills(install_skills::Args),
     /// List, recommend and check skills
@@ -199,6 +202,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Some(Command::Verify(args)) => verify::run(&context, args),
         Some(Command::Run(args)) => run::run(&context, args),
         Some(Command::Finalize(args)) => finalize::run(&context, args),
+        Some(Command::Promote(args)) => promote::run(&context, args),
         Some(Command::Init(args)) => init::run(&context, args),
         Some(Command::Plan(args)) => plan::run(&context, args),
         Some(Command::Spec(args)) => spec::run(&context, args),

@@ -54,6 +54,12 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
         };
         out.push_str(&format!("Usage: {tokens}, {cost}\n"));
     }
+    for w in &run.waiting {
+        out.push_str(&format!(
+            "Waiting on its branch: {}: {}\n",
+            w.task_id, w.message
+        ));
+    }
     // A run of several workers: a line for each, what it works on and in what phase.
     if run.workers.len() > 1 && persisted.live {
         for w in &run.workers {

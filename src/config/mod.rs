@@ -16,7 +16,7 @@ pub use layer::{Override, Source, Warning};
 pub use model::{
     BackendName, BackendSection, ClaudeSettings, CodexSandbox, CodexSettings, CommandSettings,
     Config, GeminiApproval, GeminiSettings, Isolation, OpencodeFormat, OpencodeSettings,
-    OutputFormat, PermissionMode, RootModeSettings,
+    OutputFormat, PermissionMode, Promotion, RootModeSettings,
 };
 
 use crate::error::{Error, Result};

@@ -818,6 +818,40 @@ pub struct ExperimentsSection {
     /// A result that comes to your branch comes as one commit stating its measured effect,
     /// the experiment's own commits kept under a backup ref (as `autodev finalize` does).
     pub finalize: bool,
+    /// How a result that met its goal comes to your branch (a task's `execution.promotion`
+    /// overrides it).
+    pub promotion: Promotion,
+}
+
+/// How an experiment's winning result comes to the user's branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Promotion {
+    /// By itself: fast-forwarded when the branch has not moved; when it has, replayed onto the
+    /// new tip and measured again there, landing only if it still wins.
+    #[default]
+    Auto,
+    /// It waits on its branch for `autodev promote TASK`, which measures it on the current tip
+    /// first.
+    Manual,
+}
+
+impl Promotion {
+    /// The value named `name` in a task (`None`: not one).
+    pub fn parse(name: &str) -> Option<Promotion> {
+        match name.trim() {
+            "auto" => Some(Promotion::Auto),
+            "manual" => Some(Promotion::Manual),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Promotion::Auto => "auto",
+            Promotion::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

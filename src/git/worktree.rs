@@ -341,6 +341,14 @@ pub async fn commits_ahead(dir: &Path, base: &str, tip: &str) -> String {
     }
 }
 
+/// The commits `tip` has that `base` does not, oldest first.
+pub async fn commits_between(dir: &Path, base: &str, tip: &str) -> GitResult<Vec<String>> {
+    let range = format!("{base}..{tip}");
+    git(dir, &["rev-list", "--reverse", &range])
+        .await
+        .map(|out| out.lines().map(|l| l.trim().to_string()).collect())
+}
+
 /// The newest commit `a` and `b` both have.
 pub async fn merge_base(dir: &Path, a: &str, b: &str) -> GitResult<String> {
     git(dir, &["merge-base", a, b])
@@ -381,6 +389,18 @@ pub async fn squash(dir: &Path, tip: &str) -> GitResult<Result<(), Vec<String>>>
 /// Commits what is staged in `dir` with `message` (the project's commit hooks run): the commit.
 pub async fn commit_staged(dir: &Path, message: &str) -> GitResult<String> {
     hooked(dir, &["commit", "-q", "-m", message]).await?;
+    git(dir, &["rev-parse", "HEAD"])
+        .await
+        .map(|sha| sha.trim().to_string())
+}
+
+/// Commits only `paths` of worktree `dir`, as they are there, with `message` (`git commit
+/// --only`; the project's commit hooks run): the commit.
+pub async fn commit_only(dir: &Path, paths: &[String], message: &str) -> GitResult<String> {
+    let literal: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+    let mut args = vec!["commit", "-q", "-m", message, "--only", "--"];
+    args.extend(literal.iter().map(String::as_str));
+    hooked(dir, &args).await?;
     git(dir, &["rev-parse", "HEAD"])
         .await
         .map(|sha| sha.trim().to_string())

@@ -329,7 +329,11 @@ pub fn render(
                 reason: if t.blocked && !t.passes {
                     clip(&t.block_reason, 240)
                 } else {
-                    String::new()
+                    run.waiting
+                        .iter()
+                        .find(|w| w.task_id == t.id)
+                        .map(|w| clip(&w.message, 400))
+                        .unwrap_or_default()
                 },
             })
             .collect(),

@@ -167,6 +167,25 @@ impl RunView {
                 self.run.worktree = worktree.display().to_string();
                 self.run.branch = branch.clone();
             }
+            Event::ExperimentEnded {
+                task,
+                on_branch: true,
+                message,
+                ..
+            }
+            | Event::TaskLanded {
+                task,
+                merged: false,
+                message,
+                ..
+            } => {
+                let waiting = &mut self.run.waiting;
+                waiting.retain(|w| w.task_id != task.id);
+                waiting.push(runtime_status::WaitingResult {
+                    task_id: task.id.clone(),
+                    message: message.clone(),
+                });
+            }
             // What `unseen` names changes nothing here.
             _ => {}
         }
@@ -185,6 +204,7 @@ impl RunView {
                 self.run.backend = backend.clone();
                 self.run.started_at = at.to_string();
                 self.run.finished_at.clear();
+                self.run.waiting.clear();
                 self.run.dry_run = *dry_run;
                 self.run.max_attempts = *max_attempts;
                 self.push(

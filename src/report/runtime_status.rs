@@ -261,6 +261,25 @@ pub struct RunState {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub workers: Vec<WorkerState>,
+    /// Results of this run that wait on their branch (for review, or because they could not
+    /// land), with what the run said of each.
+    #[serde(
+        deserialize_with = "lenient_waiting",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub waiting: Vec<WaitingResult>,
+}
+
+/// A task's result that waits on its branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct WaitingResult {
+    pub task_id: String,
+    pub message: String,
+}
+
+fn lenient_waiting<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WaitingResult>, D::Error> {
+    lenient_list(d)
 }
 
 /// One worker of a live run and the task it has in hand.
@@ -298,6 +317,13 @@ impl Default for WorkerState {
 }
 
 fn lenient_workers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WorkerState>, D::Error> {
+    lenient_list(d)
+}
+
+/// A list whose items that do not read are left out (a list that is not one: empty).
+fn lenient_list<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => items
             .into_iter()
@@ -353,6 +379,7 @@ impl Default for RunState {
             backend: String::new(),
             cost_estimated: false,
             workers: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 }

@@ -133,28 +133,23 @@ impl Runner<'_> {
                 name(on.as_deref())
             ));
         }
-        let changed = worktree::changed_between(&user, line.start, tip).await?;
-        // The top's view: paths relative to the top, as the changed paths are.
-        let dirty = git::changed_files(line.top)
-            .await
-            .map_err(|e| e.to_string())?;
-        let overlap: Vec<String> = dirty
-            .into_iter()
-            .filter(|p| {
-                changed
-                    .iter()
-                    .any(|c| c == p || c.starts_with(&format!("{p}/")))
-            })
-            .collect();
-        if !overlap.is_empty() {
-            return Err(format!(
-                "your uncommitted changes touch what it changed ({}); commit or stash them first",
-                preview(&overlap, 10)
-            ));
-        }
+        clear_of_your_edits(&user, line.top, line.start, tip).await?;
         worktree::fast_forward(&user, line.branch)
             .await
             .map_err(|e| format!("git refused the fast-forward ({e})"))
+    }
+
+    /// The user's `HEAD`, when their branch only went forward since the work of `line` began
+    /// (commits of their own on top of its start, the same branch checked out) and does not
+    /// have `tip` yet: what the result is to be replayed on.
+    pub(super) async fn moved_on(&self, line: &Line<'_>, tip: &str) -> Option<String> {
+        let user = &self.settings.paths.code_dir;
+        let now = git::head(user).await.ok()?;
+        let forward = now != line.start
+            && worktree::head_ref(user).await.as_deref() == line.start_ref
+            && worktree::is_ancestor(user, line.start, &now).await
+            && !worktree::is_ancestor(user, tip, &now).await;
+        forward.then_some(now)
     }
 
     /// What names `leaf` (a task's id, the worker) among this repository's autodev worktrees
@@ -206,6 +201,35 @@ impl Runner<'_> {
             }
             n += 1;
         }
+    }
+}
+
+/// Refuses, saying which, when uncommitted changes of the user's (in the repository whose top
+/// is `top`, seen from `user`) touch a path that the commits from `from` to `to` change.
+pub(super) async fn clear_of_your_edits(
+    user: &Path,
+    top: &Path,
+    from: &str,
+    to: &str,
+) -> Result<(), String> {
+    let changed = worktree::changed_between(user, from, to).await?;
+    // The top's view: paths relative to the top, as the changed paths are.
+    let dirty = git::changed_files(top).await.map_err(|e| e.to_string())?;
+    let overlap: Vec<String> = dirty
+        .into_iter()
+        .filter(|p| {
+            changed
+                .iter()
+                .any(|c| c == p || c.starts_with(&format!("{p}/")))
+        })
+        .collect();
+    if overlap.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "your uncommitted changes touch what it changed ({}); commit or stash them first",
+            preview(&overlap, 10)
+        ))
     }
 }
 

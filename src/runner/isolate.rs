@@ -383,7 +383,7 @@ impl Runner<'_> {
                  merged, or history you rewrote)"
                     .to_string(),
             )
-        } else if let Some(now) = self.moved_on(&workspace, &tip).await {
+        } else if let Some(now) = self.moved_on(&workspace.line(), &tip).await {
             match self.integrate(task, &workspace, &now, changed).await {
                 Ok(new_tip) => {
                     tip = new_tip;
@@ -539,19 +539,6 @@ impl Runner<'_> {
             merged,
             message,
         });
-    }
-
-    /// The user's `HEAD`, when their branch only went forward since the task began (commits of
-    /// their own on top of its start, the same branch checked out) and does not have the
-    /// result yet: what the result is to be replayed on.
-    async fn moved_on(&mut self, workspace: &Workspace, tip: &str) -> Option<String> {
-        let user = self.settings.paths.code_dir.clone();
-        let now = git::head(&user).await.ok()?;
-        let forward = now != workspace.at.start
-            && worktree::head_ref(&user).await == workspace.at.start_ref
-            && worktree::is_ancestor(&user, &workspace.at.start, &now).await
-            && !worktree::is_ancestor(&user, tip, &now).await;
-        forward.then_some(now)
     }
 
     /// Replays the task's commits on top of `onto` (the user's newer commits) in the worktree,

@@ -43,6 +43,7 @@ use crate::journal::event::{self, Event, Level, RunEnd, TaskRef};
 use crate::snapshot::{PathPatterns, Rules};
 use crate::task::{Backup, Lifecycle, Task, TaskFile, TaskStore};
 use breaker::Breaker;
+pub use experiment::promote::promote;
 pub use lock::RunLock;
 pub use prompt::idle_brief;
 use records::{AttemptRecord, AttemptStatus};
@@ -277,40 +278,50 @@ async fn run_async(
     options: &Options,
     sinks: Vec<Box<dyn Sink>>,
 ) -> Result<Exit> {
-    let paths = &settings.paths;
-    let config = &settings.config;
-    let cancel = Cancel::default();
-    exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
-    let store = TaskStore::new(paths);
-    let rules = Rules::new(config, paths)?;
-    // Refused at the start, not at the first attempt: a protected_paths glob that is not one.
-    PathPatterns::setting(
-        &config.verification.protected_paths,
-        "verification.protected_paths",
-    )?;
-    let template: Rc<str> = prompt::template(config, paths)?.into();
-    let shared = dispatch::Shared::new(sinks);
-    let mut runner = Runner {
-        settings,
-        options,
-        store,
-        worker: 1,
-        shared: Rc::new(shared),
-        tree: Tree::new(paths.code_dir.clone(), rules),
-        template,
-        cancel,
-        worked: false,
-        commits: crate::git::RecentCommits::default(),
-        started: Instant::now(),
-        started_at: durable::utc_now().into(),
-        in_task: false,
-        task_budget: None,
-        last_opening: None,
-        workspace: None,
-        layout: None,
-    };
-    *runner.shared.ledger.borrow_mut() = spend::Ledger::new(runner.price());
+    let mut runner = Runner::new(settings, options, sinks)?;
     runner.go().await
+}
+
+impl<'a> Runner<'a> {
+    /// The run's first worker, its state fresh, stopped by the signals of a polite stop.
+    fn new(
+        settings: &'a Settings,
+        options: &'a Options,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Result<Runner<'a>> {
+        let paths = &settings.paths;
+        let config = &settings.config;
+        let cancel = Cancel::default();
+        exec::cancel_on_signals(&cancel).map_err(|e| Error::io("watch", "signals", e))?;
+        let rules = Rules::new(config, paths)?;
+        // Refused at the start, not at the first attempt: a protected_paths glob that is not one.
+        PathPatterns::setting(
+            &config.verification.protected_paths,
+            "verification.protected_paths",
+        )?;
+        let template: Rc<str> = prompt::template(config, paths)?.into();
+        let runner = Runner {
+            settings,
+            options,
+            store: TaskStore::new(paths),
+            worker: 1,
+            shared: Rc::new(dispatch::Shared::new(sinks)),
+            tree: Tree::new(paths.code_dir.clone(), rules),
+            template,
+            cancel,
+            worked: false,
+            commits: crate::git::RecentCommits::default(),
+            started: Instant::now(),
+            started_at: durable::utc_now().into(),
+            in_task: false,
+            task_budget: None,
+            last_opening: None,
+            workspace: None,
+            layout: None,
+        };
+        *runner.shared.ledger.borrow_mut() = spend::Ledger::new(runner.price());
+        Ok(runner)
+    }
 }
 
 impl Runner<'_> {

@@ -217,6 +217,19 @@ fn number_problem(value: &Value) -> Option<String> {
     }
 }
 
+/// How a winning result comes to the user's branch: `"auto"`, `"manual"`, or null (the
+/// project's `experiments.promotion`).
+fn promotion_problem(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if crate::config::Promotion::parse(s).is_some() => None,
+        other => Some(format!(
+            "must be \"auto\" or \"manual\", not {}",
+            describe(other)
+        )),
+    }
+}
+
 /// A value as a message shows it: its kind, and a short form of scalars.
 fn describe(value: &Value) -> String {
     match value {
@@ -339,6 +352,7 @@ fn contract_problems(key: &str, value: &Value, field: &mut impl FnMut(&str, Opti
             | "halt_after_pivots" => {
                 field(&name, count_problem(inner));
             }
+            "promotion" => field(&name, promotion_problem(inner)),
             "rollback_on_failure"
             | "keep_on_equal"
             | "keep_simplifications"
@@ -734,6 +748,28 @@ mod tests {
         assert_eq!(
             check(r#"{"tasks": [{"id": "T1", "max_cost_usd": "2.5"}]}"#),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_promotion_that_is_neither_auto_nor_manual_is_named_and_a_valid_one_reads_back() {
+        let text = r#"{"tasks": [{"id": "E1", "execution": {"strategy": "iterative",
+            "promotion": "sometimes"}}, {"id": "E2", "execution": {"strategy": "iterative",
+            "promotion": "manual"}}]}"#;
+        let found = check(text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("field \"execution.promotion\" must be \"auto\" or \"manual\", not the text \"sometimes\""),
+            "{found:?}"
+        );
+        // A valid one is read, and written back as it was.
+        let path = std::path::Path::new("task.json");
+        let raw = crate::task::store::parse(path, text.replace("sometimes", "manual").as_bytes());
+        let written = raw.expect("a valid queue").to_json_text();
+        assert_eq!(
+            written.matches("\"promotion\": \"manual\"").count(),
+            2,
+            "{written}"
         );
     }
 

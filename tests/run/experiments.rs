@@ -417,35 +417,195 @@ fn overlapping_uncommitted_changes_leave_the_result_on_its_branch() {
     assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }
 
+/// The fake agent's step that commits on the user's own branch while it works: `bench.sh` then
+/// prints `latency=90` whatever `speed.txt` says (`None`: an empty commit).
+fn user_commits(repo: &Repo, bench_90: bool) -> String {
+    let dir = repo.path().display();
+    if bench_90 {
+        format!(
+            "sh printf 'echo METRIC latency=90\\n' > {dir}/bench.sh && git -C {dir} commit -qam 'new bench'\n"
+        )
+    } else {
+        format!("sh git -C {dir} commit -q --allow-empty -m 'late-night fix'\n")
+    }
+}
+
 #[test]
-fn a_branch_that_moved_leaves_the_result_on_its_branch_with_instructions() {
+fn a_branch_that_moved_gets_the_result_replayed_and_measured_again_on_its_new_tip() {
+    for repeats in ["", r#", "repeats": 3"#] {
+        let repo = project(&tasks_n(1, repeats, ""), "");
+        // While the agent works, the person commits on their branch.
+        repo.script(1, &format!("{}{}", user_commits(&repo, false), sets("100")));
+        let run = repo.run(&["run"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // The result is on top of the person's commit, measured there against it.
+        assert_eq!(subjects(&repo)[1], "late-night fix", "{repeats}");
+        assert_eq!(repo.read("speed.txt"), "100\n", "{repeats}: {}", run.stderr);
+        for told in [
+            "your branch moved to",
+            "so it was replayed onto",
+            "where it still wins (latency=100 against 120",
+        ] {
+            assert!(
+                run.stderr.contains(told),
+                "{repeats}: {told}: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
+        assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+        let log = std::fs::read_dir(repo.path().join("logs/attempts/codex"))
+            .expect("attempt logs")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("__promotion_"));
+        assert!(log, "the re-measurement has its own log");
+    }
+}
+
+#[test]
+fn a_result_whose_gain_is_gone_on_the_new_tip_stays_on_its_branch_as_it_was() {
     let repo = project(&tasks_n(1, "", ""), "");
-    // While the agent works, the person commits on their branch.
-    repo.script(
-        1,
-        &format!(
-            "sh git -C {} commit -q --allow-empty -m 'late-night fix'\n{}",
-            repo.path().display(),
-            sets("100")
-        ),
-    );
+    let start = git(repo.path(), &["rev-parse", "HEAD"]);
+    // The person's commit makes the benchmark print 90 whatever the code does.
+    repo.script(1, &format!("{}{}", user_commits(&repo, true), sets("100")));
     let run = repo.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(subjects(&repo)[0], "late-night fix");
-    assert_eq!(repo.read("speed.txt"), "120\n");
+    assert_eq!(subjects(&repo)[0], "new bench");
+    assert_eq!(repo.read("speed.txt"), "120\n", "nothing landed");
     assert!(
-        run.stderr.contains("your branch moved while it ran"),
+        run.stderr
+            .contains("its gain is gone on your tip: latency=90 against 90"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("merge it with `git merge autodev/E1`"),
+        run.stderr
+            .contains("`git merge autodev/E1` takes it anyway"),
         "{}",
         run.stderr
     );
-    // Following the instruction brings the result over.
-    git(repo.path(), &["merge", "-q", "--no-edit", "autodev/E1"]);
+    // The branch holds the result as it was measured in the experiment, not as replayed.
+    let parent = git(repo.path(), &["rev-parse", "autodev/E1^"]);
+    assert_eq!(parent, start);
+    assert_eq!(git(repo.path(), &["show", "autodev/E1:speed.txt"]), "100\n");
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn a_manual_promotion_waits_for_autodev_promote_which_measures_it_on_your_tip_first() {
+    let repo = project(
+        &tasks_n(1, r#", "repeats": 3"#, r#", "promotion": "manual""#),
+        "",
+    );
+    let start = git(repo.path(), &["rev-parse", "HEAD"]);
+    repo.script(1, &sets("100"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), start, "it waits");
+    let told = "the result waits for your review on branch autodev/E1";
+    assert!(run.stderr.contains(told), "{}", run.stderr);
+    let summary_at = run.stderr.find("Summary:").expect("a summary");
+    assert!(
+        run.stderr[summary_at..].contains("`autodev promote E1`"),
+        "{}",
+        run.stderr
+    );
+    let summary = repo.task("E1")["attempt_history"][0]["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(summary.contains("`autodev promote E1`"), "{summary}");
+    // The views say so: `autodev status` and the dashboard's queue.
+    let status = repo.run(&["status"]);
+    assert!(
+        status.stdout.contains(
+            "Waiting on its branch: E1: Experiment E1: the result waits for your review on branch \
+             autodev/E1"
+        ),
+        "{}",
+        status.stdout
+    );
+    let dashboard = repo.read("logs/dashboard.html");
+    assert!(
+        dashboard.contains("`autodev promote E1` measures it again on top of your branch"),
+        "{dashboard}"
+    );
+    // Meanwhile the person commits something else; promotion measures the result on top of it.
+    repo.write("notes.txt", "later\n");
+    git(repo.path(), &["add", "notes.txt"]);
+    git(repo.path(), &["commit", "-qm", "notes"]);
+    let promoted = repo.run(&["promote", "E1"]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        promoted
+            .stderr
+            .contains("promoted. Measured on your tip it still wins (latency=100 against 120"),
+        "{}",
+        promoted.stderr
+    );
     assert_eq!(repo.read("speed.txt"), "100\n");
+    assert_eq!(head_file(&repo, "speed.txt"), "100\n");
+    assert_eq!(subjects(&repo)[1], "notes");
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+    let notes = repo.task("E1")["implementation_notes"].to_string();
+    assert!(notes.contains("Promoted onto your branch"), "{notes}");
+    // Nothing waits any more.
+    let again = repo.run(&["promote", "E1"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("no result of experiment E1 waits on a branch"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// A project whose experiment's result (latency 120 → 100) waits on `autodev/E1` for
+/// `autodev promote` (`promotion = "manual"`), and that branch's tip.
+fn waiting_for_promotion() -> (Repo, String) {
+    let repo = project(
+        &tasks_n(1, "", ""),
+        "[experiments]\npromotion = \"manual\"\n",
+    );
+    repo.script(1, &sets("100"));
+    assert_eq!(repo.run(&["run"]).code, 0);
+    let waiting = git(repo.path(), &["rev-parse", "autodev/E1"]);
+    (repo, waiting)
+}
+
+#[test]
+fn autodev_promote_refuses_a_result_whose_gain_is_gone_on_your_tip() {
+    let (repo, waiting) = waiting_for_promotion();
+    // The person's newer commit makes the benchmark print 90 whatever the code does.
+    repo.write("bench.sh", "echo METRIC latency=90\n");
+    git(repo.path(), &["commit", "-qam", "new bench"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let promoted = repo.run(&["promote", "E1"]);
+    assert_eq!(promoted.code, 1, "{}", promoted.stderr);
+    assert!(
+        promoted
+            .stderr
+            .contains("not promoted: its gain is gone on your tip: latency=90 against 90"),
+        "{}",
+        promoted.stderr
+    );
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(repo.path(), &["rev-parse", "autodev/E1"]), waiting);
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+    // Uncommitted edits of the person's that touch the result: refused before measuring.
+    repo.write("speed.txt", "119\n");
+    let dirty = repo.run(&["promote", "E1"]);
+    assert_eq!(dirty.code, 1, "{}", dirty.stderr);
+    assert!(
+        dirty
+            .stderr
+            .contains("your uncommitted changes touch what it changed (speed.txt)"),
+        "{}",
+        dirty.stderr
+    );
+    assert_eq!(repo.read("speed.txt"), "119\n");
 }
 
 #[test]
@@ -1072,6 +1232,77 @@ fn finalize_turns_the_kept_changes_into_one_commit_on_a_new_branch_with_a_backup
 }
 
 #[test]
+fn finalize_makes_one_commit_per_group_of_files_the_kept_changes_do_not_share() {
+    let tasks = tasks_n(3, "", r#", "promotion": "manual""#).replace(
+        r#""path_patterns": ["speed.txt"]"#,
+        r#""path_patterns": ["speed.txt", "bonus.txt"]"#,
+    );
+    let repo = project(&tasks, "");
+    // The latency is speed.txt less bonus.txt: two files that each make it better.
+    repo.write(
+        "bench.sh",
+        "echo \"METRIC latency=$(($(cat speed.txt) - $(cat bonus.txt 2>/dev/null || echo 0)))\"\n",
+    );
+    git(repo.path(), &["commit", "-qam", "bonus-aware benchmark"]);
+    repo.script(1, &sets("100"));
+    repo.script(2, &format!("write bonus.txt 10\n{AGENT_OK}"));
+    repo.script(3, &sets("95"));
+    let run = repo.run(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        outcomes(&repo)
+            .iter()
+            .filter(|(_, _, action)| action == "keep")
+            .count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let tip = git(repo.path(), &["rev-parse", "autodev/E1"])
+        .trim()
+        .to_string();
+    let dry = repo.run(&["finalize", "E1", "--dry-run"]);
+    assert!(
+        dry.stdout
+            .contains("becomes 2 commits, one per group of files no kept change shares"),
+        "{}",
+        dry.stdout
+    );
+    let done = repo.run(&["finalize", "E1"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(commits_between(&repo, &head, "autodev/E1-final"), "2");
+    assert_eq!(tree_of(&repo, "autodev/E1-final"), tree_of(&repo, &tip));
+    // Each commit holds one group, in the order the experiment made them, and says which
+    // iterations made it and what each measured.
+    let files = |rev: &str| git(repo.path(), &["show", "--format=", "--name-only", rev]);
+    assert_eq!(files("autodev/E1-final~1").trim(), "speed.txt");
+    assert_eq!(files("autodev/E1-final").trim(), "bonus.txt");
+    let first = git(
+        repo.path(),
+        &["log", "-1", "--format=%B", "autodev/E1-final~1"],
+    );
+    assert!(
+        first.starts_with("E1: Make it faster (1 of 2: speed.txt)")
+            && first.contains(
+                "Kept as iteration 1: latency 120 → 100 (-16.7%); iteration 3: latency 90 → 85"
+            )
+            && first.contains("The whole change: latency 120 → 85 (-29.2%)"),
+        "{first}"
+    );
+    let second = git(
+        repo.path(),
+        &["log", "-1", "--format=%B", "autodev/E1-final"],
+    );
+    assert!(
+        second.starts_with("E1: Make it faster (2 of 2: bonus.txt)")
+            && second.contains("Kept as iteration 2: latency 100 → 90 (-10.0%)"),
+        "{second}"
+    );
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]).trim(), head);
+}
+
+#[test]
 fn finalize_refuses_an_experiment_whose_result_is_already_on_your_branch() {
     let repo = project(&tasks_n(1, "", ""), "");
     repo.script(1, &sets("100"));
@@ -1125,34 +1356,80 @@ fn with_experiments_finalize_the_result_lands_as_one_commit_stating_its_effect()
 
 #[test]
 fn sequential_pairs_stop_as_soon_as_the_evidence_is_clear() {
-    let repo = project(&tasks_n(2, r#", "repeats": 6, "sequential": true"#, ""), "");
-    repo.script(1, &sets("100"));
-    repo.script(2, &sets("101"));
-    let run = repo.run(&["run"]);
-    let records = records(&repo);
-    let count = |r: &Value, key: &str| r[key].as_array().map_or(0, Vec::len);
-    // The A/A baseline takes all six pairs: the noise floor needs them.
-    assert_eq!(count(&records[0], "samples"), 6, "{}", run.stderr);
-    // A clear gain is kept after the first three pairs; a loss stops there too.
-    let decided: Vec<(String, usize)> = records
-        .iter()
-        .filter(|r| r["iteration"].as_u64().unwrap_or(0) > 0 && r["outcome"] != "baseline")
-        .map(|r| {
-            (
-                r["outcome"].as_str().unwrap_or("").to_string(),
-                count(r, "samples"),
-            )
-        })
-        .collect();
-    assert_eq!(
-        decided,
-        [("improved".to_string(), 3), ("regressed".to_string(), 3)],
-        "{}",
-        run.stderr
+    // From six repeats sequential pairs are the default; a task can turn them off.
+    for (extra, pairs) in [
+        (r#", "repeats": 6"#, 3),
+        (r#", "repeats": 6, "sequential": true"#, 3),
+        (r#", "repeats": 6, "sequential": false"#, 6),
+    ] {
+        let repo = project(&tasks_n(2, extra, ""), "");
+        repo.script(1, &sets("100"));
+        repo.script(2, &sets("101"));
+        let run = repo.run(&["run"]);
+        let records = records(&repo);
+        let count = |r: &Value, key: &str| r[key].as_array().map_or(0, Vec::len);
+        // The A/A baseline takes all six pairs: the noise floor needs them.
+        assert_eq!(count(&records[0], "samples"), 6, "{}", run.stderr);
+        // A clear gain is kept after the first three pairs; a loss stops there too.
+        let decided: Vec<(String, usize)> = records
+            .iter()
+            .filter(|r| r["iteration"].as_u64().unwrap_or(0) > 0 && r["outcome"] != "baseline")
+            .map(|r| {
+                (
+                    r["outcome"].as_str().unwrap_or("").to_string(),
+                    count(r, "samples"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decided,
+            [
+                ("improved".to_string(), pairs),
+                ("regressed".to_string(), pairs)
+            ],
+            "{extra}: {}",
+            run.stderr
+        );
+        let told = repo.attempt_logs().iter().any(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .contains("clear after 3 pair(s)")
+        });
+        assert_eq!(told, pairs == 3, "{extra}");
+    }
+}
+
+#[test]
+fn a_promotion_stopped_with_ctrl_c_leaves_the_branch_and_your_tree_as_they_were() {
+    let (repo, waiting) = waiting_for_promotion();
+    // The benchmark now says when it runs, and takes its time.
+    let marker = repo.state.join("measuring");
+    repo.write(
+        "bench.sh",
+        &format!(
+            "touch {}\nsleep 20\necho \"METRIC latency=$(cat speed.txt)\"\n",
+            marker.display()
+        ),
     );
-    assert!(repo.attempt_logs().iter().any(|l| {
-        std::fs::read_to_string(l)
-            .unwrap_or_default()
-            .contains("clear after 3 pair(s)")
-    }));
+    git(repo.path(), &["commit", "-qam", "slow bench"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let status = git(repo.path(), &["status", "--porcelain"]);
+    let child = repo.spawn(&["promote", "E1"]);
+    crate::recovery::wait_for(&marker);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("the promotion was interrupted; autodev/E1 waits as it was"),
+        "{stderr}"
+    );
+    assert_eq!(git(repo.path(), &["rev-parse", "autodev/E1"]), waiting);
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), status);
 }

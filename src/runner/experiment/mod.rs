@@ -18,6 +18,7 @@
 //! safe, or left on its branch with the command that merges it.
 
 mod measure;
+pub(super) mod promote;
 mod trees;
 
 use std::path::PathBuf;
@@ -305,7 +306,7 @@ impl Runner<'_> {
             kept_files: Vec::new(),
             done_before: 0,
             stage: None,
-            sequential: (interleaved && numeric.sequential).then_some(stats::Sequential {
+            sequential: (interleaved && numeric.sequential_pairs()).then_some(stats::Sequential {
                 min: 3,
                 max: repeats as usize,
                 alpha: SEQUENTIAL_ALPHA,
@@ -332,11 +333,14 @@ impl Runner<'_> {
                 let kept = lab.kept_sha.clone();
                 if let Some(reason) = self.blocked_by_hand(&task)? {
                     let why = format!("blocked by hand: {reason}");
-                    self.land(&task, &trees, &kept, (false, &why)).await;
+                    self.land(&task, &mut lab, &trees, &kept, (false, &why))
+                        .await;
                     self.told_blocked_by_hand(&task, reason);
                     return Ok(TaskEnd::Blocked);
                 }
-                let landing = self.land(&task, &trees, &kept, (completed, &summary)).await;
+                let landing = self
+                    .land(&task, &mut lab, &trees, &kept, (completed, &summary))
+                    .await;
                 self.finish_experiment(&lab, landing.summary, completed)
             }
         }

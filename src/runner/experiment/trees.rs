@@ -9,6 +9,10 @@ use std::path::PathBuf;
 use super::super::branches::Line;
 use super::super::recover::Resume;
 use super::super::{Runner, task_ref};
+use super::Lab;
+use super::measure::Bench;
+use super::promote::{Arms, Recheck, Yardstick};
+use crate::config::Promotion;
 use crate::git::{self, short_sha, worktree};
 use crate::journal::event::{Event, Level};
 use crate::task::{Task, safe_id};
@@ -203,6 +207,7 @@ impl Runner<'_> {
     pub(super) async fn land(
         &mut self,
         task: &Task,
+        lab: &mut Lab,
         trees: &Trees,
         kept: &str,
         (completed, conclusion): (bool, &str),
@@ -235,24 +240,44 @@ impl Runner<'_> {
                 true => self.finalized(task, trees, kept, conclusion).await,
                 false => kept.to_string(),
             };
-            match self.fast_forward(&line, &target).await {
-                Ok(()) => (
-                    true,
+            let promotion = lab
+                .settings
+                .promotion
+                .unwrap_or(self.settings.config.experiments.promotion);
+            if promotion == Promotion::Manual {
+                let ahead = worktree::commits_ahead(&top, &trees.start, &target).await;
+                (
+                    false,
                     format!(
-                        "the result is on your branch: fast-forwarded to {} (branch {branch} \
-                         removed)",
-                        short_sha(&target)
+                        "the result waits for your review on branch {branch} ({ahead}): \
+                         `autodev promote {}` measures it again on top of your branch and lands \
+                         it if it still wins (`git merge {branch}` takes it as it is)",
+                        task.id
                     ),
-                ),
-                Err(why) => {
-                    let ahead = worktree::commits_ahead(&top, &trees.start, kept).await;
-                    (
-                        false,
+                )
+            } else {
+                match self.fast_forward(&line, &target).await {
+                    Ok(()) => (
+                        true,
                         format!(
-                            "the result stays on branch {branch} ({ahead}) because {why}; merge \
-                             it with `git merge {branch}`"
+                            "the result is on your branch: fast-forwarded to {} (branch {branch} \
+                             removed)",
+                            short_sha(&target)
                         ),
-                    )
+                    ),
+                    Err(why) => match self.moved_on(&line, &target).await {
+                        Some(now) => self.promote_at_end(task, trees, lab, &target, &now).await,
+                        None => {
+                            let ahead = worktree::commits_ahead(&top, &trees.start, kept).await;
+                            (
+                                false,
+                                format!(
+                                    "the result stays on branch {branch} ({ahead}) because \
+                                     {why}; merge it with `git merge {branch}`"
+                                ),
+                            )
+                        }
+                    },
                 }
             }
         };
@@ -285,6 +310,132 @@ impl Runner<'_> {
         self.tidy(task, &trees_of, (!kept_branch).then_some(branch.as_str()))
             .await;
         Landing { summary }
+    }
+
+    /// `promotion = "auto"` when the user's branch moved on to `now` while the experiment ran:
+    /// its `result` replayed onto `now` and measured again there against `now`, landing only
+    /// if it still wins; whether it landed, and what became of it.
+    async fn promote_at_end(
+        &mut self,
+        task: &Task,
+        trees: &Trees,
+        lab: &mut Lab,
+        result: &str,
+        now: &str,
+    ) -> (bool, String) {
+        let branch = &trees.branch;
+        let user = self.settings.paths.code_dir.clone();
+        let ahead = worktree::commits_ahead(&trees.layout.top, &trees.start, result).await;
+        let stays = |why: String| {
+            (
+                false,
+                format!(
+                    "the result stays on branch {branch} ({ahead}): your branch moved while it \
+                     ran (to {}), and {why}; `git merge {branch}` takes it anyway",
+                    short_sha(now)
+                ),
+            )
+        };
+        self.note(
+            Level::Info,
+            format!(
+                "Experiment {}: your branch moved to {} while it ran; the result is replayed \
+                 onto it and measured again there",
+                task.id,
+                short_sha(now)
+            ),
+        );
+        // The tip is measured in the reference tree, or, measured one series at a time, in one
+        // made for this and removed after.
+        let made = trees.reference.is_none().then(|| {
+            let safe = self.tree_name(&trees.layout, &safe_id(&task.id));
+            trees.layout.tree(&format!("{safe}.reference"))
+        });
+        if let Some(root) = &made {
+            let added = async {
+                worktree::remove(&user, root).await?;
+                worktree::add(&user, root, worktree::Checkout::Detached, now).await
+            }
+            .await;
+            if let Err(why) = added {
+                return stays(format!(
+                    "no tree to measure your tip in could be made ({why})"
+                ));
+            }
+        }
+        let Some(reference_root) = made.clone().or_else(|| trees.reference.clone()) else {
+            return stays("there is no tree to measure your tip in".into());
+        };
+        let candidate_dir = trees.layout.inside(&trees.candidate);
+        let reference_dir = trees.layout.inside(&reference_root);
+        let mut spare = None;
+        let reference = match lab.reference_bench.as_mut() {
+            Some((bench, _)) => bench,
+            None => spare.insert(Bench::new(
+                lab.candidate
+                    .plan
+                    .clone()
+                    .in_tree(&candidate_dir, &reference_dir),
+                now,
+            )),
+        };
+        let stick = Yardstick {
+            policy: &lab.policy,
+            repeats: lab.repeats,
+            build: lab.build.as_deref(),
+        };
+        let arms = Arms {
+            candidate: &mut lab.candidate,
+            candidate_dir: &candidate_dir,
+            reference,
+            reference_dir: &reference_dir,
+        };
+        let checked = self.recheck(task, &stick, arms, (&trees.start, now)).await;
+        if let Some(root) = &made
+            && let Err(why) = worktree::remove(&user, root).await
+        {
+            self.note(
+                Level::Warn,
+                format!("could not remove {} ({why})", root.display()),
+            );
+        }
+        match checked {
+            Ok(Recheck::Wins { tip, reason }) => {
+                let line = Line {
+                    top: &trees.layout.top,
+                    start: now,
+                    start_ref: trees.start_ref.as_deref(),
+                    branch,
+                };
+                match self.fast_forward(&line, &tip).await {
+                    Ok(()) => (
+                        true,
+                        format!(
+                            "the result is on your branch: your branch moved while it ran, so it \
+                             was replayed onto {} and measured again there, where it still wins \
+                             ({reason}); fast-forwarded to {} (branch {branch} removed)",
+                            short_sha(now),
+                            short_sha(&tip)
+                        ),
+                    ),
+                    Err(why) => (
+                        false,
+                        format!(
+                            "the result, replayed onto your newer commits, still wins there \
+                             ({reason}) but stays on branch {branch} because {why}; merge it \
+                             with `git merge {branch}`"
+                        ),
+                    ),
+                }
+            }
+            Ok(Recheck::AlreadyThere) => (
+                true,
+                format!("your branch has its changes already (branch {branch} removed)"),
+            ),
+            Ok(Recheck::Refused(why)) => stays(why),
+            Ok(Recheck::Interrupted) => stays("measuring it there was interrupted".into()),
+            Err(e) => stays(format!("it could not be measured there ({e})")),
+        }
     }
 
     /// `experiments.finalize`: the kept commits as one, on the experiment's start, its message
