@@ -428,9 +428,37 @@ fn user_work_intact(repo: &Repo) -> Result<(), String> {
 
 #[test]
 fn random_kills_during_an_experiment_keep_every_invariant() {
+    experiment_campaign(false);
+}
+
+/// The same, with the user committing on their branch during the second iteration: the result
+/// is replayed onto their commit and measured again there before it lands.
+#[test]
+fn random_kills_while_a_moved_branch_gets_the_result_keep_every_invariant() {
+    experiment_campaign(true);
+}
+
+/// The agent of [`EXPERIMENTER`], which with `moved` also commits `other.txt` on the user's
+/// branch in `dir` in its second iteration (once, whatever the kills).
+fn experimenter(dir: &Path, moved: bool) -> String {
+    if !moved {
+        return EXPERIMENTER.to_string();
+    }
+    let dir = dir.display();
+    // The user's commit runs in a session of its own: a kill of the run does not cut it short
+    // (it is the user's, not the run's).
+    format!(
+        "sh grep -q 'iteration: 2 of 2' \"$FAKE_AGENT_DIR/call-$FAKE_CALL.stdin\" && setsid -w \
+         sh -c \"git -C {dir} log --format=%s | grep -q 'user: other' || (echo other > \
+         {dir}/other.txt && git -C {dir} add other.txt && git -C {dir} commit -qm 'user: other' \
+         -- other.txt)\"; true\n{EXPERIMENTER}"
+    )
+}
+
+fn experiment_campaign(moved: bool) {
     let (trials, first_seed) = trials_and_seed(4);
     let mut seed = first_seed;
-    println!("experiment fault injection: {trials} trial(s), seed {first_seed}");
+    println!("experiment fault injection (moved: {moved}): {trials} trial(s), seed {first_seed}");
     let mut tally = Tally(BTreeMap::new());
     for trial in 1..=trials {
         let repo = Repo::new(EXPERIMENT, "");
@@ -446,10 +474,10 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             repo.write(path, content);
         }
         git(repo.path(), &["add", "staged.txt"]);
-        repo.script(0, EXPERIMENTER);
+        repo.script(0, &experimenter(repo.path(), moved));
         // Killed twice: once in the first run, once in the run that recovers from it (an
         // undisturbed run takes about 2.2 s here).
-        for window in [2200, 1500] {
+        for window in [if moved { 2800 } else { 2200 }, 1500] {
             let delay = Duration::from_millis(next(&mut seed) % window);
             let mut child = repo.spawn(&["run"]);
             std::thread::sleep(delay);
@@ -472,9 +500,11 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             );
             let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
             let at_result = git(repo.path(), &["show", "HEAD:speed.txt"]) == "90\n";
+            let users = git(repo.path(), &["rev-parse", "HEAD^"]).trim() == start
+                && git(repo.path(), &["log", "-1", "--format=%s"]).trim() == "user: other";
             tally.check(
-                "the user's branch is at the start or at the final result",
-                head == start || at_result,
+                "the user's branch is at the start, the user's commit, or the final result",
+                head == start || users || at_result,
                 trial,
                 &head,
             );
@@ -497,10 +527,14 @@ fn random_kills_during_an_experiment_keep_every_invariant() {
             repo.path(),
             &["log", "--format=%s", &format!("{start}..HEAD")],
         );
+        let theirs = commits.lines().filter(|l| *l == "user: other").count();
         tally.check(
-            "the branch gains the two kept candidates and nothing else",
-            commits.lines().count() == 2
-                && commits.lines().all(|l| l.starts_with("experiment(E1)")),
+            "the branch gains the two kept candidates and nothing else (but the user's commit)",
+            commits.lines().count() == 2 + theirs
+                && theirs == usize::from(moved)
+                && commits
+                    .lines()
+                    .all(|l| l.starts_with("experiment(E1)") || l == "user: other"),
             trial,
             &commits,
         );

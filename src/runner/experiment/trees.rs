@@ -147,6 +147,10 @@ impl Runner<'_> {
                 )
                 .await?;
             }
+            // A run killed while it replayed the result onto the user's newer commits (an
+            // auto promotion) left the replay under way: undone first, so that the branch is
+            // checked out again and the reset moves it.
+            worktree::abort_replay(&candidate).await;
             worktree::reset_to(&candidate, &resume.kept).await?;
             worktree::remove(&user, &reference_root).await?;
             if interleaved {
