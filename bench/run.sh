@@ -4,14 +4,21 @@
 # run's wall time per task minus the fake agent's own time per call (measured alone), shown
 # beside `git status --porcelain` on the same tree.
 # Targets (issue 6): <= 15 ms per task at 1,000 files (the original: about 420 ms);
-# within 3x a `git status` per task at 100,000 files.
+# within 3x a `git status` per task at 100,000 files. Memory (issue 31): the run's peak RSS, and
+# its RSS once task 1, 100 and 500 completed (flat across a night), polled from /proc; targets
+# <= 20 MiB at 1,000 files and <= 40 MiB at 100,000.
 #
-# Usage: bench/run.sh [TASKS]   (default 50)
+# Usage: bench/run.sh [TASKS] [FILES...]   (default 50 tasks, on 1000 and 100000 files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks=${1:-50}
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release/autodev"
+sizes="${*:2}"
+sizes="${sizes:-1000 100000}"
+# AUTODEV_BIN: measure that binary (another commit's build) instead of this tree's.
+if [ -z "${AUTODEV_BIN:-}" ]; then
+    cargo build --release --quiet
+fi
+bin="${AUTODEV_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/autodev}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The scripted fake agent is a hidden subcommand of autodev itself.
@@ -19,9 +26,10 @@ fake="$work/fake-agent"
 printf '#!/bin/sh\nexec "%s" __fake-agent codex "$@"\n' "$bin" > "$fake"
 chmod +x "$fake"
 
-python3 - "$work" "$tasks" "$bin" "$fake" <<'PY'
+python3 - "$work" "$tasks" "$bin" "$fake" "$sizes" <<'PY'
 import json, os, statistics, subprocess, sys, time
 work, tasks, binary, fake = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+sizes = [int(n) for n in sys.argv[5].split()]
 
 def make(root, files):
     os.makedirs(root)
@@ -59,7 +67,42 @@ def git_status(root, runs=7):
         s.append((time.perf_counter() - t) * 1000)
     return statistics.median(s)
 
-for files in (1000, 100000):
+def status_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+def watch_memory(proc, journal):
+    """The run's peak RSS (VmHWM) and its RSS when task 1, 100 and 500 had completed, from
+    /proc, polled while the run goes (the journal says how many tasks completed)."""
+    marks, at, done, offset, peak = [1, 100, 500], {}, 0, 0, 0
+    while proc.poll() is None:
+        hwm = status_kib(proc.pid, "VmHWM")
+        if hwm:
+            peak = max(peak, hwm)
+        try:
+            with open(journal, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            offset += len(complete)
+            done += complete.count(b'"type":"task_completed"')
+        except OSError:
+            pass
+        while marks and done >= marks[0]:
+            now = status_kib(proc.pid, "VmRSS")
+            if now:
+                at[marks[0]] = now
+            marks.pop(0)
+        time.sleep(0.02)
+    return {"peak": peak, "at": at}
+
+for files in sizes:
     root = os.path.join(work, f"repo{files}")
     make(root, files)
     bindir = os.path.join(work, f"bin{files}")
@@ -79,14 +122,19 @@ for files in (1000, 100000):
     fake_state(state)
     env = dict(os.environ, FAKE_AGENT_DIR=state, PATH=bindir + ":" + os.environ["PATH"])
     t = time.perf_counter()
-    r = subprocess.run([binary, "run", "--quiet"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([binary, "run", "--quiet"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rss = watch_memory(proc, os.path.join(root, "logs", "events.jsonl"))
+    err = proc.stderr.read()
+    code = proc.wait()
     total_ms = (time.perf_counter() - t) * 1000
-    if r.returncode != 0:
-        sys.exit(f"run failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
+    if code != 0:
+        sys.exit(f"run failed ({code}): {err.decode()[-2000:]}")
     per_task = total_ms / tasks
     overhead = per_task - agent_ms
     gs = git_status(root)
     print(f"{files:>6} files: {per_task:7.1f} ms per task, fake agent alone {agent_ms:5.1f} ms "
           f"-> orchestrator {overhead:6.1f} ms per task | git status {gs:6.1f} ms "
           f"({overhead / gs:.2f}x)")
+    marks = ", ".join(f"after task {n}: {kib / 1024:.1f}" for n, kib in sorted(rss["at"].items()))
+    print(f"{'':>6}        RSS (MiB): peak {rss['peak'] / 1024:.1f}; {marks}")
 PY

@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::config::{Config, ProjectPaths};
@@ -169,8 +168,8 @@ impl Rules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
+    mtime_ns: i64,
+    ctime_ns: i64,
     ino: u64,
     /// Content hash, for files too recent to trust their stat.
     hash: Option<u64>,
@@ -180,8 +179,8 @@ impl Stamp {
     fn of(meta: &Metadata) -> Stamp {
         Stamp {
             size: meta.size(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
             ino: meta.ino(),
             hash: None,
         }
@@ -193,10 +192,85 @@ impl Stamp {
     }
 }
 
-/// Every tracked file of a project at one moment.
+/// Nanoseconds since the epoch of a time given as seconds and nanoseconds (saturating: a time
+/// past the year 2262, or before 1678, is held as the nearest one that fits).
+fn nanos(seconds: i64, nanoseconds: i64) -> i64 {
+    seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nanoseconds)
+}
+
+/// Every tracked file of a project at one moment, sorted by path.
+///
+/// Held compactly, as a snapshot of a large tree is held twice during every attempt: every path
+/// in one buffer, one after another, and a sorted table of where each is and its stamp (about
+/// 64 bytes a file besides its path, against some 200 for a map of owned strings). Lookups
+/// search the table; two snapshots are compared by walking both tables in step.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    files: FxHashMap<String, Stamp>,
+    names: String,
+    entries: Vec<Entry>,
+}
+
+/// One file of a [`Snapshot`]: where its path is in the snapshot's buffer, and its stamp.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: usize,
+    len: u32,
+    stamp: Stamp,
+}
+
+impl Snapshot {
+    fn name(&self, entry: &Entry) -> &str {
+        &self.names[entry.start..entry.start + entry.len as usize]
+    }
+
+    /// Records `rel` (not yet sorted in; [`Snapshot::sorted`] does that).
+    fn push(&mut self, rel: &str, stamp: Stamp) {
+        // A path of 4 GiB is no path a file system gives; it could not be recorded whole.
+        let Ok(len) = u32::try_from(rel.len()) else {
+            return;
+        };
+        self.entries.push(Entry {
+            start: self.names.len(),
+            len,
+            stamp,
+        });
+        self.names.push_str(rel);
+    }
+
+    /// Takes in every file of `other` (unsorted as well).
+    fn append(&mut self, other: Snapshot) {
+        let offset = self.names.len();
+        self.names.push_str(&other.names);
+        self.entries
+            .extend(other.entries.into_iter().map(|e| Entry {
+                start: e.start + offset,
+                ..e
+            }));
+    }
+
+    /// The table sorted by path, each path once (the first recorded wins).
+    fn sorted(mut self) -> Snapshot {
+        let names = &self.names;
+        let name = |e: &Entry| &names[e.start..e.start + e.len as usize];
+        self.entries.sort_by(|a, b| name(a).cmp(name(b)));
+        self.entries.dedup_by(|a, b| name(a) == name(b));
+        self.entries.shrink_to_fit();
+        self
+    }
+
+    fn get(&self, rel: &str) -> Option<&Stamp> {
+        self.entries
+            .binary_search_by(|e| self.name(e).cmp(rel))
+            .ok()
+            .map(|i| &self.entries[i].stamp)
+    }
+
+    /// Every file with its stamp, sorted by path.
+    fn files(&self) -> impl Iterator<Item = (&str, &Stamp)> {
+        self.entries.iter().map(|e| (self.name(e), &e.stamp))
+    }
 }
 
 fn content_hash(path: &Path) -> Option<u64> {
@@ -258,7 +332,7 @@ struct Walk<'a> {
     rules: &'a Rules,
     reference: Option<&'a Snapshot>,
     /// Files modified after this moment (ns since the epoch) are hashed.
-    racy_after: i128,
+    racy_after: i64,
 }
 
 impl Walk<'_> {
@@ -266,35 +340,38 @@ impl Walk<'_> {
     ///
     /// Files are stat'ed relative to their open directory, and relative paths are built while
     /// descending, so no full path is resolved or stripped per file.
-    fn read(&self, (dir, rel): &Unit, subdirs: &mut Vec<Unit>, out: &mut Vec<(String, Stamp)>) {
+    fn read(&self, (dir, rel): &Unit, subdirs: &mut Vec<Unit>, out: &mut Snapshot) {
         // Unreadable directories (permissions, removed mid-walk) are skipped.
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
+        // One buffer for every child's relative path: a file's is only read, not kept.
+        let mut child = String::new();
         for entry in entries.filter_map(std::result::Result::ok) {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
             let name = key::of_os(&entry.file_name());
-            let child = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
+            child.clear();
+            if !rel.is_empty() {
+                child.push_str(rel);
+                child.push('/');
+            }
+            child.push_str(&name);
             if kind.is_dir() {
                 if !self.rules.prunes(&child, &name) {
-                    subdirs.push((entry.path(), child));
+                    subdirs.push((entry.path(), child.clone()));
                 }
             } else if let Ok(meta) = entry.metadata() {
                 // Symlinks are recorded as links (their own stat), never followed.
-                self.record(&entry, child, &meta, out);
+                self.record(&entry, &child, &meta, out);
             }
         }
     }
 
     /// Reads directories until none is left; what it recorded.
-    fn work(&self, pending: &Pending) -> Vec<(String, Stamp)> {
-        let mut out = Vec::new();
+    fn work(&self, pending: &Pending) -> Snapshot {
+        let mut out = Snapshot::default();
         let mut found = Vec::new();
         while let Some(unit) = pending.next() {
             self.read(&unit, &mut found, &mut out);
@@ -303,18 +380,12 @@ impl Walk<'_> {
         out
     }
 
-    fn record(
-        &self,
-        entry: &std::fs::DirEntry,
-        rel: String,
-        meta: &Metadata,
-        out: &mut Vec<(String, Stamp)>,
-    ) {
-        if !self.rules.tracks(&rel) {
+    fn record(&self, entry: &std::fs::DirEntry, rel: &str, meta: &Metadata, out: &mut Snapshot) {
+        if !self.rules.tracks(rel) {
             return;
         }
         let mut stamp = Stamp::of(meta);
-        let before = self.reference.and_then(|r| r.files.get(&rel));
+        let before = self.reference.and_then(|r| r.get(rel));
         let recheck = before.is_some_and(|b| b.hash.is_some() && b.same_stat(&stamp));
         // A huge file (a disk image, a sparse file of many gigabytes) is never read: its stat
         // alone decides, which can only count a change too many, never miss one.
@@ -324,7 +395,7 @@ impl Walk<'_> {
         {
             stamp.hash = content_hash(&entry.path());
         }
-        out.push((rel, stamp));
+        out.push(rel, stamp);
     }
 }
 
@@ -340,7 +411,7 @@ impl Snapshot {
     pub fn save(&self, label: &str) -> String {
         use std::fmt::Write;
         let mut out = format!("{SAVED_HEADER} {label}\n");
-        for (path, st) in &self.files {
+        for (path, st) in self.files() {
             if path.contains('\n') {
                 continue;
             }
@@ -366,7 +437,7 @@ impl Snapshot {
     pub fn load_any(text: &str) -> Option<(&str, Snapshot)> {
         let mut lines = text.lines();
         let label = Snapshot::saved_label(lines.next()?)?;
-        let mut files = FxHashMap::default();
+        let mut files = Snapshot::default();
         for line in lines {
             let mut parts = line.splitn(6, ' ');
             let mut next = || parts.next();
@@ -383,9 +454,9 @@ impl Snapshot {
                     Some(hash.parse().ok()?)
                 },
             };
-            files.insert(path.to_string(), stamp);
+            files.push(path, stamp);
         }
-        Some((label, Snapshot { files }))
+        Some((label, files.sorted()))
     }
 
     /// Walks the watched directories. With `reference` (the snapshot taken before), files whose
@@ -397,7 +468,7 @@ impl Snapshot {
         let racy_after = SystemTime::now()
             .checked_sub(RACY_WINDOW)
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let walk = Walk {
             rules,
             reference,
@@ -424,7 +495,7 @@ impl Snapshot {
         };
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         // This thread is one of the workers; the others are spawned for the walk.
-        let parts: Vec<Vec<(String, Stamp)>> = std::thread::scope(|scope| {
+        let parts: Vec<Snapshot> = std::thread::scope(|scope| {
             let handles: Vec<_> = (1..workers)
                 .map(|_| scope.spawn(|| walk.work(&pending)))
                 .collect();
@@ -432,29 +503,32 @@ impl Snapshot {
             parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
             parts
         });
-        let total = parts.iter().map(Vec::len).sum::<usize>();
-        let mut files = FxHashMap::with_capacity_and_hasher(total, Default::default());
+        let mut files = Snapshot::default();
+        let names = parts.iter().map(|p| p.names.len()).sum::<usize>();
+        let entries = parts.iter().map(|p| p.entries.len()).sum::<usize>();
+        files.names.reserve_exact(names);
+        files.entries.reserve_exact(entries);
         for part in parts {
-            files.extend(part);
+            files.append(part);
         }
-        Snapshot { files }
+        files.sorted()
     }
 
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn contains(&self, rel: &str) -> bool {
-        self.files.contains_key(rel)
+        self.get(rel).is_some()
     }
 
-    /// Every tracked path, in no particular order.
+    /// Every tracked path, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.files.keys().map(String::as_str)
+        self.entries.iter().map(|e| self.name(e))
     }
 }
 
@@ -485,38 +559,46 @@ impl Changes {
     }
 }
 
-/// The changes from `before` to `after`.
+/// The changes from `before` to `after`: both tables walked in step, so each list comes out
+/// sorted.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
     let mut changes = Changes::default();
-    let mut kept = 0;
-    for (path, new) in &after.files {
-        match before.files.get(path) {
-            None => changes.added.push(path.clone()),
-            Some(old) => {
-                kept += 1;
-                let changed = match (old.hash, new.hash) {
-                    // Both hashed: content decides (a touch is not a change).
-                    (Some(a), Some(b)) => a != b || old.size != new.size,
-                    _ => !old.same_stat(new),
-                };
-                if changed {
-                    changes.modified.push(path.clone());
-                }
+    let (mut old, mut new) = (before.files().peekable(), after.files().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some((path, _)), None) => {
+                changes.deleted.push(path.to_string());
+                old.next();
             }
+            (None, Some((path, _))) => {
+                changes.added.push(path.to_string());
+                new.next();
+            }
+            (Some((was, a)), Some((is, b))) => match was.cmp(is) {
+                std::cmp::Ordering::Less => {
+                    changes.deleted.push(was.to_string());
+                    old.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    changes.added.push(is.to_string());
+                    new.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    let changed = match (a.hash, b.hash) {
+                        // Both hashed: content decides (a touch is not a change).
+                        (Some(x), Some(y)) => x != y || a.size != b.size,
+                        _ => !a.same_stat(b),
+                    };
+                    if changed {
+                        changes.modified.push(is.to_string());
+                    }
+                    old.next();
+                    new.next();
+                }
+            },
         }
     }
-    // Every earlier path still present: nothing was deleted, no need to look.
-    if kept < before.files.len() {
-        changes.deleted = before
-            .files
-            .keys()
-            .filter(|path| !after.files.contains_key(*path))
-            .cloned()
-            .collect();
-    }
-    changes.added.sort();
-    changes.modified.sort();
-    changes.deleted.sort();
     changes
 }
 
@@ -526,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_saved_snapshot_reads_back_under_its_label_only() {
-        let mut files = FxHashMap::default();
+        let mut files = Snapshot::default();
         let stamp = |hash| Stamp {
             size: 3,
             mtime_ns: 1_700_000_000_123_456_789,
@@ -534,13 +616,87 @@ mod tests {
             ino: 42,
             hash,
         };
-        files.insert("a b/c.txt".to_string(), stamp(Some(7)));
-        files.insert("d".to_string(), stamp(None));
-        let snapshot = Snapshot { files };
+        files.push("d", stamp(None));
+        files.push("a b/c.txt", stamp(Some(7)));
+        let snapshot = files.sorted();
         let text = snapshot.save("T1 1");
         let (label, back) = Snapshot::load_any(&text).expect("loads");
         assert_eq!(label, "T1 1");
-        assert_eq!(back.files, snapshot.files);
+        let listed = |s: &Snapshot| -> Vec<(String, Stamp)> {
+            s.files().map(|(p, st)| (p.to_string(), *st)).collect()
+        };
+        assert_eq!(listed(&back), listed(&snapshot));
+        assert_eq!(
+            listed(&back),
+            [
+                ("a b/c.txt".to_string(), stamp(Some(7))),
+                ("d".to_string(), stamp(None))
+            ]
+        );
         assert!(Snapshot::load_any("garbage").is_none());
+    }
+
+    #[test]
+    fn the_diff_of_two_tables_is_what_comparing_them_path_by_path_gives() {
+        use std::collections::BTreeMap;
+        let mut seed: u64 = 7;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            // Two random trees over a small set of names: paths come and go, and change.
+            let mut trees: [BTreeMap<String, Stamp>; 2] = Default::default();
+            for tree in &mut trees {
+                for _ in 0..next(40) {
+                    let path = format!("d{}/f{}", next(3), next(12));
+                    let stamp = Stamp {
+                        size: next(2),
+                        mtime_ns: 5,
+                        ctime_ns: 5,
+                        ino: 1,
+                        hash: (next(2) == 0).then(|| next(2)),
+                    };
+                    tree.entry(path).or_insert(stamp);
+                }
+            }
+            let table = |tree: &BTreeMap<String, Stamp>| {
+                let mut s = Snapshot::default();
+                // Recorded out of order, and one path twice (as overlapping watch dirs give).
+                for (path, stamp) in tree.iter().rev() {
+                    s.push(path, *stamp);
+                }
+                if let Some((path, stamp)) = tree.iter().next() {
+                    s.push(path, *stamp);
+                }
+                s.sorted()
+            };
+            let got = diff(&table(&trees[0]), &table(&trees[1]));
+            let [before, after] = &trees;
+            let mut want = Changes::default();
+            for (path, b) in after {
+                match before.get(path) {
+                    None => want.added.push(path.clone()),
+                    Some(a) => {
+                        let changed = match (a.hash, b.hash) {
+                            (Some(x), Some(y)) => x != y || a.size != b.size,
+                            _ => !a.same_stat(b),
+                        };
+                        if changed {
+                            want.modified.push(path.clone());
+                        }
+                    }
+                }
+            }
+            want.deleted = before
+                .keys()
+                .filter(|p| !after.contains_key(*p))
+                .cloned()
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(table(&trees[1]).len(), after.len());
+        }
     }
 }
