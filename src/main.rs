@@ -9,6 +9,8 @@ use autodev::ui::Ui;
 
 // The queue is parsed into many small allocations on every command; mimalloc makes
 // `task list` on a 1,000-task queue about 30% faster than the system allocator (bench/cli.sh).
+// It is built without transparent huge pages (Cargo.toml): with them a run's resident memory
+// doubled (docs/run.md, "Memory").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
