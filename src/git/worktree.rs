@@ -300,14 +300,6 @@ pub async fn replay(dir: &Path, upstream: &str, onto: &str) -> GitResult<Result<
 /// killed while it was setting out leaves a state `--abort` cannot read; `--quit` then
 /// forgets it, and the caller checks out what it wants.
 pub async fn abort_replay(dir: &Path) {
-    // No replay under way leaves no state in the worktree's git directory: nothing to undo, and
-    // no git to start (this runs before every task a worker takes).
-    if let Some(admin) = super::git_dir_of(dir)
-        && !admin.join("rebase-merge").exists()
-        && !admin.join("rebase-apply").exists()
-    {
-        return;
-    }
     if git(dir, &["rebase", "--abort"]).await.is_err() {
         let _ = git(dir, &["rebase", "--quit"]).await;
     }
