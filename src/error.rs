@@ -153,6 +153,14 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
 }
 
 impl Error {
+    /// Something about the project or the repository stops the command: what, and what to do.
+    pub fn setup(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Setup {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
     /// Shorthand for the common I/O case.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

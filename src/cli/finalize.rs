@@ -22,13 +22,20 @@ pub struct Args {
     branch: Option<String>,
 }
 
-/// What the experiment left: its last kept change and what it measured.
+/// What the experiment's last run kept: every kept candidate, oldest first (never none).
 struct Kept {
-    tip: String,
-    record: Record,
-    kept: usize,
-    /// Every kept candidate of that run, oldest first.
     records: Vec<Record>,
+}
+
+impl Kept {
+    /// The newest kept candidate: what the change ends at, and what it measured.
+    fn last(&self) -> &Record {
+        &self.records[self.records.len() - 1]
+    }
+
+    fn tip(&self) -> &str {
+        &self.last().commit_sha
+    }
 }
 
 /// A part of the change: files that no kept commit shares with another part, and the kept
@@ -57,18 +64,19 @@ fn kept(settings: &Settings, task: &Task) -> Result<Kept> {
         });
     };
     // The kept candidates of the same run share its ref folder.
-    let run = last.git_ref.rsplit_once('/').map_or("", |(run, _)| run);
-    let records: Vec<Record> = kept
+    let run_of = |r: &Record| {
+        r.git_ref
+            .rsplit_once('/')
+            .map_or("", |(run, _)| run)
+            .to_string()
+    };
+    let run = run_of(last);
+    let records = kept
         .iter()
-        .filter(|r| r.git_ref.rsplit_once('/').map_or("", |(r, _)| r) == run)
+        .filter(|r| run_of(r) == run)
         .map(|r| (*r).clone())
         .collect();
-    Ok(Kept {
-        tip: last.commit_sha.clone(),
-        record: (*last).clone(),
-        kept: records.len(),
-        records,
-    })
+    Ok(Kept { records })
 }
 
 /// The change's `files` in parts such that every kept commit's files fall in one part: changes
@@ -148,7 +156,7 @@ fn effect(metric: &str, before: Option<f64>, after: Option<f64>) -> String {
 /// several parts, the part's files and the kept iterations that made it, each with what it
 /// measured against the one before.
 fn message(task: &Task, kept: &Kept, backup: &str, (i, parts): (usize, &[Part])) -> String {
-    let r = &kept.record;
+    let r = kept.last();
     let confidence = r
         .confidence
         .map(|c| format!(", confidence {:.0}%", c * 100.0))
@@ -157,7 +165,7 @@ fn message(task: &Task, kept: &Kept, backup: &str, (i, parts): (usize, &[Part]))
         "{}{confidence}, measured by experiment {} ({} kept change(s))",
         effect(&r.metric_name, r.baseline_value, r.measured_value),
         task.id,
-        kept.kept
+        kept.records.len()
     );
     let title = format!("{}: {}", task.id, task.display_title());
     let tail = format!("The experiment's own history: {backup}\n");
@@ -206,13 +214,6 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn refused(message: String, hint: &str) -> Error {
-    Error::Setup {
-        message,
-        hint: hint.to_string(),
-    }
-}
-
 async fn finalize(
     settings: &Settings,
     task: &Task,
@@ -222,35 +223,35 @@ async fn finalize(
 ) -> Result<String> {
     let user = &settings.paths.code_dir;
     let git_failed =
-        |why: git::GitError| refused(why.to_string(), "fix the repository, then run again");
+        |why: git::GitError| Error::setup(why.to_string(), "fix the repository, then run again");
     let head = git::head(user).await.map_err(git_failed)?;
-    if worktree::is_ancestor(user, &kept.tip, &head).await {
-        return Err(refused(
+    if worktree::is_ancestor(user, kept.tip(), &head).await {
+        return Err(Error::setup(
             format!(
                 "the kept changes of {} ({}) are already on your branch: there is nothing to \
                  finalize",
                 task.id,
-                short_sha(&kept.tip)
+                short_sha(kept.tip())
             ),
             "`git log` shows them",
         ));
     }
     if worktree::branch_tip(user, branch).await.is_some() {
-        return Err(refused(
+        return Err(Error::setup(
             format!(
                 "branch {branch} exists already, and finalize never moves a branch it did not make"
             ),
             "delete it (`git branch -D`) or name another with --branch",
         ));
     }
-    let start = worktree::merge_base(user, &head, &kept.tip)
+    let start = worktree::merge_base(user, &head, kept.tip())
         .await
         .map_err(git_failed)?;
-    let files = worktree::changed_between(user, &start, &kept.tip)
+    let files = worktree::changed_between(user, &start, kept.tip())
         .await
         .map_err(git_failed)?;
     let backup = crate::experiment::finalized_ref(&task.id);
-    let parts = parts(user, (&start, &kept.tip), &files)
+    let parts = parts(user, (&start, kept.tip()), &files)
         .await
         .map_err(git_failed)?;
     let messages: Vec<String> = (0..parts.len())
@@ -265,8 +266,8 @@ async fn finalize(
          your HEAD {} on a new branch {branch}; the experiment's history stays at {backup}",
         task.id,
         short_sha(&start),
-        short_sha(&kept.tip),
-        kept.kept,
+        short_sha(kept.tip()),
+        kept.records.len(),
         files.len(),
         crate::ui::preview(&files, 8),
         short_sha(&head),
@@ -285,7 +286,7 @@ async fn finalize(
         plan.push_str("\n[DRY RUN] nothing was changed\n");
         return Ok(plan);
     }
-    git::set_ref(user, &backup, &kept.tip)
+    git::set_ref(user, &backup, kept.tip())
         .await
         .map_err(git_failed)?;
     let layout = worktree::layout(user).await.map_err(git_failed)?;
@@ -295,13 +296,13 @@ async fn finalize(
         .await
         .map_err(git_failed)?;
     let made = async {
-        match worktree::squash(&tree, &kept.tip)
+        match worktree::squash(&tree, kept.tip())
             .await
             .map_err(git_failed)?
         {
             Ok(()) => {}
             Err(conflicts) => {
-                return Err(refused(
+                return Err(Error::setup(
                     format!(
                         "the kept changes of {} conflict with your newer commits in {}",
                         task.id,

@@ -5,7 +5,7 @@
 //! when interrupted.
 
 use super::Context;
-use crate::error::{Exit, Result};
+use crate::error::{Error, Exit, Result};
 use crate::journal::Sink;
 use crate::report::log::LogSink;
 use crate::runner::RunLock;
@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(context: &Context, args: Args) -> Result<Exit> {
-    crate::exec::trap_signals().map_err(|e| crate::error::Error::io("watch", "signals", e))?;
+    crate::exec::trap_signals().map_err(|e| Error::io("watch", "signals", e))?;
     let settings = context.settings()?;
     let paths = &settings.paths;
     let queue = TaskStore::new(paths).load()?;
@@ -31,8 +31,7 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     let _lock = RunLock::acquire(&paths.log_dir.join("run.lock"))?;
     let log = paths.run_log();
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(
-        LogSink::open(&log, context.ui, true)
-            .map_err(|e| crate::error::Error::io("open", &log, e))?,
+        LogSink::open(&log, context.ui, true).map_err(|e| Error::io("open", &log, e))?,
     )];
     crate::runner::promote(&settings, task, args.branch.as_deref(), sinks)
 }

@@ -327,9 +327,7 @@ pub async fn commit_everything(dir: &Path, message: &str) -> GitResult<Option<St
         return Ok(None);
     }
     git(dir, &["commit", "-q", "--no-verify", "-m", message]).await?;
-    git(dir, &["rev-parse", "HEAD"])
-        .await
-        .map(|sha| Some(sha.trim().to_string()))
+    super::head(dir).await.map(Some)
 }
 
 /// How many commits `tip` has that `base` does not, as people read it.
@@ -389,9 +387,7 @@ pub async fn squash(dir: &Path, tip: &str) -> GitResult<Result<(), Vec<String>>>
 /// Commits what is staged in `dir` with `message` (the project's commit hooks run): the commit.
 pub async fn commit_staged(dir: &Path, message: &str) -> GitResult<String> {
     hooked(dir, &["commit", "-q", "-m", message]).await?;
-    git(dir, &["rev-parse", "HEAD"])
-        .await
-        .map(|sha| sha.trim().to_string())
+    super::head(dir).await
 }
 
 /// Commits only `paths` of worktree `dir`, as they are there, with `message` (`git commit
@@ -401,9 +397,7 @@ pub async fn commit_only(dir: &Path, paths: &[String], message: &str) -> GitResu
     let mut args = vec!["commit", "-q", "-m", message, "--only", "--"];
     args.extend(literal.iter().map(String::as_str));
     hooked(dir, &args).await?;
-    git(dir, &["rev-parse", "HEAD"])
-        .await
-        .map(|sha| sha.trim().to_string())
+    super::head(dir).await
 }
 
 /// A new commit with `tip`'s tree whose parent is `parent`, with `message` (`git commit-tree`:

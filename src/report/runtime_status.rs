@@ -257,14 +257,14 @@ pub struct RunState {
     /// Each worker that has a task in hand, by worker number (a run of several workers has
     /// several; `current_task_id` is the one that reported last).
     #[serde(
-        deserialize_with = "lenient_workers",
+        deserialize_with = "lenient_list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub workers: Vec<WorkerState>,
     /// Results of this run that wait on their branch (for review, or because they could not
     /// land), with what the run said of each.
     #[serde(
-        deserialize_with = "lenient_waiting",
+        deserialize_with = "lenient_list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub waiting: Vec<WaitingResult>,
@@ -276,10 +276,6 @@ pub struct RunState {
 pub struct WaitingResult {
     pub task_id: String,
     pub message: String,
-}
-
-fn lenient_waiting<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WaitingResult>, D::Error> {
-    lenient_list(d)
 }
 
 /// One worker of a live run and the task it has in hand.
@@ -314,10 +310,6 @@ impl Default for WorkerState {
             branch: String::new(),
         }
     }
-}
-
-fn lenient_workers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WorkerState>, D::Error> {
-    lenient_list(d)
 }
 
 /// A list whose items that do not read are left out (a list that is not one: empty).

@@ -528,7 +528,7 @@ impl Snapshot {
 
     /// Every tracked path, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| self.name(e))
+        self.files().map(|(path, _)| path)
     }
 }
 

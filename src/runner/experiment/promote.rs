@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::branches::{Line, clear_of_your_edits};
 use super::super::{Options, Runner};
-use super::measure::{Bench, Measured};
+use super::measure::Bench;
 use crate::config::Settings;
 use crate::error::{Error, Exit, Result};
 use crate::experiment::{Action, Outcome, Policy, decide, decide_pairs};
@@ -157,10 +157,11 @@ impl Runner<'_> {
                 (Some(Ok(a)), Ok(b)) => Ok((a, b)),
                 (None, Ok(_)) => Err("the tip was not measured".to_string()),
             };
-            match pairs {
-                Ok(pair) => decide_pairs(stick.policy, Ok(pair), None),
-                Err(why) => decide_pairs(stick.policy, Err(&why), None),
-            }
+            decide_pairs(
+                stick.policy,
+                pairs.as_ref().map(|p| *p).map_err(String::as_str),
+                None,
+            )
         } else {
             let on_tip = self
                 .measure_series(
@@ -187,7 +188,11 @@ impl Runner<'_> {
                 return Ok(Recheck::Interrupted);
             }
             match &on_tip.series {
-                Ok(series) => decide(stick.policy, series, series_of(&result)),
+                Ok(series) => decide(
+                    stick.policy,
+                    series,
+                    result.series.as_ref().map_err(String::as_str),
+                ),
                 Err(why) => {
                     let why = format!("your tip's sample failed: {why}");
                     decide(stick.policy, &Default::default(), Err(&why))
@@ -210,10 +215,6 @@ impl Runner<'_> {
             Recheck::Refused(format!("its gain is gone on your tip: {}", decision.reason))
         })
     }
-}
-
-fn series_of(measured: &Measured) -> std::result::Result<&crate::experiment::Series, &str> {
-    measured.series.as_ref().map_err(String::as_str)
 }
 
 /// `autodev promote TASK`: measures the result of experiment `task` that waits on its branch
@@ -250,8 +251,8 @@ struct Stage {
     reference: PathBuf,
 }
 
-/// What a promotion lands where: the result's branch and tip, and the user's branch.
-struct Landing {
+/// A result that waits on its branch, and where it is to land: the user's branch.
+struct Waiting {
     branch: String,
     /// The branch's tip, and the newest commit it shares with `head`.
     result: String,
@@ -266,7 +267,7 @@ impl Runner<'_> {
         let (Execution::Iterative(iterative), Completion::Numeric(numeric)) =
             (&task.execution, &task.completion)
         else {
-            return Err(refused(
+            return Err(Error::setup(
                 format!(
                     "task {} is not an experiment: only an iterative task with a numeric \
                      completion has a result to promote",
@@ -276,12 +277,12 @@ impl Runner<'_> {
             ));
         };
         let policy = Policy::new(numeric, iterative).map_err(|why| {
-            refused(
+            Error::setup(
                 format!("task {}: {why}", task.id),
                 "correct it in task.json",
             )
         })?;
-        let Some(landing) = self.landing(task, asked).await? else {
+        let Some(waiting) = self.find_waiting(task, asked).await? else {
             return Ok(Exit::Success);
         };
         let stick = Yardstick {
@@ -289,13 +290,13 @@ impl Runner<'_> {
             repeats: numeric.repeats.max(1),
             build: iterative.build_command.as_deref(),
         };
-        let stage = self.stage(task, &landing).await?;
-        let measured = self.measure_staged(task, &stick, &stage, &landing).await;
+        let stage = self.stage(task, &waiting).await?;
+        let measured = self.measure_staged(task, &stick, &stage, &waiting).await;
         let exit = match measured {
             Ok(exit) => exit,
             Err(e) => {
-                let candidate = landing.layout.inside(&stage.candidate);
-                let _ = worktree::reset_to(&candidate, &landing.result).await;
+                let candidate = waiting.layout.inside(&stage.candidate);
+                let _ = worktree::reset_to(&candidate, &waiting.result).await;
                 self.clear_stage(&stage).await;
                 return Err(e);
             }
@@ -303,30 +304,30 @@ impl Runner<'_> {
         self.clear_stage(&stage).await;
         if exit == Exit::Success {
             // Its work is on your branch: the branch goes (git refuses if it is not).
-            let _ = worktree::delete_if_merged(&landing.layout.top, &landing.branch).await;
+            let _ = worktree::delete_if_merged(&waiting.layout.top, &waiting.branch).await;
         }
         Ok(exit)
     }
 
     /// The result to promote and where it is to land; `None` when it is there already (said).
-    async fn landing(&mut self, task: &Task, asked: Option<&str>) -> Result<Option<Landing>> {
+    async fn find_waiting(&mut self, task: &Task, asked: Option<&str>) -> Result<Option<Waiting>> {
         let layout = self.layout().await.map_err(|why| {
-            refused(
+            Error::setup(
                 format!("promotion needs a git repository: {why}"),
                 "run it in the project's repository",
             )
         })?;
         let user = self.settings.paths.code_dir.clone();
-        let branch = self.waiting_branch(task, &layout, asked).await?;
+        let head = git::head(&user).await.map_err(no_head)?;
+        let branch = self.waiting_branch(task, &layout, &head, asked).await?;
         let result = worktree::branch_tip(&layout.top, &branch)
             .await
             .ok_or_else(|| {
-                refused(
+                Error::setup(
                     format!("there is no branch {branch}"),
                     "`git branch --list 'autodev/*'` lists autodev's branches",
                 )
             })?;
-        let head = git::head(&user).await.map_err(no_head)?;
         if worktree::is_ancestor(&user, &result, &head).await {
             let _ = worktree::delete_branch(&layout.top, &branch).await;
             self.note(
@@ -342,19 +343,19 @@ impl Runner<'_> {
         let start = worktree::merge_base(&layout.top, &result, &head)
             .await
             .map_err(|why| {
-                refused(
+                Error::setup(
                     format!("{branch} shares no history with your branch ({why})"),
                     "merge it by hand if it is what you want",
                 )
             })?;
         // Said before minutes of measuring, and again before the fast-forward.
         if let Err(why) = clear_of_your_edits(&user, &layout.top, &start, &result).await {
-            return Err(refused(
+            return Err(Error::setup(
                 format!("{branch} cannot land: {why}"),
                 "then run `autodev promote` again",
             ));
         }
-        Ok(Some(Landing {
+        Ok(Some(Waiting {
             head_ref: worktree::head_ref(&user).await,
             branch,
             result,
@@ -365,8 +366,8 @@ impl Runner<'_> {
     }
 
     /// Makes the promotion's two worktrees: the result's branch, and the user's `HEAD`.
-    async fn stage(&mut self, task: &Task, landing: &Landing) -> Result<Stage> {
-        let layout = &landing.layout;
+    async fn stage(&mut self, task: &Task, waiting: &Waiting) -> Result<Stage> {
+        let layout = &waiting.layout;
         let user = self.settings.paths.code_dir.clone();
         let safe = self.tree_name(layout, &safe_id(&task.id));
         let stage = Stage {
@@ -377,15 +378,15 @@ impl Runner<'_> {
             for tree in [&stage.candidate, &stage.reference] {
                 worktree::remove(&user, tree).await?;
             }
-            let branch = worktree::Checkout::Branch(&landing.branch);
+            let branch = worktree::Checkout::Branch(&waiting.branch);
             worktree::add(&user, &stage.candidate, branch, "").await?;
             let detached = worktree::Checkout::Detached;
-            worktree::add(&user, &stage.reference, detached, &landing.head).await
+            worktree::add(&user, &stage.reference, detached, &waiting.head).await
         }
         .await;
         if let Err(why) = made {
             self.clear_stage(&stage).await;
-            return Err(refused(
+            return Err(Error::setup(
                 format!("the promotion's worktrees could not be made: {why}"),
                 "is the branch checked out elsewhere? `git worktree list` shows where",
             ));
@@ -400,21 +401,21 @@ impl Runner<'_> {
         task: &Task,
         stick: &Yardstick<'_>,
         stage: &Stage,
-        landing: &Landing,
+        waiting: &Waiting,
     ) -> Result<Exit> {
-        let Landing {
+        let Waiting {
             branch,
             result,
             head,
             layout,
             ..
-        } = landing;
+        } = waiting;
         self.note(
             Level::Info,
             format!(
                 "Experiment {}: measuring {branch} ({}) on top of your branch at {}",
                 task.id,
-                worktree::commits_ahead(&layout.top, &landing.start, result).await,
+                worktree::commits_ahead(&layout.top, &waiting.start, result).await,
                 short_sha(head)
             ),
         );
@@ -432,14 +433,14 @@ impl Runner<'_> {
         };
         let id = &task.id;
         let (level, message, exit) = match self
-            .recheck(task, stick, arms, (&landing.start, head))
+            .recheck(task, stick, arms, (&waiting.start, head))
             .await?
         {
             Recheck::Wins { tip, reason } => {
                 let line = Line {
                     top: &layout.top,
                     start: head,
-                    start_ref: landing.head_ref.as_deref(),
+                    start_ref: waiting.head_ref.as_deref(),
                     branch,
                 };
                 if let Err(why) = self.fast_forward(&line, &tip).await {
@@ -511,6 +512,7 @@ impl Runner<'_> {
         &mut self,
         task: &Task,
         layout: &worktree::Layout,
+        head: &str,
         asked: Option<&str>,
     ) -> Result<String> {
         if let Some(asked) = asked {
@@ -518,7 +520,6 @@ impl Runner<'_> {
         }
         let name = format!("autodev/{}", self.tree_name(layout, &safe_id(&task.id)));
         let user = &self.settings.paths.code_dir;
-        let head = git::head(user).await.map_err(no_head)?;
         let mut waiting = Vec::new();
         let mut named = worktree::branches_under(&layout.top, &name).await;
         named.extend(worktree::branches_under(&layout.top, &format!("{name}-*")).await);
@@ -531,7 +532,7 @@ impl Runner<'_> {
             });
             if let Some(tip) = worktree::branch_tip(&layout.top, &branch).await
                 && numbered
-                && !worktree::is_ancestor(user, &tip, &head).await
+                && !worktree::is_ancestor(user, &tip, head).await
             {
                 waiting.push(branch);
             }
@@ -549,7 +550,7 @@ impl Runner<'_> {
             return Ok(branch);
         }
         match waiting.len() {
-            0 => Err(refused(
+            0 => Err(Error::setup(
                 format!(
                     "no result of experiment {} waits on a branch: {name} holds nothing your branch lacks",
                     task.id
@@ -557,7 +558,7 @@ impl Runner<'_> {
                 "`autodev status` shows how the experiment ended",
             )),
             1 => Ok(waiting.remove(0)),
-            _ => Err(refused(
+            _ => Err(Error::setup(
                 format!(
                     "several results of experiment {} wait on branches: {}",
                     task.id,
@@ -582,15 +583,8 @@ impl Runner<'_> {
 }
 
 fn no_head(why: git::GitError) -> Error {
-    refused(
+    Error::setup(
         format!("your branch's HEAD cannot be read ({why})"),
         "promotion lands on a branch with at least one commit",
     )
-}
-
-fn refused(message: String, hint: &str) -> Error {
-    Error::Setup {
-        message,
-        hint: hint.to_string(),
-    }
 }

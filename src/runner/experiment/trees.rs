@@ -351,14 +351,18 @@ impl Runner<'_> {
         );
         // The tip is measured in the reference tree, or, measured one series at a time, in one
         // made for this and removed after.
-        let made = trees.reference.is_none().then(|| {
-            let safe = self.tree_name(&trees.layout, &safe_id(&task.id));
-            trees.layout.tree(&format!("{safe}.reference"))
-        });
-        if let Some(root) = &made {
+        let made = trees.reference.is_none();
+        let reference_root = match &trees.reference {
+            Some(root) => root.clone(),
+            None => {
+                let safe = self.tree_name(&trees.layout, &safe_id(&task.id));
+                trees.layout.tree(&format!("{safe}.reference"))
+            }
+        };
+        if made {
             let added = async {
-                worktree::remove(&user, root).await?;
-                worktree::add(&user, root, worktree::Checkout::Detached, now).await
+                worktree::remove(&user, &reference_root).await?;
+                worktree::add(&user, &reference_root, worktree::Checkout::Detached, now).await
             }
             .await;
             if let Err(why) = added {
@@ -367,9 +371,6 @@ impl Runner<'_> {
                 ));
             }
         }
-        let Some(reference_root) = made.clone().or_else(|| trees.reference.clone()) else {
-            return stays("there is no tree to measure your tip in".into());
-        };
         let candidate_dir = trees.layout.inside(&trees.candidate);
         let reference_dir = trees.layout.inside(&reference_root);
         let mut spare = None;
@@ -395,12 +396,10 @@ impl Runner<'_> {
             reference_dir: &reference_dir,
         };
         let checked = self.recheck(task, &stick, arms, (&trees.start, now)).await;
-        if let Some(root) = &made
-            && let Err(why) = worktree::remove(&user, root).await
-        {
+        if made && let Err(why) = worktree::remove(&user, &reference_root).await {
             self.note(
                 Level::Warn,
-                format!("could not remove {} ({why})", root.display()),
+                format!("could not remove {} ({why})", reference_root.display()),
             );
         }
         match checked {
