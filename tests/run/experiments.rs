@@ -463,6 +463,62 @@ fn a_branch_that_moved_gets_the_result_replayed_and_measured_again_on_its_new_ti
 }
 
 #[test]
+fn a_polite_stop_while_the_result_is_measured_on_the_new_tip_is_landed_by_the_next_run() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    // Each sample takes a moment: long enough to be stopped in the re-measurement.
+    repo.write(
+        "bench.sh",
+        "sleep 0.3\necho \"METRIC latency=$(cat speed.txt)\"\n",
+    );
+    git(repo.path(), &["commit", "-qam", "slow benchmark"]);
+    repo.script(1, &format!("{}{}", user_commits(&repo, false), sets("100")));
+    let child = repo.spawn(&["run"]);
+    // The re-measurement has a log of its own: once it exists, the run is measuring there.
+    let logs = repo.path().join("logs/attempts/codex");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains("__promotion_"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-measurement began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // Not recorded as ended: the task is still to do, nothing landed.
+    assert!(stderr.contains("0 completed, 0 blocked, 1 pending"), "{stderr}");
+    assert_ne!(repo.task("E1")["passes"], true, "{stderr}");
+    assert_eq!(head_file(&repo, "speed.txt"), "120\n");
+    let calls = repo.calls();
+    let again = repo.run(&["run"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(repo.calls(), calls, "the agent is not asked again");
+    assert_eq!(repo.task("E1")["passes"], true);
+    assert_eq!(head_file(&repo, "speed.txt"), "100\n", "{}", again.stderr);
+    assert_eq!(subjects(&repo)[1], "late-night fix");
+    assert!(
+        again
+            .stderr
+            .contains("where it still wins (latency=100 against 120"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(git(repo.path(), &["branch", "--list", "autodev/*"]), "");
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
 fn a_result_whose_gain_is_gone_on_the_new_tip_stays_on_its_branch_as_it_was() {
     let repo = project(&tasks_n(1, "", ""), "");
     let start = git(repo.path(), &["rev-parse", "HEAD"]);

@@ -338,10 +338,13 @@ impl Runner<'_> {
                     self.told_blocked_by_hand(&task, reason);
                     return Ok(TaskEnd::Blocked);
                 }
-                let landing = self
+                let landed = self
                     .land(&task, &mut lab, &trees, &kept, (completed, &summary))
                     .await;
-                self.finish_experiment(&lab, landing.summary, completed)
+                match landed {
+                    Some(landing) => self.finish_experiment(&lab, landing.summary, completed),
+                    None => Ok(TaskEnd::Interrupted),
+                }
             }
         }
     }

@@ -207,7 +207,9 @@ impl Runner<'_> {
     /// Brings the experiment's result (its branch at `kept`) to the user's branch when it can be
     /// done without touching anything of the user's, journals the end (with how the task is to
     /// be recorded: `completed`, the experiment met its goal, and its `conclusion`), then
-    /// removes the worktrees.
+    /// removes the worktrees. `None`: a polite stop came while the result was measured on the
+    /// user's newer commits; nothing is journalled and the worktrees stay, so the next run
+    /// resumes the experiment and lands it then.
     pub(super) async fn land(
         &mut self,
         task: &Task,
@@ -215,7 +217,7 @@ impl Runner<'_> {
         trees: &Trees,
         kept: &str,
         (completed, conclusion): (bool, &str),
-    ) -> Landing {
+    ) -> Option<Landing> {
         let _turn = self.git_turn().await;
         let top = trees.layout.top.clone();
         let branch = &trees.branch;
@@ -270,7 +272,7 @@ impl Runner<'_> {
                         ),
                     ),
                     Err(why) => match self.moved_on(&line, &target).await {
-                        Some(now) => self.promote_at_end(task, trees, lab, &target, &now).await,
+                        Some(now) => self.promote_at_end(task, trees, lab, &target, &now).await?,
                         None => {
                             let ahead = worktree::commits_ahead(&top, &trees.start, kept).await;
                             (
@@ -313,12 +315,13 @@ impl Runner<'_> {
         let trees_of = [Some(trees.candidate.clone()), trees.reference.clone()];
         self.tidy(task, &trees_of, (!kept_branch).then_some(branch.as_str()))
             .await;
-        Landing { summary }
+        Some(Landing { summary })
     }
 
     /// `promotion = "auto"` when the user's branch moved on to `now` while the experiment ran:
     /// its `result` replayed onto `now` and measured again there against `now`, landing only
-    /// if it still wins; whether it landed, and what became of it.
+    /// if it still wins; whether it landed, and what became of it (`None`: stopped politely
+    /// while measuring).
     async fn promote_at_end(
         &mut self,
         task: &Task,
@@ -326,19 +329,19 @@ impl Runner<'_> {
         lab: &mut Lab,
         result: &str,
         now: &str,
-    ) -> (bool, String) {
+    ) -> Option<(bool, String)> {
         let branch = &trees.branch;
         let user = self.settings.paths.code_dir.clone();
         let ahead = worktree::commits_ahead(&trees.layout.top, &trees.start, result).await;
         let stays = |why: String| {
-            (
+            Some((
                 false,
                 format!(
                     "the result stays on branch {branch} ({ahead}): your branch moved while it \
                      ran (to {}), and {why}; `git merge {branch}` takes it anyway",
                     short_sha(now)
                 ),
-            )
+            ))
         };
         self.note(
             Level::Info,
@@ -402,7 +405,7 @@ impl Runner<'_> {
                 format!("could not remove {} ({why})", reference_root.display()),
             );
         }
-        match checked {
+        let end = match checked {
             Ok(Recheck::Wins { tip, reason }) => {
                 let line = Line {
                     top: &trees.layout.top,
@@ -435,10 +438,11 @@ impl Runner<'_> {
                 true,
                 format!("your branch has its changes already (branch {branch} removed)"),
             ),
-            Ok(Recheck::Refused(why)) => stays(why),
-            Ok(Recheck::Interrupted) => stays("measuring it there was interrupted".into()),
-            Err(e) => stays(format!("it could not be measured there ({e})")),
-        }
+            Ok(Recheck::Refused(why)) => return stays(why),
+            Ok(Recheck::Interrupted) => return None,
+            Err(e) => return stays(format!("it could not be measured there ({e})")),
+        };
+        Some(end)
     }
 
     /// `experiments.finalize`: the kept commits as one, on the experiment's start, its message
