@@ -347,6 +347,28 @@ pub async fn commits_between(dir: &Path, base: &str, tip: &str) -> GitResult<Vec
         .map(|out| out.lines().map(|l| l.trim().to_string()).collect())
 }
 
+/// Whether `onto` has the change from `base` to `tip` already, whatever commits brought it
+/// (the same commits, copies replayed elsewhere, one squashed commit): every path the change
+/// touches is in `onto` as `tip` has it. False when it cannot be told.
+pub async fn has_change(dir: &Path, base: &str, tip: &str, onto: &str) -> bool {
+    let Ok(paths) = changed_between(dir, base, tip).await else {
+        return false;
+    };
+    // The paths are the top's (`git diff --name-only`), wherever `dir` is below it. A name that
+    // is not UTF-8 cannot be handed to git as text: not told.
+    if paths
+        .iter()
+        .any(|p| p.as_bytes() != crate::snapshot::key::bytes(p).as_slice())
+    {
+        return false;
+    }
+    let literal: Vec<String> = paths.iter().map(|p| format!(":(top,literal){p}")).collect();
+    let mut args = vec!["diff", "--quiet", "--no-renames", tip, onto, "--"];
+    args.extend(literal.iter().map(String::as_str));
+    // `--quiet` exits non-zero when they differ.
+    paths.is_empty() || git(dir, &args).await.is_ok()
+}
+
 /// The newest commit `a` and `b` both have.
 pub async fn merge_base(dir: &Path, a: &str, b: &str) -> GitResult<String> {
     git(dir, &["merge-base", a, b])
@@ -393,7 +415,7 @@ pub async fn commit_staged(dir: &Path, message: &str) -> GitResult<String> {
 /// Commits only `paths` of worktree `dir`, as they are there, with `message` (`git commit
 /// --only`; the project's commit hooks run): the commit.
 pub async fn commit_only(dir: &Path, paths: &[String], message: &str) -> GitResult<String> {
-    let literal: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+    let literal: Vec<String> = paths.iter().map(|p| format!(":(top,literal){p}")).collect();
     let mut args = vec!["commit", "-q", "-m", message, "--only", "--"];
     args.extend(literal.iter().map(String::as_str));
     hooked(dir, &args).await?;

@@ -497,7 +497,10 @@ fn a_polite_stop_while_the_result_is_measured_on_the_new_tip_is_landed_by_the_ne
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     // Not recorded as ended: the task is still to do, nothing landed.
-    assert!(stderr.contains("0 completed, 0 blocked, 1 pending"), "{stderr}");
+    assert!(
+        stderr.contains("0 completed, 0 blocked, 1 pending"),
+        "{stderr}"
+    );
     assert_ne!(repo.task("E1")["passes"], true, "{stderr}");
     assert_eq!(head_file(&repo, "speed.txt"), "120\n");
     let calls = repo.calls();
@@ -1453,6 +1456,61 @@ fn sequential_pairs_stop_as_soon_as_the_evidence_is_clear() {
         });
         assert_eq!(told, pairs == 3, "{extra}");
     }
+}
+
+#[test]
+fn autodev_promote_finds_a_result_you_took_by_hand_already_on_your_branch() {
+    let (repo, _) = waiting_for_promotion();
+    // You made the same change yourself, as a commit of your own.
+    repo.write("speed.txt", "100\n");
+    git(repo.path(), &["commit", "-qam", "same idea, by hand"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let promoted = repo.run(&["promote", "E1"]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        promoted
+            .stderr
+            .contains("your branch has the changes of autodev/E1 already; nothing to promote"),
+        "{}",
+        promoted.stderr
+    );
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), head);
+    assert_eq!(
+        git(repo.path(), &["branch", "--list", "autodev/*"]),
+        "",
+        "{}",
+        promoted.stderr
+    );
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn autodev_promote_of_a_project_below_the_top_of_the_repository_measures_and_lands() {
+    let repo = project(&tasks_n(1, "", ""), "");
+    let toml = repo.read("autodev.toml").replace("demo", "svc");
+    repo.write(
+        "svc/autodev.toml",
+        &format!("{toml}\n[experiments]\npromotion = \"manual\"\n"),
+    );
+    repo.write("svc/task.json", &tasks_n(1, "", ""));
+    repo.write("svc/speed.txt", "120\n");
+    repo.write("svc/bench.sh", "echo \"METRIC latency=$(cat speed.txt)\"\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "a project below the top"]);
+    repo.script(1, &sets("100"));
+    let config = ["--config", "svc/autodev.toml"];
+    let run = repo.run(&["run", config[0], config[1]]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let promoted = repo.run(&["promote", "E1", config[0], config[1]]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        promoted
+            .stderr
+            .contains("promoted. Measured on your tip it still wins"),
+        "{}",
+        promoted.stderr
+    );
+    assert_eq!(head_file(&repo, "svc/speed.txt"), "100\n");
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub(super) enum Recheck {
         tip: String,
         reason: String,
     },
-    /// The tip has its changes already: nothing is left to land.
+    /// The tip has its change already: nothing is left to land.
     AlreadyThere,
     /// It does not land: why (it conflicts with the tip, a sample failed, the gain is gone).
     /// Its branch is back where it was.
@@ -69,6 +69,11 @@ impl Runner<'_> {
             Ok(sha) => sha,
             Err(why) => return Ok(Recheck::Refused(format!("its tree cannot be read ({why})"))),
         };
+        // Landed already (by a run killed before it could say so, or by hand), perhaps as
+        // other commits than these: replaying them would only conflict with themselves.
+        if worktree::has_change(arms.candidate_dir, start, &before, onto).await {
+            return Ok(Recheck::AlreadyThere);
+        }
         match worktree::replay(arms.candidate_dir, start, onto).await {
             Ok(Ok(())) => {}
             Ok(Err(conflict)) => {
@@ -302,9 +307,12 @@ impl Runner<'_> {
             }
         };
         self.clear_stage(&stage).await;
-        if exit == Exit::Success {
-            // Its work is on your branch: the branch goes (git refuses if it is not).
-            let _ = worktree::delete_if_merged(&waiting.layout.top, &waiting.branch).await;
+        let top = &waiting.layout.top;
+        if exit == Exit::Success
+            && worktree::has_change(top, &waiting.start, &waiting.result, "HEAD").await
+        {
+            // Its change is on your branch (fast-forwarded, or there already): the branch goes.
+            let _ = worktree::delete_branch(top, &waiting.branch).await;
         }
         Ok(exit)
     }
