@@ -9,6 +9,7 @@
 # <= 20 MiB at 1,000 files and <= 40 MiB at 100,000.
 #
 # Usage: bench/run.sh [TASKS] [FILES...]   (default 50 tasks, on 1000 and 100000 files)
+# AUTODEV_ISOLATION=in-place measures run.isolation = "in-place" instead of the default worktree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks=${1:-50}
@@ -26,10 +27,11 @@ fake="$work/fake-agent"
 printf '#!/bin/sh\nexec "%s" __fake-agent codex "$@"\n' "$bin" > "$fake"
 chmod +x "$fake"
 
-python3 - "$work" "$tasks" "$bin" "$fake" "$sizes" <<'PY'
+python3 - "$work" "$tasks" "$bin" "$fake" "$sizes" "${AUTODEV_ISOLATION:-worktree}" <<'PY'
 import json, os, statistics, subprocess, sys, time
 work, tasks, binary, fake = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 sizes = [int(n) for n in sys.argv[5].split()]
+isolation = sys.argv[6]
 
 def make(root, files):
     os.makedirs(root)
@@ -40,6 +42,7 @@ def make(root, files):
             f.write(f"// file {i}\n")
     with open(os.path.join(root, "autodev.toml"), "w") as f:
         f.write('[project]\nname = "bench"\n[run]\ndelay_between_tasks = 0\n'
+                f'isolation = "{isolation}"\n'
                 '[git]\nauto_commit = false\n[reflection]\nenabled = false\n')
     queue = {"tasks": [{"id": f"T{n}", "title": f"task {n}",
                         "verification": {"path_patterns": [f"out/{n}.txt"]}} for n in range(1, tasks + 1)]}
@@ -132,7 +135,7 @@ for files in sizes:
     per_task = total_ms / tasks
     overhead = per_task - agent_ms
     gs = git_status(root)
-    print(f"{files:>6} files: {per_task:7.1f} ms per task, fake agent alone {agent_ms:5.1f} ms "
+    print(f"{files:>6} files, {isolation}: {per_task:7.1f} ms per task, fake agent alone {agent_ms:5.1f} ms "
           f"-> orchestrator {overhead:6.1f} ms per task | git status {gs:6.1f} ms "
           f"({overhead / gs:.2f}x)")
     marks = ", ".join(f"after task {n}: {kib / 1024:.1f}" for n, kib in sorted(rss["at"].items()))

@@ -13,14 +13,38 @@ use serde::{Deserialize, Serialize};
 /// Replaces `path` with `bytes`: temp file in the same directory, fsync, rename, fsync the
 /// directory. An existing file's permissions are kept.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, true)
+    replace(path, bytes, true).map(drop)
+}
+
+/// [`write_atomic`], and the metadata of the file at `path` once it is in place, if it is still
+/// the one written (nobody replaced or rewrote it in the instant since): what a reader that
+/// remembers the content it wrote checks the file against later.
+pub fn write_atomic_known(path: &Path, bytes: &[u8]) -> io::Result<Option<fs::Metadata>> {
+    use std::os::unix::fs::MetadataExt;
+    let written = replace(path, bytes, true)?;
+    let now = fs::metadata(link_target(path)).ok();
+    Ok(now.filter(|now| {
+        (
+            now.dev(),
+            now.ino(),
+            now.len(),
+            now.mtime(),
+            now.mtime_nsec(),
+        ) == (
+            written.dev(),
+            written.ino(),
+            written.len(),
+            written.mtime(),
+            written.mtime_nsec(),
+        )
+    }))
 }
 
 /// Like [`write_atomic`] (readers never see a torn file) but without waiting for the disk: for
 /// files rewritten many times a minute that the next write regenerates anyway (the run status,
 /// `TASK.md`). After a power loss such a file may be one version old, never half-written.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace(path, bytes, false)
+    replace(path, bytes, false).map(drop)
 }
 
 /// Creates `path` with `bytes` only if nothing exists there yet: the file appears whole (temp
@@ -64,7 +88,9 @@ fn link_target(path: &Path) -> PathBuf {
     at
 }
 
-fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+/// Replaces `path` with `bytes`; the metadata of the file written, taken before it was renamed
+/// into place.
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<fs::Metadata> {
     let path = &link_target(path);
     let dir = parent_dir(path);
     let name = path
@@ -79,11 +105,12 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     if sync {
         temp.as_file().sync_all()?;
     }
+    let written = temp.as_file().metadata()?;
     temp.persist(path).map_err(|e| e.error)?;
     if sync {
         sync_dir(dir);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// The folder, inside the git directory, where temporary files are made.
@@ -377,8 +404,12 @@ pub fn open_regular_rw(path: &Path) -> io::Result<File> {
 /// The whole of a regular file of at most `max` bytes: a state file autodev reads back. Anything
 /// else (a FIFO, a device, a file grown past `max`) is an error that says what it is.
 pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    read_to_limit(open_regular(path)?, max)
+}
+
+/// The rest of `file`, refused when it is longer than `max` bytes.
+pub fn read_to_limit(file: File, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {

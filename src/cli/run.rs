@@ -111,11 +111,14 @@ pub fn run(context: &Context, args: Args) -> Result<Exit> {
     } else {
         Some(RunLock::acquire(&settings.paths.log_dir.join("run.lock"))?)
     };
-    let sinks = sinks(&settings, &options, context.ui)?;
+    // One store for the run and its status file: the queue read by one is not parsed again
+    // by the other.
+    let store = TaskStore::new(&settings.paths);
+    let sinks = sinks(&settings, &options, context.ui, &store)?;
     if !options.dry_run {
         remember(context, &settings, None);
     }
-    runner::run(&settings, &options, sinks)
+    runner::run(&settings, &options, store, sinks)
 }
 
 /// A dollar amount on the command line: a finite number from 0 to 1,000,000.
@@ -292,14 +295,19 @@ fn detach(context: &Context, settings: &Settings) -> Result<Exit> {
 
 /// The report sinks of this run, the journal first: every other record is derived from the same
 /// events, and the journal must hold an event before anything acts on it.
-fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn Sink>>> {
+fn sinks(
+    settings: &Settings,
+    options: &Options,
+    ui: Ui,
+    store: &TaskStore,
+) -> Result<Vec<Box<dyn Sink>>> {
     let paths = &settings.paths;
     if options.dry_run {
         return Ok(vec![Box::new(LogSink::console_only(ui))]);
     }
     let journal = paths.events_log();
     let log = paths.run_log();
-    let queue = TaskStore::new(paths).load()?;
+    let queue = store.load()?;
     let name = queue
         .project_name(&settings.config.project.name)
         .to_string();
@@ -327,7 +335,7 @@ fn sinks(settings: &Settings, options: &Options, ui: Ui) -> Result<Vec<Box<dyn S
         Box::new(
             StatusWriter::new(
                 paths.runtime_status(),
-                TaskStore::new(paths),
+                store.clone(),
                 queue
                     .project_name(&settings.config.project.name)
                     .to_string(),

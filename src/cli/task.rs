@@ -270,7 +270,7 @@ fn change(
         path: store.path().to_path_buf(),
     };
     let changed = if dry_run {
-        let mut queue = store.load()?;
+        let mut queue = std::sync::Arc::unwrap_or_clone(store.load()?);
         let (changed, unknown) = apply(&mut queue, change, ids.as_deref());
         if !unknown.is_empty() {
             return Err(unknown_ids(&unknown));

@@ -131,6 +131,9 @@ pub async fn usable(path: &Path) -> bool {
 /// The commit branch `name` points at, if the branch exists.
 pub async fn branch_tip(dir: &Path, name: &str) -> Option<String> {
     let full = format!("refs/heads/{name}");
+    if let Some(tip) = super::ref_from_files(dir, &full) {
+        return tip;
+    }
     git(dir, &["rev-parse", "--verify", "--quiet", &full])
         .await
         .ok()
@@ -193,6 +196,9 @@ async fn to_the_end(dir: &Path, args: &[&str]) -> GitResult<()> {
 
 /// What `HEAD` of `dir` is on: the branch's full ref name, or `None` when detached.
 pub async fn head_ref(dir: &Path) -> Option<String> {
+    if let Some(name) = super::head_ref_from_files(dir) {
+        return name;
+    }
     git(dir, &["symbolic-ref", "-q", "HEAD"])
         .await
         .ok()

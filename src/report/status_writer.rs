@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::run_view::{RunView, unseen};
 use super::runtime_status::{self, PersistedRun, RunState, Snapshot};
@@ -15,8 +16,8 @@ use crate::task::{TaskFile, TaskStore};
 pub struct StatusWriter {
     path: PathBuf,
     store: TaskStore,
-    /// The queue as last read, and the size and mtime of `task.json` it was read at.
-    queue: (Option<(u64, std::time::SystemTime)>, TaskFile),
+    /// The queue as last read.
+    queue: Arc<TaskFile>,
     project_name: String,
     backend: String,
     /// The run as its events so far tell it.
@@ -35,7 +36,7 @@ impl StatusWriter {
         StatusWriter {
             path,
             store,
-            queue: (None, TaskFile::default()),
+            queue: Arc::default(),
             project_name,
             backend,
             view: RunView {
@@ -61,14 +62,10 @@ impl StatusWriter {
     /// ended, or an experiment measured).
     fn write(&mut self, force: bool) -> io::Result<()> {
         self.view.run.updated_at = utc_now();
-        // Counts and rows follow task.json, read again only when it changed; a queue that cannot
-        // be read right now (mid-edit by a person) leaves the rows empty rather than failing.
-        let stamp = std::fs::metadata(self.store.path())
-            .ok()
-            .and_then(|m| Some((m.len(), m.modified().ok()?)));
-        if stamp.is_none() || self.queue.0 != stamp {
-            self.queue = (stamp, self.store.load().unwrap_or_default());
-        }
+        // Counts and rows follow task.json (the store parses it again only when it changed); a
+        // queue that cannot be read right now (mid-edit by a person) leaves the rows empty
+        // rather than failing.
+        self.queue = self.store.load().unwrap_or_default();
         let persisted = PersistedRun {
             run: self.view.run.clone(),
             events: self.view.events.clone(),
@@ -76,7 +73,7 @@ impl StatusWriter {
             live: true,
         };
         let snapshot =
-            Snapshot::assemble(&self.project_name, &self.backend, &self.queue.1, &persisted);
+            Snapshot::assemble(&self.project_name, &self.backend, &self.queue, &persisted);
         let mut text = serde_json::to_string_pretty(&snapshot).map_err(io::Error::other)?;
         text.push('\n');
         if let Some(dir) = self.path.parent() {

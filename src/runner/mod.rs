@@ -268,18 +268,17 @@ struct Runner<'a> {
 
 /// Runs the queue, telling `sinks` everything that happens; the exit code says how it ended.
 /// The caller holds the run lock (a dry run needs none).
-pub fn run(settings: &Settings, options: &Options, sinks: Vec<Box<dyn Sink>>) -> Result<Exit> {
-    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
-    runtime.block_on(run_async(settings, options, sinks))
-}
-
-async fn run_async(
+pub fn run(
     settings: &Settings,
     options: &Options,
+    store: TaskStore,
     sinks: Vec<Box<dyn Sink>>,
 ) -> Result<Exit> {
-    let mut runner = Runner::new(settings, options, sinks)?;
-    runner.go().await
+    let runtime = exec::runtime().map_err(|e| Error::io("start", "the async runtime", e))?;
+    runtime.block_on(async {
+        let mut runner = Runner::new(settings, options, store, sinks)?;
+        runner.go().await
+    })
 }
 
 impl<'a> Runner<'a> {
@@ -287,6 +286,7 @@ impl<'a> Runner<'a> {
     fn new(
         settings: &'a Settings,
         options: &'a Options,
+        store: TaskStore,
         sinks: Vec<Box<dyn Sink>>,
     ) -> Result<Runner<'a>> {
         let paths = &settings.paths;
@@ -303,7 +303,7 @@ impl<'a> Runner<'a> {
         let runner = Runner {
             settings,
             options,
-            store: TaskStore::new(paths),
+            store,
             worker: 1,
             shared: Rc::new(dispatch::Shared::new(sinks)),
             tree: Tree::new(paths.code_dir.clone(), rules),
@@ -417,7 +417,7 @@ impl Runner<'_> {
         let (end, message) = match worked.stop.take() {
             Some(end) => end,
             None => how_it_ended(
-                &self.store.load()?,
+                &*self.store.load()?,
                 worked.attempted,
                 !self.shared.blocked_now.borrow().is_empty(),
             ),

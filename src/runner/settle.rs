@@ -98,7 +98,7 @@ impl Runner<'_> {
             .store
             .load()
             .ok()
-            .and_then(|q| q.tasks.into_iter().find(|t| t.id == task.id))
+            .and_then(|q| q.tasks.iter().find(|t| t.id == task.id).cloned())
             .unwrap_or_else(|| task.clone());
         let refined = crate::reflect::apply(
             &current,
@@ -340,9 +340,9 @@ impl Runner<'_> {
         let queue = self.store.load()?;
         Ok(queue
             .tasks
-            .into_iter()
+            .iter()
             .find(|t| t.id == task.id && t.blocked && !t.passes)
-            .map(|t| t.block_reason))
+            .map(|t| t.block_reason.clone()))
     }
 
     /// Tells that the task stops because a person blocked it while it was worked.

@@ -393,14 +393,21 @@ impl TaskFile {
 
     /// The canonical JSON form.
     pub fn to_value(&self) -> Value {
+        Value::Object(self.members(true))
+    }
+
+    /// The canonical members of the document, its `tasks` only when `with_tasks`.
+    pub(crate) fn members(&self, with_tasks: bool) -> Map<String, Value> {
         let mut map = Map::new();
         if let Some(project) = &self.project {
             map.insert("project".into(), json!(project));
         }
-        map.insert(
-            "tasks".into(),
-            Value::Array(self.tasks.iter().map(Task::to_value).collect()),
-        );
+        if with_tasks {
+            map.insert(
+                "tasks".into(),
+                Value::Array(self.tasks.iter().map(Task::to_value).collect()),
+            );
+        }
         if let Some(source) = &self.planning_source {
             map.insert("planning_source".into(), Value::Object(source.clone()));
         }
@@ -417,7 +424,7 @@ impl TaskFile {
             map.insert("statistics".into(), Value::Object(stats.clone()));
         }
         map.extend(self.extra.clone());
-        Value::Object(map)
+        map
     }
 
     /// The file text: 2-space indent, non-ASCII kept, trailing newline. A queue read from a file

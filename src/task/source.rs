@@ -49,6 +49,9 @@ struct Source {
     /// does not take the other's text).
     id: u64,
     bytes: Vec<u8>,
+    /// The tasks as read: a task still equal to its reading is written back as read without
+    /// being parsed again.
+    tasks: Vec<Task>,
 }
 
 /// Where a task was read from: the document, and its place in the document's `tasks`.
@@ -68,7 +71,8 @@ impl PartialEq for Origin {
 }
 
 /// Remembers that `file` was read from `bytes`, and where each of its tasks stood. Nothing is
-/// parsed here: reading stays as fast as before; only a write reads the text again.
+/// parsed here: reading stays as fast as before; only a write reads the text again, and only
+/// the tasks that changed.
 pub(crate) fn attach(file: &mut TaskFile, bytes: &[u8]) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -79,6 +83,7 @@ pub(crate) fn attach(file: &mut TaskFile, bytes: &[u8]) {
     file.source = SourceText(Some(Arc::new(Source {
         id,
         bytes: bytes.to_vec(),
+        tasks: file.tasks.clone(),
     })));
 }
 
@@ -177,23 +182,35 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-fn task_out<'a>(task: &Task, raws: &'a [RawObject], id: u64) -> Out<'a> {
-    let now = object(task.to_value());
+fn task_out<'a>(task: &Task, raws: &'a [RawObject], source: &Source) -> Out<'a> {
     match task.origin.0 {
-        Some((from, i)) if from == id && i < raws.len() => {
+        // Unchanged: every member as read (what the merge below gives when nothing differs).
+        Some((from, i))
+            if from == source.id && i < raws.len() && source.tasks.get(i) == Some(task) =>
+        {
+            Out::Obj(
+                raws[i]
+                    .0
+                    .iter()
+                    .map(|(key, text)| (key.clone(), Out::Raw(text)))
+                    .collect(),
+            )
+        }
+        Some((from, i)) if from == source.id && i < raws.len() => {
+            let now = object(task.to_value());
             let raw = &raws[i];
             let loaded = object(Task::from_owned(parsed(raw, "")).to_value());
             Out::Obj(merge(raw, &loaded, now, None))
         }
-        _ => Out::Val(Value::Object(now)),
+        _ => Out::Val(task.to_value()),
     }
 }
 
 /// The file text of `file`: 2-space indent, non-ASCII kept, trailing newline.
 pub(crate) fn render(file: &TaskFile) -> String {
-    let root: Option<(u64, RawObject)> = file.source.0.as_ref().and_then(|source| {
+    let root: Option<(&Source, RawObject)> = file.source.0.as_ref().and_then(|source| {
         Some((
-            source.id,
+            &**source,
             serde_json::from_slice::<RawObject>(&source.bytes).ok()?,
         ))
     });
@@ -204,18 +221,18 @@ pub(crate) fn render(file: &TaskFile) -> String {
         .unwrap_or_default();
     let out = match &root {
         None => Out::Val(file.to_value()),
-        Some((id, raw)) => {
-            let mut now = object(file.to_value());
-            now.shift_remove("tasks");
+        Some((source, raw)) => {
+            let now = file.members(false);
             let loaded = match TaskFile::from_owned(Value::Object(parsed(raw, "tasks"))) {
-                Ok(file) => {
-                    let mut map = object(file.to_value());
-                    map.shift_remove("tasks");
-                    map
-                }
+                Ok(file) => file.members(false),
                 Err(_) => Map::new(),
             };
-            let tasks = Out::Arr(file.tasks.iter().map(|t| task_out(t, &raws, *id)).collect());
+            let tasks = Out::Arr(
+                file.tasks
+                    .iter()
+                    .map(|t| task_out(t, &raws, source))
+                    .collect(),
+            );
             let keep_tasks = raw.0.iter().any(|(k, _)| k == "tasks") || !file.tasks.is_empty();
             let special = keep_tasks.then_some(("tasks", tasks));
             Out::Obj(merge(raw, &loaded, now, special))

@@ -4,9 +4,15 @@
 //! Readers never lock: writes are atomic renames, so a reader sees the old file or the new one.
 //! Writers take `<log_dir>/task.json.lock`, re-read the file under the lock, apply their change
 //! and write only if the content changed. A file that fails to parse is never written.
+//!
+//! A store remembers the queue it last read, with the file's identity (device, inode, size,
+//! modification and change times): a run reads the queue many times per task, and parses it
+//! again only when the file changed. Clones of a store share what it remembers.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::model::TaskFile;
 use crate::config::ProjectPaths;
@@ -21,6 +27,44 @@ const MAX_QUEUE_BYTES: u64 = 256 << 20;
 pub struct TaskStore {
     path: PathBuf,
     lock_path: PathBuf,
+    /// The queue as last read, and the identity of the file it was read from.
+    last: Arc<Mutex<Option<Remembered>>>,
+}
+
+/// A queue as read, and the identity of the file it was read from.
+type Remembered = (Identity, Arc<TaskFile>);
+
+/// One version of a file, told without reading it: any write changes its change time (which
+/// no program can set back) and a replacement changes its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Identity {
+    /// The file's identity, or `None` when it cannot be trusted: on a file system whose times
+    /// have no fraction of a second, a same-size rewrite within the second of the last change
+    /// would keep every field (git calls such an entry racy).
+    fn of(meta: &fs::Metadata) -> Option<Identity> {
+        let coarse = meta.mtime_nsec() == 0 && meta.ctime_nsec() == 0;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if coarse && now - meta.ctime() < 2 {
+            return None;
+        }
+        Some(Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
 }
 
 /// Whether an update should first copy the current file to `task.json.bak.<UTCSTAMP>`.
@@ -42,15 +86,19 @@ pub struct Updated<T> {
 
 impl TaskStore {
     pub fn new(paths: &ProjectPaths) -> TaskStore {
-        TaskStore {
-            path: paths.task_json.clone(),
-            lock_path: paths.log_dir.join("task.json.lock"),
-        }
+        TaskStore::at(
+            paths.task_json.clone(),
+            paths.log_dir.join("task.json.lock"),
+        )
     }
 
     /// A store at `path`, locked through `lock_path`.
     pub fn at(path: PathBuf, lock_path: PathBuf) -> TaskStore {
-        TaskStore { path, lock_path }
+        TaskStore {
+            path,
+            lock_path,
+            last: Arc::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -82,15 +130,21 @@ impl TaskStore {
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }
+        self.forget();
         durable::write_atomic(&self.path, queue.to_json_text().as_bytes())
             .map_err(|e| Error::io("write", &self.path, e))?;
         Ok(backup)
     }
 
-    /// Reads and normalises the queue.
-    pub fn load(&self) -> Result<TaskFile> {
-        let bytes = match durable::read_regular(&self.path, MAX_QUEUE_BYTES) {
-            Ok(bytes) => bytes,
+    /// Reads and normalises the queue; the file is parsed again only when it changed since the
+    /// last read.
+    pub fn load(&self) -> Result<Arc<TaskFile>> {
+        let opened = durable::open_regular(&self.path).and_then(|file| {
+            let identity = file.metadata()?;
+            Ok((file, Identity::of(&identity)))
+        });
+        let (file, identity) = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::TaskFileMissing {
                     path: self.path.clone(),
@@ -98,7 +152,26 @@ impl TaskStore {
             }
             Err(e) => return Err(Error::io("read", &self.path, e)),
         };
-        parse(&self.path, &bytes)
+        if let Some((known, queue)) = self.remembered().as_ref()
+            && Some(*known) == identity
+        {
+            return Ok(Arc::clone(queue));
+        }
+        let bytes = durable::read_to_limit(file, MAX_QUEUE_BYTES)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        let queue = Arc::new(parse(&self.path, &bytes)?);
+        *self.remembered() = identity.map(|identity| (identity, Arc::clone(&queue)));
+        Ok(queue)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Option<Remembered>> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn forget(&self) {
+        *self.remembered() = None;
     }
 
     /// Applies `change` to the current queue under the write lock, and writes the result
@@ -110,25 +183,33 @@ impl TaskStore {
     ) -> Result<Updated<T>> {
         let _lock = FileLock::acquire(&self.lock_path)
             .map_err(|e| Error::io("lock", &self.lock_path, e))?;
-        let mut file = self.load()?;
-        let before = file.to_json_text();
+        let before = self.load()?;
+        let mut file = TaskFile::clone(&before);
         let value = change(&mut file)?;
-        let after = file.to_json_text();
-        if before == after {
+        // Two queues that compare equal are written as the same text (see `source`).
+        if file == *before {
             return Ok(Updated {
                 value,
                 written: false,
                 backup: None,
             });
         }
+        let after = file.to_json_text();
         let backup = match backup {
             Backup::Before => {
                 Some(durable::backup(&self.path).map_err(|e| Error::io("back up", &self.path, e))?)
             }
             Backup::None => None,
         };
-        durable::write_atomic(&self.path, after.as_bytes())
+        self.forget();
+        let written = durable::write_atomic_known(&self.path, after.as_bytes())
             .map_err(|e| Error::io("write", &self.path, e))?;
+        // What was written is remembered as read from the file (the next load need not parse
+        // it again), unless the file changed again in the meantime.
+        if let Some(identity) = written.as_ref().and_then(Identity::of) {
+            super::source::attach(&mut file, after.as_bytes());
+            *self.remembered() = Some((identity, Arc::new(file)));
+        }
         Ok(Updated {
             value,
             written: true,
@@ -185,6 +266,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<TaskFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     #[test]
     fn syntax_errors_carry_position() {
@@ -214,5 +296,71 @@ mod tests {
             err.to_string(),
             "task.json: tasks[0] is a number, but every task must be an object"
         );
+    }
+
+    fn store_in(dir: &Path, text: &str) -> TaskStore {
+        let path = dir.join("task.json");
+        fs::write(&path, text).unwrap();
+        TaskStore::at(path, dir.join("task.json.lock"))
+    }
+
+    /// A queue in lenient, hand-written forms, with fields autodev does not know.
+    const HAND_WRITTEN: &str = r#"{"project": "p", "mine": [1, 2.50, 123456789012345678901234567890],
+  "tasks": [
+    {"id": "T1", "title": "one", "depends_on": "T0", "priority": "3", "note": {"a": 1}},
+    {"id": "T2", "title": "two", "passes": "false", "verification": {"path_patterns": "src/**"}},
+    {"id": "T0", "title": "zero"}
+  ]}
+"#;
+
+    #[test]
+    fn the_queue_remembered_after_a_write_is_the_queue_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path(), HAND_WRITTEN);
+        for round in 0..3 {
+            store
+                .update(Backup::None, |q| {
+                    let t = q.find_mut(if round == 1 { "T2" } else { "T1" }).unwrap();
+                    t.passes = true;
+                    t.attempt_history.push(Map::new());
+                    q.refresh_statistics();
+                    Ok(())
+                })
+                .unwrap();
+            let remembered = store.load().unwrap();
+            let bytes = fs::read(store.path()).unwrap();
+            let read_back = parse(store.path(), &bytes).unwrap();
+            assert_eq!(*remembered, read_back, "round {round}");
+            // And it is written back as the file reads back.
+            assert_eq!(remembered.to_json_text(), read_back.to_json_text());
+            assert_eq!(remembered.to_json_text(), String::from_utf8(bytes).unwrap());
+        }
+        // Untouched members kept their text through three writes.
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(
+            text.contains("[1, 2.50, 123456789012345678901234567890]"),
+            "{text}"
+        );
+        assert!(text.contains(r#""depends_on": "T0""#), "{text}");
+    }
+
+    #[test]
+    fn an_edit_in_place_is_read_even_at_the_same_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path(), HAND_WRITTEN);
+        assert_eq!(store.load().unwrap().tasks[0].title, "one");
+        let edited = HAND_WRITTEN.replace(r#""title": "one""#, r#""title": "eno""#);
+        // Rewritten in place (same inode, same size), as some editors do.
+        {
+            use std::io::Write;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .open(store.path())
+                .unwrap();
+            file.write_all(edited.as_bytes()).unwrap();
+        }
+        assert_eq!(store.load().unwrap().tasks[0].title, "eno");
+        // A clone shares what the store remembers, and sees the same file.
+        assert_eq!(store.clone().load().unwrap().tasks[0].title, "eno");
     }
 }

@@ -245,7 +245,8 @@ pub fn promote(
         force: false,
     };
     runtime.block_on(async {
-        let mut runner = Runner::new(settings, &options, sinks)?;
+        let store = crate::task::TaskStore::new(&settings.paths);
+        let mut runner = Runner::new(settings, &options, store, sinks)?;
         runner.promote(task, branch).await
     })
 }
