@@ -232,6 +232,17 @@ impl Runner<'_> {
     /// counts as this task's change. Its label names the attempt's log, which tells whether the
     /// journal knows of the attempt; the journal's `attempt_started` names the log, and so the
     /// file.
+    /// Says in the log, once per reason, that change tracking walked the whole tree because the
+    /// watcher's notices could not be used.
+    fn tell_walk(&mut self) {
+        if let Some(why) = self.tree.untold_walk() {
+            self.note(
+                Level::Info,
+                format!("change tracking looks at every file of the tree this time: {why}"),
+            );
+        }
+    }
+
     fn save_opening(
         &mut self,
         task: &Task,
@@ -278,6 +289,7 @@ impl Runner<'_> {
         self.hold_for_provider(task).await;
         let paths = &self.settings.paths;
         let (before, resumed) = self.tree.opening_snapshot();
+        self.tell_walk();
         let log_path = self.step_log(task, step)?;
         self.save_opening(task, number, &before, &log_path)?;
         let protected = crate::gate::Plan::new(task, &self.settings.config, paths).protected_paths;
@@ -322,7 +334,8 @@ impl Runner<'_> {
             attempt: number,
             report: Box::new(report.clone()),
         });
-        let after = Snapshot::take(&self.tree.rules, Some(&before));
+        let after = self.tree.closing_snapshot(&before);
+        self.tell_walk();
         let mut changed = snapshot::diff(&before, &after).all();
         let mut restored = Vec::new();
         if let Some(guard) = &guard {

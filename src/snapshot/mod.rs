@@ -16,10 +16,12 @@
 
 pub mod key;
 mod patterns;
+pub mod watch;
 
 pub use patterns::{PathPatterns, may_overlap};
+pub use watch::Watcher;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, Metadata};
 use std::hash::Hasher;
 use std::io::Read;
@@ -127,6 +129,25 @@ impl Rules {
                     && rel.starts_with(r.as_str())
                     && rel.as_bytes()[r.len()] == b'/')
         })
+    }
+
+    /// The directories walks start from, relative to the root (empty for the root itself); a
+    /// watched directory outside the root has nothing to track.
+    pub fn starts(&self) -> Vec<String> {
+        self.watch
+            .iter()
+            .filter_map(|dir| {
+                let path = self.root.join(dir);
+                let rel = path.strip_prefix(&self.root).ok()?;
+                Some(
+                    rel.components()
+                        .map(|c| key::of_os(c.as_os_str()))
+                        .filter(|c| c != ".")
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                )
+            })
+            .collect()
     }
 
     /// Whether a directory (relative path, its name) is skipped with everything in it.
@@ -333,6 +354,8 @@ struct Walk<'a> {
     reference: Option<&'a Snapshot>,
     /// Files modified after this moment (ns since the epoch) are hashed.
     racy_after: i64,
+    /// Watches each directory before it is read.
+    watcher: Option<&'a Watcher>,
 }
 
 impl Walk<'_> {
@@ -341,6 +364,9 @@ impl Walk<'_> {
     /// Files are stat'ed relative to their open directory, and relative paths are built while
     /// descending, so no full path is resolved or stripped per file.
     fn read(&self, (dir, rel): &Unit, subdirs: &mut Vec<Unit>, out: &mut Snapshot) {
+        if let Some(watcher) = self.watcher {
+            watcher.watch(dir, rel);
+        }
         // Unreadable directories (permissions, removed mid-walk) are skipped.
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -364,7 +390,7 @@ impl Walk<'_> {
                 }
             } else if let Ok(meta) = entry.metadata() {
                 // Symlinks are recorded as links (their own stat), never followed.
-                self.record(&entry, &child, &meta, out);
+                self.record(&entry.path(), &child, &meta, out);
             }
         }
     }
@@ -380,7 +406,7 @@ impl Walk<'_> {
         out
     }
 
-    fn record(&self, entry: &std::fs::DirEntry, rel: &str, meta: &Metadata, out: &mut Snapshot) {
+    fn record(&self, path: &Path, rel: &str, meta: &Metadata, out: &mut Snapshot) {
         if !self.rules.tracks(rel) {
             return;
         }
@@ -393,10 +419,47 @@ impl Walk<'_> {
             && meta.is_file()
             && meta.size() <= HASH_LIMIT
         {
-            stamp.hash = content_hash(&entry.path());
+            stamp.hash = content_hash(path);
         }
         out.push(rel, stamp);
     }
+
+    /// Walks from the directories `start`, shared out one at a time among up to eight threads,
+    /// this one included (stat calls dominate, and git status parallelises them the same way).
+    fn walk(&self, start: Vec<Unit>) -> Snapshot {
+        let pending = Pending {
+            state: Mutex::new((start, 0)),
+            changed: Condvar::new(),
+        };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+        // This thread is one of the workers; the others are spawned for the walk.
+        let parts: Vec<Snapshot> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..workers)
+                .map(|_| scope.spawn(|| self.work(&pending)))
+                .collect();
+            let mut parts = vec![self.work(&pending)];
+            parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
+            parts
+        });
+        let mut files = Snapshot::default();
+        let names = parts.iter().map(|p| p.names.len()).sum::<usize>();
+        let entries = parts.iter().map(|p| p.entries.len()).sum::<usize>();
+        files.names.reserve_exact(names);
+        files.entries.reserve_exact(entries);
+        for part in parts {
+            files.append(part);
+        }
+        files.sorted()
+    }
+}
+
+/// Files modified after this moment (ns since the epoch) are too recent to trust: they are
+/// hashed.
+fn racy_after() -> i64 {
+    SystemTime::now()
+        .checked_sub(RACY_WINDOW)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// The largest saved snapshot read back (about ten million files).
@@ -465,53 +528,108 @@ impl Snapshot {
     /// Directories are shared out one at a time among up to eight threads, this one included
     /// (stat calls dominate, and git status parallelises them the same way).
     pub fn take(rules: &Rules, reference: Option<&Snapshot>) -> Snapshot {
-        let racy_after = SystemTime::now()
-            .checked_sub(RACY_WINDOW)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        Snapshot::take_watching(rules, reference, None)
+    }
+
+    /// [`Snapshot::take`], with `watcher` watching every directory walked from now on.
+    pub fn take_watching(
+        rules: &Rules,
+        reference: Option<&Snapshot>,
+        watcher: Option<&Watcher>,
+    ) -> Snapshot {
         let walk = Walk {
             rules,
             reference,
-            racy_after,
+            racy_after: racy_after(),
+            watcher,
         };
-        let mut start = Vec::new();
-        for dir in &rules.watch {
-            let path = rules.root.join(dir);
-            // A watched directory outside the project root has nothing to track.
-            let Ok(rel) = path.strip_prefix(&rules.root) else {
+        let start: Vec<Unit> = rules
+            .starts()
+            .into_iter()
+            .map(|rel| (rules.root.join(&rel), rel))
+            .collect();
+        // A watched directory made later would appear where nothing is watched.
+        if let Some(watcher) = watcher
+            && let Some((path, _)) = start.iter().find(|(path, _)| !path.is_dir())
+        {
+            watcher.give_up(&format!("{} is not a directory yet", path.display()));
+        }
+        walk.walk(start)
+    }
+
+    /// This snapshot brought up to date with the paths `touched` since it was taken (see
+    /// [`Watcher::drain`]): each is looked at again (a directory with everything in it, walked
+    /// and watched), every other file keeps its record. The same result as a full walk, for
+    /// the cost of what changed.
+    pub fn refresh(
+        &self,
+        rules: &Rules,
+        touched: &BTreeSet<String>,
+        watcher: &Watcher,
+    ) -> Snapshot {
+        let walk = Walk {
+            rules,
+            reference: Some(self),
+            racy_after: racy_after(),
+            watcher: Some(watcher),
+        };
+        let mut fresh = Snapshot::default();
+        let mut subtrees = Vec::new();
+        for rel in touched {
+            let path = key::path(&rules.root, rel);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            let rel = rel
-                .components()
-                .map(|c| key::of_os(c.as_os_str()))
-                .filter(|c| c != ".")
-                .collect::<Vec<_>>()
-                .join("/");
-            start.push((path, rel));
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            if meta.is_dir() {
+                if !rules.prunes(rel, name) {
+                    subtrees.push((path, rel.clone()));
+                }
+            } else {
+                walk.record(&path, rel, &meta, &mut fresh);
+            }
         }
-        let pending = Pending {
-            state: Mutex::new((start, 0)),
-            changed: Condvar::new(),
-        };
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-        // This thread is one of the workers; the others are spawned for the walk.
-        let parts: Vec<Snapshot> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..workers)
-                .map(|_| scope.spawn(|| walk.work(&pending)))
-                .collect();
-            let mut parts = vec![walk.work(&pending)];
-            parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
-            parts
-        });
-        let mut files = Snapshot::default();
-        let names = parts.iter().map(|p| p.names.len()).sum::<usize>();
-        let entries = parts.iter().map(|p| p.entries.len()).sum::<usize>();
-        files.names.reserve_exact(names);
-        files.entries.reserve_exact(entries);
-        for part in parts {
-            files.append(part);
+        if !subtrees.is_empty() {
+            fresh.append(walk.walk(subtrees));
         }
-        files.sorted()
+        let fresh = fresh.sorted();
+        // Every record of this snapshot at or under a touched path is replaced by what is there
+        // now: each such record is found by a binary search, not by looking at every record.
+        let mut stale: Vec<std::ops::Range<usize>> = Vec::new();
+        for rel in touched {
+            let at = |key: &str| self.entries.partition_point(|e| self.name(e) < key);
+            let exact = at(rel);
+            if self.entries.get(exact).is_some_and(|e| self.name(e) == rel) {
+                stale.push(exact..exact + 1);
+            }
+            // Everything below `rel/` sorts from `rel/` up to `rel0` ('0' follows '/').
+            stale.push(at(&format!("{rel}/"))..at(&format!("{rel}0")));
+        }
+        stale.sort_by_key(|r| r.start);
+        let mut out = Snapshot::default();
+        out.names.reserve(self.names.len() + fresh.names.len());
+        out.entries
+            .reserve(self.entries.len() + fresh.entries.len());
+        let mut new = fresh.files().peekable();
+        let mut stale = stale.into_iter().peekable();
+        for (i, (name, stamp)) in self.files().enumerate() {
+            while stale.next_if(|r| r.end <= i).is_some() {}
+            if stale.peek().is_some_and(|r| r.contains(&i)) {
+                continue;
+            }
+            while let Some((n, s)) = new.next_if(|(n, _)| *n < name) {
+                out.push(n, *s);
+            }
+            if new.peek().is_some_and(|(n, _)| *n == name) {
+                continue;
+            }
+            out.push(name, *stamp);
+        }
+        for (n, s) in new {
+            out.push(n, *s);
+        }
+        // Merged in order, each path once.
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -698,5 +816,165 @@ mod tests {
             assert_eq!(got, want);
             assert_eq!(table(&trees[1]).len(), after.len());
         }
+    }
+
+    /// What a user compares: every path with its file facts (the content hash aside, which
+    /// only ever confirms them).
+    fn facts(s: &Snapshot) -> Vec<(String, u64, i64, i64, u64)> {
+        s.files()
+            .map(|(p, st)| (p.to_string(), st.size, st.mtime_ns, st.ctime_ns, st.ino))
+            .collect()
+    }
+
+    /// Random edits of every kind, in rounds; after each round the snapshot refreshed with the
+    /// paths the watcher reports is the snapshot a full walk takes, and tells the same changes.
+    #[test]
+    fn a_refreshed_snapshot_is_what_a_full_walk_gives_after_any_edits() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("p");
+        std::fs::create_dir(&root).unwrap();
+        let rules = Rules {
+            root: root.clone(),
+            watch: vec![PathBuf::from(".")],
+            ignore_names: ["skipped".to_string()].into_iter().collect(),
+            ignore: PathPatterns::setting(&["**/*.o".to_string()], "test").unwrap(),
+            include: None,
+            runtime: vec!["logs".to_string()],
+        };
+        let mut seed: u64 = std::env::var("AUTODEV_WATCH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(11);
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let dirs = ["", "a", "a/b", "c", "skipped", "logs", "a/b/deep"];
+        let names = ["x", "y.o", "z", "w w", "caf\u{e9}"];
+        // A tree of old files (outside the window where content is hashed) to start from.
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        for d in dirs {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+            for n in names {
+                let path = root.join(d).join(n);
+                std::fs::write(&path, format!("{d}/{n}")).unwrap();
+                File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+        }
+        let mut watcher = Watcher::new(&root, rules.starts()).unwrap();
+        let mut snapshot = Snapshot::take_watching(&rules, None, Some(&watcher));
+        assert!(snapshot.contains("a/b/x") && !snapshot.contains("skipped/x"));
+        assert!(!snapshot.contains("a/y.o") && !snapshot.contains("logs/x"));
+        for round in 0..80 {
+            let mut done = Vec::new();
+            for _ in 0..1 + next(5) {
+                let dir = dirs[next(dirs.len() as u64) as usize];
+                let name = names[next(names.len() as u64) as usize];
+                let path = root.join(dir).join(name);
+                let other = root
+                    .join(dirs[next(dirs.len() as u64) as usize])
+                    .join(names[next(names.len() as u64) as usize]);
+                let op = next(12);
+                done.push(format!("{op} {dir}/{name}"));
+                let _ = match op {
+                    0 => std::fs::write(&path, "x".repeat(next(30) as usize)),
+                    1 => std::fs::remove_file(&path),
+                    2 => std::fs::rename(&path, &other),
+                    // Same size, other bytes, within the same second.
+                    3 => std::fs::read(&path).and_then(|b| {
+                        let flipped: Vec<u8> = b.iter().map(|c| c ^ 1).collect();
+                        std::fs::write(&path, flipped)
+                    }),
+                    4 => std::fs::set_permissions(
+                        &path,
+                        std::fs::Permissions::from_mode(0o600 + 0o100 * (next(2) as u32)),
+                    ),
+                    5 => std::fs::remove_file(&path)
+                        .or(Ok(()))
+                        .and_then(|()| std::os::unix::fs::symlink(&other, &path)),
+                    // A new subtree, files and all, at once.
+                    6 => std::fs::create_dir_all(path.join("n/m"))
+                        .and_then(|()| std::fs::write(path.join("n/m/f"), "f"))
+                        .and_then(|()| std::fs::write(path.join("n/g"), "g")),
+                    // A directory moved, removed, or replaced by a file; a file by a directory.
+                    7 => {
+                        let from = root.join(dir);
+                        let to = root.join(format!("moved{}", next(3)));
+                        if dir.is_empty() {
+                            Ok(())
+                        } else {
+                            std::fs::rename(from, to)
+                        }
+                    }
+                    8 => {
+                        if dir.is_empty() {
+                            Ok(())
+                        } else {
+                            std::fs::remove_dir_all(root.join(dir))
+                        }
+                    }
+                    9 => std::fs::remove_dir_all(&path)
+                        .or(Ok(()))
+                        .and_then(|()| std::fs::write(&path, "now a file")),
+                    10 => std::fs::remove_file(&path)
+                        .or(Ok(()))
+                        .and_then(|()| std::fs::create_dir_all(path.join("inner")))
+                        .and_then(|()| std::fs::write(path.join("inner/f"), "in")),
+                    // Times only: the change time moves.
+                    _ => File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(SystemTime::now())),
+                };
+                // Directories come back, for the next edits to land somewhere.
+                if next(3) == 0 {
+                    let _ =
+                        std::fs::create_dir_all(root.join(dirs[next(dirs.len() as u64) as usize]));
+                }
+            }
+            let touched = watcher.drain().expect("the notices are trusted");
+            let refreshed = snapshot.refresh(&rules, &touched, &watcher);
+            let walked = Snapshot::take(&rules, Some(&snapshot));
+            assert_eq!(facts(&refreshed), facts(&walked), "round {round}: {done:?}");
+            assert_eq!(
+                diff(&snapshot, &refreshed),
+                diff(&snapshot, &walked),
+                "round {round}: {done:?}"
+            );
+            snapshot = refreshed;
+        }
+    }
+
+    #[test]
+    fn a_watched_directory_that_goes_away_or_a_full_queue_is_not_trusted() {
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("p");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        let rules = Rules {
+            root: root.clone(),
+            watch: vec![PathBuf::from("src")],
+            ignore_names: HashSet::new(),
+            ignore: PathPatterns::setting(&[], "test").unwrap(),
+            include: None,
+            runtime: Vec::new(),
+        };
+        let mut watcher = Watcher::new(&root, rules.starts()).unwrap();
+        let _ = Snapshot::take_watching(&rules, None, Some(&watcher));
+        std::fs::write(root.join("src/a"), "a").unwrap();
+        assert_eq!(
+            watcher.drain().unwrap().into_iter().collect::<Vec<_>>(),
+            ["src/a"]
+        );
+        std::fs::rename(root.join("src"), root.join("elsewhere")).unwrap();
+        let why = watcher.drain().unwrap_err();
+        assert!(why.contains("removed or moved"), "{why}");
     }
 }
