@@ -88,9 +88,32 @@ fn link_target(path: &Path) -> PathBuf {
     at
 }
 
+/// Like [`write_atomic_unsynced`], for a large file written piece by piece by `fill` (never held
+/// whole in memory).
+pub fn write_atomic_unsynced_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    replace_by(path, false, |temp| {
+        let mut out = io::BufWriter::with_capacity(256 << 10, temp);
+        fill(&mut out)?;
+        out.flush()
+    })
+    .map(drop)
+}
+
 /// Replaces `path` with `bytes`; the metadata of the file written, taken before it was renamed
 /// into place.
 fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<fs::Metadata> {
+    replace_by(path, sync, |temp| temp.write_all(bytes))
+}
+
+/// Replaces `path` with what `fill` writes into the temporary file.
+fn replace_by(
+    path: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<fs::Metadata> {
     let path = &link_target(path);
     let dir = parent_dir(path);
     let name = path
@@ -98,7 +121,7 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<fs::Metadata> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut temp = temp_file(dir, &format!(".{name}."))?;
-    temp.write_all(bytes)?;
+    fill(temp.as_file_mut())?;
     if let Ok(meta) = fs::metadata(path) {
         temp.as_file().set_permissions(meta.permissions())?;
     }

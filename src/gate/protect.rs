@@ -97,7 +97,7 @@ impl Guard {
     /// Reads every tracked file of `snapshot` that `patterns` protect.
     pub fn capture(root: PathBuf, patterns: PathPatterns, snapshot: &Snapshot) -> Result<Guard> {
         let mut kept = Vec::new();
-        for rel in snapshot.paths().filter(|p| patterns.matches(p)) {
+        for rel in snapshot.paths_matching(&patterns) {
             let path = crate::snapshot::key::path(&root, rel);
             // A link or special file is compared by the snapshot but not kept.
             if !path.is_file() {

@@ -252,7 +252,7 @@ impl Runner<'_> {
     ) -> Result<()> {
         let saved = opening_file(log_path);
         let label = saved_label(task, number, log_path);
-        durable::write_atomic_unsynced(&saved, before.save(&label).as_bytes())
+        durable::write_atomic_unsynced_with(&saved, |out| before.save(&label, out))
             .map_err(|e| Error::io("write", &saved, e))?;
         // One attempt runs at a time on a worker: the snapshot it replaces is no longer
         // needed. What earlier runs left is swept once recovery is over ([`forget_openings_but`]).

@@ -453,6 +453,30 @@ impl Walk<'_> {
     }
 }
 
+/// Appends `n` in decimal.
+fn push_signed(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_number(out, n.unsigned_abs());
+}
+
+/// Appends `n` in decimal.
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// Files modified after this moment (ns since the epoch) are too recent to trust: they are
 /// hashed.
 fn racy_after() -> i64 {
@@ -471,21 +495,36 @@ const SAVED_HEADER: &str = "autodev-snapshot 1";
 impl Snapshot {
     /// The snapshot as text, for a restart to pick up (`label` says what it belongs to): a
     /// header line, then one line per file, `size mtime ctime inode hash path`.
-    pub fn save(&self, label: &str) -> String {
-        use std::fmt::Write;
-        let mut out = format!("{SAVED_HEADER} {label}\n");
+    ///
+    /// Saved before every attempt, so written straight to `out` a line at a time, without the
+    /// formatting machinery: at 100,000 files this was most of what an attempt cost autodev,
+    /// and the whole text held at once a tenth of its memory.
+    pub fn save(&self, label: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(format!("{SAVED_HEADER} {label}\n").as_bytes())?;
+        let mut line = Vec::with_capacity(256);
         for (path, st) in self.files() {
             if path.contains('\n') {
                 continue;
             }
-            let hash = st.hash.map_or("-".to_string(), |h| h.to_string());
-            let _ = writeln!(
-                out,
-                "{} {} {} {} {hash} {path}",
-                st.size, st.mtime_ns, st.ctime_ns, st.ino
-            );
+            line.clear();
+            push_number(&mut line, st.size);
+            line.push(b' ');
+            push_signed(&mut line, st.mtime_ns);
+            line.push(b' ');
+            push_signed(&mut line, st.ctime_ns);
+            line.push(b' ');
+            push_number(&mut line, st.ino);
+            line.push(b' ');
+            match st.hash {
+                Some(hash) => push_number(&mut line, hash),
+                None => line.push(b'-'),
+            }
+            line.push(b' ');
+            line.extend_from_slice(path.as_bytes());
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
-        out
+        Ok(())
     }
 
     /// The label a saved snapshot's first line carries, without reading the rest.
@@ -648,6 +687,31 @@ impl Snapshot {
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.files().map(|(path, _)| path)
     }
+
+    /// The tracked paths `patterns` match, sorted. Where every pattern has a literal start,
+    /// only the paths that begin with one are looked at (found by binary search), not every
+    /// path of a large tree.
+    pub fn paths_matching(&self, patterns: &PathPatterns) -> Vec<&str> {
+        let Some(starts) = patterns.literal_starts() else {
+            return self.paths().filter(|p| patterns.matches(p)).collect();
+        };
+        let mut found: Vec<&str> = Vec::new();
+        for start in starts {
+            let from = self
+                .entries
+                .partition_point(|e| self.name(e) < start.as_str());
+            found.extend(
+                self.entries[from..]
+                    .iter()
+                    .map(|e| self.name(e))
+                    .take_while(|name| name.starts_with(start.as_str()))
+                    .filter(|name| patterns.matches(name)),
+            );
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
 }
 
 /// What changed between two snapshots, each list sorted.
@@ -736,8 +800,19 @@ mod tests {
         };
         files.push("d", stamp(None));
         files.push("a b/c.txt", stamp(Some(7)));
+        // Every number at its extremes reads back exactly.
+        let extreme = Stamp {
+            size: u64::MAX,
+            mtime_ns: i64::MIN,
+            ctime_ns: i64::MAX,
+            ino: 0,
+            hash: Some(u64::MAX),
+        };
+        files.push("e", extreme);
         let snapshot = files.sorted();
-        let text = snapshot.save("T1 1");
+        let mut text = Vec::new();
+        snapshot.save("T1 1", &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
         let (label, back) = Snapshot::load_any(&text).expect("loads");
         assert_eq!(label, "T1 1");
         let listed = |s: &Snapshot| -> Vec<(String, Stamp)> {
@@ -748,7 +823,8 @@ mod tests {
             listed(&back),
             [
                 ("a b/c.txt".to_string(), stamp(Some(7))),
-                ("d".to_string(), stamp(None))
+                ("d".to_string(), stamp(None)),
+                ("e".to_string(), extreme)
             ]
         );
         assert!(Snapshot::load_any("garbage").is_none());
@@ -951,6 +1027,54 @@ mod tests {
             );
             snapshot = refreshed;
         }
+    }
+
+    #[test]
+    fn the_paths_patterns_match_are_found_among_their_literal_starts_only() {
+        let mut files = Snapshot::default();
+        let paths = [
+            "README.md",
+            "README.md.bak",
+            "docs/README.md",
+            "src/a.rs",
+            "src/a/b.rs",
+            "src/ab.rs",
+            "src2/a.rs",
+            "tests",
+            "tests/t1.py",
+            "testsx/t.py",
+            "x?y",
+            "zz/deep/n.md",
+        ];
+        let stamp = Stamp {
+            size: 1,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            ino: 1,
+            hash: None,
+        };
+        for p in paths {
+            files.push(p, stamp);
+        }
+        let files = files.sorted();
+        let lists: [&[&str]; 6] = [
+            &["src/**/*.rs"],
+            &["README.md", "tests"],
+            &["**/*.md"],
+            &["src/a", "src/a/b.rs", "./src2/"],
+            &["/x?y", "tests/t?.py"],
+            &["nothing/here"],
+        ];
+        for list in lists {
+            let list: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+            let patterns = PathPatterns::new(&list).unwrap();
+            let all: Vec<&str> = files.paths().filter(|p| patterns.matches(p)).collect();
+            assert_eq!(files.paths_matching(&patterns), all, "{list:?}");
+        }
+        let wild = PathPatterns::new(&["**/*.md".to_string()]).unwrap();
+        assert!(wild.literal_starts().is_none());
+        let two = PathPatterns::new(&["src/a".to_string(), "tests/t?.py".to_string()]).unwrap();
+        assert_eq!(two.literal_starts().unwrap(), ["src/a", "tests/t"]);
     }
 
     #[test]

@@ -12,6 +12,27 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 pub struct PathPatterns {
     set: GlobSet,
     patterns: Vec<String>,
+    /// What every matching path starts with, one of these (see [`literal_start`]); `None`
+    /// when a pattern begins with a wildcard and any path may match.
+    starts: Option<Vec<String>>,
+}
+
+/// A pattern as matched (trimmed, no leading `./` or `/`, no trailing `/`).
+fn clean(pattern: &str) -> &str {
+    pattern
+        .trim()
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+}
+
+/// What comes before a pattern's first wildcard (or escape): every path it matches starts so.
+fn literal_start(pattern: &str) -> &str {
+    let clean = clean(pattern);
+    match clean.find(['*', '?', '[', '{', '\\']) {
+        Some(at) => &clean[..at],
+        None => clean,
+    }
 }
 
 impl PathPatterns {
@@ -20,11 +41,7 @@ impl PathPatterns {
         let mut builder = GlobSetBuilder::new();
         let mut kept = Vec::new();
         for pattern in patterns {
-            let clean = pattern
-                .trim()
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .trim_end_matches('/');
+            let clean = clean(pattern);
             if clean.is_empty() {
                 continue;
             }
@@ -42,9 +59,14 @@ impl PathPatterns {
         let set = builder
             .build()
             .map_err(|e| format!("path patterns could not be compiled: {e}"))?;
+        let starts = kept
+            .iter()
+            .map(|p| Some(literal_start(p).to_string()).filter(|s| !s.is_empty()))
+            .collect();
         Ok(PathPatterns {
             set,
             patterns: kept,
+            starts,
         })
     }
 
@@ -67,6 +89,13 @@ impl PathPatterns {
     pub fn matches(&self, path: &str) -> bool {
         self.set.is_match(path.trim_start_matches("./"))
     }
+
+    /// What every path these patterns match starts with, one of these; `None` when any path
+    /// may match (a pattern that begins with a wildcard). For looking at the few candidates of
+    /// a long sorted list instead of every path.
+    pub fn literal_starts(&self) -> Option<&[String]> {
+        self.starts.as_deref()
+    }
 }
 
 /// Whether some path could match both pattern lists (two tasks' `path_patterns`): judged on
@@ -76,18 +105,8 @@ impl PathPatterns {
 pub fn may_overlap(a: &[String], b: &[String]) -> bool {
     let starts = |list: &[String]| -> Vec<String> {
         list.iter()
-            .map(|p| {
-                p.trim()
-                    .trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .trim_end_matches('/')
-                    .to_string()
-            })
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.find(['*', '?', '[', '{', '\\']) {
-                Some(at) => p[..at].to_string(),
-                None => p,
-            })
+            .filter(|p| !clean(p).is_empty())
+            .map(|p| literal_start(p).to_string())
             .collect()
     };
     let (a, b) = (starts(a), starts(b));
