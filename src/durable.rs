@@ -19,7 +19,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// [`write_atomic`], and the metadata of the file at `path` once it is in place, if it is still
 /// the one written (nobody replaced or rewrote it in the instant since): what a reader that
 /// remembers the content it wrote checks the file against later.
-pub fn write_atomic_known(path: &Path, bytes: &[u8]) -> io::Result<Option<fs::Metadata>> {
+pub(crate) fn write_atomic_known(path: &Path, bytes: &[u8]) -> io::Result<Option<fs::Metadata>> {
     use std::os::unix::fs::MetadataExt;
     let written = replace(path, bytes, true)?;
     let now = fs::metadata(link_target(path)).ok();
@@ -90,7 +90,7 @@ fn link_target(path: &Path) -> PathBuf {
 
 /// Like [`write_atomic_unsynced`], for a large file written piece by piece by `fill` (never held
 /// whole in memory).
-pub fn write_atomic_unsynced_with(
+pub(crate) fn write_atomic_unsynced_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -431,7 +431,7 @@ pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// The rest of `file`, refused when it is longer than `max` bytes.
-pub fn read_to_limit(file: File, max: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_to_limit(file: File, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes)?;

@@ -31,5 +31,7 @@ pub mod skills;
 pub mod snapshot;
 pub mod task;
 pub mod template;
+#[cfg(test)]
+mod testing;
 pub mod ui;
 pub mod web;

@@ -693,13 +693,8 @@ mod tests {
             "{ x = 1 }",
             "1979-05-27T07:32:00Z",
         ];
-        let mut seed: u64 = 20261201;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize % n
-        };
+        let mut rng = crate::testing::Rng(20261201);
+        let mut next = |n: usize| rng.next(n as u64) as usize;
         let (mut files, mut envs) = (0, 0);
         for _ in 0..600 {
             let mut text = String::new();

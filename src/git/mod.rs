@@ -784,17 +784,19 @@ mod tests {
         );
     }
 
-    /// Runs git in `dir` for a test's set-up; its output.
-    fn run(dir: &std::path::Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
+    /// Git run directly in `dir` (not through autodev), independent of this user's settings.
+    fn git_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("git")
             .current_dir(dir)
             .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .envs(super::hermetic_env())
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs git in `dir` for a test's set-up; its output.
+    fn run(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = git_in(dir, args);
         assert!(out.status.success(), "git {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
@@ -802,11 +804,7 @@ mod tests {
     /// What git itself says `HEAD` is at (`None`: no commit), and the branch it is on.
     fn git_says(dir: &std::path::Path) -> (Option<String>, Option<String>) {
         let ask = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir)
-                .args(args)
-                .output()
-                .unwrap();
+            let out = git_in(dir, args);
             Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
                 .filter(|s| out.status.success() && !s.is_empty())
         };

@@ -4,20 +4,17 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::run_view::{RunView, unseen};
 use super::runtime_status::{self, PersistedRun, RunState, Snapshot};
 use crate::durable::{self, ProcessStamp, utc_now};
 use crate::journal::event::Event;
 use crate::journal::{Sink, Stamped};
-use crate::task::{TaskFile, TaskStore};
+use crate::task::TaskStore;
 
 pub struct StatusWriter {
     path: PathBuf,
     store: TaskStore,
-    /// The queue as last read.
-    queue: Arc<TaskFile>,
     project_name: String,
     backend: String,
     /// The run as its events so far tell it.
@@ -36,7 +33,6 @@ impl StatusWriter {
         StatusWriter {
             path,
             store,
-            queue: Arc::default(),
             project_name,
             backend,
             view: RunView {
@@ -65,15 +61,14 @@ impl StatusWriter {
         // Counts and rows follow task.json (the store parses it again only when it changed); a
         // queue that cannot be read right now (mid-edit by a person) leaves the rows empty
         // rather than failing.
-        self.queue = self.store.load().unwrap_or_default();
+        let queue = self.store.load().unwrap_or_default();
         let persisted = PersistedRun {
             run: self.view.run.clone(),
             events: self.view.events.clone(),
             counts: None,
             live: true,
         };
-        let snapshot =
-            Snapshot::assemble(&self.project_name, &self.backend, &self.queue, &persisted);
+        let snapshot = Snapshot::assemble(&self.project_name, &self.backend, &queue, &persisted);
         let mut text = serde_json::to_string_pretty(&snapshot).map_err(io::Error::other)?;
         text.push('\n');
         if let Some(dir) = self.path.parent() {

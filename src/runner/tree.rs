@@ -5,10 +5,9 @@
 //! [`super::Runner`]. Delivery tasks work in the user's tree; an experiment works in a linked
 //! worktree of its own (see [`super::experiment`]).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use std::collections::BTreeSet;
 
 use crate::exec;
 use crate::snapshot::{Rules, Snapshot, Watcher};
@@ -95,8 +94,8 @@ impl Tree {
                 self.watcher = None;
                 (c.snapshot, true)
             }
-            Some(c) => match self.touched() {
-                Some(touched) => (self.refresh(&c.snapshot, &touched), false),
+            Some(c) => match self.refreshed(&c.snapshot) {
+                Some(now) => (now, false),
                 None if c.taken.elapsed() < CARRY_WINDOW && c.spawned == exec::spawned() => {
                     (c.snapshot, false)
                 }
@@ -109,8 +108,8 @@ impl Tree {
     /// The snapshot an attempt ends with, `before` being the one it started from: brought up
     /// to date with the paths touched since, or a walk of the whole tree when they are unknown.
     pub(super) fn closing_snapshot(&mut self, before: &Snapshot) -> Snapshot {
-        match self.touched() {
-            Some(touched) => self.refresh(before, &touched),
+        match self.refreshed(before) {
+            Some(now) => now,
             None => self.walk(Some(before)),
         }
     }
@@ -136,11 +135,12 @@ impl Tree {
         }
     }
 
-    fn refresh(&self, snapshot: &Snapshot, touched: &BTreeSet<String>) -> Snapshot {
-        match &self.watcher {
-            Some(watcher) => snapshot.refresh(&self.rules, touched, watcher),
-            None => Snapshot::take(&self.rules, Some(snapshot)),
-        }
+    /// `snapshot` brought up to date with the paths touched since, when the watcher can tell
+    /// them.
+    fn refreshed(&mut self, snapshot: &Snapshot) -> Option<Snapshot> {
+        let touched = self.touched()?;
+        let watcher = self.watcher.as_ref()?;
+        Some(snapshot.refresh(&self.rules, &touched, watcher))
     }
 
     /// Walks the whole tree, watching every directory from now on (a watcher is started if
@@ -152,12 +152,8 @@ impl Tree {
                 Err(why) => self.untrusted = Some(why),
             }
         }
-        if let Some(watcher) = self.watcher.as_mut()
-            && let Err(why) = watcher.drain()
-        {
-            self.untrusted = Some(why);
-            self.watcher = None;
-        }
+        // What was touched before the walk is seen by the walk itself.
+        let _ = self.touched();
         Snapshot::take_watching(&self.rules, reference, self.watcher.as_ref())
     }
 }

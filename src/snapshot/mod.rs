@@ -16,10 +16,10 @@
 
 pub mod key;
 mod patterns;
-pub mod watch;
+pub(crate) mod watch;
 
 pub use patterns::{PathPatterns, may_overlap};
-pub use watch::Watcher;
+pub(crate) use watch::Watcher;
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, Metadata};
@@ -133,7 +133,7 @@ impl Rules {
 
     /// The directories walks start from, relative to the root (empty for the root itself); a
     /// watched directory outside the root has nothing to track.
-    pub fn starts(&self) -> Vec<String> {
+    pub(crate) fn starts(&self) -> Vec<String> {
         self.watch
             .iter()
             .filter_map(|dir| {
@@ -571,7 +571,7 @@ impl Snapshot {
     }
 
     /// [`Snapshot::take`], with `watcher` watching every directory walked from now on.
-    pub fn take_watching(
+    pub(crate) fn take_watching(
         rules: &Rules,
         reference: Option<&Snapshot>,
         watcher: Option<&Watcher>,
@@ -600,7 +600,7 @@ impl Snapshot {
     /// [`Watcher::drain`]): each is looked at again (a directory with everything in it, walked
     /// and watched), every other file keeps its record. The same result as a full walk, for
     /// the cost of what changed.
-    pub fn refresh(
+    pub(crate) fn refresh(
         &self,
         rules: &Rules,
         touched: &BTreeSet<String>,
@@ -691,7 +691,7 @@ impl Snapshot {
     /// The tracked paths `patterns` match, sorted. Where every pattern has a literal start,
     /// only the paths that begin with one are looked at (found by binary search), not every
     /// path of a large tree.
-    pub fn paths_matching(&self, patterns: &PathPatterns) -> Vec<&str> {
+    pub(crate) fn paths_matching(&self, patterns: &PathPatterns) -> Vec<&str> {
         let Some(starts) = patterns.literal_starts() else {
             return self.paths().filter(|p| patterns.matches(p)).collect();
         };
@@ -833,13 +833,8 @@ mod tests {
     #[test]
     fn the_diff_of_two_tables_is_what_comparing_them_path_by_path_gives() {
         use std::collections::BTreeMap;
-        let mut seed: u64 = 7;
-        let mut next = move |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = crate::testing::Rng(7);
+        let mut next = move |n: u64| rng.next(n);
         for _ in 0..300 {
             // Two random trees over a small set of names: paths come and go, and change.
             let mut trees: [BTreeMap<String, Stamp>; 2] = Default::default();
@@ -918,16 +913,13 @@ mod tests {
             include: None,
             runtime: vec!["logs".to_string()],
         };
-        let mut seed: u64 = std::env::var("AUTODEV_WATCH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(11);
-        let mut next = move |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = crate::testing::Rng(
+            std::env::var("AUTODEV_WATCH_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(11),
+        );
+        let mut next = move |n: u64| rng.next(n);
         let dirs = ["", "a", "a/b", "c", "skipped", "logs", "a/b/deep"];
         let names = ["x", "y.o", "z", "w w", "caf\u{e9}"];
         // A tree of old files (outside the window where content is hashed) to start from.

@@ -93,7 +93,7 @@ impl PathPatterns {
     /// What every path these patterns match starts with, one of these; `None` when any path
     /// may match (a pattern that begins with a wildcard). For looking at the few candidates of
     /// a long sorted list instead of every path.
-    pub fn literal_starts(&self) -> Option<&[String]> {
+    pub(crate) fn literal_starts(&self) -> Option<&[String]> {
         self.starts.as_deref()
     }
 }

@@ -24,7 +24,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDe
 use super::key;
 
 /// The watches on one tree, and what they reported so far.
-pub struct Watcher {
+pub(crate) struct Watcher {
     inotify: Inotify,
     /// Each watched directory, by its path relative to the tree's root (empty for the root).
     dirs: Mutex<HashMap<WatchDescriptor, String>>,
@@ -45,7 +45,10 @@ const REMOTE: [nix::sys::statfs::FsType; 3] = [
 impl Watcher {
     /// A watcher for the tree at `root` whose walks start at `starts` (relative paths); why
     /// there can be none (no inotify, a network file system).
-    pub fn new(root: &Path, starts: impl IntoIterator<Item = String>) -> Result<Watcher, String> {
+    pub(crate) fn new(
+        root: &Path,
+        starts: impl IntoIterator<Item = String>,
+    ) -> Result<Watcher, String> {
         if let Ok(fs) = nix::sys::statfs::statfs(root)
             && REMOTE.contains(&fs.filesystem_type())
         {
@@ -93,7 +96,7 @@ impl Watcher {
 
     /// Every path touched since the last drain (relative to the root; a directory stands for
     /// everything in it), or why the notices cannot be trusted.
-    pub fn drain(&mut self) -> Result<BTreeSet<String>, String> {
+    pub(crate) fn drain(&mut self) -> Result<BTreeSet<String>, String> {
         loop {
             match self.inotify.read_events() {
                 Ok(events) => events.iter().for_each(|e| self.take(e)),

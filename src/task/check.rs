@@ -697,13 +697,8 @@ mod tests {
             "depends_on",
             "learning_notes",
         ];
-        let mut seed: u64 = 99;
-        let mut next = move |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = crate::testing::Rng(99);
+        let mut next = move |n: u64| rng.next(n);
         let path = std::path::Path::new("task.json");
         let mut accepted = 0;
         for _ in 0..2000 {

@@ -253,17 +253,7 @@ mod tests {
             .expect("a valid queue")
     }
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
+    use crate::testing::Rng;
 
     /// Any JSON value, with a marker where a number too big for 64 bits goes.
     fn value(rng: &mut Rng, depth: u32, bigs: &mut Vec<String>) -> Value {

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::common::git;
-use crate::harness::Repo;
+use crate::harness::{Repo, Run};
 
 const AGENT_OK: &str = "cat codex-exec-json-success.jsonl\n";
 
@@ -634,14 +634,21 @@ fn waiting_for_promotion() -> (Repo, String) {
     (repo, waiting)
 }
 
+/// Commits `text` as `file` on your branch (`message`), then runs `autodev promote E1`: what it
+/// did, and your `HEAD` before it.
+fn promote_after_your_commit(repo: &Repo, file: &str, text: &str, message: &str) -> (Run, String) {
+    repo.write(file, text);
+    git(repo.path(), &["commit", "-qam", message]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    (repo.run(&["promote", "E1"]), head)
+}
+
 #[test]
 fn autodev_promote_refuses_a_result_whose_gain_is_gone_on_your_tip() {
     let (repo, waiting) = waiting_for_promotion();
     // The person's newer commit makes the benchmark print 90 whatever the code does.
-    repo.write("bench.sh", "echo METRIC latency=90\n");
-    git(repo.path(), &["commit", "-qam", "new bench"]);
-    let head = git(repo.path(), &["rev-parse", "HEAD"]);
-    let promoted = repo.run(&["promote", "E1"]);
+    let (promoted, head) =
+        promote_after_your_commit(&repo, "bench.sh", "echo METRIC latency=90\n", "new bench");
     assert_eq!(promoted.code, 1, "{}", promoted.stderr);
     assert!(
         promoted
@@ -1462,10 +1469,8 @@ fn sequential_pairs_stop_as_soon_as_the_evidence_is_clear() {
 fn autodev_promote_finds_a_result_you_took_by_hand_already_on_your_branch() {
     let (repo, _) = waiting_for_promotion();
     // You made the same change yourself, as a commit of your own.
-    repo.write("speed.txt", "100\n");
-    git(repo.path(), &["commit", "-qam", "same idea, by hand"]);
-    let head = git(repo.path(), &["rev-parse", "HEAD"]);
-    let promoted = repo.run(&["promote", "E1"]);
+    let (promoted, head) =
+        promote_after_your_commit(&repo, "speed.txt", "100\n", "same idea, by hand");
     assert_eq!(promoted.code, 0, "{}", promoted.stderr);
     assert!(
         promoted
